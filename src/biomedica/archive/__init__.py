@@ -1,0 +1,1 @@
+"""The archive: WebDataset shards per license group, their Parquet indexes, manifest, errors."""

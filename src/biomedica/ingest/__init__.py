@@ -1,0 +1,1 @@
+"""Ingest: PMC articles (JATS XML + figure images) from a source into the archive."""
