@@ -1,0 +1,163 @@
+"""One work unit, end to end: parse each document, attach figure images, write the unit.
+
+This is the function that the local pool (and later Ray) runs; it depends only on the
+unit's items, so the same unit gives the same output whoever runs it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from biomedica.archive.unit_writer import UnitStats, UnitWriter, clean_unit
+from biomedica.ingest.images import ImageConfig, ImageError, StoredImage, prepare_image, resolve_graphic
+from biomedica.ingest.jats import ParsedArticle, parse_articles
+from biomedica.ingest.sources import ArticleSource, SourceItem
+from biomedica.records import ErrorRecord, FigureRecord
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """A fixed slice of the sorted item list: unit `unit_id` holds items [start, start+len)."""
+
+    unit_id: int
+    item_ids: tuple[str, ...]
+
+
+def plan_units(item_ids: list[str], items_per_unit: int) -> list[WorkUnit]:
+    """Cut the sorted item list into units; boundaries depend on the input only, not on workers."""
+    return [
+        WorkUnit(unit_id=i // items_per_unit, item_ids=tuple(item_ids[i : i + items_per_unit]))
+        for i in range(0, len(item_ids), items_per_unit)
+    ]
+
+
+def _error(id_: str, kind: str, message: str, source: str | None) -> ErrorRecord:
+    return ErrorRecord(id=id_, stage="ingest", kind=kind, message=message, source=source)
+
+
+def attach_image(
+    figure: FigureRecord, item: SourceItem, config: ImageConfig
+) -> tuple[StoredImage | None, ErrorRecord | None]:
+    """Find, read and prepare the image of one figure graphic; fill the record's image fields."""
+    href = figure.graphic_href
+    if not href:
+        return None, _error(
+            figure.key,
+            "image-no-href",
+            f"{item.location}: figure {figure.fig_id or figure.fig_label or '?'} has a <graphic> without "
+            "xlink:href, so no image can be attached; the figure is left out",
+            item.location,
+        )
+    name = resolve_graphic(href, item.media_names)
+    if name is None and item.find_media is not None:
+        name = resolve_graphic(href, item.find_media(href))
+    if name is None:
+        return None, _error(
+            figure.key,
+            "image-missing",
+            f"{item.location}: graphic '{href}' of figure {figure.fig_id or figure.fig_label or '?'} has no "
+            "image file (looked for the exact name, then the name with image extensions, beside the XML and "
+            "under the input folder); add the image file or fetch the complete article package",
+            item.location,
+        )
+    try:
+        data = item.read_media(name)
+        stored = prepare_image(data, name, config)
+    except ImageError as exc:
+        return None, _error(figure.key, exc.kind, f"{item.location}: image '{name}': {exc}", name)
+    except OSError as exc:
+        return None, _error(figure.key, "image-unreadable", f"{item.location}: cannot read image '{name}': {exc}", name)
+    figure.image_name = name.rsplit("/", 1)[-1]
+    figure.image_format = stored.format
+    figure.width = stored.width
+    figure.height = stored.height
+    figure.sha256 = stored.sha256
+    figure.phash = stored.phash
+    return stored, None
+
+
+def process_item(item: SourceItem, writer: UnitWriter, config: ImageConfig, seen_ids: set[str]) -> "ItemStats":
+    """Parse one document and write its articles, samples and errors to the unit."""
+    stats = ItemStats()
+    result = parse_articles(item.xml, item.location)
+    for error in result.errors:
+        writer.add_error(error)
+        stats.errors += 1
+    for parsed in result.articles:
+        _write_article(parsed, item, writer, config, seen_ids, stats)
+    return stats
+
+
+def _write_article(
+    parsed: ParsedArticle,
+    item: SourceItem,
+    writer: UnitWriter,
+    config: ImageConfig,
+    seen_ids: set[str],
+    stats: "ItemStats",
+) -> None:
+    article = parsed.article
+    if article.article_id in seen_ids:
+        writer.add_error(
+            _error(
+                article.article_id,
+                "duplicate-article",
+                f"{item.location}: article {article.article_id} was already read from another file of this "
+                "unit; this copy is skipped (keep one file per article version)",
+                item.location,
+            )
+        )
+        stats.errors += 1
+        return
+    seen_ids.add(article.article_id)
+    writer.add_article(article)
+    stats.articles += 1
+    for figure in parsed.figures:
+        stored, error = attach_image(figure, item, config)
+        if error is not None:
+            writer.add_error(error)
+            stats.errors += 1
+            continue
+        writer.add_sample(figure, stored.data, stored.format)
+        stats.samples += 1
+
+
+@dataclass
+class ItemStats:
+    articles: int = 0
+    samples: int = 0
+    errors: int = 0
+
+
+def run_unit(unit: WorkUnit, source: ArticleSource, root: Path, config: ImageConfig) -> UnitStats:
+    """Write one unit from scratch (its partial output from a dead run is removed first)."""
+    started = time.perf_counter()
+    clean_unit(root, unit.unit_id)
+    writer = UnitWriter(root, unit.unit_id)
+    seen_ids: set[str] = set()
+    try:
+        for item_id in unit.item_ids:
+            try:
+                item = source.open_item(item_id)
+            except OSError as exc:
+                writer.add_error(
+                    _error(item_id, "source-unreadable", f"cannot read {item_id}: {exc}; check the file", item_id)
+                )
+                continue
+            try:
+                process_item(item, writer, config, seen_ids)
+            except Exception as exc:  # a bug on one document must not stop the unit
+                writer.add_error(
+                    _error(
+                        item_id,
+                        "internal-error",
+                        f"{item.location}: unexpected {type(exc).__name__}: {exc}; please report this file",
+                        item.location,
+                    )
+                )
+        return writer.commit({"items": len(unit.item_ids), "seconds": round(time.perf_counter() - started, 3)})
+    except BaseException:
+        writer.abort()
+        raise

@@ -1,0 +1,196 @@
+"""`biomedica ingest`: plan work units, run the missing ones on a pool, finalize, summarise.
+
+Resume is free: units that have their completion marker are skipped, a unit that died half
+way is cleaned and redone, and the manifest / sizes.json are derived from the markers at the
+end, so an interrupted run followed by a re-run equals one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from biomedica import __version__
+from biomedica.archive.unit_writer import UnitStats, completed_units, finalize_archive
+from biomedica.ingest.config import IngestConfig
+from biomedica.ingest.images import ImageConfig
+from biomedica.ingest.pipeline import WorkUnit, plan_units, run_unit
+from biomedica.ingest.sources import ArticleSource
+from biomedica.ingest.sources.directory import DirectorySource
+from biomedica.records import LICENSE_GROUPS
+
+SETTINGS_FILE = "_build_settings.json"
+
+
+class IngestSettingsMismatch(RuntimeError):
+    """The archive was started with other unit/image settings; resuming would mix two builds."""
+
+
+@dataclass
+class IngestSummary:
+    archive: Path
+    items_total: int = 0
+    units_total: int = 0
+    units_skipped: int = 0
+    units_run: int = 0
+    items_run: int = 0
+    articles: int = 0
+    samples: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def samples_total(self) -> int:
+        return sum(self.samples.values())
+
+
+def make_source(config: IngestConfig) -> ArticleSource:
+    if config.source == "dir":
+        return DirectorySource(config.input)
+    raise ValueError(f"unknown source {config.source!r}; available: dir")
+
+
+def image_config(config: IngestConfig) -> ImageConfig:
+    return ImageConfig(
+        lossy_format=config.lossy_images, jpeg_quality=config.jpeg_quality, max_pixels=config.max_image_pixels
+    )
+
+
+def _check_settings(root: Path, config: IngestConfig) -> None:
+    """Record the unit/image settings on first run; refuse a resume that changes them."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / SETTINGS_FILE
+    wanted = config.archive_settings()
+    if path.exists():
+        had = json.loads(path.read_text())
+        if had != wanted:
+            diff = {k: (had.get(k), v) for k, v in wanted.items() if had.get(k) != v}
+            raise IngestSettingsMismatch(
+                f"{root} was built with other settings {diff} (was, now); re-run with the original "
+                "settings to resume, or write to a new --out folder"
+            )
+        return
+    tmp = path.with_name(f".{SETTINGS_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+# Worker-process state, set once per process by the pool initializer (not pickled per task).
+_WORKER: dict = {}
+
+
+def _init_worker(source: ArticleSource, root: Path, images: ImageConfig) -> None:
+    _WORKER.update(source=source, root=root, images=images)
+
+
+def _run_in_worker(unit: WorkUnit) -> UnitStats:
+    return run_unit(unit, _WORKER["source"], _WORKER["root"], _WORKER["images"])
+
+
+def run_ingest(config: IngestConfig, console: Console | None = None) -> IngestSummary:
+    """Ingest `config.input` into the archive at `config.output`, resuming if it exists."""
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    root = config.output.resolve()
+    _check_settings(root, config)
+    source = make_source(config)
+    items = source.list_items()
+    if config.limit is not None:
+        items = items[: config.limit]
+    units = plan_units(items, config.articles_per_unit)
+    done = completed_units(root)
+    todo = [u for u in units if u.unit_id not in done]
+    summary = IngestSummary(
+        archive=root, items_total=len(items), units_total=len(units), units_skipped=len(units) - len(todo)
+    )
+    images = image_config(config)
+
+    bar = tqdm(
+        total=sum(len(u.item_ids) for u in todo),
+        unit="doc",
+        desc="ingest",
+        disable=not config.progress,
+        dynamic_ncols=True,
+    )
+    with bar:
+        for unit, _stats in _execute(todo, source, root, images, config.workers):
+            bar.update(len(unit.item_ids))
+            summary.units_run += 1
+            summary.items_run += len(unit.item_ids)
+
+    build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
+    finalize_archive(root, build_config=build_config, source=source.describe())
+    _fill_totals(summary, root, units)
+    summary.seconds = time.perf_counter() - started
+    print_summary(summary, console)
+    return summary
+
+
+def _execute(todo: list[WorkUnit], source: ArticleSource, root: Path, images: ImageConfig, workers: int):
+    """Yield each unit's stats as it completes: inline for one worker, else a process pool."""
+    if workers <= 1 or len(todo) <= 1:
+        for unit in todo:
+            yield unit, run_unit(unit, source, root, images)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(source, root, images),
+    ) as pool:
+        futures = {pool.submit(_run_in_worker, unit): unit for unit in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _fill_totals(summary: IngestSummary, root: Path, units: list[WorkUnit]) -> None:
+    """Totals over the units of this input (run now or earlier), read from their markers."""
+    wanted = {u.unit_id for u in units}
+    done = completed_units(root)
+    samples: Counter[str] = Counter()
+    for unit_id, stats in done.items():
+        if unit_id not in wanted:
+            continue
+        summary.articles += stats.articles
+        summary.errors += stats.errors
+        samples.update(stats.samples)
+    summary.samples = {g: samples.get(g, 0) for g in LICENSE_GROUPS}
+    kinds: Counter[str] = Counter()
+    for unit_id in wanted:
+        path = root / "errors" / f"part-{unit_id:06d}.parquet"
+        if path.exists():
+            kinds.update(pq.read_table(path, columns=["kind"]).column("kind").to_pylist())
+    summary.errors_by_kind = dict(kinds.most_common())
+
+
+def print_summary(summary: IngestSummary, console: Console) -> None:
+    table = Table(title="biomedica ingest", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rate = summary.items_run / summary.seconds if summary.seconds else 0.0
+    table.add_row("input documents (processed now)", f"{summary.items_total:,} ({summary.items_run:,})")
+    table.add_row("work units (run / skipped, already done)", f"{summary.units_run} / {summary.units_skipped}")
+    table.add_row("articles", f"{summary.articles:,}")
+    for group in LICENSE_GROUPS:
+        table.add_row(f"samples {group}", f"{summary.samples.get(group, 0):,}")
+    table.add_row("samples total", f"{summary.samples_total:,}")
+    table.add_row("failed (errors/)", f"{summary.errors:,}")
+    for kind, n in summary.errors_by_kind.items():
+        table.add_row(f"  {kind}", f"{n:,}")
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    table.add_row("throughput", f"{rate:.1f} docs/s this run")
+    table.add_row("archive", str(summary.archive))
+    console.print(table)

@@ -1,0 +1,100 @@
+"""Source `dir`: a folder of JATS XML files and images in any layout.
+
+Images are looked up next to the XML first (the PMC package layout), then anywhere under
+the root by file stem, nearest folder first, so `xml/` + `images/` splits work too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+from biomedica.ingest.sources import SourceItem
+
+XML_SUFFIXES = (".xml", ".nxml")
+# extensions a graphic href may omit; used only to group files by stem for the wider search
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".bmp", ".webp", ".jp2", ".eps", ".svg"}
+)
+
+
+def media_stem(name: str) -> str:
+    """Lower-cased basename without a trailing *image* extension (dotted stems stay whole)."""
+    base = PurePosixPath(name).name.lower()
+    root, ext = os.path.splitext(base)
+    return root if ext in IMAGE_SUFFIXES else base
+
+
+class DirectorySource:
+    """Reads every `.xml` / `.nxml` under `root`; everything else is a candidate media file."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"input folder {self.root} does not exist or is not a folder: pass the folder that holds "
+                "the JATS XML files (and their images)"
+            )
+        self._xml: list[str] = []
+        self._by_dir: dict[str, list[str]] = defaultdict(list)
+        self._by_stem: dict[str, list[str]] = defaultdict(list)
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            rel_dir = "" if rel_dir == "." else rel_dir
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if name.lower().endswith(XML_SUFFIXES):
+                    self._xml.append(rel)
+                else:
+                    self._by_dir[rel_dir].append(rel)
+                    self._by_stem[media_stem(name)].append(rel)
+        self._xml.sort()
+
+    def list_items(self) -> list[str]:
+        return list(self._xml)
+
+    def describe(self) -> dict:
+        return {"kind": "dir", "location": str(self.root), "documents": len(self._xml)}
+
+    def open_item(self, item_id: str) -> SourceItem:
+        path = self.root / item_id
+        xml = path.read_bytes()
+        xml_dir = PurePosixPath(item_id).parent.as_posix()
+        xml_dir = "" if xml_dir == "." else xml_dir
+        return SourceItem(
+            item_id=item_id,
+            xml=xml,
+            location=str(path),
+            media_names=list(self._by_dir.get(xml_dir, ())),
+            read_media=self._read,
+            find_media=lambda href: self._find(href, xml_dir),
+        )
+
+    def _read(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
+
+    def _find(self, href: str, xml_dir: str) -> list[str]:
+        """Files anywhere under the root whose stem matches the href, from the nearest folder."""
+        matches = self._by_stem.get(media_stem(href), [])
+        if not matches:
+            return []
+        by_folder: dict[str, list[str]] = defaultdict(list)
+        for rel in matches:
+            by_folder[PurePosixPath(rel).parent.as_posix()].append(rel)
+        nearest = max(by_folder, key=lambda folder: (_common_depth(folder, xml_dir), -len(folder), folder))
+        return by_folder[nearest]
+
+
+@lru_cache(maxsize=4096)
+def _common_depth(a: str, b: str) -> int:
+    depth = 0
+    for x, y in zip(PurePosixPath(a).parts, PurePosixPath(b).parts):
+        if x != y:
+            break
+        depth += 1
+    return depth
