@@ -1,0 +1,245 @@
+"""`biomedica inspect`: what an archive holds (counts by license, year, journal, format, errors).
+
+Counts come from the shard indexes and unit markers (Parquet column reads), never from
+the tars, so inspecting a large archive is fast. The report also says plainly when the
+folder is not an archive, or is an interrupted or not-yet-finalized build, and what to do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from biomedica.archive.layout import ArchiveLayout
+from biomedica.archive.manifest import read_manifest
+from biomedica.archive.reader import read_shard_index, shard_paths
+from biomedica.archive.units import completed_units, incomplete_units
+
+STATUS_COMPLETE = "complete"
+STATUS_INTERRUPTED = "interrupted"  # units started but not finished, or never finalized
+STATUS_STALE = "stale"  # units completed after the manifest was written
+STATUS_NOT_ARCHIVE = "not-archive"
+
+_INDEX_COLUMNS = ["license_group", "year", "journal", "image_format"]
+_CAPTION_CHARS = 160
+_YEARS_SHOWN = 15
+
+
+@dataclass
+class SampleSummary:
+    """One sample shown to the user as an example of what the archive holds."""
+
+    key: str
+    caption: str  # truncated to a readable length
+    image_bytes: int
+    width: int | None
+    height: int | None
+    license: str | None
+    license_group: str | None
+    mentions: int
+
+
+@dataclass
+class InspectReport:
+    """Everything `inspect` found about an archive folder."""
+
+    root: str
+    status: str  # complete | interrupted | stale | not-archive
+    advice: str | None = None  # what to do when status is not "complete"
+    finalized_at: str | None = None
+    units_complete: int = 0
+    units_incomplete: list[int] = field(default_factory=list)
+    total_articles: int = 0
+    total_samples: int = 0
+    total_errors: int = 0
+    total_bytes: int = 0
+    samples_by_group: dict[str, int] = field(default_factory=dict)
+    samples_by_year: dict[str, int] = field(default_factory=dict)  # "2021" or "unknown", ascending
+    top_journals: list[tuple[str, int]] = field(default_factory=list)
+    samples_by_format: dict[str, int] = field(default_factory=dict)
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    example: SampleSummary | None = None
+
+
+def inspect_archive(root: Path, top_journals: int = 10) -> InspectReport:
+    """Count what the archive at `root` holds and judge whether the build is complete."""
+    root = Path(root)
+    layout = ArchiveLayout(root)
+    report = InspectReport(root=str(root), status=STATUS_COMPLETE)
+    manifest = read_manifest(root) if root.is_dir() else None
+    if not root.is_dir() or (manifest is None and not layout.units_dir.is_dir()):
+        report.status = STATUS_NOT_ARCHIVE
+        report.advice = (
+            f"{root} is not a biomedica archive: it has neither manifest.json nor _units/. "
+            "Point inspect at the folder an ingest wrote (the one holding manifest.json), "
+            "or build one with `biomedica ingest ... --out DIR`."
+        )
+        return report
+
+    units = completed_units(root)
+    report.units_complete = len(units)
+    report.units_incomplete = incomplete_units(root)
+    report.finalized_at = manifest.get("finalized_at") if manifest else None
+    _judge_status(report, manifest, sorted(units))
+
+    report.total_articles = sum(u.articles for u in units.values())
+    report.total_errors = sum(u.errors for u in units.values())
+    report.total_bytes = sum(u.bytes for u in units.values())
+    for stats in units.values():
+        for group, count in stats.samples.items():
+            report.samples_by_group[group] = report.samples_by_group.get(group, 0) + count
+    report.total_samples = sum(report.samples_by_group.values())
+
+    index = read_shard_index(root, columns=_INDEX_COLUMNS)
+    years = _value_counts(index.column("year"))
+    report.samples_by_year = {
+        ("unknown" if y is None else str(y)): n for y, n in sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    }
+    journals = _value_counts(index.column("journal"))
+    report.top_journals = sorted(
+        ((j if j is not None else "unknown", n) for j, n in journals.items()), key=lambda kv: (-kv[1], kv[0])
+    )[:top_journals]
+    report.samples_by_format = dict(sorted(
+        ((f if f is not None else "unknown", n) for f, n in _value_counts(index.column("image_format")).items()),
+        key=lambda kv: -kv[1],
+    ))
+    report.errors_by_kind = _errors_by_kind(layout, units)
+    report.example = _first_sample(root)
+    return report
+
+
+def _judge_status(report: InspectReport, manifest: dict[str, Any] | None, unit_ids: list[int]) -> None:
+    rerun = "Re-run the same `biomedica ingest` command: it skips complete units, redoes the rest, then finalizes."
+    if report.units_incomplete:
+        shown = ", ".join(str(u) for u in report.units_incomplete[:10])
+        more = " ..." if len(report.units_incomplete) > 10 else ""
+        report.status = STATUS_INTERRUPTED
+        report.advice = (
+            f"The build was interrupted: unit(s) {shown}{more} started but never finished "
+            f"({len(unit_ids)} complete). Their partial files are ignored by readers. {rerun}"
+        )
+    elif manifest is None:
+        report.status = STATUS_INTERRUPTED
+        report.advice = (
+            f"manifest.json is missing: {len(unit_ids)} unit(s) are complete but the build stopped "
+            f"before finalizing, so sizes.json (the dataset length OpenCLIP reads) may be absent. {rerun}"
+        )
+    elif manifest.get("units") != unit_ids:
+        report.status = STATUS_STALE
+        report.advice = (
+            f"manifest.json lists {len(manifest.get('units', []))} unit(s) but _units/ holds {len(unit_ids)}: "
+            f"units finished after the last finalize. {rerun}"
+        )
+
+
+def _value_counts(column: Any) -> dict[Any, int]:
+    counts: Counter[Any] = Counter()
+    for item in pc.value_counts(column).to_pylist():
+        counts[item["values"]] += item["counts"]
+    return dict(counts)
+
+
+def _errors_by_kind(layout: ArchiveLayout, units: dict[int, Any]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for unit_id in units:
+        path = layout.errors(unit_id)
+        if path.is_file():
+            counts.update(_value_counts(pq.read_table(path, columns=["kind"]).column("kind")))
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] or "")))
+
+
+def _first_sample(root: Path) -> SampleSummary | None:
+    for _, tar_path in shard_paths(root):
+        table = pq.ParquetFile(tar_path.with_suffix(".parquet")).read_row_group(0).slice(0, 1)
+        if table.num_rows == 0:
+            continue
+        row = table.to_pylist()[0]
+        caption = row["caption"] or ""
+        if len(caption) > _CAPTION_CHARS:
+            caption = caption[: _CAPTION_CHARS - 1].rstrip() + "…"
+        return SampleSummary(
+            key=row["key"], caption=caption, image_bytes=row["image_size"], width=row["width"],
+            height=row["height"], license=row["license"], license_group=row["license_group"],
+            mentions=len(row["mentions"] or []),
+        )
+    return None
+
+
+def _counts_table(title: str, label: str, items: list[tuple[str, int]], total: int | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(label)
+    table.add_column("samples", justify="right")
+    if total:
+        table.add_column("share", justify="right")
+    for name, count in items:
+        cells = [str(name), f"{count:,}"] + ([f"{100 * count / total:.1f}%"] if total else [])
+        table.add_row(*cells)
+    return table
+
+
+def _years_for_display(by_year: dict[str, int]) -> list[tuple[str, int]]:
+    """The last few years one by one and everything older in one row, so the table stays short."""
+    known = [(y, n) for y, n in by_year.items() if y != "unknown"]
+    rows = known
+    if len(known) > _YEARS_SHOWN:
+        older, rows = known[: -_YEARS_SHOWN], known[-_YEARS_SHOWN:]
+        rows = [(f"{older[0][0]}–{older[-1][0]}", sum(n for _, n in older))] + rows
+    if "unknown" in by_year:
+        rows = rows + [("unknown", by_year["unknown"])]
+    return rows
+
+
+def render_report(report: InspectReport, console: Console | None = None) -> None:
+    """Print the report as rich tables (a warning first when the build is not complete)."""
+    console = console or Console()
+    if report.status == STATUS_NOT_ARCHIVE:
+        console.print(f"[bold red]Not an archive:[/] {report.advice}")
+        return
+    colour = "green" if report.status == STATUS_COMPLETE else "yellow"
+    console.print(f"[bold]Archive[/] {report.root}  status: [bold {colour}]{report.status}[/]")
+    if report.advice:
+        console.print(f"[{colour}]{report.advice}[/]")
+
+    summary = Table(title="Summary", title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    summary.add_row("articles", f"{report.total_articles:,}")
+    summary.add_row("samples", f"{report.total_samples:,}")
+    summary.add_row("errors", f"{report.total_errors:,}")
+    summary.add_row("units complete", f"{report.units_complete:,}")
+    summary.add_row("units incomplete", f"{len(report.units_incomplete):,}")
+    summary.add_row("bytes", f"{report.total_bytes:,}")
+    summary.add_row("finalized", report.finalized_at or "no")
+    console.print(summary)
+
+    total = report.total_samples
+    console.print(_counts_table("By license group", "group", list(report.samples_by_group.items()), total))
+    console.print(_counts_table("By image format", "format", list(report.samples_by_format.items()), total))
+    console.print(_counts_table("By year", "year", _years_for_display(report.samples_by_year), total))
+    console.print(_counts_table(f"Top {len(report.top_journals)} journals", "journal", report.top_journals, total))
+    if report.errors_by_kind:
+        errors = Table(title="Errors by kind", title_justify="left")
+        errors.add_column("kind")
+        errors.add_column("count", justify="right")
+        for kind, count in report.errors_by_kind.items():
+            errors.add_row(kind, f"{count:,}")
+        console.print(errors)
+    if report.example is not None:
+        ex = report.example
+        sample = Table(title="Example sample", title_justify="left", show_header=False)
+        sample.add_column("field")
+        sample.add_column("value", overflow="fold")
+        size = f"{ex.width}×{ex.height} px, " if ex.width and ex.height else ""
+        sample.add_row("key", ex.key)
+        sample.add_row("caption", ex.caption)
+        sample.add_row("image", f"{size}{ex.image_bytes:,} bytes")
+        sample.add_row("license", f"{ex.license or 'none'} ({ex.license_group})")
+        sample.add_row("mentions", str(ex.mentions))
+        console.print(sample)

@@ -1,0 +1,90 @@
+"""Reading an archive back without WebDataset: samples from the tars, rows from the indexes.
+
+Only shards of complete units (those with a marker) are read, so a reader never sees
+the half-written output of an interrupted build.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
+from biomedica.archive.units import completed_units
+from biomedica.records import LICENSE_GROUPS, SHARD_SCHEMA
+
+
+def shard_paths(root: Path, group: str | None = None) -> list[tuple[str, Path]]:
+    """(group, tar path) of every complete shard, groups in LICENSE_GROUPS order, units ascending."""
+    layout = ArchiveLayout(Path(root))
+    groups = LICENSE_GROUPS if group is None else (layout.group_dir(group).name,)
+    units = completed_units(Path(root))
+    return [
+        (g, layout.group_dir(g) / stats.shards[g].name)
+        for g in groups
+        for stats in units.values()
+        if g in stats.shards
+    ]
+
+
+def iter_shard(path: Path) -> Iterator[tuple[dict, bytes]]:
+    """(figure record dict, image bytes) for each sample of one tar, in tar order."""
+    current_key: str | None = None
+    members: dict[str, bytes] = {}
+    with tarfile.open(path, mode="r|") as tar:
+        for info in tar:
+            if not info.isfile():
+                continue
+            key, _, ext = info.name.partition(".")
+            if key != current_key:
+                if current_key is not None:
+                    yield _sample(path, current_key, members)
+                current_key, members = key, {}
+            handle = tar.extractfile(info)
+            members[ext] = handle.read() if handle is not None else b""
+    if current_key is not None:
+        yield _sample(path, current_key, members)
+
+
+def iter_samples(root: Path, group: str | None = None) -> Iterator[tuple[dict, bytes]]:
+    """(figure record dict, image bytes) for every sample of the archive (or of one group)."""
+    for _, path in shard_paths(root, group):
+        yield from iter_shard(path)
+
+
+def read_shard_index(root: Path, columns: list[str] | None = None) -> pa.Table:
+    """All shard index rows (records.SHARD_SCHEMA) of complete units, plus a `group` column."""
+    tables = []
+    for group, tar_path in shard_paths(root):
+        table = pq.read_table(tar_path.with_suffix(".parquet"), columns=columns)
+        tables.append(table.append_column("group", pa.array([group] * table.num_rows, pa.string())))
+    if not tables:
+        schema = SHARD_SCHEMA if columns is None else pa.schema([SHARD_SCHEMA.field(c) for c in columns])
+        return schema.append(pa.field("group", pa.string())).empty_table()
+    return pa.concat_tables(tables)
+
+
+def read_member(root: Path, group: str, shard: str, offset: int, size: int) -> bytes:
+    """The bytes of one member, found by the offset/size columns of the shard index (one seek)."""
+    path = ArchiveLayout(Path(root)).group_dir(group) / shard
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read(size)
+    if len(data) != size:
+        raise ValueError(f"{path}: member at offset {offset} is truncated ({len(data)} of {size} bytes)")
+    return data
+
+
+def _sample(path: Path, key: str, members: dict[str, bytes]) -> tuple[dict, bytes]:
+    images = [members[ext] for ext in IMAGE_EXTENSIONS if ext in members]
+    if "json" not in members or len(images) != 1:
+        raise ValueError(
+            f"{path}: sample {key} has members {sorted(members)}; expected one image "
+            f"({'/'.join(IMAGE_EXTENSIONS)}), txt and json. The shard is damaged: rebuild its unit."
+        )
+    return json.loads(members["json"].decode("utf-8")), images[0]

@@ -1,0 +1,122 @@
+"""Work-unit completion markers: which units are done, what they wrote, and cleaning the rest.
+
+A unit is complete exactly when `_units/<unit>.json` exists; the marker is written last
+and atomically, so its presence proves every file it lists was published before it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biomedica.archive.atomic_files import fsync_dir
+from biomedica.archive.layout import ArchiveLayout
+
+
+class UnitAlreadyComplete(RuntimeError):
+    """Raised when asked to (re)write or clean a unit whose marker exists."""
+
+
+class CorruptMarker(ValueError):
+    """A `_units/*.json` file that cannot be read as a unit marker."""
+
+
+@dataclass
+class ShardInfo:
+    """One published shard of a unit, as its marker records it."""
+
+    name: str  # "000000.tar", inside the license-group folder
+    samples: int
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class UnitStats:
+    """What one completed work unit wrote: the content of its marker `_units/<unit>.json`."""
+
+    unit_id: int
+    articles: int
+    samples: dict[str, int]  # license group -> samples (only groups that got samples)
+    errors: int
+    bytes: int  # all files the unit published
+    shards: dict[str, ShardInfo] = field(default_factory=dict)  # license group -> shard
+    files: dict[str, int] = field(default_factory=dict)  # path relative to root -> bytes
+    started_at: str | None = None  # ISO 8601, UTC
+    finished_at: str | None = None
+    seconds: float = 0.0
+    schema_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # caller's counters / timings
+
+    @property
+    def total_samples(self) -> int:
+        return sum(self.samples.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UnitStats:
+        values = dict(data)
+        values["shards"] = {group: ShardInfo(**info) for group, info in values.get("shards", {}).items()}
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def is_unit_complete(root: Path, unit_id: int) -> bool:
+    """True when unit `unit_id` wrote its marker, i.e. all its files are in place."""
+    return ArchiveLayout(Path(root)).marker(unit_id).is_file()
+
+
+def read_marker(path: Path) -> UnitStats:
+    """Load one marker; a damaged one raises CorruptMarker naming the file and the fix."""
+    try:
+        return UnitStats.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise CorruptMarker(
+            f"{path}: not a readable unit marker ({exc}). Delete it and re-run the build to redo that unit."
+        ) from exc
+
+
+def completed_units(root: Path) -> dict[int, UnitStats]:
+    """All complete units of the archive at `root`, by unit id (ascending)."""
+    units_dir = ArchiveLayout(Path(root)).units_dir
+    if not units_dir.is_dir():
+        return {}
+    found: dict[int, UnitStats] = {}
+    for path in sorted(units_dir.glob("*.json")):
+        if path.name.startswith(".") or not path.stem.isdigit():
+            continue
+        stats = read_marker(path)
+        found[stats.unit_id] = stats
+    return dict(sorted(found.items()))
+
+
+def incomplete_units(root: Path) -> list[int]:
+    """Units that left files but no marker: an interrupted build (re-run to redo them)."""
+    layout = ArchiveLayout(Path(root))
+    return sorted(u for u in layout.unit_ids_with_files() if not layout.marker(u).is_file())
+
+
+def clean_unit(root: Path, unit_id: int) -> list[Path]:
+    """Remove the partial output of an unfinished unit (final-named files and temporaries).
+
+    Returns the removed paths. Refuses a complete unit: shards are never modified once
+    their unit is done (delete its marker first if you really mean to redo it).
+    """
+    layout = ArchiveLayout(Path(root))
+    if layout.marker(unit_id).is_file():
+        raise UnitAlreadyComplete(
+            f"unit {unit_id} is complete ({layout.marker(unit_id)} exists); its files are not removed. "
+            "Delete that marker first to redo the unit."
+        )
+    removed: list[Path] = []
+    for path in layout.unit_outputs(unit_id) + layout.unit_temporaries(unit_id):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    for directory in {p.parent for p in removed}:
+        fsync_dir(directory)
+    return removed
