@@ -27,7 +27,15 @@ import pyarrow.parquet as pq
 from biomedica.archive.atomic_files import fsync_file, publish, write_json_atomic
 from biomedica.archive.layout import ArchiveLayout, temp_path, unit_stem
 from biomedica.archive.shard_writer import FinishedShard, ShardWriter, sample_key_problem
-from biomedica.archive.units import ShardInfo, UnitAlreadyComplete, UnitStats, clean_unit
+from biomedica.archive.manifest import finalize_archive
+from biomedica.archive.units import (
+    ShardInfo,
+    UnitAlreadyComplete,
+    UnitStats,
+    clean_unit,
+    completed_units,
+    is_unit_complete,
+)
 from biomedica.records import (
     ARTICLE_SCHEMA,
     ERROR_SCHEMA,
@@ -39,6 +47,17 @@ from biomedica.records import (
 )
 
 ERROR_STAGE = "ingest"
+
+# The unit-level API in one import (the pipeline's view); `biomedica.archive` exports it too.
+__all__ = [
+    "UnitAlreadyComplete",
+    "UnitStats",
+    "UnitWriter",
+    "clean_unit",
+    "completed_units",
+    "finalize_archive",
+    "is_unit_complete",
+]
 
 
 def _utc_now() -> str:
