@@ -84,3 +84,17 @@ def test_many_years_are_folded(two_unit_archive, tmp_path):
     shutil.rmtree(two_unit_archive / "_units")
     (two_unit_archive / "manifest.json").unlink()
     assert inspect_archive(two_unit_archive).status == "not-archive"
+
+
+def test_verify_flags_a_damaged_shard(two_unit_archive):
+    assert inspect_archive(two_unit_archive, verify=True).status == "complete"
+    assert "verify: every file matches" in _render(inspect_archive(two_unit_archive, verify=True))
+    tar = two_unit_archive / "other" / "000000.tar"
+    data = bytearray(tar.read_bytes())
+    data[700] ^= 0x01
+    tar.write_bytes(bytes(data))
+    report = inspect_archive(two_unit_archive, verify=True)
+    assert report.status == "damaged" and [p.kind for p in report.problems] == ["checksum-mismatch"]
+    text = " ".join(_render(report).split())
+    assert "status: damaged" in text and "checksum-mismatch" in text
+    assert inspect_archive(two_unit_archive).status == "complete"  # no verify: not read

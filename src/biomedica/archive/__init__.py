@@ -28,6 +28,7 @@ from biomedica.archive.units import (
     incomplete_units,
     is_unit_complete,
 )
+from biomedica.archive.verify import verify_archive
 
 __all__ = [
     "ArchiveLayout",
@@ -51,4 +52,5 @@ __all__ = [
     "read_shard_index",
     "render_report",
     "shard_paths",
+    "verify_archive",
 ]

@@ -21,11 +21,14 @@ from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import read_manifest
 from biomedica.archive.reader import read_shard_index, shard_paths
 from biomedica.archive.units import completed_units, incomplete_units
+from biomedica.archive.verify import verify_archive
+from biomedica.records import ErrorRecord
 
 STATUS_COMPLETE = "complete"
 STATUS_INTERRUPTED = "interrupted"  # units started but not finished, or never finalized
 STATUS_STALE = "stale"  # units completed after the manifest was written
 STATUS_NOT_ARCHIVE = "not-archive"
+STATUS_DAMAGED = "damaged"  # verify found files that differ from what their unit recorded
 
 _INDEX_COLUMNS = ["license_group", "year", "journal", "image_format"]
 _CAPTION_CHARS = 160
@@ -51,7 +54,7 @@ class InspectReport:
     """Everything `inspect` found about an archive folder."""
 
     root: str
-    status: str  # complete | interrupted | stale | not-archive
+    status: str  # complete | interrupted | stale | damaged | not-archive
     advice: str | None = None  # what to do when status is not "complete"
     finalized_at: str | None = None
     units_complete: int = 0
@@ -66,10 +69,16 @@ class InspectReport:
     samples_by_format: dict[str, int] = field(default_factory=dict)
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     example: SampleSummary | None = None
+    verified: bool = False  # True when `problems` comes from a verify pass
+    problems: list[ErrorRecord] = field(default_factory=list)
 
 
-def inspect_archive(root: Path, top_journals: int = 10) -> InspectReport:
-    """Count what the archive at `root` holds and judge whether the build is complete."""
+def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) -> InspectReport:
+    """Count what the archive at `root` holds and judge whether the build is complete.
+
+    With `verify`, also check every file against its unit marker (sizes, shard sha256);
+    this reads every tar once, so it is off by default.
+    """
     root = Path(root)
     layout = ArchiveLayout(root)
     report = InspectReport(root=str(root), status=STATUS_COMPLETE)
@@ -112,6 +121,15 @@ def inspect_archive(root: Path, top_journals: int = 10) -> InspectReport:
     ))
     report.errors_by_kind = _errors_by_kind(layout, units)
     report.example = _first_sample(root)
+    if verify:
+        report.verified = True
+        report.problems = verify_archive(root)
+        if report.problems:
+            report.status = STATUS_DAMAGED
+            report.advice = (
+                f"{len(report.problems)} file(s) differ from what their unit recorded (listed below). "
+                "Copy them again from the source archive, or delete the named unit markers and re-run the build."
+            )
     return report
 
 
@@ -231,6 +249,16 @@ def render_report(report: InspectReport, console: Console | None = None) -> None
         for kind, count in report.errors_by_kind.items():
             errors.add_row(kind, f"{count:,}")
         console.print(errors)
+    if report.verified and not report.problems:
+        console.print("[green]verify: every file matches its unit marker (sizes and shard sha256)[/]")
+    if report.problems:
+        problems = Table(title="Verify problems", title_justify="left")
+        problems.add_column("file")
+        problems.add_column("kind")
+        problems.add_column("message", overflow="fold")
+        for item in report.problems:
+            problems.add_row(item.id, item.kind, item.message)
+        console.print(problems)
     if report.example is not None:
         ex = report.example
         sample = Table(title="Example sample", title_justify="left", show_header=False)

@@ -44,9 +44,9 @@ def sample_key_problem(key: object) -> str | None:
     return None
 
 
-def sample_json_bytes(record: FigureRecord) -> bytes:
-    """The `.json` member: the figure record, UTF-8, keys sorted (stable across runs)."""
-    return json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+def sample_json_bytes(record: dict[str, Any]) -> bytes:
+    """The `.json` member: the figure record (as `FigureRecord.to_dict()`), UTF-8, keys sorted."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
 def member_info(name: str, size: int) -> tarfile.TarInfo:
@@ -162,14 +162,15 @@ class ShardWriter:
             self._in_key_order = False
         key = record.key
         image_name = f"{key}.{image_ext}"
+        record_dict = record.to_dict()  # dataclasses.asdict is slow: convert once, use twice
         self._samples.append(
             _Sample(
                 key=key,
-                record=record.to_dict(),
+                record=record_dict,
                 image_name=image_name,
                 image=self._stream.append(image_name, bytes(image)),
                 txt=self._stream.append(f"{key}.txt", (record.caption or "").encode("utf-8")),
-                json=self._stream.append(f"{key}.json", sample_json_bytes(record)),
+                json=self._stream.append(f"{key}.json", sample_json_bytes(record_dict)),
             )
         )
 
