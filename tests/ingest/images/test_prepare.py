@@ -141,12 +141,29 @@ def test_sixteen_bit_greyscale_stays_sixteen_bit():
     assert np.array_equal(np.asarray(converted), values)
 
 
+@pytest.mark.parametrize(("pillow_format", "options"), [("WEBP", {"lossless": True}), ("BMP", {}), ("JPEG2000", {})])
+def test_other_formats_become_pixel_identical_png(pillow_format: str, options: dict):
+    original = Image.open(SKIMAGE / "retina.jpg").crop((500, 500, 756, 756))  # small: the encoders are slow
+    buffer = io.BytesIO()
+    original.save(buffer, pillow_format, **options)
+    stored = prepare_image(buffer.getvalue(), "retina.img")
+    assert (stored.format, stored.converted_from) == ("png", pillow_format.lower())
+    assert np.array_equal(pixels(stored.data), np.asarray(Image.open(buffer)))
+
+
+def test_cmyk_jpeg_is_kept_as_it_is():
+    buffer = io.BytesIO()
+    Image.open(SKIMAGE / "retina.jpg").convert("CMYK").save(buffer, "JPEG", quality=90)
+    stored = prepare_image(buffer.getvalue(), "retina-cmyk.jpg")
+    assert (stored.format, stored.data, stored.width) == ("jpg", buffer.getvalue(), 1411)
+
+
 def test_cmyk_becomes_rgb_png():
     buffer = io.BytesIO()
-    Image.open(SKIMAGE / "retina.jpg").convert("CMYK").save(buffer, "TIFF")
-    stored = prepare_image(buffer.getvalue(), "retina-cmyk.tif")
+    Image.open(SKIMAGE / "ihc.png").convert("CMYK").save(buffer, "TIFF")
+    stored = prepare_image(buffer.getvalue(), "ihc-cmyk.tif")
     converted = Image.open(io.BytesIO(stored.data))
-    assert (converted.mode, converted.size) == ("RGB", (1411, 1411))
+    assert (converted.mode, converted.size) == ("RGB", (512, 512))
     assert "icc_profile" not in converted.info
 
 
