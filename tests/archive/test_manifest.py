@@ -45,3 +45,19 @@ def test_finalize_lists_incomplete_units(two_unit_archive):
 def test_brace_pattern_for_gaps():
     assert _brace_pattern("other", ["000000.tar", "000002.tar"]) == "other/{000000,000002}.tar"
     assert _brace_pattern("other", []) is None
+
+
+def test_shard_pattern_and_sizes_give_openclip_the_dataset_length(two_unit_archive):
+    # open_clip_train.data.get_dataset_size: expand the brace pattern, then sum sizes.json
+    # entries by shard basename from the first shard's folder (its module needs pandas, so
+    # the same two steps are done here).
+    import os
+
+    import braceexpand
+
+    manifest = read_manifest(two_unit_archive)
+    for group, info in manifest["groups"].items():
+        shards = list(braceexpand.braceexpand(str(two_unit_archive / info["shard_pattern"])))
+        assert all(os.path.isfile(s) for s in shards)
+        sizes = json.loads((two_unit_archive / group / "sizes.json").read_text())
+        assert sum(int(sizes[os.path.basename(s)]) for s in shards) == info["samples"]

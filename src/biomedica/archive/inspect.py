@@ -108,9 +108,8 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
 
     index = read_shard_index(root, columns=_INDEX_COLUMNS)
     years = _value_counts(index.column("year"))
-    report.samples_by_year = {
-        ("unknown" if y is None else str(y)): n for y, n in sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
-    }
+    ordered_years = sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    report.samples_by_year = {("unknown" if y is None else str(y)): n for y, n in ordered_years}
     journals = _value_counts(index.column("journal"))
     report.top_journals = sorted(
         ((j if j is not None else "unknown", n) for j, n in journals.items()), key=lambda kv: (-kv[1], kv[0])

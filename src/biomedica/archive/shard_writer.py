@@ -102,7 +102,8 @@ class _TarStream:
         self.path = path
         self._file = open(path, "wb")
         self._writer = _HashingWriter(self._file)
-        self._tar = tarfile.open(fileobj=self._writer, mode="w", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+        # plain uncompressed tar; PAX only adds extended headers where ustar cannot say it
+        self._tar = tarfile.open(fileobj=self._writer, mode="w", format=tarfile.PAX_FORMAT)  # type: ignore
 
     def append(self, name: str, data: bytes) -> _Span:
         self._tar.addfile(member_info(name, len(data)), io.BytesIO(data))

@@ -64,13 +64,13 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_parquet(table: pa.Table, final: Path) -> Path:
-    """Write `table` to the temporary name of `final` (zstd), fsync it, return the temporary."""
+def _write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, final: Path) -> tuple[Path, Path]:
+    """Write rows to the temporary name of `final` (zstd) and fsync; return (temporary, final)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd")
     fsync_file(tmp)
-    return tmp
+    return tmp, final
 
 
 class UnitWriter:
@@ -153,14 +153,8 @@ class UnitWriter:
             }
             articles = sorted(self._articles, key=lambda a: a["article_id"] or "")
             renames = [pair for shard in finished.values() for pair in shard.renames]
-            renames.append(
-                (_write_parquet(pa.Table.from_pylist(articles, schema=ARTICLE_SCHEMA), self.layout.articles(self.unit_id)),
-                 self.layout.articles(self.unit_id))
-            )
-            renames.append(
-                (_write_parquet(pa.Table.from_pylist(self._errors, schema=ERROR_SCHEMA), self.layout.errors(self.unit_id)),
-                 self.layout.errors(self.unit_id))
-            )
+            renames.append(_write_parquet(articles, ARTICLE_SCHEMA, self.layout.articles(self.unit_id)))
+            renames.append(_write_parquet(self._errors, ERROR_SCHEMA, self.layout.errors(self.unit_id)))
             files: dict[str, int] = {}
             for tmp, final in renames:
                 files[final.relative_to(self.root).as_posix()] = tmp.stat().st_size
