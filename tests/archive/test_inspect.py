@@ -83,7 +83,8 @@ def test_many_years_are_folded(two_unit_archive, tmp_path):
     assert len(rows) == 17
     shutil.rmtree(two_unit_archive / "_units")
     (two_unit_archive / "manifest.json").unlink()
-    assert inspect_archive(two_unit_archive).status == "not-archive"
+    report = inspect_archive(two_unit_archive)  # shards without markers: never trusted
+    assert report.status == "interrupted" and report.units_incomplete == [0, 1] and report.total_samples == 0
 
 
 def test_verify_flags_a_damaged_shard(two_unit_archive):
@@ -98,3 +99,16 @@ def test_verify_flags_a_damaged_shard(two_unit_archive):
     text = " ".join(_render(report).split())
     assert "status: damaged" in text and "checksum-mismatch" in text
     assert inspect_archive(two_unit_archive).status == "complete"  # no verify: not read
+
+
+def test_crash_inside_the_first_unit_is_interrupted_not_foreign(tmp_path, make_figure):
+    from biomedica.archive import UnitWriter
+
+    root = tmp_path / "archive"
+    writer = UnitWriter(root, 0)
+    writer.add_sample(make_figure("PMC1_000"), b"\xff\xd8partial", "jpg")  # no commit: the process "died"
+    report = inspect_archive(root)
+    assert report.status == "interrupted" and report.units_incomplete == [0]
+    assert report.total_samples == 0 and report.example is None
+    writer.abort()
+    assert inspect_archive(root).status == "not-archive"

@@ -83,7 +83,8 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
     layout = ArchiveLayout(root)
     report = InspectReport(root=str(root), status=STATUS_COMPLETE)
     manifest = read_manifest(root) if root.is_dir() else None
-    if not root.is_dir() or (manifest is None and not layout.units_dir.is_dir()):
+    started = root.is_dir() and (layout.units_dir.is_dir() or bool(layout.unit_ids_with_files()))
+    if not root.is_dir() or (manifest is None and not started):
         report.status = STATUS_NOT_ARCHIVE
         report.advice = (
             f"{root} is not a biomedica archive: it has neither manifest.json nor _units/. "
