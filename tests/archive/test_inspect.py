@@ -75,15 +75,18 @@ def test_units_completed_after_finalize_make_the_manifest_stale(tmp_path, write_
     assert inspect_archive(root).status == "complete"
 
 
-def test_many_years_are_folded(two_unit_archive, tmp_path):
+def test_many_years_are_folded():
     from biomedica.archive.inspect import _years_for_display
 
     rows = _years_for_display({str(y): 1 for y in range(1990, 2020)} | {"unknown": 4})
     assert rows[0] == ("1990–2004", 15) and rows[1] == ("2005", 1) and rows[-1] == ("unknown", 4)
     assert len(rows) == 17
+
+
+def test_shards_without_markers_are_never_counted(two_unit_archive):
     shutil.rmtree(two_unit_archive / "_units")
     (two_unit_archive / "manifest.json").unlink()
-    report = inspect_archive(two_unit_archive)  # shards without markers: never trusted
+    report = inspect_archive(two_unit_archive)
     assert report.status == "interrupted" and report.units_incomplete == [0, 1] and report.total_samples == 0
 
 
