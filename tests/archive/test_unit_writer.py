@@ -166,3 +166,13 @@ def test_death_after_publishing_before_marker_is_cleaned(tmp_path, two_unit_arch
     assert _unit_files(crashed, 1) == _unit_files(two_unit_archive, 1)
     with tarfile.open(crashed / "noncommercial" / "000001.tar") as tar:
         assert tar.getnames() == ["PMC2000001_000.png", "PMC2000001_000.txt", "PMC2000001_000.json"]
+
+
+def test_image_bytes_go_to_disk_as_they_arrive(tmp_path, all_samples):
+    sample = all_samples["PMC10118017_001"]
+    writer = UnitWriter(tmp_path, 0)
+    writer.add_sample(sample.record, sample.image, "jpg")
+    (temporary,) = (tmp_path / "commercial").glob(".000000.tar.tmp-*")
+    assert temporary.stat().st_size >= len(sample.image) == 84576  # streamed, not buffered until commit
+    writer.abort()
+    assert list((tmp_path / "commercial").iterdir()) == []
