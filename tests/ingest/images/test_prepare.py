@@ -6,6 +6,7 @@ import hashlib
 import io
 import random
 import struct
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -222,10 +223,37 @@ def test_vector_and_medical_formats_are_unsupported():
     assert "DICOM" in str(expect_error(dicom, "CT_small.dcm", "image-unsupported"))
 
 
-def test_tiff_with_float64_planar_samples_is_unsupported():
+def test_tiff_with_float64_planar_samples_goes_through_tifffile():
+    tifffile = pytest.importorskip("tifffile")
+    path = SKIMAGE / "multipage_rgb.tif"  # 2 pages of planar float64 RGB in [0, 1]: Pillow cannot read it
+    stored = prepare_image(path.read_bytes(), path.name)
+    assert (stored.format, stored.converted_from, stored.width, stored.height) == ("png", "tiff", 10, 10)
+    first_page = np.moveaxis(tifffile.imread(path, key=0), 0, -1)
+    assert np.array_equal(pixels(stored.data), np.rint(first_page * 255).astype(np.uint8))
+
+
+def test_tiff_with_float64_grey_becomes_16_bit_png():
+    tifffile = pytest.importorskip("tifffile")
+    grey = np.asarray(Image.open(SKIMAGE / "microaneurysms.png"), dtype=np.float64) / 255.0
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, grey)
+    stored = prepare_image(buffer.getvalue(), "grey.tif")
+    converted = Image.open(io.BytesIO(stored.data))
+    assert converted.mode == "I;16"
+    assert np.array_equal(np.asarray(converted), np.rint(grey * 65535).astype(np.uint16))
+
+
+def test_tiff_pillow_cannot_read_is_unsupported_without_tifffile(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tifffile", None)  # import tifffile now raises ImportError
     data = (SKIMAGE / "multipage_rgb.tif").read_bytes()
     error = expect_error(data, "multipage_rgb.tif", "image-unsupported")
-    assert "unknown pixel mode" in str(error)
+    assert "unknown pixel mode" in str(error) and "tifffile" in str(error)
+
+
+def test_tifffile_path_applies_the_size_limits():
+    pytest.importorskip("tifffile")
+    data = (SKIMAGE / "multipage_rgb.tif").read_bytes()
+    expect_error(data, "multipage_rgb.tif", "image-too-large", ImageConfig(max_pixels=99))
 
 
 def test_decompression_bomb_header_is_refused_without_warnings():

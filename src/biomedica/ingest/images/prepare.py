@@ -5,6 +5,7 @@ hash); everything else Pillow decodes (TIFF, GIF, BMP, WebP, JPEG 2000, ...) bec
 losslessly, or a JPEG when the user asks for lossy output. The format is sniffed from the
 bytes, never trusted from the extension. Each file is decoded once: JPEGs at reduced scale
 (libjpeg DCT scaling), which still reads every entropy-coded byte, so truncation is caught.
+TIFFs Pillow cannot read (64-bit float, ...) go through tifffile when it is installed.
 
 Bad input raises ImageError with a short `kind` and a message that names the file and the
 fix; Pillow's decompression-bomb warning and error become `image-too-large`.
@@ -17,6 +18,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import (
     BmpImagePlugin,
     GifImagePlugin,
@@ -28,15 +30,18 @@ from PIL import (
     UnidentifiedImageError,
 )
 
+from biomedica.ingest.images.depth import grey_for_png, to_8_bit
+from biomedica.ingest.images.errors import (
+    IMAGE_CORRUPT,
+    IMAGE_EMPTY,
+    IMAGE_TOO_SMALL,
+    IMAGE_UNSUPPORTED,
+    ImageError,
+    too_large_error,
+)
 from biomedica.ingest.images.phash import JPEG_DRAFT_SIDE, perceptual_hash
+from biomedica.ingest.images.scientific_tiff import decode_first_page, first_page_shape
 from biomedica.ingest.images.sniff import sniff_format
-
-# ImageError kinds (the `kind` column of errors/*.parquet).
-IMAGE_EMPTY = "image-empty"
-IMAGE_CORRUPT = "image-corrupt"
-IMAGE_TOO_LARGE = "image-too-large"
-IMAGE_TOO_SMALL = "image-too-small"
-IMAGE_UNSUPPORTED = "image-unsupported"
 
 # Pillow formats whose bytes are stored as they are, and their tar member extension.
 _KEPT_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png"}  # MPO: a JPEG with extra views
@@ -68,25 +73,6 @@ class StoredImage:
     sha256: str  # hex of `data`
     phash: str  # 64-bit perceptual hash as 16 hex digits (see phash.py for the bit order)
     converted_from: str | None  # Pillow's format name lower-cased ("tiff", "gif"); None when kept
-
-
-class ImageError(Exception):
-    """A figure file that cannot be stored; `kind` is short and machine-readable."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-def _too_large(name: str, pixels: int | None, limit: int) -> ImageError:
-    size = f"{pixels:,} pixels" if pixels else "larger than Pillow's hard limit"
-    return ImageError(
-        IMAGE_TOO_LARGE,
-        f"'{name}' is {size}, over the limit of {limit:,} pixels (decompression-bomb guard); if the "
-        "image is genuine, raise ImageConfig.max_pixels (and PIL.Image.MAX_IMAGE_PIXELS beyond "
-        f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,})",
-    )
 
 
 # The Pillow reader to ask for its reason when bytes with a known header fail to open.
@@ -133,7 +119,8 @@ def _unidentified(data: bytes, name: str) -> ImageError:
             return ImageError(
                 IMAGE_UNSUPPORTED,
                 f"'{name}' is a {sniffed.name.upper()} whose pixel layout Pillow cannot decode ({reason}; "
-                "e.g. 64-bit float or planar samples); convert it to an 8- or 16-bit PNG",
+                "e.g. 64-bit float samples); convert it to an 8- or 16-bit PNG, or install tifffile, "
+                "which reads such TIFFs",
             )
         return ImageError(
             IMAGE_CORRUPT,
@@ -147,25 +134,38 @@ def _unidentified(data: bytes, name: str) -> ImageError:
     )
 
 
-def _open(data: bytes, name: str, config: ImageConfig) -> Image.Image:
-    """Open (header only) and check the size limits before any pixel is decoded."""
-    try:
-        image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise _too_large(name, None, config.max_pixels) from None
-    except UnidentifiedImageError:
-        raise _unidentified(data, name) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(IMAGE_CORRUPT, f"'{name}' cannot be opened ({exc}); fetch the file again") from None
-    width, height = image.size
+def _check_size(size: tuple[int, int], name: str, config: ImageConfig) -> None:
+    width, height = size
     if width * height > config.max_pixels:
-        raise _too_large(name, width * height, config.max_pixels)
+        raise too_large_error(name, width * height, config.max_pixels)
     if min(width, height) < config.min_side:
         raise ImageError(
             IMAGE_TOO_SMALL,
             f"'{name}' is {width}x{height} pixels, below the minimum side of {config.min_side}; "
             "lower ImageConfig.min_side to keep such images",
         )
+
+
+def _scientific_tiff(data: bytes, name: str, config: ImageConfig) -> Image.Image | None:
+    """A TIFF Pillow refused, decoded by tifffile when installed (see scientific_tiff.py)."""
+    size = first_page_shape(data)
+    if size is None:
+        return None
+    _check_size(size, name, config)
+    return decode_first_page(data)
+
+
+def _open(data: bytes, name: str, config: ImageConfig) -> Image.Image:
+    """Open (header only) and check the size limits before any pixel is decoded."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise too_large_error(name, None, config.max_pixels) from None
+    except UnidentifiedImageError:
+        raise _unidentified(data, name) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(IMAGE_CORRUPT, f"'{name}' cannot be opened ({exc}); fetch the file again") from None
+    _check_size(image.size, name, config)
     if image.format in _VECTOR_FORMATS:
         raise ImageError(
             IMAGE_UNSUPPORTED,
@@ -180,7 +180,7 @@ def _load(image: Image.Image, name: str, config: ImageConfig) -> None:
     try:
         image.load()
     except Image.DecompressionBombError:
-        raise _too_large(name, None, config.max_pixels) from None
+        raise too_large_error(name, None, config.max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
         reason = str(exc)
         if "not available" in reason or "Ghostscript" in reason:
@@ -227,16 +227,6 @@ def _keep(data: bytes, image: Image.Image, name: str, config: ImageConfig) -> St
     return _stored(data, _KEPT_FORMATS[image.format], size, perceptual_hash(image), None)
 
 
-def _to_16_bit(image: Image.Image) -> Image.Image:
-    """32-bit int / float greyscale to 16-bit: exact when the values fit, else range-scaled."""
-    low, high = image.getextrema()
-    if image.mode == "I" and low >= 0 and high <= 65535:
-        return image.convert("I;16")
-    span = (high - low) or 1
-    # Lossy, the one case that is: PNG has no 32-bit or float samples.
-    return image.point(lambda value: (value - low) * (65535.0 / span)).convert("I;16")
-
-
 def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
     """CMYK to RGB through the embedded ICC profile when there is one (colours as printed)."""
     icc = image.info.get("icc_profile")
@@ -264,8 +254,8 @@ def _png_ready(image: Image.Image) -> Image.Image:
         return image
     if mode in ("I;16L", "I;16N"):
         return image.convert("I;16")
-    if mode in ("I", "F"):
-        return _to_16_bit(image)
+    if mode in ("I", "F"):  # 32-bit int / float grey: PNG has no such samples
+        return grey_for_png(np.asarray(image))
     if mode == "CMYK":
         return _cmyk_to_rgb(image)
     if mode == "LAB":
@@ -281,9 +271,7 @@ def _png_ready(image: Image.Image) -> Image.Image:
 def _jpeg_ready(image: Image.Image) -> Image.Image:
     """8-bit L or RGB for JPEG: transparency laid on white, high depth scaled down."""
     if image.mode in ("I;16", "I;16L", "I;16N", "I;16B", "I", "F"):
-        low, high = image.getextrema()
-        span = (high - low) or 1
-        return image.point(lambda value: (value - low) * (255.0 / span)).convert("L")
+        return Image.fromarray(to_8_bit(np.asarray(image)))
     image = _png_ready(image)
     if image.mode in ("L", "RGB"):
         return image
@@ -309,9 +297,8 @@ def _encode(image: Image.Image, config: ImageConfig) -> tuple[bytes, str]:
     return buffer.getvalue(), "png"
 
 
-def _convert(image: Image.Image, name: str, config: ImageConfig) -> StoredImage:
+def _convert(image: Image.Image, name: str, config: ImageConfig, source_format: str) -> StoredImage:
     """Decode the first frame/page and store it as PNG (or JPEG when lossy)."""
-    source_format = (image.format or "unknown").lower()
     _load(image, name, config)  # frame 0: the first page of a TIFF, the first frame of a GIF
     ready = _jpeg_ready(image) if config.lossy_format else _png_ready(image)
     data, fmt = _encode(ready, config)
@@ -322,6 +309,8 @@ def prepare_image(data: bytes, name: str, config: ImageConfig = ImageConfig()) -
     """Verify one figure file and return what to store; raises ImageError for bad input.
 
     `name` is only used in error messages (the file's name or path in its package).
+    Pillow's warnings are silenced with warnings.catch_warnings, which is process-wide: call
+    this from one thread per process (the ingest pool uses processes).
     """
     if not data:
         raise ImageError(
@@ -333,7 +322,16 @@ def prepare_image(data: bytes, name: str, config: ImageConfig = ImageConfig()) -
         # (corrupt EXIF, odd TIFF tags) would flood the log over millions of images.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.simplefilter("ignore", UserWarning)
-        image = _open(data, name, config)
+        try:
+            image = _open(data, name, config)
+        except ImageError as refused:
+            sniffed = sniff_format(data)
+            fallback = None
+            if refused.kind == IMAGE_UNSUPPORTED and sniffed is not None and sniffed.name == "tiff":
+                fallback = _scientific_tiff(data, name, config)
+            if fallback is None:
+                raise
+            return _convert(fallback, name, config, "tiff")
         if image.format in _KEPT_FORMATS:
             return _keep(data, image, name, config)
-        return _convert(image, name, config)
+        return _convert(image, name, config, (image.format or "unknown").lower())
