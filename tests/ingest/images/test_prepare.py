@@ -272,3 +272,10 @@ def test_max_pixels_and_min_side_come_from_the_config():
     assert "1,990,921 pixels" in str(error)
     gif = (SKIMAGE / "no_time_for_that_tiny.gif").read_bytes()
     expect_error(gif, "tiny.gif", "image-too-small", ImageConfig(min_side=20))
+
+
+def test_config_rejects_impossible_values():
+    with pytest.raises(ValueError, match="jpeg_quality"):
+        ImageConfig(jpeg_quality=0)
+    with pytest.raises(ValueError, match="min_side"):
+        ImageConfig(min_side=0)

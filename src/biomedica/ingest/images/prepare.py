@@ -61,6 +61,14 @@ class ImageConfig:
     max_pixels: int = 178_956_970  # refuse bigger (decompression bomb): Pillow's own hard limit
     min_side: int = 1  # refuse images narrower or lower than this
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"ImageConfig.jpeg_quality must be 1..100, got {self.jpeg_quality}")
+        if self.max_pixels < 1 or self.min_side < 1:
+            raise ValueError(
+                f"ImageConfig.max_pixels and min_side must be >= 1, got {self.max_pixels} and {self.min_side}"
+            )
+
 
 @dataclass(frozen=True)
 class StoredImage:
