@@ -1,1 +1,19 @@
 """The embedded demo: a small PMC-like corpus generated at run time, ingested end to end."""
+
+from biomedica.demo.corpus import (
+    DemoArticle,
+    DemoCorpusConfig,
+    DemoCorpusInfo,
+    DemoFigure,
+    DemoGraphic,
+    write_demo_corpus,
+)
+
+__all__ = [
+    "DemoArticle",
+    "DemoCorpusConfig",
+    "DemoCorpusInfo",
+    "DemoFigure",
+    "DemoGraphic",
+    "write_demo_corpus",
+]
