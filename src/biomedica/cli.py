@@ -67,12 +67,14 @@ def ingest(
 @app.command()
 def inspect(
     archive: Path = typer.Argument(..., help="Archive folder written by `biomedica ingest`."),
+    top: int = typer.Option(10, min=1, help="How many journals to list."),
+    verify: bool = typer.Option(False, help="Also check every file against its unit marker (sizes, sha256)."),
 ) -> None:
     """Counts per license group, year, journal; errors by kind; one sample."""
     from biomedica.archive.inspect import inspect_archive, render_report
 
     try:
-        report = inspect_archive(archive)
+        report = inspect_archive(archive, top_journals=top, verify=verify)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     render_report(report, Console())
