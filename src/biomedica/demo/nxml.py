@@ -9,7 +9,7 @@ Every article says in a comment and in `<notes>` that it is generated demo data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -116,7 +116,6 @@ class ArticleDoc:
     references: tuple[ReferenceDoc, ...]
     floats_group: bool = False  # figures collected in <floats-group> after <back>
     contact_email: str = "demo@example.org"
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def article_xml(doc: ArticleDoc) -> bytes:
