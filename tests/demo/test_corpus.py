@@ -230,3 +230,20 @@ def test_single_article_corpus(tmp_path):
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="DemoCorpusConfig"):
         DemoCorpusConfig(**bad)
+
+
+def test_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "stale.nxml").write_text("<article/>")
+    with pytest.raises(FileExistsError, match="needs an empty or new folder"):
+        write_demo_corpus(tmp_path, DemoCorpusConfig(n_articles=1))
+
+
+def test_without_image_packages_the_corpus_is_charts_only(tmp_path, monkeypatch):
+    from biomedica.demo import corpus
+
+    missing = ("ct-head: pydicom is not installed (pip install 'biomedica[demo]')",)
+    monkeypatch.setattr(corpus, "find_image_sources", lambda: corpus.SourceCatalogue((), missing))
+    charts = write_demo_corpus(tmp_path / "charts", DemoCorpusConfig(n_articles=3))
+    assert set(charts.graphics_per_modality) <= {"chart", "diagram"} and charts.n_graphics >= 6
+    assert charts.skipped_sources == missing
+    assert "1 image sources unavailable (ct-head: pydicom is not installed" in str(charts)

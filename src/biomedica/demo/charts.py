@@ -106,6 +106,29 @@ def _y_label(draw: ImageDraw.ImageDraw, axes: _Axes, side: int, text: str) -> No
     draw.text((2, axes.top - 2), _drawable(text), fill="black", font=_font(side))
 
 
+def _legend(draw: ImageDraw.ImageDraw, axes: _Axes, side: int, groups: tuple[str, ...]) -> None:
+    """Colour keys with group names in the top-right corner of the plot area."""
+    font = _font(side, per_side=26)
+    line = max(8, side // 24)
+    widest = max(draw.textlength(group, font=font) for group in groups)
+    left = axes.right - widest - line - 6
+    for index, group in enumerate(groups):
+        top = axes.top + index * (line + 2)
+        draw.rectangle([left, top + 1, left + line - 2, top + line - 1], fill=_PALETTE[index % len(_PALETTE)])
+        draw.text((left + line, top), group, fill="black", font=font)
+
+
+def _wrapped(label: str, width: int = 12) -> str:
+    """Break a tick label into lines of about `width` characters at spaces."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
 def _drawable(text: str) -> str:
     """ASCII stand-ins for the unit symbols Pillow's bundled font lacks."""
     return text.replace("²", "2").replace("³", "3").replace("µ", "u")
@@ -125,7 +148,7 @@ def _bar(rng: random.Random, side: int) -> DrawnChart:
         centre = (x0 + x1) / 2
         draw.line([(centre, axes.y(mean - error)), (centre, axes.y(mean + error))], fill="black")
         draw.line([(centre - 3, axes.y(mean + error)), (centre + 3, axes.y(mean + error))], fill="black")
-        draw.text((x0, axes.bottom + 3), group[:10], fill="black", font=font)
+        draw.multiline_text((x0, axes.bottom + 3), _wrapped(group), fill="black", font=font, spacing=1)
     _y_label(draw, axes, side, unit)
     return DrawnChart(image, "bar", "chart", variable=variable, unit=unit, groups=groups, n=rng.choice((6, 8, 10, 12)))
 
@@ -147,6 +170,7 @@ def _line(rng: random.Random, side: int) -> DrawnChart:
         for x, y in points:
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
     draw.text((axes.right - side // 5, axes.bottom + 3), time_unit, fill="black", font=font)
+    _legend(draw, axes, side, groups)
     _y_label(draw, axes, side, unit)
     return DrawnChart(
         image, "line", "chart", variable=variable, unit=unit, groups=groups, x_variable=time_unit, n=n_points
@@ -174,6 +198,7 @@ def _survival(rng: random.Random, side: int) -> DrawnChart:
         steps.append((axes.x(1.0), steps[-1][1]))
         draw.line(steps, fill=_PALETTE[index % len(_PALETTE)], width=2)
     draw.text((axes.right - side // 4, axes.bottom + 3), "months", fill="black", font=font)
+    _legend(draw, axes, side, arms)
     _y_label(draw, axes, side, "survival")
     return DrawnChart(image, "survival", "chart", variable=endpoint, groups=arms, x_variable="months", n=2 * patients_per_arm)
 

@@ -229,8 +229,16 @@ class DemoCorpusInfo:
 
 
 def write_demo_corpus(out_dir: Path, config: DemoCorpusConfig = DemoCorpusConfig()) -> DemoCorpusInfo:
-    """Write the demo corpus under out_dir (created if needed) and describe what was written."""
+    """Write the demo corpus under out_dir (created if needed) and describe what was written.
+
+    out_dir must be empty or absent: files left from another corpus would be ingested with it.
+    """
     out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise FileExistsError(
+            f"{out_dir}: the demo corpus needs an empty or new folder (left-over files would be ingested "
+            "with it); delete the folder or choose another one"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     catalogue = find_image_sources()
     picker = _Picker(catalogue, random.Random(config.seed))
