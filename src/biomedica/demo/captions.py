@@ -155,7 +155,9 @@ def _detail_text(item: RenderedImage, rng: random.Random) -> RichText:
         return text(f" Single frame (frame {item.frame + 1}) of a cine loop.")
     if source.modality == "nuclear_medicine":
         return text(" Planar image after injection of a bone-seeking radiotracer.")
-    return text(rng.choice(("", " Representative image.", " Single representative slice.")) if source.modality in ("ct", "mri") else "")
+    if source.modality in ("ct", "mri"):
+        return text(rng.choice(("", " Single representative slice.")))
+    return text("")
 
 
 def _chart_phrase(chart: DrawnChart) -> str:

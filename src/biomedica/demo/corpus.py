@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -458,7 +459,10 @@ def _thumbnail(picture: Image.Image) -> Image.Image:
 
 def _sections(figures: list[_PlannedFigure], references: tuple[ReferenceDoc, ...], rng: random.Random) -> tuple[SectionDoc, ...]:
     """Introduction, Methods, Results (figures and the paragraphs citing them), Discussion."""
-    cite = lambda k: (f"xref bibr {references[k].ref_id}", str(k + 1))  # noqa: E731
+
+    def cite(k: int) -> tuple[str, str]:
+        return f"xref bibr {references[k].ref_id}", str(k + 1)
+
     intro = [
         text(
             "Figures in biomedical articles carry much of their evidence ",
@@ -678,7 +682,8 @@ def _references(index: int, rng: random.Random) -> tuple[ReferenceDoc, ...]:
     return tuple(references)
 
 
-def _unique(items) -> list[str]:  # type: ignore[no-untyped-def]
+def _unique(items: Iterable[str | None]) -> list[str]:
+    """The non-empty items in first-seen order."""
     seen: dict[str, None] = {}
     for item in items:
         if item:

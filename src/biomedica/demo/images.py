@@ -343,9 +343,8 @@ def _decode_dicom(path: Path) -> np.ndarray:
         # No HU scale: use the file's own VOI window when it has one, else percentiles.
         if "WindowCenter" in dataset:
             values = apply_voi_lut(values, dataset, index=0).astype(np.float64)
-        values = _to_uint8(values, None, inverted=photometric == "MONOCHROME1").astype(np.float64)
-        return values.astype(np.uint8)
-    return values
+        return _to_uint8(values, None, inverted=photometric == "MONOCHROME1")
+    return values  # CT stays in HU: the figure's display window is applied later
 
 
 def _to_uint8(values: np.ndarray, window: DisplayWindow | None, inverted: bool) -> np.ndarray:
