@@ -46,7 +46,9 @@ def test_figures_captions_and_mentions_are_read_back(info):
         truth = [(figure, graphic) for figure in demo.figures for graphic in figure.graphics]
         assert len(parsed.figures) == len(truth), demo.pmcid
         keys = [record.key for record in parsed.figures]
-        assert len(set(keys)) == len(keys) and all(key.startswith(f"{demo.pmcid}_") for key in keys)
+        assert all(key.startswith(f"{demo.pmcid}_") and len(key.rsplit("_", 1)[1]) == 3 for key in keys)
+        positions = [int(key.rsplit("_", 1)[1]) for key in keys]
+        assert positions == list(range(positions[0], positions[0] + len(keys)))  # document order, no gaps
         for record, (figure, graphic) in zip(parsed.figures, truth):
             where = f"{demo.pmcid} {figure.fig_id}"
             assert record.fig_id == figure.fig_id, where
@@ -55,5 +57,6 @@ def test_figures_captions_and_mentions_are_read_back(info):
             assert record.caption_title == figure.caption_title.rstrip(".") or record.caption_title == figure.caption_title
             assert figure.caption_text in _norm(record.caption), where
             assert len(record.mentions) == figure.n_mentions, where
+            assert all(figure.label in _norm(mention) for mention in record.mentions), where  # each cites it by label
             assert record.license_group == figure.license_group, where
             assert record.figure_license == figure.figure_license, where
