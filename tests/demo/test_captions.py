@@ -23,7 +23,7 @@ def test_ct_caption_names_technique_subject_and_window():
     rendered = render_image(_source("ct-head"), random.Random(1), 128)
     caption = image_caption(rendered, random.Random(2))
     plain = caption.body.plain
-    assert "non-contrast CT image of the head" in plain
+    assert "non-contrast CT" in plain and "the head" in plain
     window = rendered.window
     assert f"{window.name} window (level {window.level} HU, width {window.width} HU)" in plain
     assert caption.title.endswith(".")
@@ -34,7 +34,8 @@ def test_mri_caption_sometimes_uses_a_subscript_but_reads_the_same():
     plains, tags = set(), set()
     for seed in range(12):
         caption = image_caption(render_image(source, random.Random(seed), 64), random.Random(seed))
-        plains.add("T1-weighted spin-echo MRI image of the shoulder joint" in caption.body.plain)
+        plain = caption.body.plain
+        plains.add("T1-weighted spin-echo MRI" in plain and "the shoulder joint and proximal humerus" in plain)
         tags |= {tag for tag, _ in caption.body.segments if tag}
     assert plains == {True}
     assert "sub" in tags

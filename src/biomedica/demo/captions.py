@@ -130,9 +130,23 @@ def panels_caption(panels: list[RenderedImage | DrawnChart], rng: random.Random)
 
 def _technique_text(item: RenderedImage, rng: random.Random) -> RichText:
     source = item.source
-    opening = rng.choice(("", "Representative ", "Typical "))
     plane = f"{source.plane} " if source.plane else ""
-    sentence = _cap(f"{opening}{plane}{source.technique} image of {source.subject}.")
+    where = ""
+    if source.plane in ("axial", "coronal", "sagittal"):
+        where = f" in the {source.plane} plane"
+    elif source.plane:
+        where = f" ({source.plane} view)"
+    sentence = _cap(
+        rng.choice(
+            (
+                f"{plane}{source.technique} image of {source.subject}.",
+                f"representative {plane}{source.technique} image of {source.subject}.",
+                f"typical {plane}{source.technique} image of {source.subject}.",
+                f"{plane}{source.technique} showing {source.subject}.",
+                f"{source.technique} of {source.subject}{where}.",
+            )
+        )
+    )
     if "T1-weighted" in sentence and rng.random() < 0.5:
         before, after = sentence.split("T1-weighted", 1)
         return text(f"{before}T", ("sub", "1"), f"-weighted{after}")  # flattens to "T1-weighted"
