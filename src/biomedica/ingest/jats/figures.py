@@ -1,0 +1,239 @@
+"""Figure records from a JATS `<article>`: one per figure graphic, with caption and mentions.
+
+A graphic counts when its nearest figure-like ancestor is a `<fig>` (so inline graphics,
+formula and chem-struct images, table images and supplementary files never become
+samples); inside `<alternatives>` the first non-thumbnail graphic is the image. Figures
+anywhere count: body, floats-group, boxed-text, app, sub-article, abstract. Mentions are
+the paragraphs (outside captions) whose `xref` points at the figure, found in one pass
+over the article's xrefs with an id map built once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from biomedica.ingest.jats.metadata import read_license
+from biomedica.ingest.jats.text import ArticleText, flatten
+from biomedica.ingest.jats.xmlload import XLINK_HREF
+from biomedica.licenses import License, stricter
+from biomedica.records import ArticleRecord, FigureRecord
+
+# the nearest of these above a graphic decides whether it is a figure image
+_FIGURE_LIKE = frozenset(
+    {
+        "fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula", "inline-formula", "chem-struct",
+        "chem-struct-wrap", "supplementary-material", "media", "boxed-text", "abstract", "app", "sub-article",
+        "article", "response", "glossary", "disp-quote", "statement", "def-list", "list", "fn",
+    }
+)  # fmt: skip
+_THUMB_TYPES = frozenset({"thumb", "thumbnail"})
+_MENTION_STOP = frozenset({"body", "back", "front", "article", "sub-article", "response", "floats-group"})
+_TERMINAL_PUNCTUATION = tuple(".!?:;…")
+
+
+@dataclass
+class FigureInfo:
+    """What one `<fig>` contributes to each of its graphics' records."""
+
+    fig_id: str | None
+    label: str | None
+    fig_type: str | None
+    caption_title: str | None
+    caption: str
+    has_caption: bool
+    license: License | None  # the figure's own permissions, when present
+    license_text: str | None
+    mentions: list[str] = field(default_factory=list)
+
+
+def _is_thumb(graphic: etree._Element) -> bool:
+    return (graphic.get("content-type") or graphic.get("specific-use") or "").lower() in _THUMB_TYPES
+
+
+def figure_graphics(article: etree._Element) -> list[tuple[etree._Element, etree._Element]]:
+    """(fig, graphic) pairs in document order: the graphics that become samples."""
+    pairs = []
+    for graphic in article.iter("graphic"):
+        parent = graphic.getparent()
+        if parent is not None and parent.tag == "alternatives":
+            chosen = next((g for g in parent.iterchildren("graphic") if not _is_thumb(g)), None)
+            if chosen is not graphic:
+                continue  # a thumbnail, or a second rendering of the same image
+        elif _is_thumb(graphic):
+            continue
+        for ancestor in graphic.iterancestors():
+            if ancestor.tag in _FIGURE_LIKE:
+                if ancestor.tag == "fig":
+                    pairs.append((ancestor, graphic))
+                break
+    return pairs
+
+
+def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) -> tuple[str | None, str, bool]:
+    """(title, full caption, has a caption element): title and paragraphs joined as a sentence."""
+    caption = fig.find("caption")
+    if caption is None:
+        return None, "", False
+    title = flatten(caption.find("title"))
+    if article_text is not None and not (caption.text or "").strip():
+        # the usual shape: <title/> and <p>s; each paragraph read by the cached fast path
+        body = " ".join(
+            text
+            for child in caption
+            if isinstance(child.tag, str) and child.tag != "title"
+            for text in (article_text.prose(child),)
+            if text
+        )
+    else:
+        body = flatten(caption, frozenset({"title"}))
+    if title and body:
+        joiner = " " if title.endswith(_TERMINAL_PUNCTUATION) else ". "
+        text = title + joiner + body
+    else:
+        text = title or body
+    return title or None, text, True
+
+
+def _figure_permissions(fig: etree._Element) -> tuple[License | None, str | None]:
+    permissions = fig.find("permissions")
+    if permissions is None:
+        return None, None
+    license_ = read_license(permissions)
+    described = (
+        license_.code
+        or license_.url
+        or flatten(permissions.find("license"))
+        or flatten(permissions.find("copyright-statement"))
+        or None
+    )
+    return license_, described
+
+
+def _main_fig_of_group(group: etree._Element) -> etree._Element | None:
+    figs = list(group.iterchildren("fig"))
+    for fig in figs:
+        if fig.get("specific-use") != "child-fig":
+            return fig
+    return figs[0] if figs else None
+
+
+def _target_map(article: etree._Element) -> dict[str, etree._Element]:
+    """Every id an xref may name, mapped to the fig it means (fig, fig-group, or inside a fig)."""
+    targets: dict[str, etree._Element] = {}
+    for fig in article.iter("fig"):
+        for element in fig.iter(etree.Element):
+            element_id = element.get("id")
+            if element_id and element_id not in targets:
+                targets[element_id] = fig
+    for group in article.iter("fig-group"):
+        main = _main_fig_of_group(group)
+        if group.get("id") and main is not None:
+            targets[group.get("id")] = main
+    return targets
+
+
+def collect_mentions(
+    article: etree._Element, figs: set[etree._Element], article_text: ArticleText | None = None
+) -> dict[etree._Element, list[str]]:
+    """For each fig, the flattened paragraphs that cite it, deduplicated, in document order."""
+    targets = _target_map(article)
+    mentions: dict[etree._Element, list[str]] = {}
+    if article_text is None:
+        article_text = ArticleText(article)
+    for xref in article.iter("xref"):
+        if (xref.get("ref-type") or "fig") not in ("fig", "figure"):
+            continue
+        rids = (xref.get("rid") or "").split()
+        cited = [targets[rid] for rid in rids if rid in targets and targets[rid] in figs]
+        if not cited:
+            continue
+        paragraph = None
+        for ancestor in xref.iterancestors():
+            tag = ancestor.tag
+            if tag == "caption" or tag == "fig":
+                paragraph = None
+                break
+            if paragraph is None and tag == "p":
+                paragraph = ancestor
+            if tag in _MENTION_STOP:
+                break
+        if paragraph is None:
+            continue
+        text = article_text.prose(paragraph)
+        if not text:
+            continue
+        for fig in cited:
+            fig_mentions = mentions.setdefault(fig, [])
+            if text not in fig_mentions:
+                fig_mentions.append(text)
+    return mentions
+
+
+def _clean_label(label: str) -> str | None:
+    label = label.rstrip(" .:")
+    return label or None
+
+
+def read_figures(
+    article: etree._Element,
+    record: ArticleRecord,
+    article_license: License,
+    article_text: ArticleText | None = None,
+) -> tuple[list[FigureRecord], int]:
+    """The figure records of an article (keys `<article_id>_<nnn>`) and its number of `<fig>`s."""
+    pairs = figure_graphics(article)
+    n_figs = sum(1 for _ in article.iter("fig"))
+    if not pairs:
+        return [], n_figs
+    figs_with_graphics = {fig for fig, _ in pairs}
+    if article_text is None:
+        article_text = ArticleText(article)
+    mentions = collect_mentions(article, figs_with_graphics, article_text)
+    infos: dict[etree._Element, FigureInfo] = {}
+    records: list[FigureRecord] = []
+    for position, (fig, graphic) in enumerate(pairs):
+        info = infos.get(fig)
+        if info is None:
+            title, caption, has_caption = caption_parts(fig, article_text)
+            fig_license, license_text = _figure_permissions(fig)
+            info = infos[fig] = FigureInfo(
+                fig_id=fig.get("id"),
+                label=_clean_label(flatten(fig.find("label"))),
+                fig_type=fig.get("fig-type"),
+                caption_title=title,
+                caption=caption,
+                has_caption=has_caption,
+                license=fig_license,
+                license_text=license_text,
+                mentions=mentions.get(fig, []),
+            )
+        group = stricter(article_license, info.license).group if info.license else article_license.group
+        records.append(
+            FigureRecord(
+                key=f"{record.article_id}_{position:03d}",
+                pmcid=record.pmcid,
+                version=record.version,
+                pmid=record.pmid,
+                doi=record.doi,
+                fig_id=info.fig_id,
+                fig_label=info.label,
+                fig_type=info.fig_type,
+                caption_title=info.caption_title,
+                caption=info.caption,
+                mentions=list(info.mentions),
+                graphic_href=graphic.get(XLINK_HREF),
+                license=record.license,
+                license_group=group,
+                figure_license=info.license_text,
+                article_title=record.title,
+                journal=record.journal,
+                pub_date=record.pub_date,
+                year=record.year,
+                article_type=record.article_type,
+                keywords=list(record.keywords),
+                subjects=list(record.subjects),
+            )
+        )
+    return records, n_figs

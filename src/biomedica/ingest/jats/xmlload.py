@@ -1,0 +1,163 @@
+"""Safe XML loading: parse bytes once, drop element namespaces, find the articles inside.
+
+The parser never fetches anything: no DTD loading, no network, no entity expansion (an
+external entity such as `<!ENTITY x SYSTEM "file:///etc/passwd">` stays an unresolved
+entity node and is dropped by the text flattener). Element namespaces are removed from
+namespaced documents (OAI-PMH records put the JATS namespace on `<article>`), so the
+same code reads them and plain PMC nxml; in plain nxml only MathML and `ali:` elements
+stay namespaced and are matched by local name. Attribute namespaces always stay, so
+`xlink:href` is `{http://www.w3.org/1999/xlink}href`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+_thread_state = threading.local()
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+ALI_NS = "http://www.niso.org/schemas/ali/1.0/"
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers are not thread-safe; keep one per thread
+    parser = getattr(_thread_state, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=True,
+            remove_comments=True,
+            remove_pis=True,
+            remove_blank_text=False,
+            collect_ids=False,  # we build our own id maps, only for the ids we need
+        )
+        _thread_state.parser = parser
+    return parser
+
+
+class XMLLoadError(ValueError):
+    """The bytes are not well-formed XML; `kind` is the ErrorRecord kind to report."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def parse_xml(data: bytes, source: str) -> etree._Element:
+    """Parse bytes into a tree with element namespaces removed; raise XMLLoadError on bad input."""
+    if not data or not data.strip():
+        raise XMLLoadError("xml-syntax", f"{source}: the file is empty; re-download it from the source.")
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise XMLLoadError(
+            "xml-syntax",
+            f"{source}: not well-formed XML ({exc}); the file is probably truncated or not XML, "
+            "re-download it from the source.",
+        ) from exc
+    if root is None:
+        raise XMLLoadError("xml-syntax", f"{source}: no XML element found; re-download it from the source.")
+    strip_namespaces(root)
+    return root
+
+
+def strip_namespaces(root: etree._Element) -> None:
+    """Rename `{ns}tag` elements to `tag` in place when the document puts its elements in a namespace.
+
+    Plain PMC XML is left alone (a full pass costs more than the parse): there only MathML
+    and `ali:` elements carry a namespace, and their readers match them by local name.
+    """
+    if root.tag[0] != "{":
+        return
+    renamed = [element for element in root.iter(etree.Element) if element.tag[0] == "{"]
+    for element in renamed:
+        tag = element.tag
+        element.tag = tag[tag.index("}") + 1 :]
+
+
+def local_name(tag: str) -> str:
+    """`{ns}math` -> `math`; a tag without namespace is returned as is."""
+    return tag[tag.index("}") + 1 :] if tag[0] == "{" else tag
+
+
+@dataclass
+class Unwrapped:
+    """What a file holds: its JATS `<article>` elements, the wrapper dialect, and wrapper errors."""
+
+    articles: list[etree._Element]
+    wrapper: str | None  # "efetch" | "oai-pmh" | None for a bare <article>
+    errors: list[tuple[str, str, str | None]] = field(default_factory=list)  # (kind, message, id)
+
+
+def unwrap_articles(root: etree._Element, source: str) -> Unwrapped:
+    """Find the articles in a bare `<article>`, an efetch `<pmc-articleset>` or an OAI-PMH reply."""
+    tag = root.tag
+    if tag == "article":
+        return Unwrapped([root], None)
+    if tag == "pmc-articleset":
+        articles = [child for child in root if child.tag == "article"]
+        errors = []
+        for reply in root.iter("Reply"):
+            reason = reply.get("error") or "unknown error"
+            errors.append(
+                (
+                    "efetch-error",
+                    f"{source}: efetch returned an error instead of an article: {reason!r}; "
+                    "check the PMCID, or fetch the article from the PMC Cloud Service instead.",
+                    reply.get("Id"),
+                )
+            )
+        if not articles and not errors:
+            errors.append(
+                (
+                    "no-article",
+                    f"{source}: the <pmc-articleset> holds no <article>; re-run the efetch query.",
+                    None,
+                )
+            )
+        return Unwrapped(articles, "efetch", errors)
+    if tag == "OAI-PMH":
+        articles = list(root.iter("article"))
+        # keep only outermost articles (sub-articles are parsed with their parent)
+        articles = [a for a in articles if not any(anc.tag == "article" for anc in a.iterancestors())]
+        errors = []
+        for error in root.iter("error"):
+            if any(anc.tag == "article" for anc in error.iterancestors()):
+                continue
+            code = error.get("code") or "error"
+            errors.append(
+                (
+                    "oai-error",
+                    f"{source}: the OAI-PMH service answered {code}: {(error.text or '').strip()!r}; "
+                    "check the identifier (oai:pubmedcentral.nih.gov:<digits>) and metadataPrefix=pmc.",
+                    None,
+                )
+            )
+        if not articles and not errors:
+            errors.append(
+                (
+                    "no-article",
+                    f"{source}: the OAI-PMH response holds no <article>; request it with metadataPrefix=pmc "
+                    "(oai_dc records carry no full text).",
+                    None,
+                )
+            )
+        return Unwrapped(articles, "oai-pmh", errors)
+    return Unwrapped(
+        [],
+        None,
+        [
+            (
+                "not-jats",
+                f"{source}: the root element is <{tag}>, not a JATS <article>, <pmc-articleset> or OAI-PMH "
+                "reply; pass JATS XML files only (images and PDFs are read by the image resolver).",
+                None,
+            )
+        ],
+    )
