@@ -32,6 +32,7 @@ def ingest(
     out: Path = typer.Option(..., "--out", "-o", help="Archive folder to create, or to resume."),
     source: str = typer.Option("dir", help="Source reader: dir."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    executor: str = typer.Option("local", help="Where work units run: local (process pool)."),
     articles_per_unit: int = typer.Option(
         500, min=1, help="Input files per work unit (one shard per license group per unit)."
     ),
@@ -51,6 +52,7 @@ def ingest(
             input=input,
             output=out,
             workers=workers,
+            executor=executor,
             articles_per_unit=articles_per_unit,
             lossy_images=lossy_images,
             limit=limit,
@@ -60,7 +62,7 @@ def ingest(
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
         run_ingest(config, console=console)
-    except (FileNotFoundError, IngestSettingsMismatch) as exc:
+    except (FileNotFoundError, IngestSettingsMismatch, ValueError) as exc:
         _fail(str(exc))
 
 

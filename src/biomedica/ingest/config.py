@@ -22,6 +22,7 @@ class IngestConfig(BaseModel):
     input: Path = Field(description="folder of JATS XML files and images (any layout)")
     output: Path = Field(description="archive root to create or resume")
     workers: int = Field(default=1, ge=1, description="worker processes of the local pool")
+    executor: str = Field(default="local", description="where units run: local (process pool)")
     articles_per_unit: int = Field(
         default=500, ge=1, description="input files per work unit; one unit = one shard per license group"
     )

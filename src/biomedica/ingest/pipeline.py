@@ -25,10 +25,10 @@ class WorkUnit:
     item_ids: tuple[str, ...]
 
 
-def plan_units(item_ids: list[str], items_per_unit: int) -> list[WorkUnit]:
+def plan_units(item_ids: list[str], items_per_unit: int, first_unit_id: int = 0) -> list[WorkUnit]:
     """Cut the sorted item list into units; boundaries depend on the input only, not on workers."""
     return [
-        WorkUnit(unit_id=i // items_per_unit, item_ids=tuple(item_ids[i : i + items_per_unit]))
+        WorkUnit(unit_id=first_unit_id + i // items_per_unit, item_ids=tuple(item_ids[i : i + items_per_unit]))
         for i in range(0, len(item_ids), items_per_unit)
     ]
 

@@ -8,11 +8,9 @@ end, so an interrupted run followed by a re-run equals one uninterrupted run.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +20,11 @@ from rich.table import Table
 from tqdm import tqdm
 
 from biomedica import __version__
-from biomedica.archive.unit_writer import UnitStats, completed_units, finalize_archive
+from biomedica.archive.unit_writer import completed_units, finalize_archive
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.images import ImageConfig
-from biomedica.ingest.pipeline import WorkUnit, plan_units, run_unit
+from biomedica.ingest.executors import EXECUTORS
+from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.records import LICENSE_GROUPS
@@ -87,29 +86,31 @@ def _check_settings(root: Path, config: IngestConfig) -> None:
     os.replace(tmp, path)
 
 
-# Worker-process state, set once per process by the pool initializer (not pickled per task).
-_WORKER: dict = {}
+def run_ingest(
+    config: IngestConfig,
+    console: Console | None = None,
+    source: ArticleSource | None = None,
+    item_ids: list[str] | None = None,
+    first_unit_id: int = 0,
+) -> IngestSummary:
+    """Ingest `config.input` into the archive at `config.output`, resuming if it exists.
 
-
-def _init_worker(source: ArticleSource, root: Path, images: ImageConfig) -> None:
-    _WORKER.update(source=source, root=root, images=images)
-
-
-def _run_in_worker(unit: WorkUnit) -> UnitStats:
-    return run_unit(unit, _WORKER["source"], _WORKER["root"], _WORKER["images"])
-
-
-def run_ingest(config: IngestConfig, console: Console | None = None) -> IngestSummary:
-    """Ingest `config.input` into the archive at `config.output`, resuming if it exists."""
+    `source` overrides the source built from the config; `item_ids` (a build's own sorted
+    item list, e.g. the new versions of an incremental sync) and `first_unit_id` (the next
+    free unit number of the archive) let a later build append units without touching
+    earlier ones.
+    """
     console = console or Console(stderr=True)
+    if config.executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {config.executor!r}; available: {', '.join(sorted(EXECUTORS))}")
     started = time.perf_counter()
     root = config.output.resolve()
     _check_settings(root, config)
-    source = make_source(config)
-    items = source.list_items()
+    source = source or make_source(config)
+    items = source.list_items() if item_ids is None else list(item_ids)
     if config.limit is not None:
         items = items[: config.limit]
-    units = plan_units(items, config.articles_per_unit)
+    units = plan_units(items, config.articles_per_unit, first_unit_id=first_unit_id)
     done = completed_units(root)
     todo = [u for u in units if u.unit_id not in done]
     summary = IngestSummary(
@@ -125,7 +126,8 @@ def run_ingest(config: IngestConfig, console: Console | None = None) -> IngestSu
         dynamic_ncols=True,
     )
     with bar:
-        for unit, _stats in _execute(todo, source, root, images, config.workers):
+        execute = EXECUTORS[config.executor]
+        for unit, _stats in execute(todo, source, root, images, config.workers):
             bar.update(len(unit.item_ids))
             summary.units_run += 1
             summary.items_run += len(unit.item_ids)
@@ -136,24 +138,6 @@ def run_ingest(config: IngestConfig, console: Console | None = None) -> IngestSu
     summary.seconds = time.perf_counter() - started
     print_summary(summary, console)
     return summary
-
-
-def _execute(todo: list[WorkUnit], source: ArticleSource, root: Path, images: ImageConfig, workers: int):
-    """Yield each unit's stats as it completes: inline for one worker, else a process pool."""
-    if workers <= 1 or len(todo) <= 1:
-        for unit in todo:
-            yield unit, run_unit(unit, source, root, images)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(source, root, images),
-    ) as pool:
-        futures = {pool.submit(_run_in_worker, unit): unit for unit in todo}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
 
 
 def _fill_totals(summary: IngestSummary, root: Path, units: list[WorkUnit]) -> None:
