@@ -235,9 +235,21 @@ def read_journal(journal_meta: etree._Element | None) -> JournalInfo:
 # people -----------------------------------------------------------------------------------
 
 
+_AFF_SKIP = frozenset({"label", "email", "institution-id", "fn", "xref"})
+
+
 def affiliation_text(aff: etree._Element) -> str:
     """An affiliation as one line, without its label, e-mail or institution ids."""
-    skip = frozenset({"label", "email", "institution-id", "fn", "xref"})
+    skip = _AFF_SKIP
+    children = [child for child in aff if isinstance(child.tag, str)]
+    if children and children[0].tag == "sup" and not (aff.text or "").strip():
+        # "<sup>1</sup><institution>..." : the superscript is the affiliation's label
+        pieces = [children[0].tail or ""]
+        for child in children[1:]:
+            if child.tag not in skip:
+                pieces.append(flatten(child, skip))
+            pieces.append(child.tail or "")
+        return collapse_whitespace("".join(pieces)).strip(" ,;")
     has_own_separators = bool((aff.text or "").strip()) or any((child.tail or "").strip() for child in aff)
     if has_own_separators:
         text = flatten(aff, skip)

@@ -23,9 +23,10 @@ MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 ALI_NS = "http://www.niso.org/schemas/ali/1.0/"
 
 
-def _parser() -> etree.XMLParser:
+def _parser(recover: bool = False) -> etree.XMLParser:
     # lxml parsers are not thread-safe; keep one per thread
-    parser = getattr(_thread_state, "parser", None)
+    name = "recovering_parser" if recover else "parser"
+    parser = getattr(_thread_state, name, None)
     if parser is None:
         parser = etree.XMLParser(
             resolve_entities=False,
@@ -36,8 +37,9 @@ def _parser() -> etree.XMLParser:
             remove_pis=True,
             remove_blank_text=False,
             collect_ids=False,  # we build our own id maps, only for the ids we need
+            recover=recover,
         )
-        _thread_state.parser = parser
+        setattr(_thread_state, name, parser)
     return parser
 
 
@@ -56,6 +58,13 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
+        if "Entity '" in str(exc) and "not defined" in str(exc):
+            # an HTML entity (&nbsp;) that only the unloaded DTD defines: parse again, leaving
+            # it as an unresolved entity node (the flattener translates known HTML names)
+            root = etree.fromstring(data, _parser(recover=True))
+            if root is not None:
+                strip_namespaces(root)
+                return root
         raise XMLLoadError(
             "xml-syntax",
             f"{source}: not well-formed XML ({exc}); the file is probably truncated or not XML, "
