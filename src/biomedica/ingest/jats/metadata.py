@@ -474,7 +474,9 @@ def read_references(article: etree._Element) -> References:
             id_type = element.get("pub-id-type") or element.get("ext-link-type")
             if id_type != "pmid" and id_type != "doi":
                 continue
-            value = collapse_whitespace(element.text or "") or (element.get(XLINK_HREF) or "")
+            text = collapse_whitespace("".join(element.itertext()))
+            # an ext-link's href is the id; its text may be "link" or "PubMed"
+            value = (element.get(XLINK_HREF) or text) if element.tag == "ext-link" else (text or element.get(XLINK_HREF) or "")
             if id_type == "pmid":
                 digits = re.sub(r"\D", "", value.rsplit("/", 1)[-1])
                 if digits:
