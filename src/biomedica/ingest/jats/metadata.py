@@ -58,9 +58,12 @@ def safe_id(text: str) -> str:
 
 
 def normalize_doi(text: str | None) -> str | None:
+    """A bare DOI ("10.1/x") from a DOI, a doi.org URL or "doi:10.1/x"."""
     if not text:
         return None
-    doi = _DOI_PREFIX.sub("", text.strip()).strip()
+    doi = text.strip()
+    if not doi.startswith("10."):
+        doi = _DOI_PREFIX.sub("", doi).strip()
     return doi or None
 
 
@@ -210,7 +213,8 @@ def read_journal(journal_meta: etree._Element | None) -> JournalInfo:
     title_el = next(journal_meta.iter("journal-title"), None)
     abbrev_el = next(journal_meta.iter("abbrev-journal-title"), None)
     journal_ids = {
-        (el.get("journal-id-type") or ""): collapse_whitespace(el.text or "") for el in journal_meta.iterfind("journal-id")
+        (el.get("journal-id-type") or ""): collapse_whitespace(el.text or "")
+        for el in journal_meta.iterfind("journal-id")
     }
     abbrev = flatten(abbrev_el) or journal_ids.get("iso-abbrev") or journal_ids.get("nlm-ta") or None
     issn = None
@@ -474,13 +478,17 @@ def read_references(article: etree._Element) -> References:
             id_type = element.get("pub-id-type") or element.get("ext-link-type")
             if id_type != "pmid" and id_type != "doi":
                 continue
-            text = collapse_whitespace("".join(element.itertext()))
+            text = ("".join(element.itertext()) if len(element) else element.text or "").strip()
             # an ext-link's href is the id; its text may be "link" or "PubMed"
-            value = (element.get(XLINK_HREF) or text) if element.tag == "ext-link" else (text or element.get(XLINK_HREF) or "")
+            if element.tag == "ext-link":
+                value = element.get(XLINK_HREF) or text
+            else:
+                value = text or element.get(XLINK_HREF) or ""
             if id_type == "pmid":
-                digits = re.sub(r"\D", "", value.rsplit("/", 1)[-1])
-                if digits:
-                    pmids.append(digits)
+                if not value.isdigit():
+                    value = re.sub(r"\D", "", value.rsplit("/", 1)[-1].rsplit("=", 1)[-1])
+                if value:
+                    pmids.append(value)
             else:
                 doi = normalize_doi(value)
                 if doi:

@@ -39,7 +39,10 @@ SKIP_TAGS = frozenset(
 )
 # floats that body text and mentions leave out (they have their own records)
 FLOAT_TAGS = frozenset(
-    {"fig", "fig-group", "table-wrap", "table-wrap-group", "supplementary-material", "media", "graphic", "chem-struct-wrap"}
+    {
+        "fig", "fig-group", "table-wrap", "table-wrap-group", "supplementary-material", "media", "graphic",
+        "chem-struct-wrap",
+    }
 )
 _FORMULA_TAGS = frozenset({"inline-formula", "disp-formula"})
 _NO_SKIP: frozenset[str] = frozenset()
@@ -180,7 +183,9 @@ def tex_text(tex: str) -> str:
 # MathML -----------------------------------------------------------------------------------
 
 _MATH_TOKENS = frozenset({"mi", "mn", "mo", "mtext", "ms"})
-_MATH_SILENT = frozenset({"annotation", "annotation-xml", "mphantom", "none", "mprescripts", "malignmark", "maligngroup"})
+_MATH_SILENT = frozenset(
+    {"annotation", "annotation-xml", "mphantom", "none", "mprescripts", "malignmark", "maligngroup"}
+)
 
 
 def mathml_text(math: etree._Element) -> str:

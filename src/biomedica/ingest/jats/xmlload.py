@@ -55,6 +55,7 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
     """Parse bytes into a tree with element namespaces removed; raise XMLLoadError on bad input."""
     if not data or not data.strip():
         raise XMLLoadError("xml-syntax", f"{source}: the file is empty; re-download it from the source.")
+    data = _without_default_namespaces(data)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -74,6 +75,57 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
         raise XMLLoadError("xml-syntax", f"{source}: no XML element found; re-download it from the source.")
     strip_namespaces(root)
     return root
+
+
+_WHITESPACE = b" \t\r\n"
+
+
+def _start_tag_end(data: bytes, start: int) -> int:
+    return data.find(b">", start)
+
+
+def _drop_default_namespace(data: bytes, tag_start: int) -> bytes:
+    """Remove `xmlns="..."` from the start tag that begins at `tag_start` (if it has one)."""
+    tag_end = _start_tag_end(data, tag_start)
+    if tag_end < 0:
+        return data
+    for space in _WHITESPACE:
+        at = data.find(bytes([space]) + b'xmlns="', tag_start, tag_end)
+        if at >= 0:
+            close = data.find(b'"', at + 8)
+            if 0 <= close < tag_end:
+                return data[:at] + data[close + 1 :]
+    return data
+
+
+def _without_default_namespaces(data: bytes) -> bytes:
+    """Drop the default namespace declared on the root and on `<article>` start tags, before parsing.
+
+    OAI-PMH records put the JATS namespace on `<article>` (and the OAI namespace on the
+    root); renaming every element after parsing costs three times the parse, while
+    removing the two declarations from the start tags costs nothing. Only those start
+    tags are touched (bounded `find`s, no scan of the document); anything still
+    namespaced afterwards is handled by strip_namespaces.
+    """
+    head = data.find(b"<", data.find(b"?>") + 1 if data.startswith(b"<?xml") else 0)
+    while head >= 0 and data[head + 1 : head + 2] in (b"!", b"?"):  # DOCTYPE, comments, PIs
+        head = data.find(b"<", head + 1)
+    if head < 0:
+        return data
+    root_end = _start_tag_end(data, head)
+    if root_end < 0 or data.find(b'xmlns="', head, root_end) < 0:
+        if data.find(b'xmlns="', head, head + 65536) < 0:
+            return data  # plain PMC XML: nothing declared near the top
+    data = _drop_default_namespace(data, head)
+    search_from = head + 1
+    for _ in range(64):  # efetch sets hold a few articles; OAI records one
+        at = data.find(b"<article", search_from)
+        if at < 0:
+            break
+        search_from = at + 8
+        if data[at + 8 : at + 9] in (b" ", b"\t", b"\r", b"\n", b">"):
+            data = _drop_default_namespace(data, at)
+    return data
 
 
 def strip_namespaces(root: etree._Element) -> None:
