@@ -205,6 +205,10 @@ def test_efetch_article():
 
 def test_efetch_scanned_article_figs_without_caption_or_label():
     p = parsed("pmc_wrapped/PMC1086993.efetch.xml")
+    assert p.article.title == (  # the footnote marker <xref ref-type="fn"><sup>1</sup></xref> is left out
+        "Growth Physics in Nitella: a Method for Continuous in Vivo Analysis of Extensibility Based on a "
+        "Micro-manometer Technique for Turgor Pressure"
+    )
     assert (p.article.pub_date, p.article.license, p.article.license_group) == ("1968-08", None, "other")
     assert [(f.key, f.fig_id, f.fig_label, f.caption) for f in p.figures] == [
         ("PMC1086993_000", "F1", None, ""),

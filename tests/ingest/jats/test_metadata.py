@@ -119,6 +119,14 @@ def test_abstract_skips_graphical_and_teaser_and_keeps_section_titles():
     assert article.abstract == "Background\nWhy.\nResults\nWhat in vivo."
 
 
+def test_abstract_falls_back_to_a_summary_when_it_is_the_only_one():
+    data = (
+        "<article><front><article-meta><abstract abstract-type='summary'><p>Only summary.</p></abstract>"
+        "<abstract abstract-type='graphical'><p>Picture</p></abstract></article-meta></front></article>"
+    ).encode()
+    assert parse_articles(data, "t.xml").articles[0].article.abstract == "Only summary."
+
+
 def test_references_count_only_the_main_article_and_collect_ids():
     data = (
         f"<article {XLINK}><back><ref-list>"

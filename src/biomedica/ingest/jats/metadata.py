@@ -239,6 +239,7 @@ def read_journal(journal_meta: etree._Element | None) -> JournalInfo:
 # people -----------------------------------------------------------------------------------
 
 
+_TITLE_SKIP = frozenset({"xref", "fn"})
 _AFF_SKIP = frozenset({"label", "email", "institution-id", "fn", "xref"})
 
 
@@ -411,13 +412,21 @@ def _unique(values) -> list[str]:
 
 
 def read_abstract(meta: etree._Element | None) -> str | None:
-    """The article abstract(s), one line per section title or paragraph; digests and teasers left out."""
+    """The article abstract(s), one line per section title or paragraph; digests and teasers left out.
+
+    When every abstract is of an excluded type (an article with only a summary), the first
+    one that is not a picture or teaser is used.
+    """
     if meta is None:
         return None
+    abstracts = list(meta.iterfind("abstract"))
+    chosen = [a for a in abstracts if (a.get("abstract-type") or "").lower() not in _EXCLUDED_ABSTRACT_TYPES]
+    if not chosen:
+        chosen = [
+            a for a in abstracts if (a.get("abstract-type") or "").lower() not in ("graphical", "teaser", "toc", "video")
+        ][:1]
     lines: list[str] = []
-    for abstract in meta.iterfind("abstract"):
-        if (abstract.get("abstract-type") or "").lower() in _EXCLUDED_ABSTRACT_TYPES:
-            continue
+    for abstract in chosen:
         block = block_lines(abstract)
         if block and block[0].lower().rstrip(".:") in ("abstract", "summary"):
             block = block[1:]
@@ -518,7 +527,8 @@ def read_article(
         permissions = meta  # NLM 2.x: copyright-statement and license sit directly in article-meta
     license_ = read_license(permissions)
     references = read_references(article)
-    title = flatten(meta.find("title-group/article-title")) if meta is not None else ""
+    # footnote markers (<xref ref-type="fn"><sup>1</sup></xref>) are not part of the title
+    title = flatten(meta.find("title-group/article-title"), _TITLE_SKIP) if meta is not None else ""
     record = ArticleRecord(
         article_id=article_key_id(ids, journal.journal_id, elocation, source, index),
         pmcid=ids.pmcid,
