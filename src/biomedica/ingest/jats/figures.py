@@ -31,6 +31,7 @@ _FIGURE_LIKE = frozenset(
 _THUMB_TYPES = frozenset({"thumb", "thumbnail"})
 _MENTION_STOP = frozenset({"body", "back", "front", "article", "sub-article", "response", "floats-group"})
 _TERMINAL_PUNCTUATION = tuple(".!?:;…")
+_FIGURE_XREFS = etree.XPath(".//xref[@ref-type='fig' or @ref-type='figure' or not(@ref-type)]")
 
 
 @dataclass
@@ -142,9 +143,7 @@ def collect_mentions(
     mentions: dict[etree._Element, list[str]] = {}
     if article_text is None:
         article_text = ArticleText(article)
-    for xref in article.iter("xref"):
-        if (xref.get("ref-type") or "fig") not in ("fig", "figure"):
-            continue
+    for xref in _FIGURE_XREFS(article):  # one C-level scan instead of visiting every citation xref
         rids = (xref.get("rid") or "").split()
         cited = [targets[rid] for rid in rids if rid in targets and targets[rid] in figs]
         if not cited:

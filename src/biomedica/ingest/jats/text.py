@@ -288,10 +288,15 @@ CONTAINER_TAGS = frozenset(
 
 # what prose (body text, abstracts, mentions) leaves out: floats and nested documents
 PROSE_SKIP = FLOAT_TAGS | {"ref-list", "sub-article"}
-# elements after which a paragraph needs the full flattener; structural blocks (p, title, sec,
+# elements below which a paragraph needs the full flattener; structural blocks (p, title, sec,
 # table cells) are left out because inside a paragraph they only occur under one of these
 _MARKER_TAGS = (
-    (BLOCK_TAGS - {"p", "title", "sec", "label", "caption", "td", "th", "tr", "thead", "tbody", "tfoot"})
+    # minus blocks that only occur inside another marker (list-item in list, ref in ref-list, ...)
+    (
+        BLOCK_TAGS
+        - {"p", "title", "sec", "label", "caption", "td", "th", "tr", "thead", "tbody", "tfoot"}
+        - {"list-item", "def-item", "term", "def", "verse-line", "ref", "mixed-citation", "element-citation", "aff"}
+    )
     | SKIP_TAGS
     | PROSE_SKIP
     | _FORMULA_TAGS
