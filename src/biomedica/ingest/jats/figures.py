@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from biomedica.ingest.jats.metadata import read_license
+from biomedica.ingest.jats.metadata import read_copyright, read_license
 from biomedica.ingest.jats.text import ArticleText, flatten
 from biomedica.ingest.jats.xmlload import XLINK_HREF
 from biomedica.licenses import License, stricter
@@ -43,7 +43,6 @@ class FigureInfo:
     fig_type: str | None
     caption_title: str | None
     caption: str
-    has_caption: bool
     license: License | None  # the figure's own permissions, when present
     license_text: str | None
     mentions: list[str] = field(default_factory=list)
@@ -72,11 +71,11 @@ def figure_graphics(article: etree._Element) -> list[tuple[etree._Element, etree
     return pairs
 
 
-def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) -> tuple[str | None, str, bool]:
-    """(title, full caption, has a caption element): title and paragraphs joined as a sentence."""
+def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) -> tuple[str | None, str]:
+    """(title, full caption): title and paragraphs joined as a sentence; "" without a caption."""
     caption = fig.find("caption")
     if caption is None:
-        return None, "", False
+        return None, ""
     title = flatten(caption.find("title"))
     if article_text is not None and not (caption.text or "").strip():
         # the usual shape: <title/> and <p>s; each paragraph read by the cached fast path
@@ -94,10 +93,11 @@ def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) 
         text = title + joiner + body
     else:
         text = title or body
-    return title or None, text, True
+    return title or None, text
 
 
 def _figure_permissions(fig: etree._Element) -> tuple[License | None, str | None]:
+    """The fig's own license and what its permissions say (license code, else the copyright line)."""
     permissions = fig.find("permissions")
     if permissions is None:
         return None, None
@@ -106,8 +106,7 @@ def _figure_permissions(fig: etree._Element) -> tuple[License | None, str | None
         license_.code
         or license_.url
         or flatten(permissions.find("license"))
-        or flatten(permissions.find("copyright-statement"))
-        or None
+        or read_copyright(permissions)
     )
     return license_, described
 
@@ -195,7 +194,7 @@ def read_figures(
     for position, (fig, graphic) in enumerate(pairs):
         info = infos.get(fig)
         if info is None:
-            title, caption, has_caption = caption_parts(fig, article_text)
+            title, caption = caption_parts(fig, article_text)
             fig_license, license_text = _figure_permissions(fig)
             info = infos[fig] = FigureInfo(
                 fig_id=fig.get("id"),
@@ -203,7 +202,6 @@ def read_figures(
                 fig_type=fig.get("fig-type"),
                 caption_title=title,
                 caption=caption,
-                has_caption=has_caption,
                 license=fig_license,
                 license_text=license_text,
                 mentions=mentions.get(fig, []),
