@@ -24,7 +24,9 @@ _PMCID = re.compile(r"(?:PMC)?(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _ORCID = re.compile(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9]+")
-_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
+# English month abbreviations, written out: calendar.month_abbr follows the process locale
+_MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 _MONTHS["sept"] = 9
 
 # abstracts that are not the article's abstract: pictures, digests, one-line teasers
@@ -385,15 +387,16 @@ def read_license(permissions: etree._Element | None) -> License:
         found = normalize_license(url=collapse_whitespace(ref.text or ""))
         if found.code:
             return found
-    if fallback is not None:
-        return fallback
     statement = flatten(permissions.find("copyright-statement"))
     if "creative commons" in statement.lower() or "creativecommons.org" in statement.lower():
-        return normalize_license(text=statement)
-    return NO_LICENSE
+        found = normalize_license(text=statement)
+        if found.code:
+            return found
+    return fallback if fallback is not None else NO_LICENSE
 
 
 def read_copyright(permissions: etree._Element | None) -> str | None:
+    """The copyright statement, else "© <year> <holder>" from its parts."""
     if permissions is None:
         return None
     statement = flatten(permissions.find("copyright-statement"))
