@@ -121,3 +121,15 @@ def test_figures_in_floats_group_app_and_sub_article_are_kept_in_document_order(
         ("DOI-10-1-ab-c_002", "resp", "Author response image 1"),
     ]
     assert (parsed.article.n_figures, parsed.article.n_graphics, parsed.article.dialect) == (3, 3, "publisher")
+
+
+def test_panels_of_a_captioned_fig_group_share_its_caption_and_label():
+    figs = figures(
+        "<fig-group id='g1'><label>Figure 3</label><caption><title>Panels</title><p>Left and right.</p></caption>"
+        "<fig id='g1a'><label>A</label><graphic xlink:href='a'/></fig>"
+        "<fig id='g1b'><graphic xlink:href='b'/></fig></fig-group>"
+    )
+    assert [(f.fig_id, f.fig_label, f.caption) for f in figs] == [
+        ("g1a", "A", "Panels. Left and right."),
+        ("g1b", "Figure 3", "Panels. Left and right."),
+    ]

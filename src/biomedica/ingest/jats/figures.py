@@ -195,10 +195,16 @@ def read_figures(
         info = infos.get(fig)
         if info is None:
             title, caption = caption_parts(fig, article_text)
+            label = _clean_label(flatten(fig.find("label")))
+            group = fig.getparent()
+            if not caption and group is not None and group.tag == "fig-group":
+                # panels of a fig-group that carries the caption (and often the label) itself
+                title, caption = caption_parts(group, article_text)
+                label = label or _clean_label(flatten(group.find("label")))
             fig_license, license_text = _figure_permissions(fig)
             info = infos[fig] = FigureInfo(
                 fig_id=fig.get("id"),
-                label=_clean_label(flatten(fig.find("label"))),
+                label=label,
                 fig_type=fig.get("fig-type"),
                 caption_title=title,
                 caption=caption,
@@ -206,7 +212,7 @@ def read_figures(
                 license_text=license_text,
                 mentions=mentions.get(fig, []),
             )
-        group = stricter(article_license, info.license).group if info.license else article_license.group
+        license_group = stricter(article_license, info.license).group if info.license else article_license.group
         records.append(
             FigureRecord(
                 key=f"{record.article_id}_{position:03d}",
@@ -222,7 +228,7 @@ def read_figures(
                 mentions=list(info.mentions),
                 graphic_href=graphic.get(XLINK_HREF),
                 license=record.license,
-                license_group=group,
+                license_group=license_group,
                 figure_license=info.license_text,
                 article_title=record.title,
                 journal=record.journal,

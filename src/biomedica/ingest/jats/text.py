@@ -77,7 +77,7 @@ def _entity_text(node: etree._Element) -> str:
     return _HTML5_ENTITIES.get(name, "")
 
 
-_SKIP, _BLOCK, _FORMULA, _MATH, _TEX, _ALTERNATIVES = range(6)
+_BLOCK, _FORMULA, _MATH, _TEX, _ALTERNATIVES = range(1, 6)
 _ACTIONS = {tag: _BLOCK for tag in BLOCK_TAGS}
 _ACTIONS.update({tag: _FORMULA for tag in _FORMULA_TAGS})
 _ACTIONS.update({"math": _MATH, MATHML_MATH: _MATH, "tex-math": _TEX, "alternatives": _ALTERNATIVES})
