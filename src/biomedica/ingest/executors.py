@@ -51,4 +51,13 @@ def run_local(
             yield futures[future], future.result()
 
 
-EXECUTORS: dict[str, Executor] = {"local": run_local}
+def run_ray(
+    todo: list[WorkUnit], source: ArticleSource, root: Path, images: ImageConfig, workers: int
+) -> Iterator[tuple[WorkUnit, UnitStats]]:
+    """Ray tasks (executors_ray); Ray is imported only when this executor is chosen."""
+    from biomedica.ingest.executors_ray import run_ray as run_on_ray
+
+    yield from run_on_ray(todo, source, root, images, workers)
+
+
+EXECUTORS: dict[str, Executor] = {"local": run_local, "ray": run_ray}
