@@ -1,0 +1,171 @@
+"""PCA + K-means over stored image embeddings; the model is saved so new data can be assigned.
+
+As in BIOMEDICA (PCA, then K-means with k = 2,000), but the fitted model is kept as plain
+arrays (`models/<name>.npz`: PCA mean and components, centroids; `<name>.json`: settings
+and provenance), not a pickle, so any later run, any machine and any library version can
+assign new samples with `assign_clusters` (numpy only).
+
+Backends: faiss (`faiss.PCAMatrix` + `faiss.Kmeans`) when installed, else scikit-learn
+(`PCA` + `KMeans`). Both train on a random sample of at most k x max_points_per_centroid
+vectors (faiss's own rule) and then assign every vector to its nearest centroid in blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from biomedica.archive.atomic_files import write_bytes_atomic, write_json_atomic
+from biomedica.curate.annotations import AnnotationStore
+from biomedica.curate.config import ClusterConfig
+
+CLUSTERS_SCHEMA = pa.schema([("key", pa.string()), ("cluster", pa.int32()), ("distance", pa.float32())])
+ASSIGN_BLOCK = 65_536
+
+
+@dataclass
+class ClusterModel:
+    """A fitted PCA + K-means model as arrays: project with (x - mean) @ components.T."""
+
+    mean: np.ndarray  # [d]
+    components: np.ndarray  # [pca_dim, d]
+    centroids: np.ndarray  # [k, pca_dim]
+    info: dict
+
+    @property
+    def k(self) -> int:
+        return len(self.centroids)
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        return (np.asarray(vectors, dtype=np.float32) - self.mean) @ self.components.T
+
+    def save(self, directory: Path, name: str) -> Path:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, mean=self.mean, components=self.components, centroids=self.centroids)
+        path = Path(directory) / f"{name}.npz"
+        write_bytes_atomic(path, buffer.getvalue())
+        write_json_atomic(Path(directory) / f"{name}.json", self.info)
+        return path
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> ClusterModel:
+        path = Path(directory) / f"{name}.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no saved cluster model; run `biomedica curate cluster` first")
+        arrays = np.load(path, allow_pickle=False)
+        info_path = path.with_suffix(".json")
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        return cls(arrays["mean"], arrays["components"], arrays["centroids"], info)
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _clean(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 copy and a mask of rows without NaN (failed images are NaN rows)."""
+    data = np.asarray(vectors, dtype=np.float32)
+    finite = np.isfinite(data).all(axis=1)
+    return data, finite
+
+
+def fit_clusters(vectors: np.ndarray, config: ClusterConfig) -> ClusterModel:
+    """Fit PCA + K-means on (a sample of) `vectors` [n, d]."""
+    data, finite = _clean(vectors)
+    data = data[finite]
+    n, dim = data.shape
+    if n < config.k:
+        raise ValueError(f"{n} usable vectors cannot make k={config.k} clusters; lower --k (at most {n})")
+    pca_dim = min(config.pca_dim, dim, n)
+    rng = np.random.default_rng(config.seed)
+    limit = config.k * config.max_points_per_centroid
+    train = data[rng.choice(n, size=limit, replace=False)] if n > limit else data
+    backend = config.backend
+    if backend == "auto":
+        backend = "faiss" if faiss_available() else "sklearn"
+    start = time.perf_counter()
+    if backend == "faiss":
+        mean, components, centroids = _fit_faiss(train, pca_dim, config)
+    else:
+        mean, components, centroids = _fit_sklearn(train, pca_dim, config)
+    info = {
+        "backend": backend, "k": config.k, "pca_dim": pca_dim, "input_dim": dim, "train_vectors": len(train),
+        "iterations": config.iterations, "seed": config.seed, "embeddings": config.embeddings,
+        "fit_seconds": round(time.perf_counter() - start, 3),
+    }
+    return ClusterModel(mean.astype(np.float32), components.astype(np.float32), centroids.astype(np.float32), info)
+
+
+def _fit_sklearn(train: np.ndarray, pca_dim: int, config: ClusterConfig):
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=pca_dim, random_state=config.seed, svd_solver="auto").fit(train)
+    projected = pca.transform(train).astype(np.float32)
+    kmeans = KMeans(n_clusters=config.k, n_init=1, max_iter=config.iterations, random_state=config.seed, tol=0.0)
+    kmeans.fit(projected)
+    return pca.mean_, pca.components_, kmeans.cluster_centers_
+
+
+def _fit_faiss(train: np.ndarray, pca_dim: int, config: ClusterConfig):
+    import faiss
+
+    dim = train.shape[1]
+    pca = faiss.PCAMatrix(dim, pca_dim)
+    pca.train(np.ascontiguousarray(train))
+    mean = faiss.vector_to_array(pca.mean).astype(np.float32)
+    components = faiss.vector_to_array(pca.A).reshape(dim, dim)[:pca_dim] if pca.A.size() == dim * dim else (
+        faiss.vector_to_array(pca.A).reshape(pca_dim, dim)
+    )
+    projected = np.ascontiguousarray((train - mean) @ components.T, dtype=np.float32)
+    kmeans = faiss.Kmeans(pca_dim, config.k, niter=config.iterations, seed=config.seed,
+                          max_points_per_centroid=config.max_points_per_centroid, verbose=False)
+    kmeans.train(projected)
+    return mean, components, kmeans.centroids
+
+
+def assign_clusters(model: ClusterModel, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster id, squared distance) of each vector; NaN rows get cluster -1."""
+    data, finite = _clean(vectors)
+    labels = np.full(len(data), -1, dtype=np.int32)
+    distances = np.full(len(data), np.nan, dtype=np.float32)
+    centroids = model.centroids.astype(np.float32)
+    centroid_norms = (centroids**2).sum(axis=1)
+    rows = np.nonzero(finite)[0]
+    for start in range(0, len(rows), ASSIGN_BLOCK):
+        block = rows[start : start + ASSIGN_BLOCK]
+        projected = model.project(data[block])
+        # |x - c|^2 = |x|^2 - 2 x.c + |c|^2 ; argmin does not need |x|^2
+        scores = centroid_norms[None, :] - 2.0 * projected @ centroids.T
+        best = scores.argmin(axis=1)
+        labels[block] = best
+        distances[block] = np.maximum(0.0, scores[np.arange(len(block)), best] + (projected**2).sum(axis=1))
+    return labels, distances
+
+
+def cluster_embeddings(store: AnnotationStore, config: ClusterConfig) -> tuple[pa.Table, ClusterModel]:
+    """Fit on the stored image embeddings `config.embeddings`, save the model, write clusters.parquet."""
+    from biomedica.curate.embed import read_embeddings
+
+    keys, vectors = read_embeddings(store, config.embeddings, "image")
+    model = fit_clusters(vectors, config)
+    model.save(store.models_dir(), f"clusters-{config.embeddings}")
+    labels, distances = assign_clusters(model, vectors)
+    table = pa.table(
+        {"key": pa.array(keys, pa.string()), "cluster": pa.array(labels, pa.int32()),
+         "distance": pa.array(distances, pa.float32())},
+        schema=CLUSTERS_SCHEMA,
+    )
+    store.write("clusters", table)
+    return table, model

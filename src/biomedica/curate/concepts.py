@@ -1,0 +1,100 @@
+"""Zero-shot concept labels per image from a CLIP model and the taxonomy's text prompts.
+
+Each local concept's text embedding is the normalised mean of its prompts (templates x
+name and synonyms). An image's scores are a softmax over all local concepts of
+`temperature x cosine`; a global concept's score is the sum of its local concepts' scores,
+so the two levels never disagree. Rows of `annotations/concepts.parquet`:
+
+key, zs_global, zs_global_score, zs_local, zs_local_score, zs_local_top (top-k ids),
+zs_local_top_scores, taxonomy (name + version), model.
+
+Image embeddings come from `annotations/embeddings/<model>/` (computed first when missing,
+resumable), so labelling costs one matrix product once the archive is embedded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from biomedica.curate.annotations import AnnotationStore
+from biomedica.curate.config import ZeroShotConfig
+from biomedica.curate.taxonomy import Taxonomy, load_taxonomy
+
+CONCEPTS_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("zs_global", pa.string()),
+        ("zs_global_score", pa.float32()),
+        ("zs_local", pa.string()),
+        ("zs_local_score", pa.float32()),
+        ("zs_local_top", pa.list_(pa.string())),
+        ("zs_local_top_scores", pa.list_(pa.float32())),
+        ("taxonomy", pa.string()),
+        ("model", pa.string()),
+    ]
+)
+SCORE_BLOCK = 32_768
+
+
+def concept_text_embeddings(encoder, taxonomy: Taxonomy) -> np.ndarray:
+    """[n_local, dim] float32: normalised mean prompt embedding of each local concept."""
+    rows = []
+    for concept in taxonomy.local_concepts:
+        vectors = encoder.encode_texts(taxonomy.prompts(concept)).astype(np.float32)
+        mean = vectors.mean(axis=0)
+        rows.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+    return np.stack(rows)
+
+
+def score_concepts(
+    keys: list[str], image_vectors: np.ndarray, text_vectors: np.ndarray, taxonomy: Taxonomy,
+    top_k: int = 3, temperature: float = 100.0, model: str = "",
+) -> pa.Table:
+    """The concepts table for L2-normalised image vectors against local-concept text vectors."""
+    local_ids = [c.id for c in taxonomy.local_concepts]
+    global_ids = [c.id for c in taxonomy.global_concepts]
+    owner = np.array([global_ids.index(c.global_id) for c in taxonomy.local_concepts])
+    columns: dict[str, list] = {name: [] for name in CONCEPTS_SCHEMA.names}
+    top_k = min(top_k, len(local_ids))
+    text = text_vectors.astype(np.float32)
+    for start in range(0, len(keys), SCORE_BLOCK):
+        block = np.asarray(image_vectors[start : start + SCORE_BLOCK], dtype=np.float32)
+        finite = np.isfinite(block).all(axis=1)
+        logits = temperature * (np.nan_to_num(block) @ text.T)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        global_probs = np.zeros((len(block), len(global_ids)), dtype=np.float32)
+        np.add.at(global_probs.T, owner, probs.T)
+        top = np.argsort(-probs, axis=1)[:, :top_k]
+        best_global = global_probs.argmax(axis=1)
+        for row in range(len(block)):
+            ok = bool(finite[row])
+            columns["key"].append(keys[start + row])
+            columns["zs_global"].append(global_ids[best_global[row]] if ok else None)
+            columns["zs_global_score"].append(float(global_probs[row, best_global[row]]) if ok else None)
+            columns["zs_local"].append(local_ids[top[row, 0]] if ok else None)
+            columns["zs_local_score"].append(float(probs[row, top[row, 0]]) if ok else None)
+            columns["zs_local_top"].append([local_ids[i] for i in top[row]] if ok else [])
+            columns["zs_local_top_scores"].append([float(probs[row, i]) for i in top[row]] if ok else [])
+    n = len(columns["key"])
+    columns["taxonomy"] = [taxonomy.label()] * n
+    columns["model"] = [model] * n
+    return pa.table(columns, schema=CONCEPTS_SCHEMA)
+
+
+def zero_shot_labels(archive: Path, store: AnnotationStore, config: ZeroShotConfig) -> pa.Table:
+    """Embed what is missing, score every image against the taxonomy, write concepts.parquet."""
+    from biomedica.curate.embed import embed_archive, load_encoder, read_embeddings
+
+    taxonomy = load_taxonomy(config.taxonomy)
+    embed_archive(archive, store, config.embed)  # resumable: skips shards already embedded
+    keys, vectors = read_embeddings(store, config.embed.folder_name(), "image")
+    encoder = load_encoder(config.embed)
+    text = concept_text_embeddings(encoder, taxonomy)
+    table = score_concepts(keys, vectors, text, taxonomy, config.top_k, config.temperature, config.embed.folder_name())
+    store.write("concepts", table)
+    return table

@@ -1,0 +1,93 @@
+"""Typed settings of the curation steps (what the CLI and the library both build)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DedupConfig(BaseModel):
+    """Duplicate detection: exact (sha256 of the stored bytes) and near (pHash Hamming distance)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    near_threshold: int = Field(
+        default=6, ge=0, le=32,
+        description="largest pHash Hamming distance (of 64 bits) that still counts as a near-duplicate; 0 = exact pHash",
+    )
+    eval_images: Path | None = Field(
+        default=None,
+        description="evaluation images to check for leaks: a folder of images, or a .parquet/.csv/.txt with a phash column",
+    )
+    leak_threshold: int = Field(default=6, ge=0, le=32, description="pHash distance that counts as an eval leak")
+
+
+class QualityConfig(BaseModel):
+    """Thresholds of the quality flags. A flagged sample is kept in the archive; `select` drops it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_side: int = Field(default=64, ge=1, description="flag `tiny-image` when width or height is below this (px)")
+    min_pixels: int = Field(default=64 * 64, ge=1, description="flag `tiny-image` when width*height is below this")
+    max_aspect: float = Field(default=5.0, gt=1.0, description="flag `extreme-aspect` above this long/short side ratio")
+    min_caption_words: int = Field(default=3, ge=0, description="flag `short-caption` below this many words")
+    min_language_words: int = Field(
+        default=6, ge=1, description="captions with fewer words are not language-checked (too little evidence)"
+    )
+
+
+class EmbedConfig(BaseModel):
+    """Which model embeds images and captions, and how the work is batched."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(description="OpenCLIP model name (e.g. ViT-B-32, hf-hub:org/name) or timm:<name> for an image-only timm model")
+    pretrained: str | None = Field(
+        default=None, description="OpenCLIP pretrained tag or a local checkpoint file; timm: a local weights file"
+    )
+    model_config_json: Path | None = Field(
+        default=None, description="a custom OpenCLIP model config JSON to register first (its file stem is the name)"
+    )
+    name: str | None = Field(default=None, description="folder name under annotations/embeddings/ (default: derived from the model)")
+    batch_size: int = Field(default=64, ge=1)
+    device: str = Field(default="auto", description="auto (cuda when present), cpu, cuda, cuda:1, mps")
+    captions: bool = Field(default=True, description="also embed captions (OpenCLIP models only)")
+    workers: int = Field(default=0, ge=0, description="image decoding threads (0 = in the main thread)")
+    progress: bool = True
+
+    def folder_name(self) -> str:
+        if self.name:
+            return self.name
+        base = self.model.replace("hf-hub:", "").replace("/", "--").replace(":", "-")
+        if self.pretrained and not Path(self.pretrained).suffix:
+            base += f"--{self.pretrained}"
+        return base
+
+
+class ClusterConfig(BaseModel):
+    """PCA + K-means over stored image embeddings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embeddings: str = Field(description="folder name under annotations/embeddings/ to cluster")
+    k: int = Field(default=2000, ge=2, description="number of clusters (BIOMEDICA: 2,000 at full scale)")
+    pca_dim: int = Field(default=64, ge=1, description="dimensions kept by PCA before K-means")
+    iterations: int = Field(default=25, ge=1, description="K-means iterations")
+    max_points_per_centroid: int = Field(
+        default=256, ge=1, description="train on a random sample of at most k*this vectors (as faiss does), assign all"
+    )
+    seed: int = 0
+    backend: Literal["auto", "faiss", "sklearn"] = "auto"
+
+
+class ZeroShotConfig(BaseModel):
+    """Zero-shot concept labels from a CLIP model and the taxonomy prompts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embed: EmbedConfig
+    taxonomy: Path | None = Field(default=None, description="a taxonomy YAML (default: the one shipped with biomedica)")
+    top_k: int = Field(default=3, ge=1, description="local concepts kept per image")
+    temperature: float = Field(default=100.0, gt=0, description="logit scale applied to cosine similarities")

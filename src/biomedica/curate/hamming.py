@@ -1,0 +1,170 @@
+"""Near-neighbour search over 64-bit hashes by Hamming distance, with multi-index hashing.
+
+All-pairs comparison is quadratic; multi-index hashing (Norouzi et al., CVPR 2012) is not.
+Split the 64 bits into m chunks: if two hashes differ in at most t bits, then by the
+pigeonhole principle at least one chunk differs in at most floor(t / m) bits. So for each
+chunk we sort the hashes by that chunk and look up, for every hash, the chunk values within
+radius floor(t / m) of its own (a binary search each); only those candidates get a full
+64-bit comparison. With chunks of about log2(N) bits a bucket holds a handful of hashes, so
+the work grows roughly linearly with N.
+
+Everything is vectorised numpy (searchsorted, repeat, bitwise_count) and runs in blocks of
+queries so memory stays bounded. Equal hashes should be collapsed before calling (the
+callers do: `np.unique`), because a bucket of k equal hashes has k^2 pairs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+HASH_BITS = 64
+QUERY_BLOCK = 65_536  # queries per vectorised step
+MAX_PAIRS_PER_STEP = 8_000_000  # candidate pairs materialised at once (8 bytes each, a few arrays)
+
+
+def hashes_from_hex(values: list[str | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(uint64 hashes, bool valid) from 16-hex-digit strings; None/invalid -> valid False."""
+    out = np.zeros(len(values), dtype=np.uint64)
+    valid = np.zeros(len(values), dtype=bool)
+    for i, value in enumerate(values):
+        if isinstance(value, str) and len(value) == 16:
+            try:
+                out[i] = int(value, 16)
+            except ValueError:
+                continue
+            valid[i] = True
+    return out, valid
+
+
+def popcount(values: np.ndarray) -> np.ndarray:
+    """Number of set bits of each uint64."""
+    return np.bitwise_count(values).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How the 64 bits are split: chunk widths (bits) and the radius searched in each chunk."""
+
+    widths: tuple[int, ...]
+    radius: int
+
+    @property
+    def shifts(self) -> tuple[int, ...]:
+        shifts, position = [], HASH_BITS
+        for width in self.widths:
+            position -= width
+            shifts.append(position)
+        return tuple(shifts)
+
+
+def plan_chunks(n_items: int, threshold: int) -> ChunkPlan:
+    """The chunking with the lowest estimated cost per query for `n_items` hashes.
+
+    For m chunks of ~64/m bits the pigeonhole radius is r = threshold // m; a query costs
+    m x probes binary searches (probes = values within radius r of a chunk) plus the
+    candidates they return (about probes x n / 2^width per chunk), each a full comparison.
+    """
+    if not 0 <= threshold < HASH_BITS:
+        raise ValueError(f"Hamming threshold must be in 0..63, got {threshold}")
+    n = max(n_items, 2)
+    search_cost = math.log2(n) + 1  # one binary search, in units of a full comparison
+    best: tuple[float, ChunkPlan] | None = None
+    for chunks in range(1, min(threshold + 1, 16) + 1):
+        base, extra = divmod(HASH_BITS, chunks)
+        widths = tuple(base + (1 if i < extra else 0) for i in range(chunks))
+        radius = threshold // chunks
+        cost = 0.0
+        for width in widths:
+            probes = sum(math.comb(width, r) for r in range(radius + 1))
+            cost += probes * (search_cost + n / 2.0**width)
+        if best is None or cost < best[0]:
+            best = (cost, ChunkPlan(widths=widths, radius=radius))
+    return best[1]
+
+
+def _flip_masks(width: int, radius: int) -> np.ndarray:
+    """Every value with at most `radius` of the low `width` bits set (XOR masks to probe)."""
+    masks = [0]
+    for r in range(1, radius + 1):
+        for bits in itertools.combinations(range(width), r):
+            masks.append(sum(1 << b for b in bits))
+    return np.array(masks, dtype=np.uint64)
+
+
+def _expand_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner index, position) for every position in the ragged ranges [start, stop)."""
+    lengths = stops - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    owners = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return owners, np.repeat(starts, lengths) + offsets
+
+
+def hamming_pairs(
+    queries: np.ndarray, database: np.ndarray | None, threshold: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield blocks of (query index, database index, distance) with distance <= threshold.
+
+    With `database=None` the queries are searched against themselves and each unordered
+    pair is reported once (query index < database index). Pairs are unique within the
+    whole output.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.uint64)
+    self_join = database is None
+    db = queries if self_join else np.ascontiguousarray(database, dtype=np.uint64)
+    if len(queries) == 0 or len(db) == 0:
+        return
+    plan = plan_chunks(len(db), threshold)
+    seen_chunks: list[tuple[np.ndarray, int, int]] = []  # to drop pairs already found in an earlier chunk
+    for width, shift in zip(plan.widths, plan.shifts):
+        mask = np.uint64((1 << width) - 1)
+        db_chunk = (db >> np.uint64(shift)) & mask
+        order = np.argsort(db_chunk, kind="stable")
+        sorted_chunk = db_chunk[order]
+        flips = _flip_masks(width, plan.radius)
+        for start in range(0, len(queries), QUERY_BLOCK):
+            block = queries[start : start + QUERY_BLOCK]
+            q_chunk = (block >> np.uint64(shift)) & mask
+            for flip in flips:
+                probe = q_chunk ^ flip
+                lo = np.searchsorted(sorted_chunk, probe, side="left")
+                hi = np.searchsorted(sorted_chunk, probe, side="right")
+                yield from _verified_pairs(block, start, db, order, lo, hi, threshold, self_join, seen_chunks, plan)
+        seen_chunks.append((mask, shift, width))
+
+
+def _verified_pairs(block, start, db, order, lo, hi, threshold, self_join, seen_chunks, plan):
+    """Full-distance check of the candidates in [lo, hi), in steps of bounded size."""
+    lengths = hi - lo
+    cumulative = np.cumsum(lengths)
+    first = 0
+    while first < len(block):
+        # take queries until about MAX_PAIRS_PER_STEP candidates
+        base = cumulative[first - 1] if first else 0
+        last = int(np.searchsorted(cumulative, base + MAX_PAIRS_PER_STEP, side="right"))
+        last = max(last, first + 1)
+        owners, positions = _expand_ranges(lo[first:last], hi[first:last])
+        q_index = owners + first
+        d_index = order[positions]
+        q_vals = block[q_index]
+        d_vals = db[d_index]
+        q_global = q_index + start
+        keep = np.ones(len(q_index), dtype=bool)
+        if self_join:
+            keep &= q_global < d_index
+        distance = popcount(q_vals ^ d_vals)
+        keep &= distance <= threshold
+        # a pair whose chunk in an earlier table was already within radius was reported there
+        for mask, shift, _ in seen_chunks:
+            earlier = popcount(((q_vals >> np.uint64(shift)) & mask) ^ ((d_vals >> np.uint64(shift)) & mask))
+            keep &= earlier > plan.radius
+        if keep.any():
+            yield q_global[keep], d_index[keep], distance[keep]
+        first = last
