@@ -1,0 +1,14 @@
+"""Training subsets: SQL (DuckDB) over the archive and its annotations, written as a manifest or shards.
+
+`run_select(SelectConfig(...))` applies the filters (licence group, year, journal,
+duplicates, quality flags, panel type, concepts, free SQL), then a strategy: `all`,
+`concept-filtered` (drop chosen concepts, e.g. plots and tables) or `concept-balanced`
+(at most N samples per concept, deterministic for a seed). Output: `manifest.parquet`
+(shard URL + key, streamable with `manifest_key_filter`) or new shards with `sizes.json`.
+"""
+
+from biomedica.select.config import SelectConfig
+from biomedica.select.run import SelectionExists, SelectResult, run_select
+from biomedica.select.write import manifest_key_filter, read_manifest_keys
+
+__all__ = ["SelectConfig", "SelectResult", "SelectionExists", "manifest_key_filter", "read_manifest_keys", "run_select"]

@@ -1,0 +1,53 @@
+"""Typed settings of `biomedica select`: which samples, which strategy, which output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SelectConfig(BaseModel):
+    """A training subset: filters (all ANDed), then a concept strategy, then the output form."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    archive: Path
+    out: Path
+    annotations: Path | None = Field(default=None, description="annotation tables (default <archive>/annotations)")
+    where: str | None = Field(
+        default=None, description="extra SQL condition over the `annotated` view, e.g. \"year >= 2020 AND journal ILIKE '%radiol%'\""
+    )
+    license_groups: list[Literal["commercial", "noncommercial", "other"]] = Field(default_factory=list)
+    min_year: int | None = None
+    max_year: int | None = None
+    journals: list[str] = Field(default_factory=list, description="exact journal titles to keep")
+    canonical_only: bool = Field(default=False, description="keep one sample per duplicate group (needs dedup)")
+    exclude_leaks: bool = Field(default=True, description="drop samples matching the eval set (when dedup has leaks)")
+    drop_flags: list[str] = Field(default_factory=list, description="quality flags to drop, or ['any'] for every flag")
+    panel_types: list[Literal["single", "multiple"]] = Field(default_factory=list)
+    strategy: Literal["all", "concept-filtered", "concept-balanced"] = "all"
+    concept_level: Literal["global", "local"] = "global"
+    concept_source: Literal["auto", "labels", "zeroshot"] = Field(
+        default="auto", description="expert cluster labels, zero-shot labels, or labels first then zero-shot"
+    )
+    include_concepts: list[str] = Field(default_factory=list, description="keep only these concept ids")
+    exclude_concepts: list[str] = Field(default_factory=list, description="concept-filtered: drop these concept ids")
+    cap_per_concept: int | None = Field(default=None, ge=1, description="concept-balanced: at most this many per concept")
+    min_concept_score: float | None = Field(default=None, ge=0, le=1, description="zero-shot labels below this score count as unlabelled")
+    seed: int = Field(default=0, description="which samples a cap keeps (deterministic for a seed)")
+    limit: int | None = Field(default=None, ge=1)
+    output: Literal["manifest", "shards"] = "manifest"
+    samples_per_shard: int = Field(default=5000, ge=1)
+    overwrite: bool = False
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> SelectConfig:
+        if self.strategy == "concept-balanced" and self.cap_per_concept is None:
+            raise ValueError("strategy concept-balanced needs cap_per_concept (e.g. --cap-per-concept 10000)")
+        if self.strategy == "concept-filtered" and not self.exclude_concepts and not self.include_concepts:
+            raise ValueError("strategy concept-filtered needs exclude_concepts or include_concepts")
+        if self.min_year is not None and self.max_year is not None and self.min_year > self.max_year:
+            raise ValueError(f"min_year {self.min_year} is after max_year {self.max_year}")
+        return self

@@ -1,0 +1,177 @@
+"""SQL over the archive and its annotations (DuckDB): the views, and the selection query.
+
+Views every query can use:
+
+| view | rows |
+|---|---|
+| `samples` | every shard-index row of complete units (figure record + member offsets) + `group` |
+| `dedup`, `quality`, `panels`, `clusters`, `concepts`, `labels` | the annotation tables present |
+| `annotated` | `samples` LEFT JOINed with every annotation table on `key` |
+| `concept_view` | `annotated` + `concept` (the id the strategies use) + `concept_score` |
+
+Only the shards of complete units are read (the file list comes from the unit markers),
+so a half-written build is never selected from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biomedica.archive.reader import shard_paths
+from biomedica.curate.annotations import TABLE_NAMES, AnnotationStore, default_annotations_dir
+from biomedica.select.config import SelectConfig
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(archive: Path, annotations: Path | None = None):
+    """A DuckDB connection with the views of the module docstring; returns (connection, tables present)."""
+    import duckdb
+
+    archive = Path(archive)
+    paths = shard_paths(archive)
+    if not paths:
+        raise FileNotFoundError(f"{archive}: no complete shards to select from; build the archive with `biomedica ingest`")
+    connection = duckdb.connect()
+    index_files = ", ".join(_sql_string(str(tar.with_suffix(".parquet"))) for _, tar in paths)
+    connection.execute(
+        f"CREATE VIEW samples AS SELECT * EXCLUDE (filename), "
+        f"split_part(replace(filename, '\\', '/'), '/', -2) AS \"group\" "
+        f"FROM read_parquet([{index_files}], filename = true)"
+    )
+    store = AnnotationStore(Path(annotations) if annotations else default_annotations_dir(archive))
+    present = [name for name in TABLE_NAMES if store.has(name)]
+    joins = []
+    for name in present:
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_string(str(store.table_path(name)))})")
+        joins.append(f"LEFT JOIN {name} USING (key)")
+    connection.execute(f"CREATE VIEW annotated AS SELECT * FROM samples {' '.join(joins)}")
+    return connection, present
+
+
+def fetch_arrow(connection, sql: str, parameters: list | None = None):
+    """The result of `sql` as an Arrow table (relation API of DuckDB 2; `fetch_arrow_table` before)."""
+    relation = connection.sql(sql, params=parameters or None)
+    if hasattr(relation, "to_arrow_table"):
+        return relation.to_arrow_table()
+    return relation.arrow()
+
+
+@dataclass
+class SelectionQuery:
+    """The SQL that picks the subset, with its parameters and the filters that were applied."""
+
+    sql: str
+    parameters: list = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+
+
+def _concept_expression(config: SelectConfig, present: list[str]) -> tuple[str, str]:
+    """(concept id SQL, score SQL) from the chosen label source, NULL when unlabelled."""
+    level = config.concept_level
+    labels = f"labels.label_{level}[1]" if "labels" in present else "NULL"
+    zeroshot_id = f"zs_{level}" if "concepts" in present else "NULL"
+    zeroshot_score = f"zs_{level}_score" if "concepts" in present else "NULL"
+    if config.min_concept_score is not None and "concepts" in present:
+        zeroshot_id = f"CASE WHEN {zeroshot_score} >= {float(config.min_concept_score)} THEN {zeroshot_id} END"
+    if config.concept_source == "labels":
+        return labels, "CASE WHEN " + labels + " IS NOT NULL THEN 1.0 END"
+    if config.concept_source == "zeroshot":
+        return zeroshot_id, zeroshot_score
+    return (f"COALESCE({labels}, {zeroshot_id})",
+            f"CASE WHEN {labels} IS NOT NULL THEN 1.0 ELSE {zeroshot_score} END")
+
+
+def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
+    """The selection SQL for `config` over the views `present`; refuses filters whose table is missing."""
+    def need(table: str, option: str) -> None:
+        if table not in present:
+            raise ValueError(
+                f"{option} needs annotations/{table}.parquet, which is missing; run `biomedica curate "
+                f"{'label' if table == 'labels' else table}` first"
+            )
+
+    conditions: list[str] = []
+    parameters: list = []
+    applied: list[str] = []
+    if config.license_groups:
+        conditions.append(f"\"group\" IN ({', '.join('?' for _ in config.license_groups)})")
+        parameters += list(config.license_groups)
+        applied.append(f"license group in {config.license_groups}")
+    if config.min_year is not None:
+        conditions.append("year >= ?")
+        parameters.append(config.min_year)
+        applied.append(f"year >= {config.min_year}")
+    if config.max_year is not None:
+        conditions.append("year <= ?")
+        parameters.append(config.max_year)
+        applied.append(f"year <= {config.max_year}")
+    if config.journals:
+        conditions.append(f"journal IN ({', '.join('?' for _ in config.journals)})")
+        parameters += list(config.journals)
+        applied.append(f"journal in {config.journals}")
+    if config.canonical_only:
+        need("dedup", "--canonical-only")
+        conditions.append("COALESCE(canonical, TRUE)")
+        applied.append("canonical samples only")
+    if config.exclude_leaks and "dedup" in present:
+        conditions.append("NOT COALESCE(leak, FALSE)")
+        applied.append("no eval-set leaks")
+    if config.drop_flags:
+        need("quality", "--drop-flag")
+        if "any" in config.drop_flags:
+            conditions.append("COALESCE(quality_ok, TRUE)")
+        else:
+            conditions.append(f"NOT list_has_any(COALESCE(flags, []::VARCHAR[]), ?::VARCHAR[])")
+            parameters.append(list(config.drop_flags))
+        applied.append(f"quality flags dropped: {config.drop_flags}")
+    if config.panel_types:
+        need("panels", "--panel-type")
+        conditions.append(f"panel_type IN ({', '.join('?' for _ in config.panel_types)})")
+        parameters += list(config.panel_types)
+        applied.append(f"panel type in {config.panel_types}")
+    concept_sql, score_sql = "NULL", "NULL"
+    uses_concepts = config.strategy != "all" or config.include_concepts or config.exclude_concepts
+    if uses_concepts:
+        if "labels" not in present and "concepts" not in present:
+            raise ValueError(
+                "concept strategies need annotations/labels.parquet (expert labels: `biomedica annotate` then export) "
+                "or annotations/concepts.parquet (`biomedica curate zeroshot`)"
+            )
+        concept_sql, score_sql = _concept_expression(config, present)
+    if config.include_concepts:
+        conditions.append(f"concept IN ({', '.join('?' for _ in config.include_concepts)})")
+        parameters += list(config.include_concepts)
+        applied.append(f"concepts kept: {config.include_concepts}")
+    if config.exclude_concepts:
+        conditions.append(f"(concept IS NULL OR concept NOT IN ({', '.join('?' for _ in config.exclude_concepts)}))")
+        parameters += list(config.exclude_concepts)
+        applied.append(f"concepts dropped: {config.exclude_concepts}")
+    if config.where:
+        conditions.append(f"({config.where})")
+        applied.append(f"where {config.where}")
+    where_sql = " AND ".join(conditions) or "TRUE"
+    base = (
+        f"WITH concept_view AS (SELECT *, {concept_sql} AS concept, {score_sql} AS concept_score FROM annotated), "
+        f"filtered AS (SELECT * FROM concept_view WHERE {where_sql})"
+    )
+    if config.strategy == "concept-balanced":
+        # deterministic "random" order per seed; unlabelled samples form their own capped partition
+        base += (
+            ", ranked AS (SELECT *, row_number() OVER (PARTITION BY COALESCE(concept, '<unlabelled>') "
+            "ORDER BY hash(key || ?), key) AS concept_rank FROM filtered) "
+        )
+        parameters.append(str(config.seed))
+        sql = base + "SELECT * EXCLUDE (concept_rank) FROM ranked WHERE concept_rank <= ?"
+        parameters.append(config.cap_per_concept)
+        applied.append(f"at most {config.cap_per_concept} per {config.concept_level} concept")
+    else:
+        sql = base + " SELECT * FROM filtered"
+    sql += " ORDER BY \"group\", shard, key"
+    if config.limit:
+        sql += f" LIMIT {int(config.limit)}"
+        applied.append(f"first {config.limit}")
+    return SelectionQuery(sql=sql, parameters=parameters, applied=applied)

@@ -1,0 +1,99 @@
+"""`biomedica select`: run the selection query and write the manifest or the new shards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biomedica.select.config import SelectConfig
+from biomedica.select.query import build_query, connect, fetch_arrow
+from biomedica.select.write import (
+    SELECTION_NAME,
+    manifest_table,
+    shard_pattern,
+    write_manifest,
+    write_selection_summary,
+    write_shards,
+)
+
+
+class SelectionExists(RuntimeError):
+    """The output folder already holds a selection (pass overwrite to replace it)."""
+
+
+@dataclass
+class SelectResult:
+    out: Path
+    output: str
+    selected: int
+    total: int
+    seconds: float
+    per_group: dict[str, int] = field(default_factory=dict)
+    per_concept: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    shard_pattern: str | None = None
+    filters: list[str] = field(default_factory=list)
+    sql: str = ""
+
+
+def _prepare_out(config: SelectConfig) -> Path:
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / SELECTION_NAME).is_file():
+            raise SelectionExists(f"{out}: folder is not empty and holds no selection; choose an empty or new --out")
+        if not config.overwrite:
+            raise SelectionExists(f"{out}: already holds a selection; pass --overwrite to replace it")
+        for old in out.iterdir():
+            if old.is_file() and (old.suffix in (".tar", ".parquet") or old.name in ("sizes.json", SELECTION_NAME)):
+                old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_select(config: SelectConfig) -> SelectResult:
+    """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`."""
+    start = time.perf_counter()
+    connection, present = connect(config.archive, config.annotations)
+    query = build_query(config, present)
+    import duckdb
+
+    try:
+        rows = fetch_arrow(connection, query.sql, query.parameters)
+    except duckdb.Error as exc:
+        hint = f" (check --where {config.where!r})" if config.where else ""
+        raise ValueError(f"selection query failed{hint}: {exc}") from exc
+    total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
+    out = _prepare_out(config)
+    per_group: dict[str, int] = {}
+    for group in rows.column("group").to_pylist():
+        per_group[group] = per_group.get(group, 0) + 1
+    per_concept: dict[str, int] = {}
+    if "concept" in rows.column_names:
+        for concept in rows.column("concept").to_pylist():
+            name = concept if concept is not None else "<unlabelled>"
+            per_concept[name] = per_concept.get(name, 0) + 1
+    result = SelectResult(out=out, output=config.output, selected=rows.num_rows, total=total, seconds=0.0,
+                          per_group=per_group, per_concept=dict(sorted(per_concept.items())),
+                          filters=query.applied, sql=query.sql)
+    if config.output == "manifest":
+        write_manifest(out, manifest_table(config.archive, rows))
+    else:
+        result.sizes = write_shards(config.archive, out, rows, config.samples_per_shard)
+        result.shard_pattern = shard_pattern(out, result.sizes)
+    result.seconds = time.perf_counter() - start
+    write_selection_summary(out, {
+        "config": config.model_dump(mode="json"),
+        "annotations_used": present,
+        "filters": query.applied,
+        "sql": query.sql,
+        "selected": result.selected,
+        "total": total,
+        "per_group": per_group,
+        "per_concept": result.per_concept,
+        "sizes": result.sizes,
+        "shard_pattern": result.shard_pattern,
+    })
+    return result
