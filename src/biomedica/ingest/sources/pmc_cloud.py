@@ -1,0 +1,486 @@
+"""Source `pmc-cloud`: articles from the PMC Cloud Service bucket (`pmc-oa-opendata`, S3).
+
+Layout: one prefix per article version, `PMC<id>.<v>/`, holding `PMC<id>.<v>.xml` (JATS),
+`PMC<id>.<v>.json` (metadata: license_code, is_retracted, xml_url, media_urls with `?md5=`,
+...) and the media files. Items are version prefixes (`PMC123.2`), selected from the daily
+S3 inventory, a prefix listing or a PMCID list, then filtered on the metadata (licence,
+retraction, manuscript, historical OCR), latest version per PMCID unless all are asked for.
+
+Only the XML and the figure images the parser asks for are fetched (never PDFs or
+supplements); every object is md5-checked and goes through the shared `NetClient` (retries,
+rate limit, cache). The source pickles small: spawn workers rebuild their connections.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter, OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from biomedica.ingest.images import resolve_graphic
+from biomedica.ingest.sources import SourceItem
+from biomedica.ingest.sources.inventory import find_latest_manifest, iter_rows, read_manifest
+from biomedica.net import FetchError, NetClient, NetConfig, NotFoundError, parse_object_url
+
+PMC_BUCKET = "pmc-oa-opendata"
+_VERSION_KEY = re.compile(r"^(PMC\d+)\.(\d+)/(PMC\d+\.\d+)\.(xml|json)$")
+_PMCID = re.compile(r"^(?:PMC)?(\d+)(?:\.(\d+))?$", re.IGNORECASE)
+_FIG = re.compile(rb"<fig[\s>].*?</fig>", re.DOTALL)
+_GRAPHIC_TAG = re.compile(rb"<graphic\b[^>]*>")
+_HREF = re.compile(rb"\bhref=\"([^\"]+)\"")
+_THUMB = re.compile(rb"(?:content-type|specific-use)=\"thumb", re.IGNORECASE)
+
+
+class PmcCloudConfig(BaseModel):
+    """What to read from the PMC Cloud bucket and how to select articles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str = Field(default=PMC_BUCKET, description="bucket in the PMC Cloud layout (a mirror works too)")
+    net: NetConfig = Field(default_factory=NetConfig, description="endpoint, timeouts, retries, rate, cache")
+    select: Literal["inventory", "prefix", "ids"] = Field(
+        default="inventory", description="list articles from the S3 inventory, a prefix listing, or ids_file"
+    )
+    ids_file: Path | None = Field(default=None, description="text file, one PMCID per line (PMC123, 123, PMC123.2)")
+    prefix: str = Field(default="PMC", description="key prefix for select=prefix, e.g. PMC1 or PMC10802347.")
+    inventory_manifest: str | None = Field(
+        default=None, description="key of an inventory manifest.json (None = the newest under inventory_prefix)"
+    )
+    inventory_prefix: str = "inventory-reports/"
+    licenses: tuple[str, ...] | None = Field(
+        default=None, description="keep only these license_code values, e.g. ('CC BY', 'CC0') (None = all)"
+    )
+    include_retracted: bool = False
+    include_manuscripts: bool = True
+    include_historical_ocr: bool = Field(default=False, description="scanned back issues: page images, no figures")
+    open_access_only: bool = Field(default=True, description="keep only is_pmc_openaccess articles")
+    all_versions: bool = Field(default=False, description="every version, not only the latest per PMCID")
+    limit: int | None = Field(default=None, ge=1, description="stop after this many selected articles (a sample)")
+    read_ahead: int = Field(default=4, ge=0, description="XML of the next items fetched while one is parsed")
+
+    @model_validator(mode="after")
+    def _ids_need_a_file(self) -> "PmcCloudConfig":
+        if self.select == "ids" and self.ids_file is None:
+            raise ValueError("select='ids' needs ids_file: a text file with one PMCID per line")
+        return self
+
+
+@dataclass(frozen=True)
+class VersionListing:
+    """One article version as the listing shows it (before its metadata is read)."""
+
+    item_id: str  # "PMC123.2"
+    pmcid: str
+    version: int
+    xml_etag: str = ""
+    json_etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def signature(self) -> str:
+        """Changes whenever the XML or the metadata object changes (what a sync compares)."""
+        return f"{self.xml_etag}/{self.json_etag}"
+
+
+@dataclass(frozen=True)
+class VersionMetadata:
+    """The fields of `PMC<id>.<v>.json` the source uses."""
+
+    pmcid: str
+    version: int
+    pmid: str | None
+    doi: str | None
+    license_code: str | None
+    is_pmc_openaccess: bool
+    is_manuscript: bool
+    is_historical_ocr: bool
+    is_retracted: bool
+    xml_url: str | None
+    media_urls: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: str) -> "VersionMetadata":
+        try:
+            data = json.loads(raw)
+            return cls(
+                pmcid=str(data["pmcid"]),
+                version=int(data.get("version") or 1),
+                pmid=None if data.get("pmid") in (None, "") else str(data["pmid"]),
+                doi=data.get("doi") or None,
+                license_code=data.get("license_code") or None,
+                is_pmc_openaccess=bool(data.get("is_pmc_openaccess", True)),
+                is_manuscript=bool(data.get("is_manuscript", False)),
+                is_historical_ocr=bool(data.get("is_historical_ocr", False)),
+                is_retracted=bool(data.get("is_retracted", False)),
+                xml_url=data.get("xml_url") or None,
+                media_urls=tuple(data.get("media_urls") or ()),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MetadataError(
+                f"{where}: not PMC Cloud metadata JSON ({type(exc).__name__}: {exc}); expected an object with "
+                "pmcid, version, license_code, xml_url, media_urls"
+            ) from exc
+
+
+class MetadataError(OSError):
+    """A metadata JSON that cannot be read; an OSError so the pipeline records it per item."""
+
+
+@dataclass
+class Candidate:
+    """A listed version, its metadata when read, and why it was left out (None = selected)."""
+
+    listing: VersionListing
+    metadata: VersionMetadata | None = None
+    excluded: str | None = None
+    problem: str | None = None  # metadata unreadable: kept as an item so the error lands in errors/
+
+
+@dataclass
+class ScanResult:
+    snapshot: str
+    selection: str
+    inventory_manifest: str | None
+    candidates: list[Candidate] = field(default_factory=list)  # every listed version, sorted by item id
+
+    @property
+    def selected(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.excluded is None]
+
+
+def parse_pmcid(text: str) -> tuple[str, int | None] | None:
+    """'PMC123' / '123' / 'PMC123.2' -> ('PMC123', None | 2); None for anything else."""
+    match = _PMCID.match(text.strip())
+    if not match:
+        return None
+    return f"PMC{int(match[1])}", int(match[2]) if match[2] else None
+
+
+def normalise_license_code(code: str | None) -> str:
+    """'CC BY-NC' / 'cc-by-nc' / 'CC_BY_NC' -> 'CCBYNC' (for comparing filters with metadata)."""
+    return re.sub(r"[\s_\-]+", "", (code or "").upper())
+
+
+class PmcCloudSource:
+    """The ArticleSource over a PMC Cloud bucket."""
+
+    def __init__(self, config: PmcCloudConfig | None = None, client: NetClient | None = None):
+        self.config = config or PmcCloudConfig()
+        self.client = client or NetClient(self.config.net)
+        self.build_history: list[dict[str, Any]] = []  # earlier builds of this archive (set by sync)
+        self._scan: ScanResult | None = None
+        self._etags: dict[str, tuple[str, str]] = {}  # item id -> (xml etag, json etag)
+        self._order: list[str] = []
+        self._runtime_init()
+
+    def _runtime_init(self) -> None:
+        self._memo_lock = threading.Lock()  # read-ahead threads share the memo
+        self._metadata_memo: OrderedDict[str, VersionMetadata] = OrderedDict()
+        self._xml_ahead: OrderedDict[str, Future] = OrderedDict()
+        self._position: dict[str, int] = {item: i for i, item in enumerate(self._order)}
+
+    def __getstate__(self) -> dict:
+        return {
+            "config": self.config, "client": self.client, "build_history": self.build_history,
+            "scan_summary": self._scan_summary(), "etags": self._etags, "order": self._order,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.config = state["config"]
+        self.client = state["client"]
+        self.build_history = state["build_history"]
+        self._scan = None
+        self._summary = state["scan_summary"]
+        self._etags = state["etags"]
+        self._order = state["order"]
+        self._runtime_init()
+
+    # -- listing --------------------------------------------------------------------------------
+    def scan(self) -> ScanResult:
+        """List versions, pick latest (or all), read metadata and apply the filters; done once."""
+        if self._scan is None:
+            snapshot, manifest_key, listings, requested_missing = self._list_versions()
+            chosen = _choose_versions(listings, self.config.all_versions)
+            result = ScanResult(snapshot=snapshot, selection=self.config.select, inventory_manifest=manifest_key)
+            result.candidates = self._read_metadata_and_filter(chosen)
+            for pmcid in requested_missing:  # asked for by id, not in the bucket: recorded by open_item
+                result.candidates.append(Candidate(VersionListing(pmcid, pmcid, 0), problem="not in the bucket"))
+            result.candidates.sort(key=lambda c: c.listing.item_id)
+            if self.config.limit is not None:
+                kept = 0
+                for c in result.candidates:
+                    if c.excluded is None:
+                        kept += 1
+                        if kept > self.config.limit:
+                            c.excluded = "over-limit"
+            self._scan = result
+            self._etags = {c.listing.item_id: (c.listing.xml_etag, c.listing.json_etag) for c in result.selected}
+            self._order = [c.listing.item_id for c in result.selected]
+            self._position = {item: i for i, item in enumerate(self._order)}
+        return self._scan
+
+    def list_items(self) -> list[str]:
+        self.scan()
+        return list(self._order)
+
+    def describe(self) -> dict:
+        return {
+            "kind": "pmc-cloud",
+            "bucket": self.config.bucket,
+            "endpoint_url": self.config.net.endpoint_url,
+            "selection": self.config.select,
+            "filters": {
+                "licenses": list(self.config.licenses) if self.config.licenses else None,
+                "include_retracted": self.config.include_retracted,
+                "include_manuscripts": self.config.include_manuscripts,
+                "include_historical_ocr": self.config.include_historical_ocr,
+                "open_access_only": self.config.open_access_only,
+                "all_versions": self.config.all_versions,
+                "limit": self.config.limit,
+            },
+            **self._scan_summary(),
+            "builds": self.build_history,
+        }
+
+    def _scan_summary(self) -> dict:
+        if self._scan is None:
+            return getattr(self, "_summary", {})
+        excluded = Counter(c.excluded for c in self._scan.candidates if c.excluded)
+        return {
+            "snapshot": self._scan.snapshot,
+            "inventory_manifest": self._scan.inventory_manifest,
+            "versions_listed": len(self._scan.candidates),
+            "items": len(self._order),
+            "excluded": dict(sorted(excluded.items())),
+        }
+
+    def _list_versions(self) -> tuple[str, str | None, list[VersionListing], list[str]]:
+        cfg = self.config
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if cfg.select == "inventory":
+            key = cfg.inventory_manifest or find_latest_manifest(self.client, cfg.bucket, cfg.inventory_prefix)
+            manifest = read_manifest(self.client, cfg.bucket, key)
+            rows = ((r.key, r.etag, r.last_modified) for r in iter_rows(self.client, manifest) if r.bucket in ("", cfg.bucket, manifest.source_bucket))
+            return manifest.snapshot, key, _versions_from_keys(rows), []
+        if cfg.select == "prefix":
+            objects = self.client.list_objects(cfg.bucket, cfg.prefix)
+            return now, None, _versions_from_keys((o.key, o.etag, o.last_modified) for o in objects), []
+        wanted = _read_ids_file(cfg.ids_file)
+        prefixes = [f"{pmcid}.{version}/" if version else f"{pmcid}." for pmcid, version in wanted]
+        listings: list[VersionListing] = []
+        missing: list[str] = []
+        for (pmcid, _), (prefix, objects) in zip(wanted, self.client.map(
+            lambda p: list(self.client.list_objects(cfg.bucket, p)), prefixes
+        )):
+            if isinstance(objects, BaseException):
+                raise objects
+            found = _versions_from_keys((o.key, o.etag, o.last_modified) for o in objects)
+            listings += [v for v in found if v.pmcid == pmcid]
+            if not found:
+                missing.append(prefix.rstrip("./"))
+        return now, None, listings, missing
+
+    def _read_metadata_and_filter(self, chosen: list[VersionListing]) -> list[Candidate]:
+        """Read metadata in sorted order, concurrently, until `limit` versions are selected."""
+        candidates: list[Candidate] = []
+        limit = self.config.limit
+        selected = 0
+        chunk = max(1, self.config.net.max_concurrency * 4)
+        for start in range(0, len(chosen), chunk):
+            if limit is not None and selected >= limit:
+                candidates += [Candidate(v, excluded="over-limit") for v in chosen[start:]]
+                break
+            for listing, meta in self.client.map(self._fetch_metadata, chosen[start : start + chunk]):
+                candidate = Candidate(listing)
+                if isinstance(meta, OSError):
+                    candidate.problem = str(meta)
+                elif isinstance(meta, BaseException):
+                    raise meta
+                else:
+                    candidate.metadata = meta
+                    candidate.excluded = self._exclusion(meta)
+                if limit is not None and candidate.excluded is None and selected >= limit:
+                    candidate.excluded = "over-limit"
+                if candidate.excluded is None:
+                    selected += 1
+                candidates.append(candidate)
+        return candidates
+
+    def _exclusion(self, meta: VersionMetadata) -> str | None:
+        cfg = self.config
+        if meta.is_retracted and not cfg.include_retracted:
+            return "retracted"
+        if not meta.is_pmc_openaccess and cfg.open_access_only:
+            return "not-open-access"
+        if meta.is_manuscript and not cfg.include_manuscripts:
+            return "manuscript"
+        if meta.is_historical_ocr and not cfg.include_historical_ocr:
+            return "historical-ocr"
+        if cfg.licenses is not None:
+            allowed = {normalise_license_code(code) for code in cfg.licenses}
+            if normalise_license_code(meta.license_code) not in allowed:
+                return "license"
+        return None
+
+    # -- reading one item -----------------------------------------------------------------------
+    def open_item(self, item_id: str) -> SourceItem:
+        meta = self.metadata(item_id)
+        location = f"s3://{self.config.bucket}/{item_id}/{item_id}.xml"
+        xml = self._take_xml(item_id, meta)
+        self._read_ahead(item_id)
+        media = {}
+        for url in meta.media_urls:
+            name = PurePosixPath(unquote(urlsplit(url).path)).name
+            if name:
+                media.setdefault(name, self._in_bucket(url))
+        prefetched = self._prefetch_figures(xml, media)
+
+        def read_media(name: str) -> bytes:
+            future = prefetched.pop(name, None)
+            if future is not None:
+                return future.result()
+            url = media.get(name)
+            if url is None:
+                raise FileNotFoundError(f"{item_id}: '{name}' is not among the media_urls of {item_id}.json")
+            return self.client.get(url)
+
+        return SourceItem(item_id=item_id, xml=xml, location=location, media_names=list(media), read_media=read_media)
+
+    def metadata(self, item_id: str) -> VersionMetadata:
+        """The item's metadata JSON (memoised per process; from the on-disk cache when enabled)."""
+        with self._memo_lock:
+            meta = self._metadata_memo.get(item_id)
+        if meta is None:
+            meta = self._fetch_metadata(_listing_for(item_id, self._etags.get(item_id)))
+            with self._memo_lock:
+                self._metadata_memo[item_id] = meta
+                while len(self._metadata_memo) > 256:
+                    self._metadata_memo.popitem(last=False)
+        return meta
+
+    def _fetch_metadata(self, listing: VersionListing) -> VersionMetadata:
+        item = listing.item_id
+        if not _VERSION_KEY.match(f"{item}/{item}.json"):
+            raise NotFoundError(
+                f"s3://{self.config.bucket}/{item}.*",
+                f"{item} is not in the bucket (no version prefix found); check the PMCID list",
+            )
+        key = f"{item}/{item}.json"
+        raw = self.client.get_object(self.config.bucket, key, etag=listing.json_etag or None)
+        return VersionMetadata.from_json(raw, f"s3://{self.config.bucket}/{key}")
+
+    def _xml_url(self, item_id: str, meta: VersionMetadata) -> tuple[str, str | None]:
+        if meta.xml_url:
+            return self._in_bucket(meta.xml_url), None
+        etag = self._etags.get(item_id, ("", ""))[0] or None
+        return f"s3://{self.config.bucket}/{item_id}/{item_id}.xml", etag
+
+    def _take_xml(self, item_id: str, meta: VersionMetadata) -> bytes:
+        future = self._xml_ahead.pop(item_id, None)
+        if future is not None:
+            return future.result()
+        url, etag = self._xml_url(item_id, meta)
+        return self.client.get(url, etag=etag)
+
+    def _read_ahead(self, item_id: str) -> None:
+        """Start fetching the XML of the next few items (units are runs of consecutive items)."""
+        position = self._position.get(item_id)
+        if position is None or not self.config.read_ahead:
+            return
+        for next_id in self._order[position + 1 : position + 1 + self.config.read_ahead]:
+            if next_id not in self._xml_ahead:
+                self._xml_ahead[next_id] = self.client.submit(self._fetch_xml_for, next_id)
+        while len(self._xml_ahead) > 2 * self.config.read_ahead:
+            _, stale = self._xml_ahead.popitem(last=False)
+            stale.cancel()
+
+    def _fetch_xml_for(self, item_id: str) -> bytes:
+        url, etag = self._xml_url(item_id, self.metadata(item_id))
+        return self.client.get(url, etag=etag)
+
+    def _prefetch_figures(self, xml: bytes, media: dict[str, str]) -> dict[str, Future]:
+        """Start fetching the images that the figures' graphics name (what the pipeline will read)."""
+        futures: dict[str, Future] = {}
+        names = list(media)
+        for fig in _FIG.findall(xml):
+            for tag in _GRAPHIC_TAG.findall(fig):
+                href = _HREF.search(tag)
+                if href is None or _THUMB.search(tag):  # the parser takes the full image, not the thumbnail
+                    continue
+                name = resolve_graphic(href[1].decode("utf-8", "replace"), names)
+                if name is not None and name not in futures:
+                    futures[name] = self.client.submit(self.client.get, media[name])
+        return futures
+
+    def _in_bucket(self, url: str) -> str:
+        """Point URLs of the public bucket at the configured one (mirrors copy metadata verbatim)."""
+        ref = parse_object_url(url)
+        if ref is None or ref.bucket == self.config.bucket or ref.bucket != PMC_BUCKET:
+            return url
+        query = urlsplit(url).query
+        return f"s3://{self.config.bucket}/{ref.key}" + (f"?{query}" if query else "")
+
+
+def _listing_for(item_id: str, etags: tuple[str, str] | None) -> VersionListing:
+    pmcid, _, version = item_id.partition(".")
+    xml_etag, json_etag = etags or ("", "")
+    return VersionListing(item_id, pmcid, int(version) if version.isdigit() else 0, xml_etag, json_etag)
+
+
+def _versions_from_keys(rows) -> list[VersionListing]:
+    """Version prefixes that hold both `<v>.xml` and `<v>.json`, from (key, etag, last_modified) rows."""
+    seen: dict[str, dict[str, str]] = {}
+    for key, etag, modified in rows:
+        match = _VERSION_KEY.match(key)
+        if not match or match[3] != f"{match[1]}.{match[2]}":
+            continue
+        entry = seen.setdefault(match[3], {"pmcid": match[1], "version": match[2], "modified": ""})
+        entry[match[4]] = etag.strip('"')
+        entry["modified"] = max(entry["modified"], str(modified))
+    return [
+        VersionListing(item, e["pmcid"], int(e["version"]), e["xml"], e["json"], e["modified"])
+        for item, e in seen.items()
+        if "xml" in e and "json" in e
+    ]
+
+
+def _choose_versions(listings: list[VersionListing], all_versions: bool) -> list[VersionListing]:
+    if all_versions:
+        return sorted(listings, key=lambda v: v.item_id)
+    latest: dict[str, VersionListing] = {}
+    for v in listings:
+        if v.pmcid not in latest or v.version > latest[v.pmcid].version:
+            latest[v.pmcid] = v
+    return sorted(latest.values(), key=lambda v: v.item_id)
+
+
+def _read_ids_file(path: Path | None) -> list[tuple[str, int | None]]:
+    if path is None:
+        raise ValueError("select='ids' needs ids_file")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise FileNotFoundError(f"PMCID list {path}: cannot read it ({exc}); pass a text file, one PMCID per line") from exc
+    wanted: dict[tuple[str, int | None], None] = {}
+    bad: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip().strip(",")
+        if not text or text.lower() in ("pmcid", "accession id"):
+            continue
+        parsed = parse_pmcid(text)
+        if parsed is None:
+            bad.append(f"line {number}: {line.strip()!r}")
+        else:
+            wanted[parsed] = None
+    if bad:
+        raise ValueError(f"PMCID list {path}: not PMCIDs: {'; '.join(bad[:5])}; write PMC123, 123 or PMC123.2 per line")
+    return list(wanted)
