@@ -39,14 +39,20 @@ CONCEPTS_SCHEMA = pa.schema(
 SCORE_BLOCK = 32_768
 
 
-def concept_text_embeddings(encoder, taxonomy: Taxonomy) -> np.ndarray:
-    """[n_local, dim] float32: normalised mean prompt embedding of each local concept."""
-    rows = []
-    for concept in taxonomy.local_concepts:
-        vectors = encoder.encode_texts(taxonomy.prompts(concept)).astype(np.float32)
-        mean = vectors.mean(axis=0)
-        rows.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-    return np.stack(rows)
+def concept_text_embeddings(encoder, taxonomy: Taxonomy, batch_size: int = 256) -> np.ndarray:
+    """[n_local, dim] float32: normalised mean prompt embedding of each local concept (prompts batched)."""
+    prompts: list[str] = []
+    owners: list[int] = []
+    for index, concept in enumerate(taxonomy.local_concepts):
+        for prompt in taxonomy.prompts(concept):
+            prompts.append(prompt)
+            owners.append(index)
+    vectors = np.concatenate(
+        [encoder.encode_texts(prompts[i : i + batch_size]).astype(np.float32) for i in range(0, len(prompts), batch_size)]
+    )
+    sums = np.zeros((len(taxonomy.local_concepts), vectors.shape[1]), dtype=np.float32)
+    np.add.at(sums, np.array(owners), vectors)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
 def score_concepts(
@@ -91,9 +97,9 @@ def zero_shot_labels(archive: Path, store: AnnotationStore, config: ZeroShotConf
     from biomedica.curate.embed import embed_archive, load_encoder, read_embeddings
 
     taxonomy = load_taxonomy(config.taxonomy)
-    embed_archive(archive, store, config.embed)  # resumable: skips shards already embedded
-    keys, vectors = read_embeddings(store, config.embed.folder_name(), "image")
     encoder = load_encoder(config.embed)
+    embed_archive(archive, store, config.embed, encoder=encoder)  # resumable: skips shards already embedded
+    keys, vectors = read_embeddings(store, config.embed.folder_name(), "image")
     text = concept_text_embeddings(encoder, taxonomy)
     table = score_concepts(keys, vectors, text, taxonomy, config.top_k, config.temperature, config.embed.folder_name())
     store.write("concepts", table)

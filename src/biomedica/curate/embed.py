@@ -103,6 +103,11 @@ def load_encoder(config: EmbedConfig) -> Encoder:
     pretrained = config.pretrained
     if pretrained and Path(pretrained).suffix and not Path(pretrained).is_file():
         raise FileNotFoundError(f"{pretrained}: checkpoint file not found; give a local file or an OpenCLIP pretrained tag")
+    if not pretrained:
+        # random weights (tests, smoke runs): seed them, so a resumed run embeds with the same model
+        import torch
+
+        torch.manual_seed(0)
     model, _, preprocess = open_clip.create_model_and_transforms(config.model, pretrained=pretrained, device=device)
     model.eval()
     size = model.visual.image_size
@@ -164,17 +169,26 @@ def _meta(config: EmbedConfig, dim: int, has_text: bool) -> dict:
 
 
 def embed_archive(
-    archive: Path, store: AnnotationStore, config: EmbedConfig, progress: Callable[[int], None] | None = None
+    archive: Path, store: AnnotationStore, config: EmbedConfig, progress: Callable[[int], None] | None = None,
+    encoder: Encoder | None = None,
 ) -> EmbedResult:
-    """Embed every complete shard not yet embedded; returns counts. Images that fail to decode get NaN rows."""
-    encoder = load_encoder(config)
+    """Embed every complete shard not yet embedded; returns counts. Images that fail to decode get NaN rows.
+
+    `encoder` reuses a model already loaded from the same `config`.
+    """
     folder = store.embeddings_dir(config.folder_name())
+    meta_path = folder / "meta.json"
+    previous = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    if previous is not None and (previous["model"], previous["pretrained"]) != (config.model, config.pretrained):
+        raise ValueError(
+            f"{folder}: holds embeddings of {previous['model']} ({previous['pretrained']}), not {config.model} "
+            f"({config.pretrained}); choose another --name or delete the folder"
+        )
+    encoder = encoder or load_encoder(config)
     folder.mkdir(parents=True, exist_ok=True)
     has_text = config.captions and encoder.tokenizer is not None
     done = skipped = samples = failed = 0
     dim = 0
-    meta_path = folder / "meta.json"
-    previous = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     for group, tar_path in shard_paths(Path(archive)):
         stem = f"{group}-{tar_path.stem}"
         keys_path = folder / f"{stem}.keys.parquet"
@@ -203,11 +217,8 @@ def embed_archive(
         if previous is None:
             previous = _meta(config, dim, has_text)
             write_json_atomic(meta_path, {**previous, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        elif (previous["model"], previous["pretrained"], previous["dim"]) != (config.model, config.pretrained, dim):
-            raise ValueError(
-                f"{folder}: holds embeddings of {previous['model']} ({previous['pretrained']}), not {config.model} "
-                f"({config.pretrained}); choose another --name or delete the folder"
-            )
+        elif previous["dim"] != dim:
+            raise ValueError(f"{folder}: holds {previous['dim']}-d embeddings, this model gives {dim}-d; delete the folder")
         _save_npy(folder / f"{stem}.image.npy", vectors)
         if has_text:
             text_vectors = [encoder.encode_texts(batch) for batch in _batches(captions, config.batch_size)]
