@@ -110,12 +110,14 @@ def list_tasks(
         _fail(str(exc))
     base = data_dir or default_data_dir()
     table = Table(title=f"evaluation tasks (data dir: {base})")
-    for column in ("task", "domain", "kind", "metric", "data", "get it"):
-        table.add_column(column, overflow="fold")
+    for column in ("task", "domain", "kind", "data"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("metric", overflow="fold")
+    table.add_column("get it", overflow="fold")
     for task in sorted(selected, key=lambda t: (t.domain, t.name)):
         present = task.dataset.resolve_root(base).exists()
         table.add_row(
-            task.name, task.domain, task.kind, task.metric or "", "[green]yes[/]" if present else "missing",
+            task.name, task.domain, task.kind, "[green]yes[/]" if present else "missing", task.metric or "",
             task.data.source if task.data else "",
         )
     Console().print(table)

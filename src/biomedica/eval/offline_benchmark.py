@@ -15,6 +15,7 @@ import csv
 import hashlib
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ class OfflineBenchmarkConfig:
     image_size: int = 96
     min_source_side: int = 48
     max_frames_per_file: int = 4
+    max_source_side: int = 512  # sources are shrunk to this first: crops are small, decoding is the cost
     seed: int = 0
 
 
@@ -72,6 +74,23 @@ class OfflineBenchmark:
 def _near_duplicate_key(image: Image.Image) -> str:
     small = np.asarray(image.convert("L").resize((12, 12), Image.Resampling.BILINEAR), dtype=np.int16) // 24
     return hashlib.sha1(small.tobytes()).hexdigest()
+
+
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+@lru_cache(maxsize=2)
+def _cached_sources(min_source_side: int, max_frames_per_file: int, max_source_side: int) -> tuple[SourceFrame, ...]:
+    """Decoded, de-duplicated source frames; cached per process because decoding is most of a build."""
+    config = OfflineBenchmarkConfig(
+        min_source_side=min_source_side, max_frames_per_file=max_frames_per_file, max_source_side=max_source_side
+    )
+    frames = dicom_frames(config) + skimage_frames()
+    return tuple(_unique([SourceFrame(f.label, f.source, f.frame, _shrink(f.image, max_source_side)) for f in frames]))
 
 
 def dicom_frames(config: OfflineBenchmarkConfig) -> list[SourceFrame]:
@@ -152,7 +171,7 @@ def build_offline_benchmark(out: Path, config: OfflineBenchmarkConfig = OfflineB
     images_dir = out / "images"
     if images_dir.exists() and any(images_dir.iterdir()):
         raise FileExistsError(f"{images_dir} is not empty; choose another --out or delete it")
-    frames = _unique(dicom_frames(config) + skimage_frames())
+    frames = _cached_sources(config.min_source_side, config.max_frames_per_file, config.max_source_side)
     by_label: dict[str, list[SourceFrame]] = {}
     for frame in frames:
         by_label.setdefault(frame.label, []).append(frame)

@@ -8,6 +8,7 @@ A bad file fails with one message naming the file and the field.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -145,6 +146,9 @@ def _format_error(path: Path | str, exc: ValidationError) -> str:
     first = exc.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
+    named = re.match(r"^([a-z_][\w.]*): (.*)$", message, flags=re.S)
+    if not first["loc"] and named:  # cross-field checks put the field first: "metric: ..."
+        location, message = named.group(1), named.group(2)
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{path}: field '{location}': {message}{more}. Fix the task file."
 
