@@ -40,6 +40,7 @@ def run(
     cache_dir: Path = typer.Option(None, help="Embedding cache (default <out>/.embedding-cache)."),
     no_cache: bool = typer.Option(False, help="Do not read or write cached embeddings."),
     batch_size: int = typer.Option(64, min=1),
+    loader_threads: int = typer.Option(2, min=1, help="Threads decoding and preprocessing images."),
     n_boot: int = typer.Option(1000, min=0, help="Bootstrap resamples for the 95% CIs (0: none)."),
     linear_probe: bool = typer.Option(False, help="Also fit a logistic-regression probe on frozen features."),
     max_images: int = typer.Option(None, min=1, help="Seeded random subset per task (quick looks)."),
@@ -59,7 +60,7 @@ def run(
         selected = resolve_tasks(tasks, task_dir)
         config = EvalConfig(
             out_dir=out, data_dir=data_dir or default_data_dir(), cache_dir=cache_dir, use_cache=not no_cache,
-            batch_size=batch_size, n_boot=n_boot, linear_probe=linear_probe, max_images=max_images,
+            batch_size=batch_size, loader_threads=loader_threads, n_boot=n_boot, linear_probe=linear_probe, max_images=max_images,
             device=device, precision=precision, seed=seed, progress=progress,
         )
     except TaskFileError as exc:

@@ -81,7 +81,7 @@ class ClassSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: str
-    names: list[str]
+    names: list[str] = Field(min_length=1)
 
 
 class TaskSpec(BaseModel):
