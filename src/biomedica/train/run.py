@@ -1,0 +1,189 @@
+"""Run one training config through OpenCLIP's own loop: plan, register models, train, report.
+
+`run_training(config)` is the library call; `python -m biomedica.train CONFIG.yaml` is the
+same for each torchrun rank (`torchrun --nproc_per_node 4 -m biomedica.train CONFIG.yaml`),
+and `biomedica train run` wraps both. Running the same config again resumes from the latest
+checkpoint in `output_dir/name/checkpoints` (OpenCLIP's `--resume latest`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biomedica.train.config import TrainConfig
+from biomedica.train.monitor import METRICS_NAME, StepMonitor, patched_openclip
+from biomedica.train.openclip_args import TrainPlan, build_plan
+
+PLAN_NAME = "plan.json"
+
+
+class TrainingError(RuntimeError):
+    """OpenCLIP refused or stopped the run; the message says why and what to do."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    checkpoints: list[Path]
+    metrics_path: Path
+    plan: TrainPlan
+    eval_results: list[dict] = field(default_factory=list)
+
+    @property
+    def latest_checkpoint(self) -> Path | None:
+        return self.checkpoints[-1] if self.checkpoints else None
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """`epoch_N.pt` files of a run, by N (epoch_latest.pt excluded)."""
+    folder = Path(run_dir) / "checkpoints"
+    found = [p for p in folder.glob("epoch_*.pt") if re.fullmatch(r"epoch_\d+\.pt", p.name)]
+    return sorted(found, key=lambda p: int(p.stem.split("_")[1]))
+
+
+def prepare_resume(run_dir: Path) -> Path | None:
+    """Point `epoch_latest.pt` at the newest complete checkpoint before OpenCLIP's `--resume latest`.
+
+    OpenCLIP writes `epoch_N.pt` in place and then `epoch_latest.pt` (atomically); a kill
+    between the two, or during the first, must not restart the run from scratch nor resume
+    from a truncated file. A checkpoint is complete when its zip directory (written last
+    by torch.save) is readable. Returns the checkpoint the run will resume from.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    latest = folder / "epoch_latest.pt"
+    complete = [p for p in reversed(list_checkpoints(run_dir)) if zipfile.is_zipfile(p)]
+    latest_ok = latest.is_file() and zipfile.is_zipfile(latest)
+    if complete and (not latest_ok or complete[0].stat().st_mtime_ns > latest.stat().st_mtime_ns):
+        link = folder / f".epoch_latest.pt.tmp-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        os.link(complete[0], link)  # no copy of a multi-GB file; OpenCLIP later replaces the name, not the data
+        os.replace(link, latest)
+        return complete[0]
+    if latest.is_file() and not latest_ok:
+        latest.unlink()  # truncated: better no resume point than a crash while loading
+        return None
+    return latest if latest_ok else None
+
+
+def check_environment(config: TrainConfig) -> None:
+    """Fail early, in one line, when a package the config needs is missing."""
+    try:
+        import open_clip  # noqa: F401
+        import open_clip_train.main  # noqa: F401
+    except ImportError as exc:
+        raise TrainingError(f"training needs open-clip-torch 3.x with its trainer: pip install 'biomedica[clip]' ({exc})") from None
+    if "tensorboard" in config.logging.report_to:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            raise TrainingError(
+                "logging.report_to has tensorboard but the tensorboard package is missing: "
+                "pip install tensorboard, or set logging.report_to: []"
+            ) from None
+
+
+def register_models(config: TrainConfig) -> None:
+    from biomedica.train.checkpoints import register_builtin_models, register_model_config
+
+    register_builtin_models()
+    if config.model.config_file is not None:
+        register_model_config(config.model.config_file)
+    import open_clip
+
+    if config.model.name not in open_clip.list_models():
+        raise TrainingError(
+            f"model.name {config.model.name!r} is not an OpenCLIP architecture; see open_clip.list_models(), "
+            "or give model.config_file with a JSON architecture"
+        )
+
+
+def make_eval_hook(config: TrainConfig, rows: list[dict]):
+    """The `biomedica eval` tasks run on rank 0 after every `eval.every_checkpoints` checkpoints."""
+    if not config.eval.tasks:
+        return None
+    from biomedica.eval.runner import EvalConfig as RunnerConfig
+    from biomedica.eval.tasks import resolve_tasks
+
+    tasks = resolve_tasks(",".join(config.eval.tasks))
+
+    def hook(model, args, completed_epoch: int, step: int) -> dict:
+        if completed_epoch % config.eval.every_checkpoints and completed_epoch != args.epochs:
+            return {}
+        import open_clip
+        from open_clip.transform import PreprocessCfg, image_transform_v2
+
+        from biomedica.eval.models import OpenClipModel
+        from biomedica.eval.runner import run_evaluation
+
+        inner = model.module if hasattr(model, "module") else model
+        preprocess = image_transform_v2(PreprocessCfg(**inner.visual.preprocess_cfg), is_train=False)
+        tokenizer = open_clip.get_tokenizer(args.model, context_length=args.force_context_length)
+        wrapped = OpenClipModel(
+            inner, preprocess, tokenizer, f"{config.name}-step{step}", f"{config.name}-step{step}", args.device, "auto"
+        )
+        options = {"out_dir": config.run_dir / "eval" / f"step_{step:08d}", "n_boot": config.eval.n_boot,
+                   "use_cache": False, "device": str(args.device), "max_images": config.eval.max_images}
+        if config.eval.data_dir is not None:
+            options["data_dir"] = config.eval.data_dir
+        outcomes = run_evaluation(wrapped, tasks, RunnerConfig(**options), log=lambda line: print(f"[eval] {line}", flush=True))
+        inner.train()
+        scores = {o.task: o.result["score"] for o in outcomes if o.status == "ok" and o.result is not None}
+        row = {"step": step, "epoch": completed_epoch, "scores": scores,
+               "skipped": [o.task for o in outcomes if o.status != "ok"]}
+        rows.append(row)
+        with open(config.run_dir / "eval.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+        return scores
+
+    return hook
+
+
+def _write_plan(config: TrainConfig, plan: TrainPlan) -> None:
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"config": json.loads(config.model_dump_json()), "plan": plan.summary(), "openclip_argv": plan.argv}
+    path = config.run_dir / PLAN_NAME
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if previous is not None and previous.get("config") != record["config"]:
+        plan.notes.append(f"the config differs from the one this run started with (see {path}); resuming anyway")
+        path = config.run_dir / f"plan-{len(list(config.run_dir.glob('plan-*.json'))) + 1}.json"
+    path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
+    """Train (or resume) the run `config` describes, in this process (one rank under torchrun)."""
+    check_environment(config)
+    register_models(config)
+    plan = build_plan(config)
+    _write_plan(config, plan)
+    if int(os.environ.get("RANK", "0")) == 0:
+        resume_from = prepare_resume(config.run_dir)
+        if resume_from is not None:
+            print_fn(f"resuming from {resume_from}")
+    for note in plan.notes:
+        print_fn(f"note: {note}")
+    eval_rows: list[dict] = []
+    monitor = StepMonitor(config.run_dir / METRICS_NAME, config.logging.log_every_steps, make_eval_hook(config, eval_rows))
+    with patched_openclip(monitor) as openclip_main:
+        status = openclip_main.main(plan.argv)
+    if status == -1:
+        raise TrainingError(
+            f"OpenCLIP refused to start run {config.name} (see {config.run_dir / 'out.log'}); "
+            "choose a new name or remove the folder"
+        )
+    return TrainResult(config.run_dir, list_checkpoints(config.run_dir), config.run_dir / METRICS_NAME, plan, eval_rows)
+
+
+def launch_torchrun(config_path: Path, nproc_per_node: int, torchrun_args: list[str] | None = None) -> int:
+    """Run the config on `nproc_per_node` processes with torchrun (DDP); returns its exit status."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc_per_node),
+               *(torchrun_args or []), "-m", "biomedica.train", str(config_path)]
+    return subprocess.call(command)

@@ -1,0 +1,215 @@
+"""Resolve data sources to the exact shards they stream and how many samples each holds.
+
+Three kinds of source (config `data.sources[*]`):
+
+- `urls`: shard URLs or brace patterns; counts come from the `sizes.json` beside the shards
+  (what `biomedica ingest` and OpenCLIP use), else from `num_samples`, never guessed;
+- `archive`: the root of a biomedica archive; shards and counts come from its
+  `manifest.json` (complete units only), for the chosen license `groups`;
+- `selection`: a *key manifest*, the subset format of `biomedica select`: a table with one
+  row per sample and (at least) the columns `shard` (the tar's URL or path; relative
+  values are resolved against the manifest's own folder) and `key` (the sample key,
+  `PMC<id>_<n>`), stored as Parquet (`.parquet`) or JSON Lines (`.jsonl`). Only the listed
+  samples are streamed: each shard is read in full and filtered on its keys
+  (`biomedica.train.fetch --keys`), and counts are exact (the rows per shard).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import braceexpand
+
+from biomedica.train.config import SourceConfig
+from biomedica.train.fetch import FetchError, FetchOptions, NotFound, read_bytes
+from biomedica.train.urls import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
+
+SIZES_NAME = "sizes.json"
+MANIFEST_NAME = "manifest.json"
+
+
+class SourceError(ValueError):
+    """A source that cannot be resolved; the message names the source, the location and the fix."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a source: where it is, how many samples it yields, and the key filter if any."""
+
+    url: str
+    samples: int
+    keys: tuple[str, ...] | None = None  # only these samples (a key manifest); None: all
+
+
+@dataclass
+class ResolvedSource:
+    name: str
+    weight: float
+    shards: list[Shard]
+    fetch: FetchOptions
+    origin: str  # where the counts came from: sizes.json, manifest.json, selection, num_samples
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return sum(s.samples for s in self.shards)
+
+
+def fetch_options(source: SourceConfig) -> FetchOptions:
+    return FetchOptions(
+        auth_env=source.auth_env,
+        retries=source.retries,
+        timeout_s=source.timeout_s,
+        s3_anonymous=source.s3_anonymous,
+        s3_endpoint=source.s3_endpoint,
+    )
+
+
+def _absolute(url: str) -> str:
+    """Local paths made absolute (DataLoader workers and torchrun ranks may not share the cwd)."""
+    if url_scheme(url) == "file":
+        return os.path.abspath(local_path(url))
+    return url
+
+
+def _read_json(url: str, options: FetchOptions, source: str) -> dict | None:
+    try:
+        data = read_bytes(url, options)
+    except NotFound:
+        return None
+    except FetchError as exc:
+        raise SourceError(f"source {source}: {exc}") from None
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise SourceError(f"source {source}: {url} is not valid JSON ({exc})") from None
+
+
+def expand_urls(urls: str | list[str]) -> list[str]:
+    """Brace patterns expanded, in order; `::` separates several patterns in one string."""
+    patterns = urls.split("::") if isinstance(urls, str) else list(urls)
+    expanded: list[str] = []
+    for pattern in patterns:
+        expanded += list(braceexpand.braceexpand(pattern.strip()))
+    return [u for u in expanded if u]
+
+
+def _resolve_urls(source: SourceConfig, options: FetchOptions) -> tuple[list[Shard], str]:
+    urls = [_absolute(u) for u in expand_urls(source.urls)]
+    if not urls:
+        raise SourceError(f"source {source.name}: urls expands to no shard")
+    if source.num_samples is not None:
+        per_shard, extra = divmod(source.num_samples, len(urls))
+        return [Shard(u, per_shard + (1 if i < extra else 0)) for i, u in enumerate(urls)], "num_samples"
+    sizes_by_dir: dict[str, dict] = {}
+    shards = []
+    for url in urls:
+        folder = parent_url(url)
+        if folder not in sizes_by_dir:
+            sizes = _read_json(sibling_url(url, SIZES_NAME), options, source.name)
+            if sizes is None:
+                raise SourceError(
+                    f"source {source.name}: no {SIZES_NAME} in {folder} to count the samples of its shards; "
+                    f"add one ({{\"000000.tar\": n, ...}}) or set num_samples for this source"
+                )
+            sizes_by_dir[folder] = sizes
+        name = url.rsplit("/", 1)[-1]
+        if name not in sizes_by_dir[folder]:
+            raise SourceError(
+                f"source {source.name}: {name} is not listed in {sibling_url(url, SIZES_NAME)}; "
+                "the shard may not exist (check the brace pattern) or sizes.json is stale"
+            )
+        shards.append(Shard(url, int(sizes_by_dir[folder][name])))
+    return shards, SIZES_NAME
+
+
+def _resolve_archive(source: SourceConfig, options: FetchOptions) -> tuple[list[Shard], str]:
+    root = _absolute(source.archive.rstrip("/"))
+    manifest_url = join_url(root, MANIFEST_NAME)
+    manifest = _read_json(manifest_url, options, source.name)
+    if manifest is None:
+        raise SourceError(
+            f"source {source.name}: no {MANIFEST_NAME} at {root}; point `archive` at the folder `biomedica ingest` "
+            "wrote, or list the shards with `urls`"
+        )
+    groups_present = manifest.get("groups") or {}
+    wanted = source.groups or list(groups_present)
+    missing = [g for g in wanted if g not in groups_present]
+    if missing:
+        raise SourceError(
+            f"source {source.name}: archive {root} has no samples in group(s) {missing}; "
+            f"it has {sorted(groups_present) or 'none'}"
+        )
+    shards = [
+        Shard(join_url(root, f"{group}/{entry['name']}"), int(entry["samples"]))
+        for group in wanted
+        for entry in groups_present[group].get("shards", [])
+        if int(entry["samples"]) > 0
+    ]
+    if not shards:
+        raise SourceError(f"source {source.name}: archive {root} lists no shard for {wanted}")
+    return shards, MANIFEST_NAME
+
+
+def read_key_manifest(url: str, options: FetchOptions) -> list[tuple[str, str]]:
+    """(shard, key) rows of a key manifest (.parquet or .jsonl), shard as written in the file."""
+    data = read_bytes(url, options)
+    if url.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(data))
+        missing = {"shard", "key"} - set(table.column_names)
+        if missing:
+            raise SourceError(f"{url}: key manifest lacks column(s) {sorted(missing)}; it needs shard and key")
+        return list(zip(table.column("shard").to_pylist(), table.column("key").to_pylist(), strict=True))
+    if url.endswith(".jsonl"):
+        rows = []
+        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rows.append((row["shard"], row["key"]))
+            except (ValueError, KeyError, TypeError):
+                raise SourceError(f"{url}:{number}: expected a JSON object with shard and key") from None
+        return rows
+    raise SourceError(f"{url}: a key manifest must end in .parquet or .jsonl")
+
+
+def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[list[Shard], str]:
+    url = _absolute(source.selection)
+    try:
+        rows = read_key_manifest(url, options)
+    except NotFound:
+        raise SourceError(f"source {source.name}: key manifest {url} not found") from None
+    except FetchError as exc:
+        raise SourceError(f"source {source.name}: {exc}") from None
+    base = parent_url(url)
+    keys_by_shard: OrderedDict[str, set[str]] = OrderedDict()
+    for shard, key in rows:
+        if not shard or not key:
+            raise SourceError(f"source {source.name}: {url} has a row with an empty shard or key")
+        keys_by_shard.setdefault(join_url(base, shard), set()).add(key)
+    if not keys_by_shard:
+        raise SourceError(f"source {source.name}: key manifest {url} is empty")
+    shards = [Shard(shard, len(keys), tuple(sorted(keys))) for shard, keys in keys_by_shard.items()]
+    return shards, "selection"
+
+
+def resolve_source(source: SourceConfig) -> ResolvedSource:
+    """The shards of one source with their sample counts (reads sizes/manifest files, not shards)."""
+    options = fetch_options(source)
+    if source.archive:
+        shards, origin = _resolve_archive(source, options)
+    elif source.selection:
+        shards, origin = _resolve_selection(source, options)
+    else:
+        shards, origin = _resolve_urls(source, options)
+    notes = []
+    if any(is_remote(s.url) for s in shards) and source.auth_env and not os.environ.get(source.auth_env):
+        notes.append(f"environment variable {source.auth_env} is not set: authenticated reads will fail")
+    return ResolvedSource(source.name, source.weight, shards, options, origin, notes)

@@ -1,0 +1,147 @@
+import io
+import subprocess
+import tarfile
+
+import pytest
+
+from biomedica.train.fetch import (
+    FetchError,
+    FetchOptions,
+    NotFound,
+    filter_tar,
+    pipe_url,
+    read_bytes,
+    sample_key,
+)
+
+from .conftest import write_shards
+
+FAST = dict(retries=3, backoff_s=0.01, timeout_s=10)
+
+
+def test_https_read_sends_the_token_from_the_named_env_var(serve, tmp_path, monkeypatch):
+    (tmp_path / "sizes.json").write_text('{"000000.tar": 3}')
+    server = serve(tmp_path, token="s3cret")
+    monkeypatch.setenv("MY_HUB_TOKEN", "s3cret")
+    data = read_bytes(f"{server.url}/sizes.json", FetchOptions(auth_env="MY_HUB_TOKEN", **FAST))
+    assert data == b'{"000000.tar": 3}'
+    assert server.options.requests[-1]["headers"]["Authorization"] == "Bearer s3cret"
+
+
+def test_missing_or_wrong_token_fails_at_once_with_the_fix(serve, tmp_path, monkeypatch):
+    (tmp_path / "x").write_text("x")
+    server = serve(tmp_path, token="s3cret")
+    monkeypatch.delenv("MY_HUB_TOKEN", raising=False)
+    with pytest.raises(FetchError, match="MY_HUB_TOKEN .*not set"):
+        read_bytes(f"{server.url}/x", FetchOptions(auth_env="MY_HUB_TOKEN", **FAST))
+    monkeypatch.setenv("MY_HUB_TOKEN", "wrong")
+    with pytest.raises(FetchError, match="HTTP 401.*MY_HUB_TOKEN"):
+        read_bytes(f"{server.url}/x", FetchOptions(auth_env="MY_HUB_TOKEN", **FAST))
+    assert len(server.options.requests) == 1  # no retries on a refused token
+
+
+def test_not_found_is_not_retried(serve, tmp_path):
+    server = serve(tmp_path)
+    with pytest.raises(NotFound):
+        read_bytes(f"{server.url}/missing.json", FetchOptions(**FAST))
+    assert len(server.options.requests) == 1
+
+
+def test_dropped_connection_resumes_with_a_range_request(serve, tmp_path):
+    payload = bytes(range(256)) * 400  # 100 KiB
+    (tmp_path / "blob.bin").write_bytes(payload)
+    server = serve(tmp_path, drop_after=30_000)
+    assert read_bytes(f"{server.url}/blob.bin", FetchOptions(**FAST)) == payload
+    ranges = [r["headers"].get("Range") for r in server.options.requests]
+    assert ranges == [None, "bytes=30000-"]
+
+
+def test_resume_when_the_server_ignores_ranges_skips_what_was_sent(serve, tmp_path):
+    payload = bytes(range(256)) * 400
+    (tmp_path / "blob.bin").write_bytes(payload)
+    server = serve(tmp_path, drop_after=30_000, honour_ranges=False)
+    assert read_bytes(f"{server.url}/blob.bin", FetchOptions(**FAST)) == payload
+    assert len(server.options.requests) == 2
+
+
+def test_redirect_to_another_host_drops_the_authorization_header(serve, tmp_path, monkeypatch):
+    (tmp_path / "x.json").write_text("{}")
+    cdn = serve(tmp_path)
+    hub = serve(tmp_path, redirect_to=cdn.url)
+    monkeypatch.setenv("HUB_TOKEN", "s3cret")
+    assert read_bytes(f"{hub.url}/x.json", FetchOptions(auth_env="HUB_TOKEN", **FAST)) == b"{}"
+    assert hub.options.requests[0]["headers"]["Authorization"] == "Bearer s3cret"
+    assert "Authorization" not in cdn.options.requests[0]["headers"]
+
+
+def test_hf_and_anonymous_s3_urls_are_fetched_over_http(serve, tmp_path, monkeypatch):
+    (tmp_path / "datasets/org/name/resolve/v2/commercial").mkdir(parents=True)
+    (tmp_path / "datasets/org/name/resolve/v2/commercial/sizes.json").write_text('{"hf": 1}')
+    (tmp_path / "bucket/archive").mkdir(parents=True)
+    (tmp_path / "bucket/archive/sizes.json").write_text('{"s3": 1}')
+    server = serve(tmp_path, token="hf_tok")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_tok")
+    assert read_bytes("hf://datasets/org/name@v2/commercial/sizes.json", FetchOptions(**FAST)) == b'{"hf": 1}'
+    server.options.token = None
+    s3 = FetchOptions(s3_endpoint=server.url, **FAST)
+    assert read_bytes("s3://bucket/archive/sizes.json", s3) == b'{"s3": 1}'
+    assert [r["path"] for r in server.options.requests] == [
+        "/datasets/org/name/resolve/v2/commercial/sizes.json", "/bucket/archive/sizes.json"]
+
+
+def test_sample_key_matches_webdataset_grouping():
+    assert sample_key("PMC123_000.jpg") == "PMC123_000"
+    assert sample_key("DOI-10-7554-eLife-00353_000.json") == "DOI-10-7554-eLife-00353_000"
+    assert sample_key("a/b/PMC1_001.tar.gz") == "a/b/PMC1_001"
+    assert sample_key("README") is None
+
+
+def test_filter_tar_keeps_exactly_the_listed_samples(tmp_path):
+    [shard] = write_shards(tmp_path, "A", [5], (255, 0, 0), "red")
+    out = io.BytesIO()
+    with open(shard, "rb") as source:
+        kept = filter_tar(source, out, {"A000_001", "A000_003", "not-there"})
+    assert kept == 2
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        names = tar.getnames()
+    assert names == [f"A000_00{n}.{ext}" for n in (1, 3) for ext in ("png", "txt", "json")]
+
+
+def test_pipe_command_streams_a_filtered_shard_with_auth(serve, tmp_path, monkeypatch):
+    write_shards(tmp_path / "c", "A", [4], (0, 0, 255), "blue")
+    server = serve(tmp_path, token="tok")
+    monkeypatch.setenv("SHARD_TOKEN", "tok")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("A000_002\n")
+    url = pipe_url(f"{server.url}/c/000000.tar", FetchOptions(auth_env="SHARD_TOKEN"), str(keys))
+    assert url.startswith("pipe:") and "tok" not in url.replace("SHARD_TOKEN", "")
+    output = subprocess.run(url[len("pipe:"):], shell=True, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(output)) as tar:
+        assert tar.getnames() == ["A000_002.png", "A000_002.txt", "A000_002.json"]
+
+
+def test_pipe_command_fails_with_one_line_naming_the_url(tmp_path):
+    url = pipe_url("http://127.0.0.1:9/none.tar", FetchOptions(retries=0, timeout_s=2))
+    result = subprocess.run(url[len("pipe:"):], shell=True, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith("biomedica.train.fetch: http://127.0.0.1:9/none.tar: failed after 1 attempts")
+
+
+def test_local_shards_are_read_directly_unless_filtered(tmp_path):
+    assert pipe_url(str(tmp_path / "000000.tar"), FetchOptions()) == str(tmp_path / "000000.tar")
+    assert pipe_url(str(tmp_path / "000000.tar"), FetchOptions(), "k.txt").startswith("pipe:")
+
+
+def test_openclip_tar_reader_reads_shards_through_the_pipe(serve, tmp_path):
+    """OpenCLIP's own tar expander (the webdataset 0.2.86 API it needs) over our pipe: URLs."""
+    from open_clip_train.data import tarfile_to_samples_nothrow
+
+    write_shards(tmp_path / "c", "A", [3, 2], (0, 255, 0), "green")
+    server = serve(tmp_path)
+    urls = [pipe_url(f"{server.url}/c/{n:06d}.tar", FetchOptions()) for n in range(2)]
+    samples = list(tarfile_to_samples_nothrow([{"url": u} for u in urls]))
+    assert [s["__key__"] for s in samples] == ["A000_000", "A000_001", "A000_002", "A001_000", "A001_001"]
+    assert samples[0]["txt"] == b"green 0"
+    assert {"png", "txt", "json"} <= set(samples[0])

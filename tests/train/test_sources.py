@@ -1,0 +1,95 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from biomedica.train.config import SourceConfig
+from biomedica.train.sources import SourceError, expand_urls, resolve_source
+
+from .conftest import write_shards
+
+
+def test_archive_source_takes_shards_and_counts_from_the_manifest(demo_archive):
+    manifest = json.loads((demo_archive / "manifest.json").read_text())
+    resolved = resolve_source(SourceConfig(name="c", archive=str(demo_archive), groups=["commercial"]))
+    expected = manifest["groups"]["commercial"]["shards"]
+    assert [s.url for s in resolved.shards] == [str(demo_archive / "commercial" / e["name"]) for e in expected]
+    assert [s.samples for s in resolved.shards] == [e["samples"] for e in expected]
+    assert resolved.samples == manifest["groups"]["commercial"]["samples"]
+    assert resolved.origin == "manifest.json"
+    every_group = resolve_source(SourceConfig(name="all", archive=str(demo_archive)))
+    assert every_group.samples == manifest["totals"]["samples"]
+
+
+def test_archive_source_over_http_and_a_missing_group(demo_archive, serve):
+    server = serve(demo_archive)
+    resolved = resolve_source(SourceConfig(name="c", archive=server.url + "/", groups=["noncommercial"]))
+    assert resolved.shards[0].url == f"{server.url}/noncommercial/000000.tar"
+    manifest = json.loads((demo_archive / "manifest.json").read_text())
+    assert resolved.samples == manifest["groups"]["noncommercial"]["samples"]
+    assert server.shard_requests() == []  # counts come from manifest.json, no shard is read
+    with pytest.raises(SourceError, match="no manifest.json"):
+        resolve_source(SourceConfig(name="x", archive=server.url + "/commercial"))
+
+
+def test_url_source_reads_sizes_json_beside_the_shards(tmp_path, serve):
+    write_shards(tmp_path / "a", "A", [3, 5, 2], (1, 2, 3), "x")
+    server = serve(tmp_path)
+    resolved = resolve_source(SourceConfig(name="a", urls=server.url + "/a/{000000..000002}.tar"))
+    assert [s.samples for s in resolved.shards] == [3, 5, 2]
+    assert resolved.origin == "sizes.json"
+
+
+def test_url_source_without_sizes_needs_num_samples(tmp_path):
+    write_shards(tmp_path / "a", "A", [3, 5], (1, 2, 3), "x")
+    (tmp_path / "a" / "sizes.json").unlink()
+    pattern = str(tmp_path / "a" / "{000000..000001}.tar")
+    with pytest.raises(SourceError, match="no sizes.json .* set num_samples"):
+        resolve_source(SourceConfig(name="a", urls=pattern))
+    resolved = resolve_source(SourceConfig(name="a", urls=pattern, num_samples=9))
+    assert [s.samples for s in resolved.shards] == [5, 4]
+    assert resolved.origin == "num_samples"
+
+
+def test_url_source_shard_missing_from_sizes_json(tmp_path):
+    write_shards(tmp_path / "a", "A", [3], (1, 2, 3), "x")
+    with pytest.raises(SourceError, match="000001.tar is not listed"):
+        resolve_source(SourceConfig(name="a", urls=str(tmp_path / "a" / "{000000..000001}.tar")))
+
+
+def test_expand_urls_splits_and_expands_in_order():
+    assert expand_urls("a/{0..1}.tar::b/{x,y}.tar") == ["a/0.tar", "a/1.tar", "b/x.tar", "b/y.tar"]
+    assert expand_urls(["c.tar", "d/{2..3}.tar"]) == ["c.tar", "d/2.tar", "d/3.tar"]
+
+
+def test_key_manifest_parquet_relative_shards_and_exact_counts(tmp_path, serve):
+    write_shards(tmp_path / "archive" / "commercial", "A", [4, 4], (1, 2, 3), "x")
+    (tmp_path / "sel").mkdir()
+    rows = {"shard": ["../archive/commercial/000000.tar"] * 2 + ["../archive/commercial/000001.tar"],
+            "key": ["A000_001", "A000_003", "A001_000"], "score": [0.1, 0.2, 0.3]}
+    pq.write_table(pa.table(rows), tmp_path / "sel" / "subset.parquet")
+    server = serve(tmp_path)
+    resolved = resolve_source(SourceConfig(name="s", selection=f"{server.url}/sel/subset.parquet"))
+    assert [(s.url, s.samples, s.keys) for s in resolved.shards] == [
+        (f"{server.url}/archive/commercial/000000.tar", 2, ("A000_001", "A000_003")),
+        (f"{server.url}/archive/commercial/000001.tar", 1, ("A001_000",)),
+    ]
+    assert resolved.origin == "selection"
+
+
+def test_key_manifest_jsonl_and_its_errors(tmp_path):
+    good = tmp_path / "subset.jsonl"
+    good.write_text('{"shard": "a/000000.tar", "key": "K1"}\n\n{"shard": "a/000000.tar", "key": "K2"}\n')
+    resolved = resolve_source(SourceConfig(name="s", selection=str(good)))
+    assert resolved.shards[0].url == str(tmp_path / "a" / "000000.tar")
+    assert resolved.shards[0].keys == ("K1", "K2")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"shard": "a.tar"}\n')
+    with pytest.raises(SourceError, match=r"bad.jsonl:1: expected a JSON object with shard and key"):
+        resolve_source(SourceConfig(name="s", selection=str(bad)))
+    pq.write_table(pa.table({"key": ["K"]}), tmp_path / "nokey.parquet")
+    with pytest.raises(SourceError, match=r"lacks column\(s\) \['shard'\]"):
+        resolve_source(SourceConfig(name="s", selection=str(tmp_path / "nokey.parquet")))
+    with pytest.raises(SourceError, match="not found"):
+        resolve_source(SourceConfig(name="s", selection=str(tmp_path / "none.parquet")))
