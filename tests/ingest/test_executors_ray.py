@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+import tarfile
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,6 +20,8 @@ from biomedica.ingest.config import IngestConfig  # noqa: E402
 from biomedica.ingest.executors import EXECUTORS  # noqa: E402
 from biomedica.ingest.executors_ray import ClusterRateLimiter, RateLimitLedger  # noqa: E402
 from biomedica.ingest.run import run_ingest  # noqa: E402
+from biomedica.ingest.sources.pmc_package import PmcPackageSource  # noqa: E402
+from biomedica.net import NetConfig  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +88,62 @@ def test_cluster_rate_limit_is_shared_by_all_workers(local_ray):
     # 16 requests at 20/s from one bucket take >= 0.75 s; two private buckets would take ~0.35 s
     assert elapsed >= 0.7
     assert max(per_task) >= 0.6
+
+
+class _TimedHandler(SimpleHTTPRequestHandler):
+    hits: list[tuple[str, float]] = []
+
+    def log_message(self, *args) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        _TimedHandler.hits.append((self.path, time.monotonic()))
+        super().do_GET()
+
+
+@ray.remote(num_cpus=1)
+def _warm_worker() -> None:
+    import biomedica.ingest.pipeline  # noqa: F401
+    import biomedica.ingest.sources.pmc_package  # noqa: F401
+
+    time.sleep(0.5)
+
+
+def test_network_source_on_ray_shares_one_request_rate(local_ray, fixtures_dir, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    names = []
+    for folder in ("PMC10802347", "elife-00353"):
+        with tarfile.open(mirror / f"{folder}.tar.gz", "w:gz") as tar:
+            for path in sorted((fixtures_dir / "pmc_packages" / folder).iterdir()):
+                if path.suffix != ".txt":
+                    tar.add(path, arcname=f"{folder}/{path.name}")
+        names.append(f"{folder}.tar.gz")
+    (mirror / "broken.tar.gz").write_bytes((mirror / names[0]).read_bytes()[:5000])  # truncated: still one GET
+    rows = [f"{n},c,PMC{i + 1},2024-01-31 18:42:00,,CC BY" for i, n in enumerate(names + ["broken.tar.gz"])]
+    (mirror / "oa_file_list.csv").write_text("\n".join(rows) + "\n")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_TimedHandler, directory=str(mirror)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    _TimedHandler.hits = []
+    ray.get([_warm_worker.remote() for _ in range(2)])  # two live workers, imports done: units start together
+    try:
+        source = PmcPackageSource(
+            base, file_list=f"{base}/oa_file_list.csv", net=NetConfig(requests_per_second=2.0, burst=1.0)
+        )
+        out = tmp_path / "archive"
+        config = IngestConfig(input=tmp_path, output=out, workers=2, articles_per_unit=1, executor="ray", progress=False)
+        summary = run_ingest(config, source=source)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary.samples_total == 5 and summary.errors_by_kind.get("source-unreadable") == 1
+    package_hits = sorted(t for path, t in _TimedHandler.hits if path.endswith(".tar.gz"))
+    assert len(package_hits) == 3
+    # two workers, one 2/s bucket: every package GET comes >= 0.5 s after the previous one,
+    # however the workers interleave (private buckets would let both workers' first GETs through together)
+    gaps = [b - a for a, b in zip(package_hits, package_hits[1:])]
+    assert min(gaps) >= 0.4, gaps
 
 
 def test_ray_executor_is_registered_without_importing_ray():

@@ -2,9 +2,11 @@
 
 Each work unit becomes one Ray task (retried by Ray if its worker dies; `run_unit` starts a
 unit from scratch, so a retry is safe). The source is put in the object store once. When the
-source reads the network with a request rate (`requests_per_second`), every worker takes its
-tokens from one `RateLimitLedger` actor, so the cluster as a whole keeps the rate the user
-set, instead of each process keeping it on its own.
+source reads the network with a request rate, every worker takes its tokens from one
+`RateLimitLedger` actor, so the cluster as a whole keeps the rate the user set, instead of
+each process keeping it on its own. A source opts in with three members:
+`requests_per_second` (float or None), `request_burst` (optional) and
+`with_rate_limiter(limiter) -> source` (a copy whose network client uses `limiter`).
 
 Connects to the cluster named by `RAY_ADDRESS` (or the local one started by `ray start`),
 else starts Ray on this machine; the archive root must be a folder every node can write
@@ -100,7 +102,7 @@ def run_ray(
     try:
         rate = getattr(source, "requests_per_second", None)
         if rate and hasattr(source, "with_rate_limiter"):
-            limiter = ClusterRateLimiter.start(rate)
+            limiter = ClusterRateLimiter.start(rate, getattr(source, "request_burst", None))
             source = source.with_rate_limiter(limiter)
         in_flight_cap = workers if workers > 1 else cluster_cpus()
         task = ray.remote(num_cpus=1, max_retries=2)(_run_unit_task)

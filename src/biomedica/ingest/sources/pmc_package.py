@@ -105,6 +105,10 @@ class PmcPackageSource:
         """The configured request rate (None = unlimited), for executors that share one limit."""
         return self.net_config.requests_per_second if self.client is not None else None
 
+    @property
+    def request_burst(self) -> float | None:
+        return self.net_config.burst
+
     # -- ArticleSource ------------------------------------------------------------------------
     def list_items(self) -> list[str]:
         if self._items is None:
