@@ -95,5 +95,14 @@ def demo(
     run_demo(out, n_articles=articles, workers=workers, seed=seed, console=console)
 
 
+def _register_stage_apps() -> None:
+    """Stage sub-apps live beside their stage; their heavy imports stay inside their commands."""
+    from biomedica.eval.cli import app as eval_app
+
+    app.add_typer(eval_app, name="eval", help="Zero-shot classification and retrieval benchmarks.")
+
+
+_register_stage_apps()
+
 if __name__ == "__main__":  # pragma: no cover
     app()
