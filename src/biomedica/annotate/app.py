@@ -1,0 +1,165 @@
+"""The annotation web app: FastAPI routes over a cluster catalogue, a label store and the taxonomy.
+
+Routes (JSON unless said):
+
+| route | what |
+|---|---|
+| `GET /` | the single page (static/index.html) |
+| `GET /api/taxonomy` | global concepts with their local concepts, panel types, version |
+| `GET /api/queue?annotator=NAME` | clusters NAME has not labelled yet, in queue order, and progress |
+| `GET /api/clusters/{id}` | size, top caption terms, samples (key, caption) |
+| `GET /api/images/{key}` | the image bytes (JPEG/PNG as stored) |
+| `POST /api/labels` | store one label `{annotator, cluster, status, panel_type, global_concepts, local_concepts, note}` |
+| `GET /api/agreement` | majority vote per cluster, Fleiss' and Cohen's kappa |
+| `POST /api/export` | write `cluster_labels.parquet` and the propagated `labels.parquet` |
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from biomedica.annotate.catalogue import ClusterCatalogue
+from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
+from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
+from biomedica.curate.annotations import AnnotationStore, default_annotations_dir
+from biomedica.curate.labels import write_labels
+from biomedica.curate.taxonomy import load_taxonomy
+
+
+class AnnotateConfig(BaseModel):
+    """Where the app reads clusters and writes labels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    archive: Path
+    annotations: Path | None = None
+    database: Path | None = Field(default=None, description="SQLite file of the labels (default annotations/labels.sqlite)")
+    taxonomy: Path | None = None
+    samples_per_cluster: int = Field(default=24, ge=1, le=200)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+
+    def store(self) -> AnnotationStore:
+        return AnnotationStore(self.annotations or default_annotations_dir(self.archive))
+
+    def database_path(self) -> Path:
+        return self.database or self.store().root / "labels.sqlite"
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    annotator: str = Field(min_length=1, max_length=100)
+    cluster: int
+    status: str = "labelled"
+    panel_type: str | None = None
+    global_concepts: list[str] = Field(default_factory=list)
+    local_concepts: list[str] = Field(default_factory=list)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+def create_app(config: AnnotateConfig):
+    """The FastAPI application (state: catalogue, label store, taxonomy) for `config`."""
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse, Response
+
+    store = config.store()
+    catalogue = ClusterCatalogue(config.archive, store, config.samples_per_cluster)
+    taxonomy = load_taxonomy(config.taxonomy)
+    labels = LabelStore(config.database_path())
+    global_ids = set(taxonomy.global_by_id())
+    local_by_id = taxonomy.local_by_id()
+    panel_ids = {p.id for p in taxonomy.panel_types}
+    page = resources.files("biomedica.annotate").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    app = FastAPI(title="biomedica annotate", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.labels = labels
+    app.state.catalogue = catalogue
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page
+
+    @app.get("/api/taxonomy")
+    def get_taxonomy() -> dict:
+        return {
+            "label": taxonomy.label(),
+            "panel_types": [p.model_dump() for p in taxonomy.panel_types],
+            "global_concepts": [
+                {"id": g.id, "name": g.name, "description": g.description,
+                 "local": [{"id": c.id, "name": c.name} for c in g.local]}
+                for g in taxonomy.global_concepts
+            ],
+        }
+
+    @app.get("/api/queue")
+    def queue(annotator: str) -> dict:
+        done = labels.labelled_by(annotator)
+        order = catalogue.order()
+        remaining = [c for c in order if c not in done]
+        return {"annotator": annotator, "remaining": remaining, "done": len(order) - len(remaining), "total": len(order)}
+
+    @app.get("/api/clusters/{cluster}")
+    def cluster_detail(cluster: int) -> dict:
+        summary = catalogue.clusters.get(cluster)
+        if summary is None:
+            raise HTTPException(404, f"cluster {cluster} does not exist")
+        return {
+            "cluster": cluster, "size": summary.size, "top_terms": summary.top_terms,
+            "samples": [{"key": s.key, "caption": s.caption[:400]} for s in summary.samples],
+        }
+
+    @app.get("/api/images/{key}")
+    def image(key: str) -> Response:
+        try:
+            data, media_type = catalogue.image(key)
+        except KeyError:
+            raise HTTPException(404, f"no sample {key!r} in this archive") from None
+        return Response(content=data, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
+
+    @app.post("/api/labels")
+    def add_label(label: LabelIn) -> dict:
+        problems = []
+        if label.cluster not in catalogue.clusters:
+            problems.append(f"cluster {label.cluster} does not exist")
+        if label.status not in STATUSES:
+            problems.append(f"status must be one of {', '.join(STATUSES)}")
+        implied = {local_by_id[c].global_id for c in label.local_concepts if c in local_by_id}
+        if label.status == "labelled":
+            if not label.global_concepts and not implied:
+                problems.append("pick at least one global or local concept (or mark the cluster ambiguous / to split)")
+            if label.panel_type not in panel_ids:
+                problems.append(f"pick a panel type ({', '.join(sorted(panel_ids))})")
+        unknown = [c for c in label.global_concepts if c not in global_ids]
+        unknown += [c for c in label.local_concepts if c not in local_by_id]
+        if unknown:
+            problems.append(f"not in taxonomy {taxonomy.label()}: {', '.join(unknown)}")
+        if problems:
+            raise HTTPException(422, "; ".join(problems))
+        global_concepts = sorted(set(label.global_concepts) | implied)  # a local concept implies its global one
+        row_id = labels.add(ClusterLabel(
+            annotator=label.annotator, cluster=label.cluster, status=label.status,
+            panel_type=label.panel_type if label.status == "labelled" else None,
+            global_concepts=global_concepts if label.status == "labelled" else [],
+            local_concepts=sorted(set(label.local_concepts)) if label.status == "labelled" else [],
+            note=label.note, taxonomy=taxonomy.label(),
+        ))
+        return {"id": row_id, "stored": True}
+
+    @app.get("/api/agreement")
+    def agreement() -> dict:
+        latest = labels.latest()
+        return {"report": asdict(agreement_report(latest)), "clusters": [asdict(c) for c in consensus(latest)]}
+
+    @app.post("/api/export")
+    def export() -> dict:
+        items = consensus(labels.latest())
+        table = write_labels(store, consensus_table(items))
+        return {"clusters": len(items), "samples": table.num_rows,
+                "cluster_labels": str(store.table_path("cluster_labels")), "labels": str(store.table_path("labels"))}
+
+    return app

@@ -1,0 +1,111 @@
+"""The annotation app driven in a real browser: Playwright with Debian's Chromium (/usr/bin/chromium).
+
+CI installs the browser itself (`apt-get install -y chromium`, `pip install playwright`);
+the test is skipped only when /usr/bin/chromium is absent. `playwright install` is never
+used: no browser download.
+"""
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent: install it with `apt-get install -y chromium`"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def server(clustered):
+    import uvicorn
+
+    from biomedica.annotate.app import AnnotateConfig, create_app
+
+    archive, annotations = clustered
+    config = AnnotateConfig(archive=archive, annotations=annotations, samples_per_cluster=6)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("annotation server did not start within 20 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", config
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_two_clusters_labelled_in_chromium(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    from biomedica.annotate.store import LabelStore
+
+    url, config = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("#annotator", "dr-who")
+        page.click("#start")
+        expect(page.locator("#cluster-id")).not_to_be_empty()
+        first = int(page.inner_text("#cluster-id"))
+        expect(page.locator(".sample")).to_have_count(6)
+        page.wait_for_function("[...document.querySelectorAll('.sample img')].every(i => i.complete && i.naturalWidth > 0)")
+
+        # saving without choices shows the server's reason and stores nothing
+        page.click("#save")
+        expect(page.locator("#message")).to_contain_text("pick at least one global or local concept")
+
+        # cluster 1 (charts and diagrams): single panel, Plots and Charts, bar chart found via the filter
+        page.check("input[name=panel][value=single]")
+        page.check("input.global[value=plots_and_charts]")
+        page.fill("#local-filter", "bar")
+        expect(page.locator("input.local[value=computed_tomography]")).to_be_hidden()
+        page.check("input.local[value=bar_chart]")
+        page.fill("#note", "mostly bar charts")
+        page.click("#save")
+        expect(page.locator("#cluster-id")).not_to_have_text(str(first))
+        second = int(page.inner_text("#cluster-id"))
+        # the form was reset for the next cluster
+        assert not page.is_checked("input.global[value=plots_and_charts]")
+
+        # cluster 2: multiple panels, Clinical Imaging + ultrasound
+        page.check("input[name=panel][value=multiple]")
+        page.check("input.global[value=clinical_imaging]")
+        page.check("input.local[value=ultrasound]")
+        page.click("#save")
+        expect(page.locator("#cluster-id")).not_to_have_text(str(second))
+        expect(page.locator("#progress")).to_contain_text("2 / 3")
+
+        # the last one is marked to split; then the queue is empty and export works from the page
+        page.click("#split")
+        expect(page.locator("#done")).to_be_visible()
+        page.click("#export")
+        expect(page.locator("#export-result")).to_contain_text("exported 3 clusters")
+        browser.close()
+
+    stored = {label.cluster: label for label in LabelStore(config.database_path()).latest()}
+    assert stored[first].annotator == "dr-who" and stored[first].status == "labelled"
+    assert (stored[first].panel_type, stored[first].global_concepts, stored[first].local_concepts) == (
+        "single", ["plots_and_charts"], ["bar_chart"])
+    assert stored[first].note == "mostly bar charts"
+    assert (stored[second].panel_type, stored[second].global_concepts, stored[second].local_concepts) == (
+        "multiple", ["clinical_imaging"], ["ultrasound"])
+    assert [label.status for label in stored.values()].count("split") == 1
+    assert config.store().read("labels").num_rows == 51  # every sample got its cluster's label row
