@@ -60,4 +60,13 @@ def run_ray(
     yield from run_on_ray(todo, source, root, images, workers)
 
 
-EXECUTORS: dict[str, Executor] = {"local": run_local, "ray": run_ray}
+def run_array(
+    todo: list[WorkUnit], source: ArticleSource, root: Path, images: ImageConfig, workers: int
+) -> Iterator[tuple[WorkUnit, UnitStats]]:
+    """This job-array task's share of the units (executors_array), on the local pool."""
+    from biomedica.ingest.executors_array import run_array_task
+
+    yield from run_array_task(todo, source, root, images, workers)
+
+
+EXECUTORS: dict[str, Executor] = {"local": run_local, "ray": run_ray, "array": run_array}

@@ -1,0 +1,50 @@
+"""Executor array: job-array tasks write disjoint units; a final plain run finalizes an identical archive."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from biomedica.ingest.config import IngestConfig
+from biomedica.ingest.executors_array import ArrayTask, ArrayTaskError, array_task_from_env
+from biomedica.ingest.pipeline import WorkUnit
+from biomedica.ingest.run import run_ingest
+
+
+def test_task_position_from_slurm_or_biomedica_variables():
+    assert array_task_from_env({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}) == ArrayTask(3, 4)
+    slurm_from_one = {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"}
+    assert array_task_from_env(slurm_from_one) == ArrayTask(0, 2)
+    assert array_task_from_env({"BIOMEDICA_TASK_INDEX": "0", "BIOMEDICA_TASK_COUNT": "1"}) == ArrayTask(0, 1)
+    with pytest.raises(ArrayTaskError, match="sbatch --array"):
+        array_task_from_env({})
+    with pytest.raises(ArrayTaskError, match="out of range"):
+        array_task_from_env({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "2"})
+    with pytest.raises(ArrayTaskError, match="integers"):
+        array_task_from_env({"BIOMEDICA_TASK_INDEX": "a", "BIOMEDICA_TASK_COUNT": "2"})
+    owned = [u.unit_id for u in (WorkUnit(i, ()) for i in range(7)) if ArrayTask(1, 3).owns(u)]
+    assert owned == [1, 4]
+
+
+def test_array_tasks_then_final_run_equal_one_local_build(demo_corpus, demo_archive, tmp_path, monkeypatch):
+    out = tmp_path / "archive"
+    quiet = Console(file=io.StringIO())
+    config = IngestConfig(input=demo_corpus, output=out, workers=1, articles_per_unit=4, progress=False)
+    runs = []
+    for index in (1, 0):  # tasks finish in any order
+        monkeypatch.setenv("BIOMEDICA_TASK_INDEX", str(index))
+        monkeypatch.setenv("BIOMEDICA_TASK_COUNT", "2")
+        runs.append(run_ingest(config.model_copy(update={"executor": "array"}), console=quiet))
+    assert runs[0].units_run + runs[1].units_run == runs[0].units_total > 2
+    assert runs[1].units_skipped == runs[0].units_run  # task 0 sees task 1's units as done
+    final = run_ingest(config, console=quiet)
+    assert final.units_run == 0 and final.units_skipped == final.units_total
+    expected = sorted(p.relative_to(demo_archive) for p in demo_archive.glob("*/*.tar"))
+    assert sorted(p.relative_to(out) for p in out.glob("*/*.tar")) == expected
+    for rel in expected:
+        assert (out / rel).read_bytes() == (demo_archive / rel).read_bytes()
+    for group in ("commercial", "noncommercial", "other"):
+        if (demo_archive / group / "sizes.json").exists():
+            assert (out / group / "sizes.json").read_text() == (demo_archive / group / "sizes.json").read_text()
