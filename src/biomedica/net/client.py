@@ -29,7 +29,7 @@ from biomedica.net.errors import (
     TransientError,
 )
 from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
-from biomedica.net.urls import ObjectRef, md5_from_url, parse_object_url, strip_query
+from biomedica.net.urls import md5_from_url, parse_object_url, strip_query
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -25,7 +25,6 @@ from biomedica.ingest.sources.pmc_cloud import (
     normalise_license_code,
     parse_pmcid,
 )
-from biomedica.ingest.sources.pmc_cloud_mirror import publish_version
 from biomedica.net import NetConfig, RetryPolicy
 from biomedica.net.testing import FaultProxy
 
@@ -216,8 +215,7 @@ def test_resume_after_kill_downloads_nothing_twice(make_pmc_bucket, pmc_cloud_fo
         first_run = [r.path for r in proxy.log if r.method == "GET" and r.status == 200 and "/PMC" in r.path]
         proxy.clear_log()
         source = _source(bucket, proxy.endpoint_url, net={"cache_dir": cache})
-        _ingest_units_of_one = IngestConfig(input=pmc_cloud_folder, output=out, articles_per_unit=1, progress=False)
-        run_ingest(_ingest_units_of_one, source=source)
+        run_ingest(IngestConfig(input=pmc_cloud_folder, output=out, articles_per_unit=1, progress=False), source=source)
         second_run = [r.path for r in proxy.log if r.method == "GET" and "/PMC" in r.path]
     assert first_run and second_run
     assert set(first_run).isdisjoint(second_run)  # everything fetched before the kill came from the cache

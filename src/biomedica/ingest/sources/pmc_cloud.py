@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from biomedica.ingest.images import resolve_graphic
 from biomedica.ingest.sources import SourceItem
 from biomedica.ingest.sources.inventory import find_latest_manifest, iter_rows, read_manifest
-from biomedica.net import FetchError, NetClient, NetConfig, NotFoundError, parse_object_url
+from biomedica.net import NetClient, NetConfig, NotFoundError, parse_object_url
 
 PMC_BUCKET = "pmc-oa-opendata"
 _VERSION_KEY = re.compile(r"^(PMC\d+)\.(\d+)/(PMC\d+\.\d+)\.(xml|json)$")
