@@ -175,13 +175,11 @@ def test_intermittent_server_gives_the_same_archive(make_pmc_bucket, pmc_cloud_f
         clean = _ingest(_source(bucket, proxy.endpoint_url), pmc_cloud_folder, tmp_path / "clean")
     with FaultProxy(s3_server.endpoint_url, fail_every=3, latency=0.005) as flaky:
         source = _source(bucket, flaky.endpoint_url, net={"retry": RetryPolicy(max_attempts=6, base_delay=0.01)})
-        noisy = _ingest(source, pmc_cloud_folder, tmp_path / "noisy")
+        noisy = _ingest(source, pmc_cloud_folder, tmp_path / "noisy", workers=2)  # spawn workers get a pickled source
         failures = sum(1 for r in flaky.log if r.status == 500)
     assert failures >= 10
     assert _samples(noisy) == _samples(clean)
-    assert _errors(noisy) == [] or [(e["id"], e["kind"]) for e in _errors(noisy)] == [
-        (e["id"], e["kind"]) for e in _errors(clean)
-    ]
+    assert sorted((e["id"], e["kind"]) for e in _errors(noisy)) == sorted((e["id"], e["kind"]) for e in _errors(clean))
 
 
 _KILL_SCRIPT = """
@@ -192,7 +190,8 @@ from biomedica.ingest.run import run_ingest
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource
 from biomedica.net import NetConfig
 bucket, endpoint, folder, out, cache = sys.argv[1:6]
-source = PmcCloudSource(PmcCloudConfig(bucket=bucket, net=NetConfig(endpoint_url=endpoint, cache_dir=Path(cache))))
+net = NetConfig(endpoint_url=endpoint, cache_dir=Path(cache))
+source = PmcCloudSource(PmcCloudConfig(bucket=bucket, net=net, read_ahead=0))  # leave items for the re-run
 run_ingest(IngestConfig(input=Path(folder), output=Path(out), articles_per_unit=1, progress=False), source=source)
 """
 

@@ -65,7 +65,9 @@ class PmcCloudConfig(BaseModel):
     open_access_only: bool = Field(default=True, description="keep only is_pmc_openaccess articles")
     all_versions: bool = Field(default=False, description="every version, not only the latest per PMCID")
     limit: int | None = Field(default=None, ge=1, description="stop after this many selected articles (a sample)")
-    read_ahead: int = Field(default=4, ge=0, description="XML of the next items fetched while one is parsed")
+    read_ahead: int = Field(
+        default=4, ge=0, description="items whose XML and figure images are fetched while one is parsed"
+    )
 
     @model_validator(mode="after")
     def _ids_need_a_file(self) -> "PmcCloudConfig":
@@ -146,6 +148,13 @@ class Candidate:
 
 
 @dataclass
+class _PreparedItem:
+    xml: bytes
+    media: dict[str, str]  # media file name -> URL
+    figures: dict[str, Future]  # name -> Future[bytes] of the figure images being fetched
+
+
+@dataclass
 class ScanResult:
     snapshot: str
     selection: str
@@ -185,7 +194,7 @@ class PmcCloudSource:
     def _runtime_init(self) -> None:
         self._memo_lock = threading.Lock()  # read-ahead threads share the memo
         self._metadata_memo: OrderedDict[str, VersionMetadata] = OrderedDict()
-        self._xml_ahead: OrderedDict[str, Future] = OrderedDict()
+        self._ahead: OrderedDict[str, Future] = OrderedDict()  # item id -> Future[_PreparedItem]
         self._position: dict[str, int] = {item: i for i, item in enumerate(self._order)}
 
     def __getstate__(self) -> dict:
@@ -333,16 +342,10 @@ class PmcCloudSource:
 
     # -- reading one item -----------------------------------------------------------------------
     def open_item(self, item_id: str) -> SourceItem:
-        meta = self.metadata(item_id)
-        location = f"s3://{self.config.bucket}/{item_id}/{item_id}.xml"
-        xml = self._take_xml(item_id, meta)
+        ahead = self._ahead.pop(item_id, None)
+        prepared = ahead.result() if ahead is not None else self._prepare(item_id)
         self._read_ahead(item_id)
-        media = {}
-        for url in meta.media_urls:
-            name = PurePosixPath(unquote(urlsplit(url).path)).name
-            if name:
-                media.setdefault(name, self._in_bucket(url))
-        prefetched = self._prefetch_figures(xml, media)
+        media, prefetched = prepared.media, prepared.figures
 
         def read_media(name: str) -> bytes:
             future = prefetched.pop(name, None)
@@ -353,7 +356,25 @@ class PmcCloudSource:
                 raise FileNotFoundError(f"{item_id}: '{name}' is not among the media_urls of {item_id}.json")
             return self.client.get(url)
 
-        return SourceItem(item_id=item_id, xml=xml, location=location, media_names=list(media), read_media=read_media)
+        return SourceItem(
+            item_id=item_id,
+            xml=prepared.xml,
+            location=f"s3://{self.config.bucket}/{item_id}/{item_id}.xml",
+            media_names=list(media),
+            read_media=read_media,
+        )
+
+    def _prepare(self, item_id: str) -> "_PreparedItem":
+        """Metadata, XML, and the figure images already on their way (runs ahead on the pool too)."""
+        meta = self.metadata(item_id)
+        url, etag = self._xml_url(item_id, meta)
+        xml = self.client.get(url, etag=etag)
+        media: dict[str, str] = {}
+        for media_url in meta.media_urls:
+            name = PurePosixPath(unquote(urlsplit(media_url).path)).name
+            if name:
+                media.setdefault(name, self._in_bucket(media_url))
+        return _PreparedItem(xml=xml, media=media, figures=self._prefetch_figures(xml, media))
 
     def metadata(self, item_id: str) -> VersionMetadata:
         """The item's metadata JSON (memoised per process; from the on-disk cache when enabled)."""
@@ -384,28 +405,17 @@ class PmcCloudSource:
         etag = self._etags.get(item_id, ("", ""))[0] or None
         return f"s3://{self.config.bucket}/{item_id}/{item_id}.xml", etag
 
-    def _take_xml(self, item_id: str, meta: VersionMetadata) -> bytes:
-        future = self._xml_ahead.pop(item_id, None)
-        if future is not None:
-            return future.result()
-        url, etag = self._xml_url(item_id, meta)
-        return self.client.get(url, etag=etag)
-
     def _read_ahead(self, item_id: str) -> None:
-        """Start fetching the XML of the next few items (units are runs of consecutive items)."""
+        """Start preparing the next few items (units are runs of consecutive items)."""
         position = self._position.get(item_id)
         if position is None or not self.config.read_ahead:
             return
         for next_id in self._order[position + 1 : position + 1 + self.config.read_ahead]:
-            if next_id not in self._xml_ahead:
-                self._xml_ahead[next_id] = self.client.submit(self._fetch_xml_for, next_id)
-        while len(self._xml_ahead) > 2 * self.config.read_ahead:
-            _, stale = self._xml_ahead.popitem(last=False)
+            if next_id not in self._ahead:
+                self._ahead[next_id] = self.client.submit(self._prepare, next_id)
+        while len(self._ahead) > 2 * self.config.read_ahead:  # items this worker skipped
+            _, stale = self._ahead.popitem(last=False)
             stale.cancel()
-
-    def _fetch_xml_for(self, item_id: str) -> bytes:
-        url, etag = self._xml_url(item_id, self.metadata(item_id))
-        return self.client.get(url, etag=etag)
 
     def _prefetch_figures(self, xml: bytes, media: dict[str, str]) -> dict[str, Future]:
         """Start fetching the images that the figures' graphics name (what the pipeline will read)."""
