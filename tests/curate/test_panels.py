@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
@@ -75,3 +76,21 @@ def test_panel_row_reads_the_image_and_survives_garbage():
     broken = panel_row("PMC1_001", "(A) x. (B) y.", 1, b"not an image")
     assert broken["layout_panels"] is None and broken["panel_type"] == "multiple"
     assert "image unreadable" in broken["evidence"]
+
+
+FIGURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "images" / "pmc_package_figures"
+
+
+@pytest.mark.parametrize(
+    ("figure", "rows", "columns"),
+    [
+        ("PMC1175969/gb-2005-6-6-r49-4.jpg", 4, 2),  # eight scatter plots (a)-(h) on a white page
+        ("PMC1064083/bcr936-1.jpg", 1, 1),  # one pathway diagram on a green ellipse
+        ("PMC10487465/ijms-24-13282-g002.jpg", 1, 1),  # one illustration with icons around a centre
+        ("PMC1175969/gb-2005-6-6-r49-1.jpg", 1, 1),  # one boxed text diagram
+    ],
+)
+def test_layout_on_real_pmc_figures(figure, rows, columns):
+    with Image.open(FIGURES / figure) as image:
+        result = layout_panels(image)
+    assert (result.rows, result.columns) == (rows, columns)

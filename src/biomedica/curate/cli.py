@@ -176,6 +176,7 @@ def cluster(
     k: int = typer.Option(2000, min=2, help="Number of clusters."),
     pca_dim: int = typer.Option(64, min=1, help="PCA dimensions before K-means."),
     iterations: int = typer.Option(25, min=1, help="K-means iterations."),
+    restarts: int = typer.Option(1, min=1, help="K-means runs from different seeds (best kept)."),
     backend: str = typer.Option("auto", help="auto (faiss when installed), faiss, sklearn."),
     seed: int = typer.Option(0),
 ) -> None:
@@ -186,7 +187,8 @@ def cluster(
     from biomedica.curate.config import ClusterConfig
 
     try:
-        config = ClusterConfig(embeddings=embeddings, k=k, pca_dim=pca_dim, iterations=iterations, backend=backend, seed=seed)
+        config = ClusterConfig(embeddings=embeddings, k=k, pca_dim=pca_dim, iterations=iterations, restarts=restarts,
+                               backend=backend, seed=seed)
     except ValidationError as exc:
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:

@@ -101,7 +101,7 @@ def fit_clusters(vectors: np.ndarray, config: ClusterConfig) -> ClusterModel:
         mean, components, centroids = _fit_sklearn(train, pca_dim, config)
     info = {
         "backend": backend, "k": config.k, "pca_dim": pca_dim, "input_dim": dim, "train_vectors": len(train),
-        "iterations": config.iterations, "seed": config.seed, "embeddings": config.embeddings,
+        "iterations": config.iterations, "restarts": config.restarts, "seed": config.seed, "embeddings": config.embeddings,
         "fit_seconds": round(time.perf_counter() - start, 3),
     }
     return ClusterModel(mean.astype(np.float32), components.astype(np.float32), centroids.astype(np.float32), info)
@@ -113,7 +113,7 @@ def _fit_sklearn(train: np.ndarray, pca_dim: int, config: ClusterConfig):
 
     pca = PCA(n_components=pca_dim, random_state=config.seed, svd_solver="auto").fit(train)
     projected = pca.transform(train).astype(np.float32)
-    kmeans = KMeans(n_clusters=config.k, n_init=1, max_iter=config.iterations, random_state=config.seed, tol=0.0)
+    kmeans = KMeans(n_clusters=config.k, n_init=config.restarts, max_iter=config.iterations, random_state=config.seed, tol=0.0)
     kmeans.fit(projected)
     return pca.mean_, pca.components_, kmeans.cluster_centers_
 
@@ -129,7 +129,7 @@ def _fit_faiss(train: np.ndarray, pca_dim: int, config: ClusterConfig):
         faiss.vector_to_array(pca.A).reshape(pca_dim, dim)
     )
     projected = np.ascontiguousarray((train - mean) @ components.T, dtype=np.float32)
-    kmeans = faiss.Kmeans(pca_dim, config.k, niter=config.iterations, seed=config.seed,
+    kmeans = faiss.Kmeans(pca_dim, config.k, niter=config.iterations, seed=config.seed, nredo=config.restarts,
                           max_points_per_centroid=config.max_points_per_centroid, verbose=False)
     kmeans.train(projected)
     return mean, components, kmeans.centroids

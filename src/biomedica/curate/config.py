@@ -75,6 +75,7 @@ class ClusterConfig(BaseModel):
     k: int = Field(default=2000, ge=2, description="number of clusters (BIOMEDICA: 2,000 at full scale)")
     pca_dim: int = Field(default=64, ge=1, description="dimensions kept by PCA before K-means")
     iterations: int = Field(default=25, ge=1, description="K-means iterations")
+    restarts: int = Field(default=1, ge=1, description="K-means runs from different seeds; the best is kept")
     max_points_per_centroid: int = Field(
         default=256, ge=1, description="train on a random sample of at most k*this vectors (as faiss does), assign all"
     )
