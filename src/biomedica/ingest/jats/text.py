@@ -51,6 +51,10 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" ([,;]|\.(?= |$))")
 
 def collapse_whitespace(text: str) -> str:
     """Collapse every whitespace run (newlines, tabs, no-break spaces) to one space and trim."""
+    if text.isprintable() and "  " not in text and not text.startswith(" ") and not text.endswith(" "):
+        # the common case (most paragraphs are one line): the only whitespace is single inner
+        # spaces, since every other whitespace character is non-printable; nothing to collapse
+        return text
     return " ".join(text.split())
 
 
