@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
+from biomedica.net import NetConfig
 
 
 class IngestConfig(BaseModel):
@@ -18,9 +21,19 @@ class IngestConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: Literal["dir"] = "dir"
-    input: Path = Field(description="folder of JATS XML files and images (any layout)")
+    source: Literal["dir", "pmc-package", "pmc-cloud"] = "dir"
+    input: str | None = Field(
+        default=None,
+        description="dir: folder of JATS XML + images; pmc-package: mirror folder or http(s) base URL; "
+        "pmc-cloud: unused (see pmc_cloud)",
+    )
     output: Path = Field(description="archive root to create or resume")
+    file_list: str | None = Field(default=None, description="pmc-package: oa_file_list.csv/.txt path or URL")
+    license_groups: tuple[str, ...] | None = Field(
+        default=None, description="pmc-package: keep only these groups from the file list (before download)"
+    )
+    net: NetConfig = Field(default_factory=NetConfig, description="pmc-package: timeouts, retries, rate, cache")
+    pmc_cloud: PmcCloudConfig | None = Field(default=None, description="pmc-cloud: bucket, selection, filters")
     workers: int = Field(default=1, ge=1, description="worker processes of the local pool")
     executor: str = Field(default="local", description="where units run: local (process pool)")
     articles_per_unit: int = Field(
@@ -31,6 +44,17 @@ class IngestConfig(BaseModel):
     max_image_pixels: int = Field(default=178_956_970, ge=1, description="refuse larger images (decompression bombs)")
     limit: int | None = Field(default=None, ge=1, description="ingest only the first N input files (a sample)")
     progress: bool = True
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _path_to_str(cls, value):
+        return str(value) if isinstance(value, Path) else value
+
+    @model_validator(mode="after")
+    def _input_for_source(self) -> "IngestConfig":
+        if self.source in ("dir", "pmc-package") and not self.input:
+            raise ValueError(f"source {self.source} needs an input folder or URL")
+        return self
 
     def archive_settings(self) -> dict:
         """The settings that must stay equal between a run and its resume."""

@@ -56,9 +56,20 @@ class IngestSummary:
 
 
 def make_source(config: IngestConfig) -> ArticleSource:
+    """The reader the config names; network readers import their clients lazily."""
     if config.source == "dir":
-        return DirectorySource(config.input)
-    raise ValueError(f"unknown source {config.source!r}; available: dir")
+        return DirectorySource(Path(config.input))
+    if config.source == "pmc-package":
+        from biomedica.ingest.sources.pmc_package import PmcPackageSource
+
+        return PmcPackageSource(
+            config.input, file_list=config.file_list, license_groups=config.license_groups, net=config.net
+        )
+    if config.source == "pmc-cloud":
+        from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource
+
+        return PmcCloudSource(config.pmc_cloud or PmcCloudConfig())
+    raise ValueError(f"unknown source {config.source!r}; available: dir, pmc-package, pmc-cloud")
 
 
 def image_config(config: IngestConfig) -> ImageConfig:
