@@ -31,7 +31,8 @@ _FIGURE_LIKE = frozenset(
 _THUMB_TYPES = frozenset({"thumb", "thumbnail"})
 _MENTION_STOP = frozenset({"body", "back", "front", "article", "sub-article", "response", "floats-group"})
 _TERMINAL_PUNCTUATION = tuple(".!?:;…")
-_FIGURE_XREFS = etree.XPath(".//xref[@ref-type='fig' or @ref-type='figure' or not(@ref-type)]")
+_FIGURE_XREF_TYPES = frozenset({None, "fig", "figure"})  # an xref without ref-type may point at a fig
+_IDS_IN = etree.XPath("descendant-or-self::*[@id]")
 
 
 @dataclass
@@ -52,10 +53,12 @@ def _is_thumb(graphic: etree._Element) -> bool:
     return (graphic.get("content-type") or graphic.get("specific-use") or "").lower() in _THUMB_TYPES
 
 
-def figure_graphics(article: etree._Element) -> list[tuple[etree._Element, etree._Element]]:
+def figure_graphics(
+    article: etree._Element, article_text: ArticleText | None = None
+) -> list[tuple[etree._Element, etree._Element]]:
     """(fig, graphic) pairs in document order: the graphics that become samples."""
     pairs = []
-    for graphic in article.iter("graphic"):
+    for graphic in article_text.found("graphic") if article_text is not None else article.iter("graphic"):
         parent = graphic.getparent()
         if parent is not None and parent.tag == "alternatives":
             chosen = next((g for g in parent.iterchildren("graphic") if not _is_thumb(g)), None)
@@ -119,15 +122,15 @@ def _main_fig_of_group(group: etree._Element) -> etree._Element | None:
     return figs[0] if figs else None
 
 
-def _target_map(article: etree._Element) -> dict[str, etree._Element]:
+def _target_map(article_text: ArticleText) -> dict[str, etree._Element]:
     """Every id an xref may name, mapped to the fig it means (fig, fig-group, or inside a fig)."""
     targets: dict[str, etree._Element] = {}
-    for fig in article.iter("fig"):
-        for element in fig.iter(etree.Element):
+    for fig in article_text.found("fig"):
+        for element in _IDS_IN(fig):  # only the elements that carry an id, found in C
             element_id = element.get("id")
             if element_id and element_id not in targets:
                 targets[element_id] = fig
-    for group in article.iter("fig-group"):
+    for group in article_text.found("fig-group"):
         main = _main_fig_of_group(group)
         if group.get("id") and main is not None:
             targets[group.get("id")] = main
@@ -138,11 +141,13 @@ def collect_mentions(
     article: etree._Element, figs: set[etree._Element], article_text: ArticleText | None = None
 ) -> dict[etree._Element, list[str]]:
     """For each fig, the flattened paragraphs that cite it, deduplicated, in document order."""
-    targets = _target_map(article)
-    mentions: dict[etree._Element, list[str]] = {}
     if article_text is None:
         article_text = ArticleText(article)
-    for xref in _FIGURE_XREFS(article):  # one C-level scan instead of visiting every citation xref
+    targets = _target_map(article_text)
+    mentions: dict[etree._Element, list[str]] = {}
+    for xref in article_text.found("xref"):  # listed by ArticleText's scan: no XPath, no second scan
+        if xref.get("ref-type") not in _FIGURE_XREF_TYPES:
+            continue
         rids = (xref.get("rid") or "").split()
         cited = [targets[rid] for rid in rids if rid in targets and targets[rid] in figs]
         if not cited:
@@ -181,13 +186,13 @@ def read_figures(
     article_text: ArticleText | None = None,
 ) -> tuple[list[FigureRecord], int]:
     """The figure records of an article (keys `<article_id>_<nnn>`) and its number of `<fig>`s."""
-    pairs = figure_graphics(article)
-    n_figs = sum(1 for _ in article.iter("fig"))
+    if article_text is None:
+        article_text = ArticleText(article)
+    pairs = figure_graphics(article, article_text)
+    n_figs = len(article_text.found("fig"))
     if not pairs:
         return [], n_figs
     figs_with_graphics = {fig for fig, _ in pairs}
-    if article_text is None:
-        article_text = ArticleText(article)
     mentions = collect_mentions(article, figs_with_graphics, article_text)
     infos: dict[etree._Element, FigureInfo] = {}
     records: list[FigureRecord] = []

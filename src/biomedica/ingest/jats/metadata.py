@@ -464,10 +464,10 @@ class References:
     dois: list[str]
 
 
-def _main_ref_lists(article: etree._Element) -> list[etree._Element]:
+def _main_ref_lists(article: etree._Element, article_text: ArticleText | None = None) -> list[etree._Element]:
     """Outermost ref-lists of the article itself: in <back>, or in <body> (new PMC XML), not in sub-articles."""
     lists = []
-    for ref_list in article.iter("ref-list"):
+    for ref_list in article_text.found("ref-list") if article_text is not None else article.iter("ref-list"):
         for ancestor in ref_list.iterancestors():
             if ancestor.tag in ("ref-list", "sub-article", "response"):
                 break
@@ -479,14 +479,16 @@ def _main_ref_lists(article: etree._Element) -> list[etree._Element]:
 
 
 
-def read_references(article: etree._Element) -> References:
+def read_references(article: etree._Element, article_text: ArticleText | None = None) -> References:
     """Reference count and cited PMIDs/DOIs from the main article's ref-lists."""
     count = 0
     pmids: list[str] = []
     dois: list[str] = []
-    for ref_list in _main_ref_lists(article):
-        count += sum(1 for _ in ref_list.iter("ref"))
-        for element in ref_list.iter("pub-id", "ext-link"):
+    for ref_list in _main_ref_lists(article, article_text):
+        for element in ref_list.iter("ref", "pub-id", "ext-link"):  # one scan of the list for all three
+            if element.tag == "ref":
+                count += 1
+                continue
             id_type = element.get("pub-id-type") or element.get("ext-link-type")
             if id_type != "pmid" and id_type != "doi":
                 continue
@@ -529,7 +531,7 @@ def read_article(
     if permissions is None and meta is not None and meta.find("copyright-statement") is not None:
         permissions = meta  # NLM 2.x: copyright-statement and license sit directly in article-meta
     license_ = read_license(permissions)
-    references = read_references(article)
+    references = read_references(article, article_text)
     # footnote markers (<xref ref-type="fn"><sup>1</sup></xref>) are not part of the title
     title = flatten(meta.find("title-group/article-title"), _TITLE_SKIP) if meta is not None else ""
     record = ArticleRecord(

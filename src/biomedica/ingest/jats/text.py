@@ -308,6 +308,13 @@ _MARKER_TAGS = (
 )
 
 
+# elements the figure and reference readers need, listed by the same scan (each extra
+# lxml tag scan of an article costs as much as a quarter of its Python work)
+INDEXED_TAGS = ("fig", "fig-group", "graphic", "xref", "ref-list")
+_SCAN_TAGS = tuple(_MARKER_TAGS | set(INDEXED_TAGS))
+_NOT_MARKERS = frozenset(INDEXED_TAGS) - _MARKER_TAGS
+
+
 class ArticleText:
     """Flattens the prose paragraphs of one article once each, fast when they hold plain markup.
 
@@ -315,11 +322,21 @@ class ArticleText:
     floats, entities, ...) and marks their ancestors; every other paragraph is plain
     inline markup (italic, xref, sup, ...) and is read with lxml's text serialiser.
     Paragraphs are cached, so body text and figure mentions flatten each `<p>` once.
+    The same scan lists the INDEXED_TAGS elements in document order (`found`), so the
+    figure and reference readers need no scan of their own.
     """
 
     def __init__(self, root: etree._Element) -> None:
         complex_elements: set[etree._Element] = set()
-        for marker in root.iter(*_MARKER_TAGS, etree.Entity):
+        index: dict[object, list[etree._Element]] = {tag: [] for tag in INDEXED_TAGS}
+        not_markers = _NOT_MARKERS
+        for marker in root.iter(*_SCAN_TAGS, etree.Entity):
+            tag = marker.tag
+            listed = index.get(tag)
+            if listed is not None:
+                listed.append(marker)
+                if tag in not_markers:
+                    continue
             if marker in complex_elements:
                 continue
             complex_elements.add(marker)
@@ -328,7 +345,12 @@ class ArticleText:
                     break
                 complex_elements.add(ancestor)
         self._complex = complex_elements
+        self._index = index
         self._cache: dict[etree._Element, str] = {}
+
+    def found(self, tag: str) -> list[etree._Element]:
+        """The `tag` elements (one of INDEXED_TAGS) under the root, in document order, as `root.iter(tag)`."""
+        return self._index[tag]
 
     def prose(self, element: etree._Element) -> str:
         """`flatten(element, PROSE_SKIP)`, cached."""
