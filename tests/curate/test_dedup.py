@@ -112,3 +112,16 @@ def test_eval_hash_table_formats(tmp_path):
         load_eval_images(tmp_path / "bad.csv")
     with pytest.raises(FileNotFoundError, match="evaluation image set not found"):
         load_eval_images(tmp_path / "missing")
+
+
+def test_duplicates_inside_one_article_are_not_cross_article():
+    rows = [
+        _row("PMC5_000", "e" * 64, "00000000ffffffff"),
+        _row("PMC5_001", "e" * 64, "00000000ffffffff"),
+        _row("PMC6_000", "", "123456789abcdef0"),  # empty sha256: its own exact group
+        _row("PMC7_000", "", "fedcba9876543210"),
+    ]
+    by_key = {r["key"]: r for r in find_duplicates(_index(rows)).to_pylist()}
+    assert by_key["PMC5_001"]["dup_kind"] == "exact" and by_key["PMC5_001"]["cross_article"] is False
+    assert by_key["PMC6_000"]["exact_group"] == "PMC6_000" and by_key["PMC7_000"]["exact_group"] == "PMC7_000"
+    assert by_key["PMC5_000"]["canonical"] and not by_key["PMC5_001"]["canonical"]

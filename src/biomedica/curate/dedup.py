@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
@@ -123,6 +124,19 @@ def _hash_image_folder(folder: Path) -> EvalImageSet:
     return result
 
 
+def _codes(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Integer code per value (equal values, equal codes); each null or empty string gets its own code."""
+    encoded = pc.dictionary_encode(pa.chunked_array([values]) if isinstance(values, pa.Array) else values).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.float64)
+    dictionary = encoded.dictionary.to_pylist()
+    missing = np.isnan(codes)
+    if "" in dictionary:
+        missing |= codes == dictionary.index("")
+    codes = np.nan_to_num(codes, nan=0.0).astype(np.int64)
+    codes[missing] = len(dictionary) + np.arange(int(missing.sum()))
+    return codes
+
+
 def _smallest_key_per_label(labels: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """For each element, the smallest key among elements with the same label (keys sorted ascending)."""
     # keys are sorted, so the first index of each label holds its smallest key
@@ -139,13 +153,12 @@ def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_s
         return DEDUP_SCHEMA.empty_table()
     if len(set(keys.tolist())) != n:
         raise ValueError("duplicate sample keys in the shard index: the archive is damaged; run `biomedica inspect --verify`")
-    sha = index.column("sha256").to_pylist()
+    sha = index.column("sha256").to_pylist()  # for the eval leak check
     hashes, valid = hashes_from_hex(index.column("phash").to_pylist())
 
-    # exact groups: same sha256 (a missing sha256 is its own group)
-    sha_ids = np.array([s if s else f"\x00{i}" for i, s in enumerate(sha)], dtype=object)
-    _, exact_labels = np.unique(sha_ids, return_inverse=True)
-    exact_labels = exact_labels.astype(np.int64)
+    # exact groups: same sha256 (a missing sha256 is its own group); Arrow's dictionary
+    # encoding does the string grouping in C
+    exact_labels = _codes(index.column("sha256"))
 
     # near groups: collapse equal hashes, search the distinct ones, link samples through them
     valid_idx = np.nonzero(valid)[0]
@@ -174,25 +187,24 @@ def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_s
     width = np.array([w or 0 for w in index.column("width").to_pylist()], dtype=np.int64)
     height = np.array([h or 0 for h in index.column("height").to_pylist()], dtype=np.int64)
     order = np.lexsort((np.arange(n), -(width * height), rank, components))
-    canonical_of_component: dict[int, int] = {}
-    for i in order.tolist():
-        canonical_of_component.setdefault(int(components[i]), i)
-    canonical_index = np.array([canonical_of_component[int(c)] for c in components], dtype=np.int64)
+    sorted_components = components[order]
+    starts = np.flatnonzero(np.r_[True, sorted_components[1:] != sorted_components[:-1]])
+    best_of_run = order[starts]  # the first of each component's run is its canonical sample
+    run_of_sorted = np.cumsum(np.r_[True, sorted_components[1:] != sorted_components[:-1]]) - 1
+    canonical_index = np.empty(n, dtype=np.int64)
+    canonical_index[order] = best_of_run[run_of_sorted]
     canonical = canonical_index == np.arange(n)
     distance = np.where(
         valid & valid[canonical_index], np.bitwise_count(hashes ^ hashes[canonical_index]).astype(np.int64), -1
     )
     distance = np.where(canonical, 0, distance)
 
-    pmcids = np.array([p or k.split("_")[0] for p, k in zip(index.column("pmcid").to_pylist(), keys)], dtype=object)
-    cross = np.zeros(n, dtype=bool)
-    first_article: dict[int, str] = {}
-    spans: set[int] = set()
-    for c, article in zip(components.tolist(), pmcids.tolist()):
-        if first_article.setdefault(c, article) != article:
-            spans.add(c)
-    if spans:
-        cross = np.isin(components, np.array(sorted(spans), dtype=np.int64))
+    articles = pa.array([p or k.rsplit("_", 1)[0] for p, k in zip(index.column("pmcid").to_pylist(), keys)], pa.string())
+    article_codes = _codes(articles)[order]
+    lowest = np.minimum.reduceat(article_codes, starts)
+    highest = np.maximum.reduceat(article_codes, starts)
+    cross = np.empty(n, dtype=bool)
+    cross[order] = (lowest != highest)[run_of_sorted]
 
     kind = np.where(size == 1, "unique", np.where(exact_size == size, "exact", "near"))
     leak, leak_match, leak_distance = _leaks(sha, hashes, valid, eval_set, config.leak_threshold)

@@ -25,6 +25,7 @@ import numpy as np
 HASH_BITS = 64
 QUERY_BLOCK = 65_536  # queries per vectorised step
 MAX_PAIRS_PER_STEP = 8_000_000  # candidate pairs materialised at once (8 bytes each, a few arrays)
+PROBE_COST = 3.5  # one chunk probe (two binary searches) in units of one candidate check
 
 
 def hashes_from_hex(values: list[str | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +69,13 @@ def plan_chunks(n_items: int, threshold: int) -> ChunkPlan:
     For m chunks of ~64/m bits the pigeonhole radius is r = threshold // m; a query costs
     m x probes binary searches (probes = values within radius r of a chunk) plus the
     candidates they return (about probes x n / 2^width per chunk), each a full comparison.
+    PROBE_COST was measured (vectorised numpy, 50k-400k hashes): one probe costs about as
+    much as 3.5 candidate checks.
     """
     if not 0 <= threshold < HASH_BITS:
         raise ValueError(f"Hamming threshold must be in 0..63, got {threshold}")
     n = max(n_items, 2)
-    search_cost = math.log2(n) + 1  # one binary search, in units of a full comparison
+    search_cost = PROBE_COST
     best: tuple[float, ChunkPlan] | None = None
     for chunks in range(1, min(threshold + 1, 16) + 1):
         base, extra = divmod(HASH_BITS, chunks)
