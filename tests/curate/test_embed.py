@@ -55,3 +55,21 @@ def test_missing_inputs_are_clear(tiny_clip_config, tmp_path):
         from biomedica.curate.embed import load_encoder
 
         load_encoder(_config(tiny_clip_config, pretrained=str(tmp_path / "missing.pt")))
+
+
+def test_timm_image_model_with_local_weights(curation_archive, tmp_path):
+    """The DINOv2 route (`timm:<name>` + local weights), with timm's tiny test ViT: image-only embeddings."""
+    timm = pytest.importorskip("timm")
+    import torch
+
+    weights = tmp_path / "test_vit.pth"
+    torch.save(timm.create_model("test_vit", pretrained=False, num_classes=0).state_dict(), weights)
+    store = AnnotationStore(tmp_path / "ann")
+    config = EmbedConfig(model="timm:test_vit", pretrained=str(weights), batch_size=16, device="cpu")
+    result = embed_archive(curation_archive, store, config)
+    keys, vectors = read_embeddings(store, config.folder_name(), "image")
+    assert result.samples == 51 and vectors.shape[0] == 51 and vectors.dtype == np.float16
+    assert not list(store.embeddings_dir(config.folder_name()).glob("*.text.npy"))  # no text tower
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        embed_archive(curation_archive, store, EmbedConfig(model="timm:test_vit", pretrained=str(tmp_path / "x.pth"),
+                                                           name="other", device="cpu"))
