@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from biomedica.ingest.jats.elements import child
 from biomedica.ingest.jats.metadata import read_copyright, read_license
 from biomedica.ingest.jats.text import ArticleText, flatten
 from biomedica.ingest.jats.xmlload import XLINK_HREF
@@ -76,10 +77,10 @@ def figure_graphics(
 
 def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) -> tuple[str | None, str]:
     """(title, full caption): title and paragraphs joined as a sentence; "" without a caption."""
-    caption = fig.find("caption")
+    caption = child(fig, "caption")
     if caption is None:
         return None, ""
-    title = flatten(caption.find("title"))
+    title = flatten(child(caption, "title"))
     if article_text is not None and not (caption.text or "").strip():
         # the usual shape: <title/> and <p>s; each paragraph read by the cached fast path
         body = " ".join(
@@ -101,14 +102,14 @@ def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) 
 
 def _figure_permissions(fig: etree._Element) -> tuple[License | None, str | None]:
     """The fig's own license and what its permissions say (license code, else the copyright line)."""
-    permissions = fig.find("permissions")
+    permissions = child(fig, "permissions")
     if permissions is None:
         return None, None
     license_ = read_license(permissions)
     described = (
         license_.code
         or license_.url
-        or flatten(permissions.find("license"))
+        or flatten(child(permissions, "license"))
         or read_copyright(permissions)
     )
     return license_, described
@@ -200,12 +201,12 @@ def read_figures(
         info = infos.get(fig)
         if info is None:
             title, caption = caption_parts(fig, article_text)
-            label = _clean_label(flatten(fig.find("label")))
+            label = _clean_label(flatten(child(fig, "label")))
             group = fig.getparent()
             if not caption and group is not None and group.tag == "fig-group":
                 # panels of a fig-group that carries the caption (and often the label) itself
                 title, caption = caption_parts(group, article_text)
-                label = label or _clean_label(flatten(group.find("label")))
+                label = label or _clean_label(flatten(child(group, "label")))
             fig_license, license_text = _figure_permissions(fig)
             info = infos[fig] = FigureInfo(
                 fig_id=fig.get("id"),

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 from lxml import etree
 
+from biomedica.ingest.jats.elements import child, child_text, children
 from biomedica.ingest.jats.text import ArticleText, block_lines, collapse_whitespace, flatten
 from biomedica.ingest.jats.xmlload import ALI_NS, XLINK_HREF
 from biomedica.licenses import NO_LICENSE, License, normalize_license
@@ -73,7 +74,7 @@ def read_ids(meta: etree._Element | None) -> ArticleIds:
     """PMCID (with version), PMID, DOI and publisher id from `article-meta/article-id`."""
     by_type: dict[str, str] = {}
     if meta is not None:
-        for article_id in meta.iterfind("article-id"):
+        for article_id in children(meta, "article-id"):
             id_type = (article_id.get("pub-id-type") or "").strip().lower()
             value = collapse_whitespace("".join(article_id.itertext()))
             if id_type and value and id_type not in by_type:
@@ -149,14 +150,14 @@ def iso_date(date: etree._Element) -> str | None:
     iso_attr = (date.get("iso-8601-date") or "").strip()
     if re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", iso_attr):
         return iso_attr
-    year = _int_or_none(date.findtext("year"))
+    year = _int_or_none(child_text(date, "year"))
     if year is None:
-        match = re.search(r"\b(1[5-9]\d\d|2\d\d\d)\b", date.findtext("string-date") or "")
+        match = re.search(r"\b(1[5-9]\d\d|2\d\d\d)\b", child_text(date, "string-date") or "")
         return match.group(1) if match else None
-    month = _month(date.findtext("month"))
+    month = _month(child_text(date, "month"))
     if month is None:
         return f"{year:04d}"
-    day = _int_or_none(date.findtext("day"))
+    day = _int_or_none(child_text(date, "day"))
     if day is None or not 1 <= day <= calendar.monthrange(year, month)[1]:
         return f"{year:04d}-{month:02d}"
     return f"{year:04d}-{month:02d}-{day:02d}"
@@ -186,7 +187,7 @@ def read_pub_date(meta: etree._Element | None) -> tuple[str | None, int | None]:
     """The publication date as ISO text and its year, preferring the electronic date."""
     best: tuple[int, int, str] | None = None
     if meta is not None:
-        for date in meta.iterfind("pub-date"):
+        for date in children(meta, "pub-date"):
             iso = iso_date(date)
             if iso:
                 candidate = (_date_rank(date), -len(iso), iso)
@@ -216,11 +217,11 @@ def read_journal(journal_meta: etree._Element | None) -> JournalInfo:
     abbrev_el = next(journal_meta.iter("abbrev-journal-title"), None)
     journal_ids = {
         (el.get("journal-id-type") or ""): collapse_whitespace(el.text or "")
-        for el in journal_meta.iterfind("journal-id")
+        for el in children(journal_meta, "journal-id")
     }
     abbrev = flatten(abbrev_el) or journal_ids.get("iso-abbrev") or journal_ids.get("nlm-ta") or None
     issn = None
-    for issn_el in journal_meta.iterfind("issn"):
+    for issn_el in children(journal_meta, "issn"):
         value = collapse_whitespace(issn_el.text or "")
         electronic = issn_el.get("pub-type") == "epub" or issn_el.get("publication-format") == "electronic"
         if value and (issn is None or electronic):
@@ -279,28 +280,28 @@ def _orcid(contrib: etree._Element) -> str | None:
 
 def _name_parts(contrib: etree._Element) -> tuple[str | None, str | None, str | None]:
     """(display name, surname, given names) of a contrib, or of its collab."""
-    name = contrib.find("name")
+    name = child(contrib, "name")
     if name is None:
-        alternatives = contrib.find("name-alternatives")
+        alternatives = child(contrib, "name-alternatives")
         if alternatives is not None:
-            name = alternatives.find("name")
+            name = child(alternatives, "name")
     if name is not None:
-        surname = flatten(name.find("surname")) or None
-        given = flatten(name.find("given-names")) or None
+        surname = flatten(child(name, "surname")) or None
+        given = flatten(child(name, "given-names")) or None
         if name.get("name-style") == "eastern":
             display = " ".join(p for p in (surname, given) if p)
         else:
             display = " ".join(p for p in (given, surname) if p)
-        suffix = flatten(name.find("suffix"))
+        suffix = flatten(child(name, "suffix"))
         if suffix:
             display = f"{display} {suffix}"
         return display or None, surname, given
-    string_name = contrib.find("string-name")
+    string_name = child(contrib, "string-name")
     if string_name is not None:
-        surname = flatten(string_name.find("surname")) or None
-        given = flatten(string_name.find("given-names")) or None
+        surname = flatten(child(string_name, "surname")) or None
+        given = flatten(child(string_name, "given-names")) or None
         return flatten(string_name) or None, surname, given
-    collab = contrib.find("collab")
+    collab = child(contrib, "collab")
     if collab is not None:
         return flatten(collab, frozenset({"contrib-group", "xref"})) or None, None, None
     return None, None, None
@@ -320,7 +321,7 @@ def read_authors(front: etree._Element | None) -> list[Author]:
         if parent is not None and parent.tag == "aff-alternatives":
             if parent.get("id") and parent.get("id") not in aff_by_id:
                 aff_by_id[parent.get("id")] = text
-            if aff is not parent.find("aff"):
+            if aff is not child(parent, "aff"):
                 continue
         if aff.get("id"):
             aff_by_id[aff.get("id")] = text
@@ -331,12 +332,12 @@ def read_authors(front: etree._Element | None) -> list[Author]:
         c
         for group in front.iter("contrib-group")
         if not any(anc.tag == "collab" for anc in group.iterancestors())
-        for c in group.iterfind("contrib")
+        for c in children(group, "contrib")
         if (c.get("contrib-type") or "author").lower() == "author"
     ]
     any_aff_link = any(
         (x.get("ref-type") == "aff") for c in contribs for x in c.iter("xref")
-    ) or any(c.find("aff") is not None for c in contribs)
+    ) or any(child(c, "aff") is not None for c in contribs)
 
     authors: list[Author] = []
     for contrib in contribs:
@@ -373,21 +374,21 @@ def read_license(permissions: etree._Element | None) -> License:
     if permissions is None:
         return NO_LICENSE
     fallback: License | None = None
-    for license_el in permissions.iterfind("license"):
-        ref = license_el.find("license_ref")
+    for license_el in children(permissions, "license"):
+        ref = child(license_el, "license_ref")
         if ref is None:
-            ref = license_el.find(_ALI_LICENSE_REF)
+            ref = child(license_el, _ALI_LICENSE_REF)
         url = license_el.get(XLINK_HREF) or (collapse_whitespace(ref.text or "") if ref is not None else None)
-        text = " ".join(flatten(p) for p in license_el.iterfind("license-p")) or flatten(license_el)
+        text = " ".join(flatten(p) for p in children(license_el, "license-p")) or flatten(license_el)
         found = normalize_license(url=url, text=text, license_type=license_el.get("license-type"))
         if found.code:
             return found
         fallback = fallback or found
-    for ref in [*permissions.iterfind("license_ref"), *permissions.iterfind(_ALI_LICENSE_REF)]:
+    for ref in [*children(permissions, "license_ref"), *children(permissions, _ALI_LICENSE_REF)]:
         found = normalize_license(url=collapse_whitespace(ref.text or ""))
         if found.code:
             return found
-    statement = flatten(permissions.find("copyright-statement"))
+    statement = flatten(child(permissions, "copyright-statement"))
     if "creative commons" in statement.lower() or "creativecommons.org" in statement.lower():
         found = normalize_license(text=statement)
         if found.code:
@@ -399,11 +400,11 @@ def read_copyright(permissions: etree._Element | None) -> str | None:
     """The copyright statement, else "© <year> <holder>" from its parts."""
     if permissions is None:
         return None
-    statement = flatten(permissions.find("copyright-statement"))
+    statement = flatten(child(permissions, "copyright-statement"))
     if statement:
         return statement
-    year = flatten(permissions.find("copyright-year"))
-    holder = flatten(permissions.find("copyright-holder"))
+    year = flatten(child(permissions, "copyright-year"))
+    holder = flatten(child(permissions, "copyright-holder"))
     return f"© {year} {holder}".strip() if (year or holder) else None
 
 
@@ -422,7 +423,7 @@ def read_abstract(meta: etree._Element | None) -> str | None:
     """
     if meta is None:
         return None
-    abstracts = list(meta.iterfind("abstract"))
+    abstracts = children(meta, "abstract")
     chosen = [a for a in abstracts if (a.get("abstract-type") or "").lower() not in _EXCLUDED_ABSTRACT_TYPES]
     if not chosen:
         chosen = [
@@ -439,13 +440,13 @@ def read_abstract(meta: etree._Element | None) -> str | None:
 
 def read_body_text(article: etree._Element, article_text: ArticleText | None = None) -> str | None:
     """Section titles and paragraphs of the main `<body>`, newline separated, floats left out."""
-    return "\n".join(block_lines(article.find("body"), article_text)) or None
+    return "\n".join(block_lines(child(article, "body"), article_text)) or None
 
 
 def read_subjects(meta: etree._Element | None) -> list[str]:
     if meta is None:
         return []
-    categories = meta.find("article-categories")
+    categories = child(meta, "article-categories")
     if categories is None:
         return []
     return _unique(flatten(s) for s in categories.iter("subject"))
@@ -454,7 +455,7 @@ def read_subjects(meta: etree._Element | None) -> list[str]:
 def read_keywords(meta: etree._Element | None) -> list[str]:
     if meta is None:
         return []
-    return _unique(flatten(k) for group in meta.iterfind("kwd-group") for k in group.iter("kwd"))
+    return _unique(flatten(k) for group in children(meta, "kwd-group") for k in group.iter("kwd"))
 
 
 @dataclass
@@ -521,14 +522,14 @@ def read_article(
 
     `article_text` flattens and caches paragraphs; pass the same one to read_figures.
     """
-    front = article.find("front")
-    meta = front.find("article-meta") if front is not None else None
-    journal = read_journal(front.find("journal-meta") if front is not None else None)
+    front = child(article, "front")
+    meta = child(front, "article-meta") if front is not None else None
+    journal = read_journal(child(front, "journal-meta") if front is not None else None)
     ids = read_ids(meta)
-    elocation = flatten(meta.find("elocation-id")) if meta is not None else None
+    elocation = flatten(child(meta, "elocation-id")) if meta is not None else None
     pub_date, year = read_pub_date(meta)
-    permissions = meta.find("permissions") if meta is not None else None
-    if permissions is None and meta is not None and meta.find("copyright-statement") is not None:
+    permissions = child(meta, "permissions") if meta is not None else None
+    if permissions is None and meta is not None and child(meta, "copyright-statement") is not None:
         permissions = meta  # NLM 2.x: copyright-statement and license sit directly in article-meta
     license_ = read_license(permissions)
     references = read_references(article, article_text)
