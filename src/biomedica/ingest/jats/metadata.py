@@ -267,8 +267,14 @@ def affiliation_text(aff: etree._Element) -> str:
     return text.strip(" ,;")
 
 
-def _orcid(contrib: etree._Element) -> str | None:
-    for element in contrib.iter("contrib-id", "uri", "ext-link"):
+_ORCID_SOURCES = frozenset({"contrib-id", "uri", "ext-link"})
+
+
+def _orcid(contrib: etree._Element, candidates: list[etree._Element] | None = None) -> str | None:
+    """The ORCID of a contrib; `candidates` are its contrib-id, uri and ext-link elements when already found."""
+    if candidates is None:
+        candidates = list(contrib.iter(*_ORCID_SOURCES))
+    for element in candidates:
         kind = (element.get("contrib-id-type") or element.get("content-type") or "").lower()
         value = (element.text or "") + " " + (element.get(XLINK_HREF) or "")
         if kind == "orcid" or "orcid.org" in value:
@@ -307,14 +313,29 @@ def _name_parts(contrib: etree._Element) -> tuple[str | None, str | None, str | 
     return None, None, None
 
 
+def _has_ancestor(element: etree._Element, tag: str) -> bool:
+    ancestor = element.getparent()  # getparent() steps: cheaper than setting up iterancestors()
+    while ancestor is not None:
+        if ancestor.tag == tag:
+            return True
+        ancestor = ancestor.getparent()
+    return False
+
+
 def read_authors(front: etree._Element | None) -> list[Author]:
     """Authors in order, with ORCID and affiliation texts (via xref rid, nested aff, or shared affs)."""
     if front is None:
         return []
     aff_by_id: dict[str, str] = {}
     shared_affs: list[str] = []
-    for aff in front.iter("aff"):
-        text = affiliation_text(aff)
+    aff_texts: dict[etree._Element, str] = {}  # affs nested in a contrib are read again below
+    groups: list[etree._Element] = []
+    for element in front.iter("aff", "contrib-group"):  # one scan for both
+        if element.tag == "contrib-group":
+            groups.append(element)
+            continue
+        aff = element
+        text = aff_texts[aff] = affiliation_text(aff)
         if not text:
             continue
         parent = aff.getparent()
@@ -325,39 +346,55 @@ def read_authors(front: etree._Element | None) -> list[Author]:
                 continue
         if aff.get("id"):
             aff_by_id[aff.get("id")] = text
-        if not any(anc.tag == "contrib" for anc in aff.iterancestors()):
+        if not _has_ancestor(aff, "contrib"):
             shared_affs.append(text)
 
     contribs = [
         c
-        for group in front.iter("contrib-group")
-        if not any(anc.tag == "collab" for anc in group.iterancestors())
+        for group in groups
+        if not _has_ancestor(group, "collab")
         for c in children(group, "contrib")
         if (c.get("contrib-type") or "author").lower() == "author"
     ]
+    # each contrib's xrefs, affs and ORCID sources, found in one scan of it
+    found: list[tuple[list[etree._Element], list[etree._Element], list[etree._Element]]] = []
+    for contrib in contribs:
+        xrefs, affs, orcid_sources = [], [], []
+        for element in contrib.iter("xref", "aff", *_ORCID_SOURCES):
+            tag = element.tag
+            (xrefs if tag == "xref" else affs if tag == "aff" else orcid_sources).append(element)
+        found.append((xrefs, affs, orcid_sources))
     any_aff_link = any(
-        (x.get("ref-type") == "aff") for c in contribs for x in c.iter("xref")
+        (x.get("ref-type") == "aff") for xrefs, _, _ in found for x in xrefs
     ) or any(child(c, "aff") is not None for c in contribs)
 
     authors: list[Author] = []
-    for contrib in contribs:
+    for contrib, (xrefs, affs, orcid_sources) in zip(contribs, found):
         display, surname, given = _name_parts(contrib)
         if not display:
             continue
         affiliations: list[str] = []
-        for xref in contrib.iter("xref"):
+        for xref in xrefs:
             if xref.get("ref-type") == "aff":
                 for rid in (xref.get("rid") or "").split():
                     if rid in aff_by_id and aff_by_id[rid] not in affiliations:
                         affiliations.append(aff_by_id[rid])
-        for aff in contrib.iter("aff"):
-            text = affiliation_text(aff)
+        for aff in affs:
+            text = aff_texts.get(aff)
+            if text is None:
+                text = affiliation_text(aff)
             if text and text not in affiliations:
                 affiliations.append(text)
         if not affiliations and not any_aff_link:
             affiliations = list(dict.fromkeys(shared_affs))
         authors.append(
-            Author(name=display, surname=surname, given_names=given, orcid=_orcid(contrib), affiliations=affiliations)
+            Author(
+                name=display,
+                surname=surname,
+                given_names=given,
+                orcid=_orcid(contrib, orcid_sources),
+                affiliations=affiliations,
+            )
         )
     return authors
 
@@ -469,12 +506,14 @@ def _main_ref_lists(article: etree._Element, article_text: ArticleText | None = 
     """Outermost ref-lists of the article itself: in <back>, or in <body> (new PMC XML), not in sub-articles."""
     lists = []
     for ref_list in article_text.found("ref-list") if article_text is not None else article.iter("ref-list"):
-        for ancestor in ref_list.iterancestors():
+        ancestor = ref_list.getparent()
+        while ancestor is not None:
             if ancestor.tag in ("ref-list", "sub-article", "response"):
                 break
             if ancestor is article:
                 lists.append(ref_list)
                 break
+            ancestor = ancestor.getparent()
     return lists
 
 

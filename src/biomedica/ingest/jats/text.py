@@ -62,6 +62,8 @@ def flatten(element: etree._Element | None, skip: frozenset[str] = _NO_SKIP) -> 
     """The text of `element` (not its tail) with JATS spacing rules; "" for None."""
     if element is None:
         return ""
+    if not len(element):  # a leaf (surname, kwd, label, ...): its own text is all there is
+        return _tidy(collapse_whitespace(element.text or ""))
     parts: list[str] = []
     _collect(element, parts, _skip_set(skip))
     return _tidy(collapse_whitespace("".join(parts)))
@@ -340,10 +342,10 @@ class ArticleText:
             if marker in complex_elements:
                 continue
             complex_elements.add(marker)
-            for ancestor in marker.iterancestors():
-                if ancestor in complex_elements:
-                    break
+            ancestor = marker.getparent()  # cheaper than setting up iterancestors() per marker
+            while ancestor is not None and ancestor not in complex_elements:
                 complex_elements.add(ancestor)
+                ancestor = ancestor.getparent()
         self._complex = complex_elements
         self._index = index
         self._cache: dict[etree._Element, str] = {}
