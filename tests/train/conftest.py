@@ -122,14 +122,18 @@ def write_shards(folder: Path, prefix: str, shard_sizes: list[int], color: tuple
 
 @pytest.fixture(scope="session")
 def train_demo_archive(tmp_path_factory) -> Path:
-    """A 40-article demo corpus ingested into an archive (several shards per license group)."""
+    """A 40-article demo corpus ingested into an archive with one shard per license group.
+
+    Few, larger shards keep the tests quick: OpenCLIP fills a 1,000-sample shuffle buffer
+    at the start of every epoch, and each shard opened over HTTP costs a helper process.
+    """
     from biomedica.demo.corpus import DemoCorpusConfig, write_demo_corpus
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
 
     base = tmp_path_factory.mktemp("train-demo")
     write_demo_corpus(base / "corpus", DemoCorpusConfig(n_articles=40, seed=0))
-    run_ingest(IngestConfig(input=base / "corpus", output=base / "archive", workers=1, articles_per_unit=8, progress=False))
+    run_ingest(IngestConfig(input=base / "corpus", output=base / "archive", workers=1, articles_per_unit=40, progress=False))
     return base / "archive"
 
 
@@ -139,6 +143,7 @@ def tiny_config(run_root: Path, sources: list[dict], **overrides) -> dict:
         "name": "tiny",
         "output_dir": str(run_root),
         "device": "cpu",
+        "cpu_threads": 1,
         "model": {"name": "biomedica-tiny", "precision": "fp32"},
         "data": {"sources": sources, "workers": 1, "seed": 0},
         "optim": {"lr": 1e-3, "warmup": 2, "batch_size": 16, "weight_decay": 0.1},

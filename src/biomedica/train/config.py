@@ -176,6 +176,9 @@ class TrainConfig(_Strict):
     logging: LoggingConfig = LoggingConfig()
     eval: EvalConfig = EvalConfig()
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    cpu_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads of the training process (1 is fastest for tiny CPU runs on a busy machine)"
+    )
     extra_args: list[str] = Field(default_factory=list, description="more open_clip_train flags, passed as is")
 
     @property

@@ -162,6 +162,10 @@ def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
     """Train (or resume) the run `config` describes, in this process (one rank under torchrun)."""
     check_environment(config)
     register_models(config)
+    if config.cpu_threads is not None:
+        import torch
+
+        torch.set_num_threads(config.cpu_threads)
     plan = build_plan(config)
     _write_plan(config, plan)
     if int(os.environ.get("RANK", "0")) == 0:
