@@ -98,6 +98,10 @@ def test_two_clusters_labelled_in_chromium(server):
         expect(page.locator("#done")).to_be_visible()
         page.click("#export")
         expect(page.locator("#export-result")).to_contain_text("exported 3 clusters")
+        page.click("#show-agreement")
+        expect(page.locator("#agreement")).to_contain_text("annotators")
+        row = page.locator("#agreement tr").filter(has=page.locator("td", has_text=f"cluster {first}"))
+        expect(row.locator("td").nth(1)).to_have_text("labelled plots_and_charts (1 annotators, agreement 1.000)")
         browser.close()
 
     stored = {label.cluster: label for label in LabelStore(config.database_path()).latest()}

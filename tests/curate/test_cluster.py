@@ -68,3 +68,6 @@ def test_cluster_embeddings_writes_table(curation_archive, tiny_clip_config, tmp
     assert len(rows) == 51 and set(rows.values()) <= {0, 1, 2, 3}
     assert rows["PMC9000004_000"] == rows["PMC9000100_000"]  # identical images, identical cluster
     assert (store.models_dir() / "clusters-tiny.npz").is_file() and store.read("clusters").num_rows == 51
+    # assign-only keeps the saved model: same ids, even with another seed and k in the config
+    again, reused = cluster_embeddings(store, ClusterConfig(embeddings="tiny", k=9, seed=5), refit=False)
+    assert reused.k == 4 and again.column("cluster").to_pylist() == table.column("cluster").to_pylist()

@@ -1,5 +1,4 @@
 import io
-import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -179,6 +179,7 @@ def cluster(
     restarts: int = typer.Option(1, min=1, help="K-means runs from different seeds (best kept)."),
     backend: str = typer.Option("auto", help="auto (faiss when installed), faiss, sklearn."),
     seed: int = typer.Option(0),
+    assign_only: bool = typer.Option(False, help="Keep the saved model; only assign (new samples get existing ids)."),
 ) -> None:
     """PCA + K-means over image embeddings; saves the model and writes clusters.parquet."""
     from pydantic import ValidationError
@@ -192,7 +193,7 @@ def cluster(
     except ValidationError as exc:
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
-        table, model = cluster_embeddings(_store(archive, annotations), config)
+        table, model = cluster_embeddings(_store(archive, annotations), config, refit=not assign_only)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
     Console().print(f"{table.num_rows} samples in {model.k} clusters ({model.info['backend']}, "

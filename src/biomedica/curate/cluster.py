@@ -154,13 +154,21 @@ def assign_clusters(model: ClusterModel, vectors: np.ndarray) -> tuple[np.ndarra
     return labels, distances
 
 
-def cluster_embeddings(store: AnnotationStore, config: ClusterConfig) -> tuple[pa.Table, ClusterModel]:
-    """Fit on the stored image embeddings `config.embeddings`, save the model, write clusters.parquet."""
+def cluster_embeddings(store: AnnotationStore, config: ClusterConfig, refit: bool = True) -> tuple[pa.Table, ClusterModel]:
+    """Fit on the stored image embeddings `config.embeddings`, save the model, write clusters.parquet.
+
+    With `refit=False` the saved model is loaded and only assigns (new shards embedded since
+    keep the cluster ids, and therefore the expert labels, of the first fit).
+    """
     from biomedica.curate.embed import read_embeddings
 
     keys, vectors = read_embeddings(store, config.embeddings, "image")
-    model = fit_clusters(vectors, config)
-    model.save(store.models_dir(), f"clusters-{config.embeddings}")
+    name = f"clusters-{config.embeddings}"
+    if refit:
+        model = fit_clusters(vectors, config)
+        model.save(store.models_dir(), name)
+    else:
+        model = ClusterModel.load(store.models_dir(), name)
     labels, distances = assign_clusters(model, vectors)
     table = pa.table(
         {"key": pa.array(keys, pa.string()), "cluster": pa.array(labels, pa.int32()),
