@@ -229,18 +229,33 @@ _INVISIBLE_OPERATORS = frozenset("\u2061\u2062\u2063\u2064\u200b")
 _MATH_ROWS = frozenset({"mrow", "math", "mstyle", "mpadded", "menclose", "merror", "mtd", "maction"})
 
 
+_local_names: dict[str, str] = {}  # "{MathML}mi" -> "mi": a handful of distinct tags
+
+
+def _mml_local_name(tag: str) -> str:
+    name = _local_names.get(tag)
+    if name is None:
+        name = local_name(tag)
+        if len(_local_names) < 4096:
+            _local_names[tag] = name
+    return name
+
+
+def _mml_token(element: etree._Element) -> str:
+    text = "".join(element.itertext()) if len(element) else element.text
+    if not text:
+        return ""
+    text = text.strip()
+    return "" if text in _INVISIBLE_OPERATORS else text
+
+
 def _mml(element: etree._Element) -> str:
     tag = element.tag
     if tag.__class__ is not str:
         return ""
-    if tag[0] == "{":
-        tag = tag[tag.index("}") + 1 :]
+    tag = _local_names.get(tag) or _mml_local_name(tag)
     if tag in _MATH_TOKENS:
-        text = "".join(element.itertext()) if len(element) else element.text
-        if not text:
-            return ""
-        text = text.strip()
-        return "" if text in _INVISIBLE_OPERATORS else text
+        return _mml_token(element)
     if tag in _MATH_SILENT:
         return ""
     if tag == "mspace":
@@ -248,7 +263,15 @@ def _mml(element: etree._Element) -> str:
     if tag == "semantics":
         first = next((child for child in element if child.tag.__class__ is str), None)
         return _mml(first) if first is not None else ""
-    rendered = [_mml(kid) for kid in element]
+    rendered = []
+    append = rendered.append
+    tokens = _MATH_TOKENS
+    for kid in element:  # tokens (most of the tree) read here, without a recursive call
+        kid_tag = kid.tag
+        if kid_tag.__class__ is str and (_local_names.get(kid_tag) or _mml_local_name(kid_tag)) in tokens:
+            append(_mml_token(kid))
+        else:
+            append(_mml(kid))
     if tag in _MATH_ROWS:
         return _join_tokens(rendered)
     n = len(rendered)
