@@ -53,7 +53,7 @@ class XMLLoadError(ValueError):
 
 def parse_xml(data: bytes, source: str) -> etree._Element:
     """Parse bytes into a tree with element namespaces removed; raise XMLLoadError on bad input."""
-    if not data or not data.strip():
+    if not data or data.isspace():  # isspace stops at the first non-space byte; strip() copies the file
         raise XMLLoadError("xml-syntax", f"{source}: the file is empty; re-download it from the source.")
     data = _without_default_namespaces(data)
     try:
