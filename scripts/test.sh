@@ -3,5 +3,10 @@
 # the whole test suite. Extra arguments go to pytest.
 source "$(dirname "$0")/_venv.sh"
 install_torch
+# The annotation app is tested in a real browser: Debian's Chromium, driven by Playwright.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; the browser test will be skipped" >&2
+fi
 pip_install -e ".[test]"
 exec "$VENV/bin/python" -m pytest -q "$@"
