@@ -161,6 +161,11 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
     argv = ["--dataset-type", "webdataset", "--train-data", "::".join(urls), "--train-num-samples", str(epochs.samples_per_epoch)]
     if config.data.resampled:
         argv += ["--dataset-resampled"]
+        if config.data.workers == 0:
+            notes.append(
+                "data.workers is 0: OpenCLIP seeds resampled shard draws from the DataLoader worker seed, so "
+                "without workers every checkpoint interval streams the same shard sequence; use workers >= 1"
+            )
         if len(sources) > 1:
             argv += ["--train-data-upsampling-factors", "::".join(f"{w:.12g}" for w in mixture_weights(sources))]
     else:
