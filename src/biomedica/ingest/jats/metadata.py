@@ -526,15 +526,17 @@ def read_references(article: etree._Element, article_text: ArticleText | None = 
     dois: list[str] = []
     for ref_list in _main_ref_lists(article, article_text):
         for element in ref_list.iter("ref", "pub-id", "ext-link"):  # one scan of the list for all three
-            if element.tag == "ref":
+            tag = element.tag
+            if tag == "ref":
                 count += 1
                 continue
-            id_type = element.get("pub-id-type") or element.get("ext-link-type")
+            get = element.get
+            id_type = get("pub-id-type") or get("ext-link-type")
             if id_type != "pmid" and id_type != "doi":
                 continue
             text = ("".join(element.itertext()) if len(element) else element.text or "").strip()
             # an ext-link's href is the id; its text may be "link" or "PubMed"
-            if element.tag == "ext-link":
+            if tag == "ext-link":
                 value = element.get(XLINK_HREF) or text
             else:
                 value = text or element.get(XLINK_HREF) or ""

@@ -402,11 +402,14 @@ def _flatten_prose(element: etree._Element) -> str:
     return flatten(element, PROSE_SKIP)
 
 
+_WALK_SKIP = PROSE_SKIP | SKIP_TAGS
+
+
 def _walk_blocks(container: etree._Element, lines: list[str], flatten_line) -> None:
     pending_label = ""
     for child in container:
         tag = child.tag
-        if not isinstance(tag, str) or tag in PROSE_SKIP or tag in SKIP_TAGS:
+        if tag.__class__ is not str or tag in _WALK_SKIP:
             continue
         if tag == "label":
             pending_label = flatten_line(child)
