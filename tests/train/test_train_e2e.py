@@ -14,7 +14,7 @@ import yaml
 
 from biomedica.train.config import parse_config
 from biomedica.train.monitor import read_metrics
-from biomedica.train.run import list_checkpoints, prepare_resume, run_training
+from biomedica.train.run import list_checkpoints, run_training
 
 from .conftest import tiny_config, write_shards
 
@@ -71,23 +71,6 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path):
     assert [r["step"] for r in resumed] == list(range(3 * len(done_before), 9))
     log = (result.run_dir / "out.log").read_text()
     assert f"=> resuming checkpoint '{checkpoints / 'epoch_latest.pt'}' (epoch {len(done_before)})" in log
-
-
-def test_prepare_resume_skips_truncated_checkpoints(tmp_path):
-    import torch
-
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    torch.save({"epoch": 1}, folder / "epoch_1.pt")
-    complete = (folder / "epoch_1.pt").read_bytes()
-    (folder / "epoch_2.pt").write_bytes(complete[: len(complete) // 2])  # killed while writing
-    assert prepare_resume(tmp_path) == folder / "epoch_1.pt"
-    assert (folder / "epoch_latest.pt").samefile(folder / "epoch_1.pt")
-    assert prepare_resume(tmp_path) == folder / "epoch_latest.pt"  # already right: left alone
-    (folder / "epoch_latest.pt").unlink()
-    (folder / "epoch_1.pt").unlink()
-    (folder / "epoch_latest.pt").write_bytes(complete[:100])
-    assert prepare_resume(tmp_path) is None and not (folder / "epoch_latest.pt").exists()
 
 
 def _retrieval(model, preprocess, tokenizer, images, captions):

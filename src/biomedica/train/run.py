@@ -167,6 +167,11 @@ def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
 
         torch.set_num_threads(config.cpu_threads)
     plan = build_plan(config)
+    if plan.epochs.world_size > 1 and plan.argv[plan.argv.index("--device") + 1] == "cpu":
+        raise TrainingError(
+            "several processes on CPU: open_clip_train 3.x builds DDP with device_ids, which only GPUs accept; "
+            "run one process on CPU (no --nproc-per-node), or use GPUs"
+        )
     _write_plan(config, plan)
     if int(os.environ.get("RANK", "0")) == 0:
         resume_from = prepare_resume(config.run_dir)
