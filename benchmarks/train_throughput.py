@@ -73,6 +73,7 @@ def measure_loader(args, archive_url: str, workers: int, batches: int) -> dict:
     from open_clip_train.data import get_wds_dataset
     from open_clip_train.params import parse_args
 
+    from biomedica.train.compat import openclip_tar_reader_fixed
     from biomedica.train.config import parse_config
     from biomedica.train.openclip_args import build_plan
     from biomedica.train.run import register_models
@@ -84,14 +85,15 @@ def measure_loader(args, archive_url: str, workers: int, batches: int) -> dict:
     ocargs.world_size, ocargs.rank = 1, 0
     _, preprocess_train, _ = open_clip.create_model_and_transforms(args.model, pretrained=None)
     tokenizer = open_clip.get_tokenizer(args.model)
-    data = get_wds_dataset(ocargs, preprocess_train, is_train=True, epoch=0, tokenizer=tokenizer)
-    iterator = iter(data.dataloader)
-    next(iterator)  # worker start-up and the shuffle buffer fill are not throughput
-    started, samples = time.perf_counter(), 0
-    for _ in range(batches):
-        images, _ = next(iterator)
-        samples += len(images)
-    seconds = time.perf_counter() - started
+    with openclip_tar_reader_fixed():
+        data = get_wds_dataset(ocargs, preprocess_train, is_train=True, epoch=0, tokenizer=tokenizer)
+        iterator = iter(data.dataloader)
+        next(iterator)  # worker start-up and the shuffle buffer fill are not throughput
+        started, samples = time.perf_counter(), 0
+        for _ in range(batches):
+            images, _ = next(iterator)
+            samples += len(images)
+        seconds = time.perf_counter() - started
     return {"what": "loader", "workers": workers, "samples_per_s": samples / seconds,
             "per_worker": samples / seconds / max(1, workers), "data_wait": None}
 

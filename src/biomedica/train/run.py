@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedica.train.compat import openclip_tar_reader_fixed
 from biomedica.train.config import TrainConfig
 from biomedica.train.monitor import METRICS_NAME, StepMonitor, patched_openclip
 from biomedica.train.openclip_args import TrainPlan, build_plan
@@ -181,7 +182,7 @@ def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
         print_fn(f"note: {note}")
     eval_rows: list[dict] = []
     monitor = StepMonitor(config.run_dir / METRICS_NAME, config.logging.log_every_steps, make_eval_hook(config, eval_rows))
-    with patched_openclip(monitor) as openclip_main:
+    with openclip_tar_reader_fixed(), patched_openclip(monitor) as openclip_main:
         status = openclip_main.main(plan.argv)
     if status == -1:
         raise TrainingError(
