@@ -93,3 +93,23 @@ def test_key_manifest_jsonl_and_its_errors(tmp_path):
         resolve_source(SourceConfig(name="s", selection=str(tmp_path / "nokey.parquet")))
     with pytest.raises(SourceError, match="not found"):
         resolve_source(SourceConfig(name="s", selection=str(tmp_path / "none.parquet")))
+
+
+def test_hf_archive_resolves_and_streams_through_the_hub_endpoint(demo_archive, serve, tmp_path, monkeypatch):
+    import subprocess
+
+    from biomedica.train.fetch import pipe_url
+
+    hub = tmp_path / "hub" / "datasets" / "org" / "pmc-archive" / "resolve" / "main"
+    hub.parent.mkdir(parents=True)
+    hub.symlink_to(demo_archive)
+    server = serve(tmp_path / "hub", token="hf_secret")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    resolved = resolve_source(SourceConfig(name="hub", archive="hf://datasets/org/pmc-archive", groups=["commercial"]))
+    first = resolved.shards[0]
+    assert first.url == "hf://datasets/org/pmc-archive/commercial/000000.tar"
+    command = pipe_url(first.url, resolved.fetch)[len("pipe:"):]
+    data = subprocess.run(command, shell=True, capture_output=True, check=True).stdout
+    assert data == (demo_archive / "commercial" / "000000.tar").read_bytes()
+    assert server.options.requests[-1]["path"] == "/datasets/org/pmc-archive/resolve/main/commercial/000000.tar"
