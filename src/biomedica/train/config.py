@@ -13,6 +13,7 @@ Streaming semantics (the one table users need):
 | `schedule.checkpoint_every_steps` | steps between checkpoints; OpenCLIP calls this interval an "epoch"       |
 | `data.resampled: true`     | shards drawn with replacement, per-source weights apply, seeded by (seed, epoch, rank, worker) |
 | `data.resampled: false`    | each shard once per pass (one source only); a checkpoint per pass               |
+| running the same config again | resumes from the newest complete checkpoint; the shards drawn in each later interval are those an uninterrupted run draws (seeded by seed, interval, rank, worker); the order inside OpenCLIP's 5,000-sample shuffle buffer is not (it seeds it from pid and time); steps since the last checkpoint are redone |
 """
 
 from __future__ import annotations

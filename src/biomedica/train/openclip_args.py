@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedica.train.config import SourceConfig, TrainConfig
+from biomedica.train.config import TrainConfig
 from biomedica.train.fetch import pipe_url
 from biomedica.train.sources import ResolvedSource, Shard, resolve_source
 
@@ -229,7 +229,3 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
         ]
     argv += config.extra_args
     return TrainPlan(argv=argv, sources=sources, epochs=epochs, val=val, notes=notes)
-
-
-def resolve_all(sources: list[SourceConfig]) -> list[ResolvedSource]:
-    return [resolve_source(s) for s in sources]
