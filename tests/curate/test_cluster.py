@@ -71,3 +71,13 @@ def test_cluster_embeddings_writes_table(curation_archive, tiny_clip_config, tmp
     # assign-only keeps the saved model: same ids, even with another seed and k in the config
     again, reused = cluster_embeddings(store, ClusterConfig(embeddings="tiny", k=9, seed=5), refit=False)
     assert reused.k == 4 and again.column("cluster").to_pylist() == table.column("cluster").to_pylist()
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss not installed: the numpy assignment is the only one")
+def test_faiss_and_numpy_assignment_agree():
+    data, _ = _blobs(n_per=100)
+    model = fit_clusters(data, ClusterConfig(embeddings="x", k=5, pca_dim=6, backend="sklearn"))
+    faiss_labels, faiss_distances = assign_clusters(model, data, use_faiss=True)
+    numpy_labels, numpy_distances = assign_clusters(model, data, use_faiss=False)
+    assert np.array_equal(faiss_labels, numpy_labels)
+    assert np.allclose(faiss_distances, numpy_distances, rtol=1e-3, atol=1e-2)

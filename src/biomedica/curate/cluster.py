@@ -135,17 +135,32 @@ def _fit_faiss(train: np.ndarray, pca_dim: int, config: ClusterConfig):
     return mean, components, kmeans.centroids
 
 
-def assign_clusters(model: ClusterModel, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster id, squared distance) of each vector; NaN rows get cluster -1."""
+def assign_clusters(model: ClusterModel, vectors: np.ndarray, use_faiss: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster id, squared distance) of each vector; NaN rows get cluster -1.
+
+    Uses a faiss flat index when faiss is installed (same result, several times faster),
+    else numpy; `use_faiss` forces one or the other.
+    """
     data, finite = _clean(vectors)
     labels = np.full(len(data), -1, dtype=np.int32)
     distances = np.full(len(data), np.nan, dtype=np.float32)
-    centroids = model.centroids.astype(np.float32)
+    centroids = np.ascontiguousarray(model.centroids, dtype=np.float32)
     centroid_norms = (centroids**2).sum(axis=1)
     rows = np.nonzero(finite)[0]
+    index = None
+    if use_faiss or (use_faiss is None and faiss_available()):
+        import faiss
+
+        index = faiss.IndexFlatL2(centroids.shape[1])
+        index.add(centroids)
     for start in range(0, len(rows), ASSIGN_BLOCK):
         block = rows[start : start + ASSIGN_BLOCK]
         projected = model.project(data[block])
+        if index is not None:
+            found_distances, found = index.search(np.ascontiguousarray(projected, dtype=np.float32), 1)
+            labels[block] = found[:, 0]
+            distances[block] = np.maximum(0.0, found_distances[:, 0])
+            continue
         # |x - c|^2 = |x|^2 - 2 x.c + |c|^2 ; argmin does not need |x|^2
         scores = centroid_norms[None, :] - 2.0 * projected @ centroids.T
         best = scores.argmin(axis=1)

@@ -4,11 +4,11 @@ All-pairs comparison is quadratic; multi-index hashing (Norouzi et al., CVPR 201
 Split the 64 bits into m chunks: if two hashes differ in at most t bits, then by the
 pigeonhole principle at least one chunk differs in at most floor(t / m) bits. So for each
 chunk we sort the hashes by that chunk and look up, for every hash, the chunk values within
-radius floor(t / m) of its own (a binary search each); only those candidates get a full
-64-bit comparison. With chunks of about log2(N) bits a bucket holds a handful of hashes, so
-the work grows roughly linearly with N.
+radius floor(t / m) of its own (an offset-table lookup, or a binary search for chunks wider
+than 24 bits); only those candidates get a full 64-bit comparison. `plan_chunks` picks m
+from a measured cost model so buckets stay small, so the work grows far slower than N^2.
 
-Everything is vectorised numpy (searchsorted, repeat, bitwise_count) and runs in blocks of
+Everything is vectorised numpy (bincount, repeat, bitwise_count) and runs in blocks of
 queries so memory stays bounded. Equal hashes should be collapsed before calling (the
 callers do: `np.unique`), because a bucket of k equal hashes has k^2 pairs.
 """
@@ -25,7 +25,8 @@ import numpy as np
 HASH_BITS = 64
 QUERY_BLOCK = 65_536  # queries per vectorised step
 MAX_PAIRS_PER_STEP = 8_000_000  # candidate pairs materialised at once (8 bytes each, a few arrays)
-PROBE_COST = 3.5  # one chunk probe (two binary searches) in units of one candidate check
+PROBE_COST = 4.0  # one chunk probe (table lookup or binary search) in units of one candidate check
+DIRECT_TABLE_BITS = 24  # chunks up to this width get an offset table (2^24 int64 = 128 MiB at most)
 
 
 def hashes_from_hex(values: list[str | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +71,7 @@ def plan_chunks(n_items: int, threshold: int) -> ChunkPlan:
     m x probes binary searches (probes = values within radius r of a chunk) plus the
     candidates they return (about probes x n / 2^width per chunk), each a full comparison.
     PROBE_COST was measured (vectorised numpy, 50k-400k hashes): one probe costs about as
-    much as 3.5 candidate checks.
+    much as 4 candidate checks (random gathers miss the cache; candidates are read in order).
     """
     if not 0 <= threshold < HASH_BITS:
         raise ValueError(f"Hamming threshold must be in 0..63, got {threshold}")
@@ -131,43 +132,60 @@ def hamming_pairs(
         db_chunk = (db >> np.uint64(shift)) & mask
         order = np.argsort(db_chunk, kind="stable")
         sorted_chunk = db_chunk[order]
+        sorted_db = db[order]  # candidates of one probe are contiguous here: sequential reads
+        # bucket of a chunk value: a direct offset table for chunks up to 24 bits (one
+        # gather per probe), binary search beyond (random searches miss the cache)
+        offsets = None
+        if width <= DIRECT_TABLE_BITS:
+            offsets = np.zeros((1 << width) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(db_chunk.astype(np.int64), minlength=1 << width), out=offsets[1:])
         flips = _flip_masks(width, plan.radius)
         for start in range(0, len(queries), QUERY_BLOCK):
             block = queries[start : start + QUERY_BLOCK]
             q_chunk = (block >> np.uint64(shift)) & mask
             for flip in flips:
                 probe = q_chunk ^ flip
-                lo = np.searchsorted(sorted_chunk, probe, side="left")
-                hi = np.searchsorted(sorted_chunk, probe, side="right")
-                yield from _verified_pairs(block, start, db, order, lo, hi, threshold, self_join, seen_chunks, plan)
+                if offsets is not None:
+                    probe_index = probe.astype(np.int64)
+                    lo, hi = offsets[probe_index], offsets[probe_index + 1]
+                else:
+                    lo = np.searchsorted(sorted_chunk, probe, side="left")
+                    hi = np.searchsorted(sorted_chunk, probe, side="right")
+                yield from _verified_pairs(block, start, sorted_db, order, lo, hi, threshold, self_join, seen_chunks, plan)
         seen_chunks.append((mask, shift, width))
 
 
-def _verified_pairs(block, start, db, order, lo, hi, threshold, self_join, seen_chunks, plan):
-    """Full-distance check of the candidates in [lo, hi), in steps of bounded size."""
+def _verified_pairs(block, start, sorted_db, order, lo, hi, threshold, self_join, seen_chunks, plan):
+    """Full-distance check of the candidates in [lo, hi), in steps of bounded size.
+
+    The distance is computed on the chunk-sorted copy of the database (contiguous reads);
+    only the few pairs within the threshold are mapped back to database indexes and get
+    the self-join order (q < d) and "already reported by an earlier chunk" checks.
+    """
     lengths = hi - lo
     cumulative = np.cumsum(lengths)
     first = 0
     while first < len(block):
-        # take queries until about MAX_PAIRS_PER_STEP candidates
         base = cumulative[first - 1] if first else 0
         last = int(np.searchsorted(cumulative, base + MAX_PAIRS_PER_STEP, side="right"))
         last = max(last, first + 1)
         owners, positions = _expand_ranges(lo[first:last], hi[first:last])
-        q_index = owners + first
+        owners += first
+        first = last
+        if len(owners) == 0:
+            continue
+        distance = np.bitwise_count(block[owners] ^ sorted_db[positions])
+        near = np.flatnonzero(distance <= threshold)
+        if len(near) == 0:
+            continue
+        q_local, positions, distance = owners[near], positions[near], distance[near]
+        q_global = q_local + start
         d_index = order[positions]
-        q_vals = block[q_index]
-        d_vals = db[d_index]
-        q_global = q_index + start
-        keep = np.ones(len(q_index), dtype=bool)
-        if self_join:
-            keep &= q_global < d_index
-        distance = popcount(q_vals ^ d_vals)
-        keep &= distance <= threshold
+        keep = q_global < d_index if self_join else np.ones(len(near), dtype=bool)
+        q_vals, d_vals = block[q_local], sorted_db[positions]
         # a pair whose chunk in an earlier table was already within radius was reported there
         for mask, shift, _ in seen_chunks:
-            earlier = popcount(((q_vals >> np.uint64(shift)) & mask) ^ ((d_vals >> np.uint64(shift)) & mask))
+            earlier = np.bitwise_count(((q_vals >> np.uint64(shift)) & mask) ^ ((d_vals >> np.uint64(shift)) & mask))
             keep &= earlier > plan.radius
         if keep.any():
-            yield q_global[keep], d_index[keep], distance[keep]
-        first = last
+            yield q_global[keep], d_index[keep], distance[keep].astype(np.int64)
