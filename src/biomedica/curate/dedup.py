@@ -154,7 +154,7 @@ def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_s
     if len(set(keys.tolist())) != n:
         raise ValueError("duplicate sample keys in the shard index: the archive is damaged; run `biomedica inspect --verify`")
     sha = index.column("sha256").to_pylist()  # for the eval leak check
-    hashes, valid = hashes_from_hex(index.column("phash").to_pylist())
+    hashes, valid = hashes_from_hex(index.column("phash"))
 
     # exact groups: same sha256 (a missing sha256 is its own group); Arrow's dictionary
     # encoding does the string grouping in C
@@ -218,7 +218,7 @@ def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_s
             "cross_article": pa.array(cross, pa.bool_()),
             "canonical": pa.array(canonical, pa.bool_()),
             "canonical_key": pa.array(keys[canonical_index].tolist(), pa.string()),
-            "distance_to_canonical": pa.array([None if d < 0 else d for d in distance.tolist()], pa.int16()),
+            "distance_to_canonical": pa.array(distance, pa.int16(), mask=distance < 0),
             "leak": pa.array(leak, pa.bool_()),
             "leak_match": pa.array(leak_match, pa.string()),
             "leak_distance": pa.array(leak_distance, pa.int16()),
