@@ -1,5 +1,6 @@
 import json
 
+
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
@@ -127,3 +128,30 @@ def test_refusals_are_clear(curated, tmp_path):
     with pytest.raises(ValueError, match="concept strategies need"):
         run_select(SelectConfig(archive=curated[0], annotations=empty_annotations, out=tmp_path / "o3",
                                 strategy="concept-balanced", cap_per_concept=2))
+
+
+def test_expert_labels_come_before_zero_shot(curated, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+
+    from biomedica.curate.labels import LABELS_SCHEMA
+
+    archive, annotations = curated
+    mine = tmp_path / "annotations"
+    shutil.copytree(annotations, mine)
+    # experts say the two PMC9000004 images are microscopy; zero-shot says clinical imaging
+    rows = [{"key": k, "label_cluster": 7, "label_status": "labelled", "label_global": ["microscopy"],
+             "label_local": ["light_microscopy"], "label_panel_type": "single", "label_annotators": 2,
+             "label_agreement": 1.0, "label_taxonomy": "biomedica 1.0.0"} for k in ("PMC9000004_000", "PMC9000004_001")]
+    pq.write_table(pa.Table.from_pylist(rows, schema=LABELS_SCHEMA), mine / "labels.parquet")
+    auto = run_select(SelectConfig(archive=archive, annotations=mine, out=tmp_path / "a",
+                                   strategy="concept-filtered", include_concepts=["microscopy"]))
+    assert auto.selected == 2 and auto.per_concept == {"microscopy": 2}
+    experts_only = run_select(SelectConfig(archive=archive, annotations=mine, out=tmp_path / "b",
+                                           strategy="concept-balanced", cap_per_concept=100, concept_source="labels"))
+    assert experts_only.per_concept == {"<unlabelled>": 49, "microscopy": 2}
+    zero_shot = run_select(SelectConfig(archive=archive, annotations=mine, out=tmp_path / "c",
+                                        strategy="concept-filtered", include_concepts=["microscopy"],
+                                        concept_source="zeroshot"))
+    assert zero_shot.selected == 0

@@ -72,7 +72,7 @@ class SelectionQuery:
 def _concept_expression(config: SelectConfig, present: list[str]) -> tuple[str, str]:
     """(concept id SQL, score SQL) from the chosen label source, NULL when unlabelled."""
     level = config.concept_level
-    labels = f"labels.label_{level}[1]" if "labels" in present else "NULL"
+    labels = f"label_{level}[1]" if "labels" in present else "NULL"
     zeroshot_id = f"zs_{level}" if "concepts" in present else "NULL"
     zeroshot_score = f"zs_{level}_score" if "concepts" in present else "NULL"
     if config.min_concept_score is not None and "concepts" in present:
