@@ -1,6 +1,5 @@
 import json
 
-
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
