@@ -145,3 +145,67 @@ def test_openclip_tar_reader_reads_shards_through_the_pipe(serve, tmp_path):
     assert [s["__key__"] for s in samples] == ["A000_000", "A000_001", "A000_002", "A001_000", "A001_001"]
     assert samples[0]["txt"] == b"green 0"
     assert {"png", "txt", "json"} <= set(samples[0])
+
+
+def _members(data: bytes) -> list[tuple[str, bytes]]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar]
+
+
+def test_selected_samples_are_read_by_byte_ranges_from_the_shard_index(demo_archive, serve):
+    import pyarrow.parquet as pq
+
+    from biomedica.train.fetch import RangePolicy, filter_by_ranges, index_url_of
+
+    shard = demo_archive / "commercial" / "000000.tar"
+    keys = pq.read_table(shard.with_suffix(".parquet"), columns=["key"]).column("key").to_pylist()
+    chosen = {keys[1], keys[-1]}
+    server = serve(demo_archive)
+    url = f"{server.url}/commercial/000000.tar"
+    out = io.BytesIO()
+    policy = RangePolicy(max_gap_bytes=0, whole_shard_fraction=1.0)
+    assert filter_by_ranges(url, index_url_of(url), chosen, out, FetchOptions(**FAST), policy) == 2
+    expected = io.BytesIO()
+    with open(shard, "rb") as source:
+        filter_tar(source, expected, chosen)
+    assert _members(out.getvalue()) == _members(expected.getvalue())
+    tar_gets = server.shard_requests()
+    assert len(tar_gets) == 2 and all(r["headers"]["Range"].startswith("bytes=") for r in tar_gets)
+    fetched = sum(int(e) - int(s) + 1 for s, e in (r["headers"]["Range"][6:].split("-") for r in tar_gets))
+    assert fetched < shard.stat().st_size / 3
+
+
+def test_ranges_fall_back_to_the_whole_shard_without_an_index_or_when_most_is_selected(tmp_path, serve):
+    from biomedica.train.fetch import filter_by_ranges
+
+    write_shards(tmp_path, "A", [3], (1, 1, 1), "x")
+    server = serve(tmp_path)
+    url = f"{server.url}/000000.tar"
+    assert filter_by_ranges(url, f"{server.url}/000000.parquet", {"A000_001"}, io.BytesIO(), FetchOptions(**FAST)) is None
+
+
+def test_pipe_with_keys_uses_the_index_and_rejects_a_stale_one(demo_archive, serve, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    shard = demo_archive / "commercial" / "000000.tar"
+    key = pq.read_table(shard.with_suffix(".parquet"), columns=["key"]).column("key").to_pylist()[2]
+    (tmp_path / "keys.txt").write_text(key + "\n")
+    server = serve(demo_archive)
+    command = pipe_url(f"{server.url}/commercial/000000.tar", FetchOptions(**FAST), str(tmp_path / "keys.txt"))
+    data = subprocess.run(command[len("pipe:"):], shell=True, capture_output=True, check=True).stdout
+    assert [name for name, _ in _members(data)] == [f"{key}.{ext}" for ext in ("png", "txt", "json")] or \
+        [name for name, _ in _members(data)] == [f"{key}.{ext}" for ext in ("jpg", "txt", "json")]
+    assert [r["path"] for r in server.options.requests] == ["/commercial/000000.parquet", "/commercial/000000.tar"]
+    assert "Range" in server.options.requests[-1]["headers"]
+
+    stale = tmp_path / "stale"
+    shutil.copytree(demo_archive / "commercial", stale)
+    shutil.copy(demo_archive / "commercial" / "000001.parquet", stale / "000000.parquet")
+    other_key = pq.read_table(stale / "000000.parquet", columns=["key"]).column("key").to_pylist()[0]
+    (tmp_path / "keys.txt").write_text(other_key + "\n")
+    server = serve(tmp_path)
+    command = pipe_url(f"{server.url}/stale/000000.tar", FetchOptions(**FAST), str(tmp_path / "keys.txt"))
+    result = subprocess.run(command[len("pipe:"):], shell=True, capture_output=True, text=True)
+    assert result.returncode == 1 and "the index does not belong to this shard" in result.stderr

@@ -120,3 +120,15 @@ def test_shard_draws_depend_only_on_seed_and_epoch():
 
     assert draws(3) == draws(3)
     assert draws(3) != draws(4)
+
+
+def test_key_filtered_shards_become_pipes_with_key_files(tmp_path):
+    config = parse_config(tiny_config(tmp_path / "runs", [{"name": "sel", "selection": "x.jsonl"}]))
+    dense = Shard("https://h/a/000000.tar", 3, ("K1", "K2", "K3"), shard_samples=4)
+    sparse = Shard("https://h/a/000001.tar", 1, ("K9",), shard_samples=4)
+    source = ResolvedSource("sel", 1.0, [dense, sparse], FetchOptions(), "selection")
+    urls = _flag(build_plan(config, world_size=1, sources=[source]).argv, "--train-data").split("::")
+    assert all(u.startswith("pipe:") and "--keys" in u for u in urls)
+    assert "--no-ranges" in urls[0] and "--no-ranges" not in urls[1]
+    key_files = sorted((tmp_path / "runs" / "tiny" / "selection" / "sel").glob("*.keys"))
+    assert sorted(p.read_text() for p in key_files) == ["K1\nK2\nK3\n", "K9\n"]

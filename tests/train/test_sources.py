@@ -71,10 +71,11 @@ def test_key_manifest_parquet_relative_shards_and_exact_counts(tmp_path, serve):
     pq.write_table(pa.table(rows), tmp_path / "sel" / "subset.parquet")
     server = serve(tmp_path)
     resolved = resolve_source(SourceConfig(name="s", selection=f"{server.url}/sel/subset.parquet"))
-    assert [(s.url, s.samples, s.keys) for s in resolved.shards] == [
-        (f"{server.url}/archive/commercial/000000.tar", 2, ("A000_001", "A000_003")),
-        (f"{server.url}/archive/commercial/000001.tar", 1, ("A001_000",)),
+    assert [(s.url, s.samples, s.keys, s.shard_samples) for s in resolved.shards] == [
+        (f"{server.url}/archive/commercial/000000.tar", 2, ("A000_001", "A000_003"), 4),
+        (f"{server.url}/archive/commercial/000001.tar", 1, ("A001_000",), 4),
     ]
+    assert [s.sparse for s in resolved.shards] == [True, True]
     assert resolved.origin == "selection"
 
 
@@ -84,6 +85,7 @@ def test_key_manifest_jsonl_and_its_errors(tmp_path):
     resolved = resolve_source(SourceConfig(name="s", selection=str(good)))
     assert resolved.shards[0].url == str(tmp_path / "a" / "000000.tar")
     assert resolved.shards[0].keys == ("K1", "K2")
+    assert resolved.shards[0].shard_samples is None and resolved.shards[0].sparse  # no sizes.json: let the index decide
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"shard": "a.tar"}\n')
     with pytest.raises(SourceError, match=r"bad.jsonl:1: expected a JSON object with shard and key"):

@@ -11,8 +11,11 @@ Used two ways:
 
 A dropped connection is resumed where it stopped (HTTP `Range`, or skipping the bytes
 already sent when the server ignores ranges), so one flaky read never loses a shard.
-With `--keys`, only the samples whose key is listed are written: the tar stream is
-filtered on the fly (a `select` on `__key__` done before OpenCLIP's pipeline sees it).
+With `--keys`, only the samples whose key is listed are written (a `select` on `__key__`
+done before OpenCLIP's pipeline sees it): when the archive's shard index is beside the tar,
+only the byte ranges of those samples are requested (a 10 % subset reads about 10 % of the
+bytes); otherwise, or when the ranges would cover most of the shard, the tar stream is
+read whole and filtered on the fly.
 
 Hand-written on purpose: urllib (stdlib) instead of `requests`/`curl`, so the helper
 starts fast, has no dependency beyond the standard library, and can strip the
@@ -44,6 +47,7 @@ from urllib.parse import urlsplit
 from biomedica.train.urls import HF_TOKEN_ENV, local_path, parse_hf_url, parse_s3_url, url_scheme
 
 CHUNK = 1 << 20
+TAR_BLOCK = 512
 # the same split webdataset's base_plus_ext makes: key = path up to the first dot of the basename
 _KEY_RE = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")
 
@@ -119,14 +123,20 @@ def _http_url(url: str, options: FetchOptions) -> str:
     return url
 
 
-def _open_http(url: str, options: FetchOptions, offset: int) -> tuple[BinaryIO, bool]:
-    """(response, range honoured) for a GET from byte `offset`."""
+def _range_header(offset: int, end: int | None) -> str | None:
+    if not offset and end is None:
+        return None
+    return f"bytes={offset}-{'' if end is None else end - 1}"
+
+
+def _open_http(url: str, options: FetchOptions, offset: int, end: int | None) -> tuple[BinaryIO, bool]:
+    """(response, range honoured) for a GET of bytes [offset, end)."""
     request = urllib.request.Request(_http_url(url, options), headers={"User-Agent": "biomedica-train"})
     auth = authorization_header(url, options)
     if auth:
         request.add_header("Authorization", auth)
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
+    if _range_header(offset, end):
+        request.add_header("Range", _range_header(offset, end))
     try:
         response = _OPENER.open(request, timeout=options.timeout_s)
     except urllib.error.HTTPError as exc:
@@ -145,7 +155,7 @@ def _open_http(url: str, options: FetchOptions, offset: int) -> tuple[BinaryIO, 
     return response, response.status == 206
 
 
-def _open_s3_signed(url: str, options: FetchOptions, offset: int) -> tuple[BinaryIO, bool]:
+def _open_s3_signed(url: str, options: FetchOptions, offset: int, end: int | None) -> tuple[BinaryIO, bool]:
     """Credentialed S3 read: boto3 when installed, else `aws s3 cp URL -` (the CLI)."""
     location = parse_s3_url(url)
     try:
@@ -157,8 +167,8 @@ def _open_s3_signed(url: str, options: FetchOptions, offset: int) -> tuple[Binar
 
         client = boto3.client("s3", endpoint_url=options.s3_endpoint)
         kwargs = {"Bucket": location.bucket, "Key": location.key}
-        if offset:
-            kwargs["Range"] = f"bytes={offset}-"
+        if _range_header(offset, end):
+            kwargs["Range"] = _range_header(offset, end)
         try:
             return client.get_object(**kwargs)["Body"], True
         except client.exceptions.NoSuchKey:
@@ -174,7 +184,7 @@ def _open_s3_signed(url: str, options: FetchOptions, offset: int) -> tuple[Binar
     return process.stdout, False
 
 
-def _open(url: str, options: FetchOptions, offset: int) -> tuple[BinaryIO, bool]:
+def _open(url: str, options: FetchOptions, offset: int, end: int | None = None) -> tuple[BinaryIO, bool]:
     scheme = url_scheme(url)
     if scheme == "file":
         try:
@@ -184,18 +194,19 @@ def _open(url: str, options: FetchOptions, offset: int) -> tuple[BinaryIO, bool]
         handle.seek(offset)
         return handle, True
     if scheme == "s3" and not options.s3_anonymous:
-        return _open_s3_signed(url, options, offset)
-    return _open_http(url, options, offset)
+        return _open_s3_signed(url, options, offset, end)
+    return _open_http(url, options, offset, end)
 
 
 class RetryingReader(io.RawIOBase):
-    """A read-only stream over one URL that reconnects at the current offset after a failure."""
+    """A read-only stream over bytes [start, end) of one URL that reconnects where it stopped after a failure."""
 
-    def __init__(self, url: str, options: FetchOptions | None = None) -> None:
+    def __init__(self, url: str, options: FetchOptions | None = None, start: int = 0, end: int | None = None) -> None:
         super().__init__()
         self.url = url
         self.options = options or FetchOptions()
-        self.offset = 0
+        self.offset = start
+        self.end = end
         self.reconnects = 0
         self._stream: BinaryIO | None = None
 
@@ -203,7 +214,7 @@ class RetryingReader(io.RawIOBase):
         return True
 
     def _connect(self) -> None:
-        stream, ranged = _open(self.url, self.options, self.offset)
+        stream, ranged = _open(self.url, self.options, self.offset, self.end)
         if self.offset and not ranged:  # server ignored Range: drop what was already delivered
             remaining = self.offset
             while remaining:
@@ -219,7 +230,10 @@ class RetryingReader(io.RawIOBase):
             try:
                 if self._stream is None:
                     self._connect()
-                data = self._stream.read(len(buffer))
+                wanted = len(buffer) if self.end is None else min(len(buffer), self.end - self.offset)
+                if wanted <= 0:
+                    return 0
+                data = self._stream.read(wanted)
                 if not data and getattr(self._stream, "length", None):
                     # http.client reports a connection closed early as a short, empty read
                     raise _Transient(f"connection closed with {self._stream.length} bytes unread")
@@ -279,23 +293,127 @@ def filter_tar(source: BinaryIO, destination: BinaryIO, keys: set[str]) -> int:
     return len(kept)
 
 
+class _WithTarEnd(io.RawIOBase):
+    """A byte range of a tar made readable as a tar of its own: the two zero end blocks appended."""
+
+    def __init__(self, source: io.RawIOBase) -> None:
+        super().__init__()
+        self._source = source
+        self._tail = b"\0" * (2 * TAR_BLOCK)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._source.readinto(buffer) if self._source is not None else 0
+        if count:
+            return count
+        self._source = None
+        count = min(len(buffer), len(self._tail))
+        buffer[:count], self._tail = self._tail[:count], self._tail[count:]
+        return count
+
+
+@dataclass(frozen=True)
+class RangePolicy:
+    """When to read selected samples by byte ranges instead of the whole shard."""
+
+    max_gap_bytes: int = 1 << 20  # join two ranges closer than this (one request instead of two)
+    whole_shard_fraction: float = 0.5  # read everything when the ranges cover more of the shard
+
+
+def sample_ranges(rows: list[dict], policy: RangePolicy = RangePolicy()) -> list[tuple[int, int]]:
+    """Byte ranges [start, end) holding the samples of `rows` (shard index rows: member offsets and sizes).
+
+    A sample's members are contiguous in the tar: from the first member's 512-byte header
+    to the end of the last member's data padded to a block. Ranges closer than
+    `policy.max_gap_bytes` are joined (the unselected samples in between are dropped later).
+    """
+    spans = []
+    for row in rows:
+        members = [(row[f"{m}_offset"], row[f"{m}_size"]) for m in ("image", "txt", "json")]
+        start = min(offset for offset, _ in members) - TAR_BLOCK
+        end = max(offset + -(-size // TAR_BLOCK) * TAR_BLOCK for offset, size in members)
+        spans.append((start, end))
+    joined: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if joined and start - joined[-1][1] < policy.max_gap_bytes:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+        else:
+            joined.append((start, end))
+    return joined
+
+
+INDEX_COLUMNS = ["key", "image_offset", "image_size", "txt_offset", "txt_size", "json_offset", "json_size"]
+
+
+def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: BinaryIO, options: FetchOptions,
+                     policy: RangePolicy = RangePolicy()) -> int | None:
+    """Write the selected samples of the shard at `url`, reading only their byte ranges.
+
+    The ranges come from the archive's shard index (`NNNNNN.parquet` beside the tar, with
+    each member's offset and size). Returns the samples written, or None when there is no
+    index or the ranges would cover most of the shard (then the caller streams it all).
+    """
+    try:
+        index = read_bytes(index_url, options)
+    except NotFound:
+        return None
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(index), columns=INDEX_COLUMNS)
+    rows = [row for row in table.to_pylist() if row["key"] in keys]
+    ranges = sample_ranges(rows, policy)
+    shard_bytes = max((end for _, end in sample_ranges(table.to_pylist(), RangePolicy(max_gap_bytes=0))), default=0)
+    if shard_bytes and sum(end - start for start, end in ranges) > policy.whole_shard_fraction * shard_bytes:
+        return None
+    wanted = {row["key"] for row in rows}
+    found: set[str] = set()
+    stale = f"{index_url} does not match {url}: the index does not belong to this shard (rebuild its unit)"
+    with tarfile.open(fileobj=destination, mode="w|") as writer:
+        for start, end in ranges:
+            with RetryingReader(url, options, start, end) as reader:
+                source = io.BufferedReader(_WithTarEnd(reader), CHUNK)
+                try:
+                    with tarfile.open(fileobj=source, mode="r|") as span:
+                        for member in span:
+                            key = sample_key(member.name) if member.isfile() else None
+                            if key in wanted:
+                                writer.addfile(member, span.extractfile(member))
+                                found.add(key)
+                except tarfile.TarError as exc:
+                    raise FetchError(f"bytes {start}-{end} are not whole tar members ({exc}); {stale}") from None
+    missing = wanted - found
+    if missing:
+        raise FetchError(f"{len(missing)} selected sample(s) (e.g. {sorted(missing)[0]}) not at their offsets; {stale}")
+    return len(found)
+
+
+def index_url_of(url: str) -> str | None:
+    """The shard index beside a `.tar` (`000000.tar` -> `000000.parquet`), None for other names."""
+    return url[: -len(".tar")] + ".parquet" if url.endswith(".tar") else None
+
+
 def read_keys(path: str) -> set[str]:
     """One key per line (blank lines ignored)."""
     with open(path, encoding="utf-8") as handle:
         return {line.strip() for line in handle if line.strip()}
 
 
-def pipe_url(url: str, options: FetchOptions, keys_file: str | None = None) -> str:
+def pipe_url(url: str, options: FetchOptions, keys_file: str | None = None, ranges: bool = True) -> str:
     """The WebDataset URL OpenCLIP should open for this shard.
 
     A local shard without a key filter is its path (read directly); anything else is a
-    `pipe:` running this module with the same interpreter.
+    `pipe:` running this module with the same interpreter. `ranges=False` makes a key
+    filter read the whole shard (a dense selection: no index lookup).
     """
     if url_scheme(url) == "file" and keys_file is None:
         return local_path(url)
     command = [sys.executable, "-m", "biomedica.train.fetch", url, *options.to_argv()]
     if keys_file is not None:
         command += ["--keys", keys_file]
+        if not ranges:
+            command += ["--no-ranges"]
     return "pipe:" + shlex.join(command)
 
 
@@ -303,6 +421,8 @@ def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m biomedica.train.fetch", description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("--keys", help="file with one sample key per line: write only those samples")
+    parser.add_argument("--no-ranges", dest="ranges", action="store_false",
+                        help="with --keys, always read the whole shard (never byte ranges from its index)")
     parser.add_argument("--auth-env", help="name of the env var holding the token")
     parser.add_argument("--retries", type=int, default=FetchOptions.retries)
     parser.add_argument("--timeout", type=float, default=FetchOptions.timeout_s)
@@ -330,7 +450,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     try:
         with RetryingReader(args.url, options) as reader:
             if args.keys:
-                filter_tar(io.BufferedReader(reader, CHUNK), out, read_keys(args.keys))
+                keys = read_keys(args.keys)
+                index_url = index_url_of(args.url) if args.ranges else None
+                if index_url is None or filter_by_ranges(args.url, index_url, keys, out, options) is None:
+                    filter_tar(io.BufferedReader(reader, CHUNK), out, keys)
             else:
                 shutil.copyfileobj(reader, out, CHUNK)
         out.flush()

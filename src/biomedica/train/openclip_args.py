@@ -114,7 +114,7 @@ def write_keys_files(run_dir: Path, resolved: ResolvedSource) -> dict[str, str]:
 def loader_urls(run_dir: Path, resolved: ResolvedSource) -> list[str]:
     """The URL OpenCLIP opens for each shard (a path, or a `pipe:` through biomedica.train.fetch)."""
     files = write_keys_files(run_dir, resolved)
-    urls = [pipe_url(s.url, resolved.fetch, files.get(s.url)) for s in resolved.shards]
+    urls = [pipe_url(s.url, resolved.fetch, files.get(s.url), ranges=s.sparse) for s in resolved.shards]
     for url in urls:
         if "::" in url or "{" in url or "${" in url:
             raise PlanError(

@@ -10,8 +10,9 @@ Three kinds of source (config `data.sources[*]`):
   row per sample and (at least) the columns `shard` (the tar's URL or path; relative
   values are resolved against the manifest's own folder) and `key` (the sample key,
   `PMC<id>_<n>`), stored as Parquet (`.parquet`) or JSON Lines (`.jsonl`). Only the listed
-  samples are streamed: each shard is read in full and filtered on its keys
-  (`biomedica.train.fetch --keys`), and counts are exact (the rows per shard).
+  samples are streamed (`biomedica.train.fetch --keys`): when the shard has its archive
+  index beside it (`NNNNNN.parquet`), only the byte ranges of the listed samples are read;
+  otherwise the shard is read in full and filtered. Counts are exact (the rows per shard).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class Shard:
     url: str
     samples: int
     keys: tuple[str, ...] | None = None  # only these samples (a key manifest); None: all
+    shard_samples: int | None = None  # all samples of the tar (from sizes.json) when keys filter it
+
+    @property
+    def sparse(self) -> bool:
+        """A key filter keeping at most half of the shard (or of unknown size): worth byte-range reads."""
+        return self.keys is not None and (self.shard_samples is None or 2 * self.samples <= self.shard_samples)
 
 
 @dataclass
@@ -196,7 +203,14 @@ def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[lis
         keys_by_shard.setdefault(join_url(base, shard), set()).add(key)
     if not keys_by_shard:
         raise SourceError(f"source {source.name}: key manifest {url} is empty")
-    shards = [Shard(shard, len(keys), tuple(sorted(keys))) for shard, keys in keys_by_shard.items()]
+    sizes_by_dir: dict[str, dict] = {}
+    shards = []
+    for shard, keys in keys_by_shard.items():
+        folder = parent_url(shard)
+        if folder not in sizes_by_dir:
+            sizes_by_dir[folder] = _read_json(sibling_url(shard, SIZES_NAME), options, source.name) or {}
+        total = sizes_by_dir[folder].get(shard.rsplit("/", 1)[-1])
+        shards.append(Shard(shard, len(keys), tuple(sorted(keys)), None if total is None else int(total)))
     return shards, "selection"
 
 
