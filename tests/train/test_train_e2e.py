@@ -41,7 +41,12 @@ def test_tiny_model_loss_falls_on_shards_streamed_over_http(train_demo_archive, 
     assert [p.name for p in result.checkpoints] == ["epoch_1.pt", "epoch_2.pt"]
     shard_gets = server.shard_requests()
     assert shard_gets and all(r["headers"].get("Authorization") == "Bearer hub-token" for r in shard_gets)
-    assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(result.run_dir / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "train/lr", "train/samples_per_second", "train/data_wait_fraction",
+            "train/samples_per_s_window"} <= set(events.Tags()["scalars"])
 
 
 def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path):
