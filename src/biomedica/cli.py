@@ -181,7 +181,9 @@ def demo(
 def _register_stage_apps() -> None:
     """Stage sub-apps live beside their stage; their heavy imports stay inside their commands."""
     from biomedica.eval.cli import app as eval_app
+    from biomedica.train.cli import app as train_app
 
+    app.add_typer(train_app, name="train", help="Streaming continual pre-training on OpenCLIP (YAML config).")
     app.add_typer(eval_app, name="eval", help="Zero-shot classification and retrieval benchmarks.")
 
 

@@ -115,3 +115,18 @@ def test_hf_archive_resolves_and_streams_through_the_hub_endpoint(demo_archive, 
     data = subprocess.run(command, shell=True, capture_output=True, check=True).stdout
     assert data == (demo_archive / "commercial" / "000000.tar").read_bytes()
     assert server.options.requests[-1]["path"] == "/datasets/org/pmc-archive/resolve/main/commercial/000000.tar"
+
+
+def test_select_manifest_streams_exactly_the_selected_keys(demo_archive, tmp_path):
+    """A `biomedica select --output manifest` result is a training source as it is."""
+    from biomedica.select.config import SelectConfig
+    from biomedica.select.run import run_select
+
+    result = run_select(SelectConfig(archive=demo_archive, out=tmp_path / "sel", license_groups=["commercial"],
+                                     min_year=2018))
+    manifest = pq.read_table(tmp_path / "sel" / "manifest.parquet").to_pylist()
+    assert result.selected == len(manifest) > 0
+    resolved = resolve_source(SourceConfig(name="s", selection=str(tmp_path / "sel" / "manifest.parquet")))
+    assert sum(s.samples for s in resolved.shards) == len(manifest)
+    assert {s.url for s in resolved.shards} == {row["url"] for row in manifest}
+    assert {k for s in resolved.shards for k in s.keys} == {row["key"] for row in manifest}

@@ -169,10 +169,12 @@ def read_key_manifest(url: str, options: FetchOptions) -> list[tuple[str, str]]:
         import pyarrow.parquet as pq
 
         table = pq.read_table(io.BytesIO(data))
-        missing = {"shard", "key"} - set(table.column_names)
+        # `biomedica select` manifests name the tar in `url` (and only its file name in `shard`)
+        location = "url" if "url" in table.column_names else "shard"
+        missing = {location, "key"} - set(table.column_names)
         if missing:
             raise SourceError(f"{url}: key manifest lacks column(s) {sorted(missing)}; it needs shard and key")
-        return list(zip(table.column("shard").to_pylist(), table.column("key").to_pylist(), strict=True))
+        return list(zip(table.column(location).to_pylist(), table.column("key").to_pylist(), strict=True))
     if url.endswith(".jsonl"):
         rows = []
         for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
