@@ -26,6 +26,7 @@ from biomedica.curate.config import ClusterConfig
 
 CLUSTERS_SCHEMA = pa.schema([("key", pa.string()), ("cluster", pa.int32()), ("distance", pa.float32())])
 ASSIGN_BLOCK = 65_536
+KMEANS_PLUS_PLUS_MAX_K = 256  # scikit-learn: k-means++ seeding below this k, random seeding above
 
 
 @dataclass
@@ -113,7 +114,11 @@ def _fit_sklearn(train: np.ndarray, pca_dim: int, config: ClusterConfig):
 
     pca = PCA(n_components=pca_dim, random_state=config.seed, svd_solver="auto").fit(train)
     projected = pca.transform(train).astype(np.float32)
-    kmeans = KMeans(n_clusters=config.k, n_init=config.restarts, max_iter=config.iterations, random_state=config.seed, tol=0.0)
+    # k-means++ seeding is sequential over k and dominated the fit for large k (333 s vs 7 s for
+    # k=2,000 on 100k vectors, 2 cores); random seeding is what faiss does too
+    init = "k-means++" if config.k < KMEANS_PLUS_PLUS_MAX_K else "random"
+    kmeans = KMeans(n_clusters=config.k, n_init=config.restarts, max_iter=config.iterations, random_state=config.seed,
+                    tol=0.0, init=init)
     kmeans.fit(projected)
     return pca.mean_, pca.components_, kmeans.cluster_centers_
 
