@@ -180,9 +180,15 @@ def demo(
 
 def _register_stage_apps() -> None:
     """Stage sub-apps live beside their stage; their heavy imports stay inside their commands."""
+    from biomedica.annotate.cli import annotate
+    from biomedica.curate.cli import curate_app
     from biomedica.eval.cli import app as eval_app
+    from biomedica.select.cli import select
     from biomedica.train.cli import app as train_app
 
+    app.add_typer(curate_app, name="curate", help="Dedup, quality flags, embeddings, clusters, concept labels.")
+    app.command(help="Build a training subset with SQL over archive + annotations.")(select)
+    app.command(help="The expert annotation web app for clusters.")(annotate)
     app.add_typer(train_app, name="train", help="Streaming continual pre-training on OpenCLIP (YAML config).")
     app.add_typer(eval_app, name="eval", help="Zero-shot classification and retrieval benchmarks.")
 
