@@ -34,6 +34,7 @@ def run_demo(
         f"\n[bold green]done[/]: archive at {archive.resolve()}\n"
         f"  load it:  python -c \"import webdataset as wds; "
         f"print(next(iter(wds.WebDataset('{archive.resolve()}/commercial/000000.tar', shardshuffle=False))).keys())\"\n"
-        f"  inspect:  biomedica inspect {archive}"
+        f"  inspect:  biomedica inspect {archive}",
+        soft_wrap=True,
     )
     return summary
