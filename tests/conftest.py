@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,12 @@ def demo_archive(demo_corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo-archive") / "archive"
     run_ingest(IngestConfig(input=demo_corpus, output=out, workers=2, articles_per_unit=4, progress=False))
     return out
+
+
+@pytest.fixture(scope="session")
+def curation_archive(tmp_path_factory) -> Path:
+    """The curate/select/annotate archive with known duplicates (tests/curate/archive_factory.py), built once."""
+    spec = importlib.util.spec_from_file_location("_archive_factory_loader", REPO / "tests" / "curate" / "archive_factory.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load_factory().build(tmp_path_factory)

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-_FACTORY_PATH = Path(__file__).resolve().parent / "archive_factory.py"
-
-
-def _factory():
-    spec = importlib.util.spec_from_file_location("_archive_factory_loader", _FACTORY_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load_factory()
-
-
-@pytest.fixture(scope="session")
-def curation_archive(tmp_path_factory) -> Path:
-    return _factory().build(tmp_path_factory)
 
 
 TINY_CLIP = {

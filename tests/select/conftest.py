@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
-_FACTORY_PATH = Path(__file__).resolve().parents[1] / "curate" / "archive_factory.py"
-
-
-def _factory():
-    spec = importlib.util.spec_from_file_location("_archive_factory_loader", _FACTORY_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load_factory()
-
-
-@pytest.fixture(scope="session")
-def curation_archive(tmp_path_factory) -> Path:
-    return _factory().build(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
