@@ -22,8 +22,8 @@ from tqdm import tqdm
 from biomedica import __version__
 from biomedica.archive.unit_writer import completed_units, finalize_archive
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.images import ImageConfig
 from biomedica.ingest.executors import EXECUTORS
+from biomedica.ingest.images import ImageConfig
 from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
