@@ -23,6 +23,7 @@ from biomedica.archive.reader import read_shard_index, shard_paths
 from biomedica.archive.units import completed_units, incomplete_units
 from biomedica.archive.verify import verify_archive
 from biomedica.records import ErrorRecord
+from biomedica.summary import summary_table
 
 STATUS_COMPLETE = "complete"
 STATUS_INTERRUPTED = "interrupted"  # units started but not finished, or never finalized
@@ -225,17 +226,16 @@ def render_report(report: InspectReport, console: Console | None = None) -> None
     if report.advice:
         console.print(f"[{colour}]{report.advice}[/]")
 
-    summary = Table(title="Summary", title_justify="left", show_header=False)
-    summary.add_column("what")
-    summary.add_column("value", justify="right")
-    summary.add_row("articles", f"{report.total_articles:,}")
-    summary.add_row("samples", f"{report.total_samples:,}")
-    summary.add_row("errors", f"{report.total_errors:,}")
-    summary.add_row("units complete", f"{report.units_complete:,}")
-    summary.add_row("units incomplete", f"{len(report.units_incomplete):,}")
-    summary.add_row("bytes", f"{report.total_bytes:,}")
-    summary.add_row("finalized", report.finalized_at or "no")
-    console.print(summary)
+    summary_rows = [
+        ("articles", f"{report.total_articles:,}"),
+        ("samples", f"{report.total_samples:,}"),
+        ("errors", f"{report.total_errors:,}"),
+        ("units complete", f"{report.units_complete:,}"),
+        ("units incomplete", f"{len(report.units_incomplete):,}"),
+        ("bytes", f"{report.total_bytes:,}"),
+        ("finalized", report.finalized_at or "no"),
+    ]
+    console.print(summary_table("Summary", summary_rows))
 
     total = report.total_samples
     console.print(_counts_table("By license group", "group", list(report.samples_by_group.items()), total))

@@ -17,7 +17,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.table import Table
 from tqdm import tqdm
 
 from biomedica.archive.atomic_files import fsync_file, publish
@@ -29,6 +28,7 @@ from biomedica.enrich.pubmed_xml import PubmedRecord
 from biomedica.enrich.table import EnrichmentRow, enriched_article_ids, part_numbers, write_part
 from biomedica.net import NetClient
 from biomedica.records import ERROR_SCHEMA, ErrorRecord
+from biomedica.summary import summary_table
 
 STAGE = "enrich"
 _ARTICLE_COLUMNS = ["article_id", "pmid", "doi", "abstract", "mesh_terms"]
@@ -207,18 +207,17 @@ def _write_errors(root: Path, number: int, errors: list[ErrorRecord]) -> Path:
 
 
 def print_summary(summary: EnrichSummary, console: Console) -> None:
-    table = Table(title="biomedica enrich", show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("articles (already enriched)", f"{summary.articles:,} ({summary.already_enriched:,})")
-    table.add_row("without PMID (not asked)", f"{summary.without_pmid:,}")
-    table.add_row("PMIDs asked (from cache)", f"{summary.pmids:,} ({summary.from_cache:,})")
-    table.add_row("efetch requests (retries)", f"{summary.requests:,} ({summary.retries:,})")
-    table.add_row("enriched (with MeSH)", f"{summary.enriched:,} ({summary.with_mesh:,})")
-    table.add_row("filled abstracts / DOIs", f"{summary.filled_abstracts:,} / {summary.filled_dois:,}")
-    table.add_row("PMID unknown to PubMed", f"{summary.not_found:,}")
-    table.add_row("failed, retry later (errors/enrich-*)", f"{summary.failed:,}")
-    table.add_row("parts written", f"{summary.parts:,}")
-    table.add_row("time", f"{summary.seconds:.1f} s")
-    table.add_row("archive", str(summary.archive))
-    console.print(table)
+    rows = [
+        ("articles (already enriched)", f"{summary.articles:,} ({summary.already_enriched:,})"),
+        ("without PMID (not asked)", f"{summary.without_pmid:,}"),
+        ("PMIDs asked (from cache)", f"{summary.pmids:,} ({summary.from_cache:,})"),
+        ("efetch requests (retries)", f"{summary.requests:,} ({summary.retries:,})"),
+        ("enriched (with MeSH)", f"{summary.enriched:,} ({summary.with_mesh:,})"),
+        ("filled abstracts / DOIs", f"{summary.filled_abstracts:,} / {summary.filled_dois:,}"),
+        ("PMID unknown to PubMed", f"{summary.not_found:,}"),
+        ("failed, retry later (errors/enrich-*)", f"{summary.failed:,}"),
+        ("parts written", f"{summary.parts:,}"),
+        ("time", f"{summary.seconds:.1f} s"),
+        ("archive", str(summary.archive)),
+    ]
+    console.print(summary_table("biomedica enrich", rows))

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.table import Table
 from tqdm import tqdm
 
 from biomedica import __version__
@@ -28,6 +27,7 @@ from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.records import LICENSE_GROUPS
+from biomedica.summary import summary_table
 
 SETTINGS_FILE = "_build_settings.json"
 
@@ -172,20 +172,17 @@ def _fill_totals(summary: IngestSummary, root: Path, units: list[WorkUnit]) -> N
 
 
 def print_summary(summary: IngestSummary, console: Console) -> None:
-    table = Table(title="biomedica ingest", show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
     rate = summary.items_run / summary.seconds if summary.seconds else 0.0
-    table.add_row("input documents (processed now)", f"{summary.items_total:,} ({summary.items_run:,})")
-    table.add_row("work units (run / skipped, already done)", f"{summary.units_run} / {summary.units_skipped}")
-    table.add_row("articles", f"{summary.articles:,}")
-    for group in LICENSE_GROUPS:
-        table.add_row(f"samples {group}", f"{summary.samples.get(group, 0):,}")
-    table.add_row("samples total", f"{summary.samples_total:,}")
-    table.add_row("failed (errors/)", f"{summary.errors:,}")
-    for kind, n in summary.errors_by_kind.items():
-        table.add_row(f"  {kind}", f"{n:,}")
-    table.add_row("time", f"{summary.seconds:.1f} s")
-    table.add_row("throughput", f"{rate:.1f} docs/s this run")
-    table.add_row("archive", str(summary.archive))
-    console.print(table)
+    rows = [
+        ("input documents (processed now)", f"{summary.items_total:,} ({summary.items_run:,})"),
+        ("work units (run / skipped, already done)", f"{summary.units_run} / {summary.units_skipped}"),
+        ("articles", f"{summary.articles:,}"),
+        *((f"samples {group}", f"{summary.samples.get(group, 0):,}") for group in LICENSE_GROUPS),
+        ("samples total", f"{summary.samples_total:,}"),
+        ("failed (errors/)", f"{summary.errors:,}"),
+        *((f"  {kind}", f"{n:,}") for kind, n in summary.errors_by_kind.items()),
+        ("time", f"{summary.seconds:.1f} s"),
+        ("throughput", f"{rate:.1f} docs/s this run"),
+        ("archive", str(summary.archive)),
+    ]
+    console.print(summary_table("biomedica ingest", rows))
