@@ -47,7 +47,7 @@ def _row(table: list, name: str, size: str, seconds: float, rate: str, note: str
 def bench_hash(table: list, repeat: int) -> None:
     from PIL import Image
 
-    from biomedica.ingest.images.phash import perceptual_hash
+    from biomedica.images.phash import perceptual_hash
 
     files = [p.read_bytes() for p in sorted(FIGURES.rglob("*.jpg"))]
     if not files:

@@ -58,8 +58,8 @@ def template_articles() -> list[tuple[str, bytes, dict[str, bytes]]]:
 
 def serve(n_articles: int, latency: float, ready, stop) -> None:
     """Child process: S3 server + latency proxy + bucket; sends the proxy URL, runs until `stop`."""
-    from biomedica.ingest.sources.pmc_cloud_mirror import publish_inventory, publish_version
-    from biomedica.net.testing import FaultProxy, LocalS3Server
+    from biomedica.testing.cloud_mirror import publish_inventory, publish_version
+    from biomedica.testing.servers import FaultProxy, LocalS3Server
 
     with LocalS3Server() as s3:
         admin = s3.admin_client()

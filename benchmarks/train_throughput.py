@@ -15,7 +15,7 @@ Three measurements, one table:
             step of each checkpoint interval, which fills the shuffle buffer, is left out);
   synthetic the same model on OpenCLIP's synthetic dataset (no I/O, no decode): the compute bound.
 With --http the shards are streamed from a local HTTP server on 127.0.0.1 through
-`biomedica.train.fetch`, as from a hub. Without --archive a demo archive is generated.
+`biomedica.net.stream`, as from a hub. Without --archive a demo archive is generated.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 
 def demo_archive(folder: Path, articles: int) -> Path:
-    from biomedica.demo.corpus import DemoCorpusConfig, write_demo_corpus
+    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic:
         rows.append(measure_synthetic(args, args.steps, work / "runs"))
 
-    source = "http://127.0.0.1 (pipe: biomedica.train.fetch)" if args.http else "local files"
+    source = "http://127.0.0.1 (pipe: biomedica.net.stream)" if args.http else "local files"
     print(f"\nmodel {args.model}, batch {args.batch_size}, {args.precision} on {args.device}; shards from {source}")
     print(f"{'measure':<10} {'workers':>7} {'samples/s':>10} {'per worker':>10} {'data wait':>9}")
     for row in rows:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from biomedica.testing.servers import RunningServer, serve_folder
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
 
@@ -21,7 +23,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory) -> Path:
     """The demo generator's corpus (real pydicom / scikit-image images), written once per session."""
-    from biomedica.demo.corpus import DemoCorpusConfig, write_demo_corpus
+    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
 
     out = tmp_path_factory.mktemp("demo") / "corpus"
     write_demo_corpus(out, DemoCorpusConfig(n_articles=12, seed=0))
@@ -46,3 +48,19 @@ def curation_archive(tmp_path_factory) -> Path:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.load_factory().build(tmp_path_factory)
+
+
+@pytest.fixture
+def serve():
+    """Start HTTP servers on 127.0.0.1 serving a folder: `serve(root, token=...)` -> RunningServer."""
+    servers = []
+
+    def start(root: Path, **kwargs) -> RunningServer:
+        server, running = serve_folder(root, **kwargs)
+        servers.append(server)
+        return running
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

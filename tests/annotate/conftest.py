@@ -21,7 +21,7 @@ def _cluster_of(caption: str) -> int:
 def clustered(curation_archive, tmp_path) -> tuple[Path, Path]:
     """(archive, annotations folder) with clusters.parquet: 3 clusters chosen from the captions."""
     from biomedica.archive.reader import read_shard_index
-    from biomedica.curate.annotations import AnnotationStore
+    from biomedica.archive.annotations import AnnotationStore
     from biomedica.curate.cluster import CLUSTERS_SCHEMA
 
     index = read_shard_index(curation_archive, columns=["key", "caption"])

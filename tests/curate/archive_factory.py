@@ -36,7 +36,7 @@ def build(tmp_path_factory) -> Path:
     """The archive folder (built on first call, then reused)."""
     if "archive" in _CACHE:
         return _CACHE["archive"]
-    from biomedica.demo.corpus import DemoCorpusConfig, write_demo_corpus
+    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
 

@@ -3,7 +3,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from biomedica.curate.annotations import AnnotationStore  # noqa: E402
+from biomedica.archive.annotations import AnnotationStore  # noqa: E402
 from biomedica.curate.cluster import ClusterModel, assign_clusters, faiss_available, fit_clusters  # noqa: E402
 from biomedica.curate.config import ClusterConfig  # noqa: E402
 

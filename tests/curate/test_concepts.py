@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from biomedica.curate.concepts import CONCEPTS_SCHEMA, score_concepts
-from biomedica.curate.taxonomy import load_taxonomy
+from biomedica.taxonomy import load_taxonomy
 
 
 def test_scores_pick_the_nearest_concept_and_sum_to_globals():
@@ -26,7 +26,7 @@ def test_scores_pick_the_nearest_concept_and_sum_to_globals():
 
 def test_zero_shot_end_to_end_with_tiny_model(curation_archive, tiny_clip_config, tmp_path):
     pytest.importorskip("open_clip")
-    from biomedica.curate.annotations import AnnotationStore
+    from biomedica.archive.annotations import AnnotationStore
     from biomedica.curate.concepts import zero_shot_labels
     from biomedica.curate.config import EmbedConfig, ZeroShotConfig
 

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("open_clip")
 
-from biomedica.curate.annotations import AnnotationStore  # noqa: E402
+from biomedica.archive.annotations import AnnotationStore  # noqa: E402
 from biomedica.curate.config import EmbedConfig  # noqa: E402
 from biomedica.curate.embed import embed_archive, read_embeddings  # noqa: E402
 

@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from biomedica.curate.annotations import AnnotationStore
+from biomedica.archive.annotations import AnnotationStore
 from biomedica.curate.labels import CLUSTER_LABELS_SCHEMA, LABELS_SCHEMA, propagate_cluster_labels, write_labels
 
 

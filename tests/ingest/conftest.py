@@ -89,7 +89,7 @@ def pmc_cloud_folder(pmc_cloud_corpus, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def s3_server():
     pytest.importorskip("moto.server", reason="moto[server] is needed for the local S3 server")
-    from biomedica.net.testing import LocalS3Server
+    from biomedica.testing.servers import LocalS3Server
 
     with LocalS3Server() as server:
         yield server
@@ -103,7 +103,7 @@ def make_pmc_bucket(s3_server, pmc_cloud_corpus):
     """Factory: a fresh public bucket holding `articles` (default: the corpus) and an inventory."""
 
     def make(articles: list[CloudArticle] | None = None, inventory_at: datetime | None = None) -> str:
-        from biomedica.ingest.sources.pmc_cloud_mirror import publish_inventory, publish_version
+        from biomedica.testing.cloud_mirror import publish_inventory, publish_version
 
         bucket = f"pmc-test-{next(_bucket_numbers)}"
         admin = s3_server.admin_client()

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 from biomedica.archive.units import completed_units
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource
-from biomedica.ingest.sources.pmc_cloud_mirror import publish_inventory, publish_version
+from biomedica.testing.cloud_mirror import publish_inventory, publish_version
 from biomedica.ingest.sync import BuildState, plan_sync, read_builds, read_retractions, run_sync, snapshot_tag
 from biomedica.net import NetConfig, RetryPolicy
-from biomedica.net.testing import FaultProxy
+from biomedica.testing.servers import FaultProxy
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "fixtures"
 DAY1 = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)

@@ -22,7 +22,7 @@ def public_read_policy(bucket: str) -> str:
 @pytest.fixture(scope="session")
 def s3_server():
     pytest.importorskip("moto.server", reason="moto[server] is needed for the local S3 server")
-    from biomedica.net.testing import LocalS3Server
+    from biomedica.testing.servers import LocalS3Server
 
     with LocalS3Server() as server:
         admin = server.admin_client()

@@ -13,7 +13,7 @@ from biomedica.net import (
     RetryPolicy,
     TokenBucket,
 )
-from biomedica.net.testing import FaultProxy, FaultRule
+from biomedica.testing.servers import FaultProxy, FaultRule
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
 

@@ -100,7 +100,7 @@ def test_key_manifest_jsonl_and_its_errors(tmp_path):
 def test_hf_archive_resolves_and_streams_through_the_hub_endpoint(demo_archive, serve, tmp_path, monkeypatch):
     import subprocess
 
-    from biomedica.train.fetch import pipe_url
+    from biomedica.net.stream import pipe_url
 
     hub = tmp_path / "hub" / "datasets" / "org" / "pmc-archive" / "resolve" / "main"
     hub.parent.mkdir(parents=True)

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from biomedica.annotate.catalogue import ClusterCatalogue
 from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
 from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
-from biomedica.curate.annotations import AnnotationStore, default_annotations_dir
+from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
 from biomedica.curate.labels import write_labels
-from biomedica.curate.taxonomy import load_taxonomy
+from biomedica.taxonomy import load_taxonomy
 
 
 class AnnotateConfig(BaseModel):

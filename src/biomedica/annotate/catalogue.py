@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biomedica.archive.reader import read_member, read_shard_index
-from biomedica.curate.annotations import AnnotationStore
-from biomedica.curate.language import STOPWORDS
+from biomedica.archive.annotations import AnnotationStore
+from biomedica.text import STOPWORDS
 
 _TERM = re.compile(r"[a-z][a-z0-9\-]{2,}")
 _CAPTION_NOISE = frozenset({"figure", "fig", "panel", "panels", "image", "images", "shown", "representative", "showing"})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedica import __version__
-from biomedica.archive.atomic_files import write_json_atomic
+from biomedica.io.atomic import write_json_atomic
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.units import completed_units, incomplete_units
 from biomedica.records import LICENSE_GROUPS, SCHEMA_VERSION

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.archive.atomic_files import fsync_file, publish, write_json_atomic
+from biomedica.io.atomic import fsync_file, publish, write_json_atomic
 from biomedica.archive.layout import ArchiveLayout, temp_path, unit_stem
 from biomedica.archive.shard_writer import FinishedShard, ShardWriter, sample_key_problem
 from biomedica.archive.manifest import finalize_archive

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedica.archive.atomic_files import fsync_dir
+from biomedica.io.atomic import fsync_dir
 from biomedica.archive.layout import ArchiveLayout
 
 

@@ -31,7 +31,7 @@ def _fail(message: str) -> None:
 
 
 def _store(archive: Path, annotations: Path | None):
-    from biomedica.curate.annotations import AnnotationStore, default_annotations_dir
+    from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
 
     return AnnotationStore(annotations or default_annotations_dir(archive))
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from biomedica.archive.atomic_files import write_bytes_atomic, write_json_atomic
-from biomedica.curate.annotations import AnnotationStore
+from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
+from biomedica.archive.annotations import AnnotationStore
 from biomedica.curate.config import ClusterConfig
 
 CLUSTERS_SCHEMA = pa.schema([("key", pa.string()), ("cluster", pa.int32()), ("distance", pa.float32())])

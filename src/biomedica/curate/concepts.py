@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from biomedica.curate.annotations import AnnotationStore
+from biomedica.archive.annotations import AnnotationStore
 from biomedica.curate.config import ZeroShotConfig
-from biomedica.curate.taxonomy import Taxonomy, load_taxonomy
+from biomedica.taxonomy import Taxonomy, load_taxonomy
 
 CONCEPTS_SCHEMA = pa.schema(
     [

@@ -37,7 +37,7 @@ from PIL import Image
 from biomedica.curate.components import connected_components
 from biomedica.curate.config import DedupConfig
 from biomedica.curate.hamming import hamming_pairs, hashes_from_hex
-from biomedica.ingest.images.phash import perceptual_hash
+from biomedica.images.phash import perceptual_hash
 from biomedica.records import ErrorRecord
 
 DEDUP_SCHEMA = pa.schema(

@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from biomedica.archive.atomic_files import write_bytes_atomic, write_json_atomic
+from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
 from biomedica.archive.reader import iter_shard, shard_paths
-from biomedica.curate.annotations import AnnotationStore, write_table_atomic
+from biomedica.archive.annotations import AnnotationStore, write_table_atomic
 from biomedica.curate.config import EmbedConfig
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from biomedica.curate.annotations import AnnotationStore
+from biomedica.archive.annotations import AnnotationStore
 
 CLUSTER_LABELS_SCHEMA = pa.schema(
     [

@@ -22,7 +22,7 @@ import re
 import pyarrow as pa
 
 from biomedica.curate.config import QualityConfig
-from biomedica.curate.language import guess_language
+from biomedica.text import guess_language
 
 QUALITY_SCHEMA = pa.schema(
     [

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from biomedica.archive.reader import iter_shard, read_shard_index, shard_paths
-from biomedica.curate.annotations import AnnotationStore, default_annotations_dir
+from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
 from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row

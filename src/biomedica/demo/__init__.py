@@ -1,6 +1,6 @@
 """The embedded demo: a small PMC-like corpus generated at run time, ingested end to end."""
 
-from biomedica.demo.corpus import (
+from biomedica.testing.corpus.corpus import (
     DemoArticle,
     DemoCorpusConfig,
     DemoCorpusInfo,

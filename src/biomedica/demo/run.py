@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from biomedica.archive.inspect import inspect_archive, render_report
-from biomedica.demo.corpus import DemoCorpusConfig, write_demo_corpus
+from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import IngestSummary, run_ingest
 

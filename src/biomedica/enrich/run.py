@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from tqdm import tqdm
 
-from biomedica.archive.atomic_files import fsync_file, publish
+from biomedica.io.atomic import fsync_file, publish
 from biomedica.archive.layout import ArchiveLayout, temp_path
 from biomedica.archive.units import completed_units
 from biomedica.enrich.config import EnrichConfig

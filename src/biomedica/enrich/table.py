@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.archive.atomic_files import fsync_file, publish
+from biomedica.io.atomic import fsync_file, publish
 from biomedica.archive.layout import temp_path
 
 ENRICHMENT_DIR = "enrichment"

@@ -85,7 +85,7 @@ def register_tiny_config() -> None:
     import open_clip
 
     if TINY_ARCH not in open_clip.list_models():
-        open_clip.add_model_config(Path(str(resources.files("biomedica") / "model_configs")))
+        open_clip.add_model_config(Path(str(resources.files("biomedica") / "models" / "configs")))
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from biomedica.archive.atomic_files import write_bytes_atomic, write_json_atomic
+from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
 from biomedica.archive.units import completed_units
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import IngestSummary, run_ingest

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biomedica.archive.reader import shard_paths
-from biomedica.curate.annotations import TABLE_NAMES, AnnotationStore, default_annotations_dir
+from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore, default_annotations_dir
 from biomedica.select.config import SelectConfig
 
 

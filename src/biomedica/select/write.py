@@ -22,11 +22,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.archive.atomic_files import publish, write_json_atomic
+from biomedica.io.atomic import publish, write_json_atomic
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import _brace_pattern
 from biomedica.archive.shard_writer import ShardWriter
-from biomedica.curate.annotations import write_table_atomic
+from biomedica.archive.annotations import write_table_atomic
 from biomedica.records import FigureRecord
 
 MANIFEST_NAME = "manifest.parquet"

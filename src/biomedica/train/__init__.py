@@ -6,7 +6,7 @@ OpenCLIP's own loop (`run`), with per-step metrics and an eval hook around it (`
 Shards stream from local paths, https (token from an env var), hf:// and s3:// through
 `fetch`; `checkpoints` holds WiSE-FT and export. Importing this package does not import
 torch; the modules that need it import it themselves. Nothing is imported eagerly, so the
-shard helper `python -m biomedica.train.fetch` starts with the standard library only.
+shard helper `python -m biomedica.net.stream` starts with the standard library only.
 """
 
 from __future__ import annotations

@@ -153,6 +153,6 @@ def register_model_config(path: Path) -> str:
 
 
 def register_builtin_models() -> list[str]:
-    """Register the architectures shipped in biomedica/model_configs (the tiny test model)."""
-    folder = Path(__file__).resolve().parents[1] / "model_configs"
+    """Register the architectures shipped in biomedica/models/configs (the tiny test model)."""
+    folder = Path(__file__).resolve().parents[1] / "models" / "configs"
     return [register_model_config(p) for p in sorted(folder.glob("*.json"))]

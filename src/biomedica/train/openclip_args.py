@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biomedica.train.config import TrainConfig
-from biomedica.train.fetch import pipe_url
+from biomedica.net.stream import pipe_url
 from biomedica.train.sources import ResolvedSource, Shard, resolve_source
 
 
@@ -112,7 +112,7 @@ def write_keys_files(run_dir: Path, resolved: ResolvedSource) -> dict[str, str]:
 
 
 def loader_urls(run_dir: Path, resolved: ResolvedSource) -> list[str]:
-    """The URL OpenCLIP opens for each shard (a path, or a `pipe:` through biomedica.train.fetch)."""
+    """The URL OpenCLIP opens for each shard (a path, or a `pipe:` through biomedica.net.stream)."""
     files = write_keys_files(run_dir, resolved)
     urls = [pipe_url(s.url, resolved.fetch, files.get(s.url), ranges=s.sparse) for s in resolved.shards]
     for url in urls:

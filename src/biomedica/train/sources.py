@@ -10,7 +10,7 @@ Three kinds of source (config `data.sources[*]`):
   row per sample and (at least) the columns `shard` (the tar's URL or path; relative
   values are resolved against the manifest's own folder) and `key` (the sample key,
   `PMC<id>_<n>`), stored as Parquet (`.parquet`) or JSON Lines (`.jsonl`). Only the listed
-  samples are streamed (`biomedica.train.fetch --keys`): when the shard has its archive
+  samples are streamed (`biomedica.net.stream --keys`): when the shard has its archive
   index beside it (`NNNNNN.parquet`), only the byte ranges of the listed samples are read;
   otherwise the shard is read in full and filtered. Counts are exact (the rows per shard).
 """
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import braceexpand
 
 from biomedica.train.config import SourceConfig
-from biomedica.train.fetch import FetchError, FetchOptions, NotFound, read_bytes
-from biomedica.train.urls import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
+from biomedica.net.stream import FetchError, FetchOptions, NotFound, read_bytes
+from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
 
 SIZES_NAME = "sizes.json"
 MANIFEST_NAME = "manifest.json"

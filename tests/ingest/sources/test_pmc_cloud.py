@@ -26,7 +26,7 @@ from biomedica.ingest.sources.pmc_cloud import (
     parse_pmcid,
 )
 from biomedica.net import NetConfig, RetryPolicy
-from biomedica.net.testing import FaultProxy
+from biomedica.testing.servers import FaultProxy
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 

@@ -1,12 +1,10 @@
-"""Figure images: find the file a graphic names, verify and store it, and hash it.
+"""Moved: pixels to `biomedica.images`, graphic file lookup to `biomedica.ingest.resolve_images`.
 
-`resolve_graphic` picks the file, `prepare_image` returns the bytes to store (JPEG/PNG
-unchanged, other formats as lossless PNG) with size, SHA-256 and perceptual hash.
+This old import path stays as an alias for one release.
 """
 
-from biomedica.ingest.images.phash import perceptual_hash, phash_distance
-from biomedica.ingest.images.prepare import ImageConfig, ImageError, StoredImage, prepare_image
-from biomedica.ingest.images.resolve import resolve_graphic
+from biomedica.images import ImageConfig, ImageError, StoredImage, perceptual_hash, phash_distance, prepare_image
+from biomedica.ingest.resolve_images import resolve_graphic
 
 __all__ = [
     "ImageConfig",

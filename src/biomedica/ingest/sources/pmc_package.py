@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
-from biomedica.ingest.images.resolve import CANDIDATE_EXTENSIONS
+from biomedica.ingest.resolve_images import CANDIDATE_EXTENSIONS
 from biomedica.ingest.sources import SourceItem
 from biomedica.ingest.sources.oa_file_list import OaFileList, parse_oa_file_list
 from biomedica.net import NetClient, NetConfig, RateLimiter

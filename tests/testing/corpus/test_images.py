@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from biomedica.demo.images import (
+from biomedica.testing.corpus.images import (
     IMAGE_SOURCES,
     find_image_sources,
     frame_count,

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from biomedica.demo.charts import _PALETTE, CHART_KINDS, draw_chart
+from biomedica.testing.corpus.charts import _PALETTE, CHART_KINDS, draw_chart
 
 
 @pytest.mark.parametrize("kind", CHART_KINDS)

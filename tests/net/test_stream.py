@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from biomedica.train.fetch import (
+from biomedica.net.stream import (
     FetchError,
     FetchOptions,
     NotFound,
@@ -14,7 +14,7 @@ from biomedica.train.fetch import (
     sample_key,
 )
 
-from .conftest import write_shards
+from biomedica.testing.shards import write_shards
 
 FAST = dict(retries=3, backoff_s=0.01, timeout_s=10)
 
@@ -126,7 +126,7 @@ def test_pipe_command_fails_with_one_line_naming_the_url(tmp_path):
     url = pipe_url("http://127.0.0.1:9/none.tar", FetchOptions(retries=0, timeout_s=2))
     result = subprocess.run(url[len("pipe:"):], shell=True, capture_output=True, text=True)
     assert result.returncode == 1
-    assert result.stderr.startswith("biomedica.train.fetch: http://127.0.0.1:9/none.tar: failed after 1 attempts")
+    assert result.stderr.startswith("biomedica.net.stream: http://127.0.0.1:9/none.tar: failed after 1 attempts")
 
 
 def test_local_shards_are_read_directly_unless_filtered(tmp_path):
@@ -155,7 +155,7 @@ def _members(data: bytes) -> list[tuple[str, bytes]]:
 def test_selected_samples_are_read_by_byte_ranges_from_the_shard_index(demo_archive, serve):
     import pyarrow.parquet as pq
 
-    from biomedica.train.fetch import RangePolicy, filter_by_ranges, index_url_of
+    from biomedica.net.stream import RangePolicy, filter_by_ranges, index_url_of
 
     shard = demo_archive / "commercial" / "000000.tar"
     keys = pq.read_table(shard.with_suffix(".parquet"), columns=["key"]).column("key").to_pylist()
@@ -176,7 +176,7 @@ def test_selected_samples_are_read_by_byte_ranges_from_the_shard_index(demo_arch
 
 
 def test_ranges_fall_back_to_the_whole_shard_without_an_index_or_when_most_is_selected(tmp_path, serve):
-    from biomedica.train.fetch import filter_by_ranges
+    from biomedica.net.stream import filter_by_ranges
 
     write_shards(tmp_path, "A", [3], (1, 1, 1), "x")
     server = serve(tmp_path)

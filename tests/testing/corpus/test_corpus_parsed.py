@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biomedica.demo.corpus import DemoCorpusConfig, DemoCorpusInfo, write_demo_corpus
+from biomedica.testing.corpus.corpus import DemoCorpusConfig, DemoCorpusInfo, write_demo_corpus
 
 jats = pytest.importorskip("biomedica.ingest.jats")
 if not hasattr(jats, "parse_articles"):

@@ -1,6 +1,6 @@
 import pytest
 
-from biomedica.curate.taxonomy import load_taxonomy, slug
+from biomedica.taxonomy import load_taxonomy, slug
 
 
 def test_shipped_taxonomy_is_versioned_and_biomedica_sized():

@@ -1,6 +1,6 @@
 import pytest
 
-from biomedica.curate.language import guess_language
+from biomedica.text import guess_language
 
 
 @pytest.mark.parametrize(

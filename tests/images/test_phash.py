@@ -12,7 +12,7 @@ from PIL import Image
 
 from biomedica.ingest.images import perceptual_hash, phash_distance
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 SKIMAGE = FIXTURES / "images" / "skimage"
 FIGURES = FIXTURES / "images" / "pmc_package_figures"
 DISTINCT = [

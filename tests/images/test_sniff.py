@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from biomedica.ingest.images.sniff import sniff_format
+from biomedica.images.sniff import sniff_format
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 
 
 def test_fixture_files_by_content():

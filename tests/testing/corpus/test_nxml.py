@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from biomedica.demo.captions import Caption, text
-from biomedica.demo.nxml import (
+from biomedica.testing.corpus.captions import Caption, text
+from biomedica.testing.corpus.nxml import (
     ALI,
     XLINK,
     ArticleDoc,

@@ -9,7 +9,7 @@ from lxml import etree
 
 from biomedica.ingest.images import resolve_graphic
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
 

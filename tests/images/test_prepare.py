@@ -17,7 +17,7 @@ from PIL import Image
 
 from biomedica.ingest.images import ImageConfig, ImageError, prepare_image
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 PACKAGE = FIXTURES / "pmc_packages" / "PMC10802347"
 ELIFE_TIF = FIXTURES / "pmc_packages" / "elife-00353" / "elife-00353-fig1-v1.tif"
 SKIMAGE = FIXTURES / "images" / "skimage"

@@ -9,9 +9,9 @@ import numpy as np
 from PIL import Image
 
 from biomedica.ingest.images import ImageConfig, prepare_image
-from biomedica.ingest.images.depth import grey_for_png, scaled, to_8_bit
+from biomedica.images.depth import grey_for_png, scaled, to_8_bit
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 CELL = FIXTURES / "images" / "skimage" / "cell.png"
 
 

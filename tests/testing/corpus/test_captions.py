@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from biomedica.demo.captions import chart_caption, describe, image_caption, panels_caption, text
-from biomedica.demo.charts import draw_chart
-from biomedica.demo.images import IMAGE_SOURCES, render_image
+from biomedica.testing.corpus.captions import chart_caption, describe, image_caption, panels_caption, text
+from biomedica.testing.corpus.charts import draw_chart
+from biomedica.testing.corpus.images import IMAGE_SOURCES, render_image
 
 
 def _source(name: str):

@@ -1,6 +1,6 @@
 import pytest
 
-from biomedica.train.urls import (
+from biomedica.io.locations import (
     UnsupportedUrl,
     join_url,
     parent_url,

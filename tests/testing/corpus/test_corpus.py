@@ -12,8 +12,8 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from biomedica.demo.corpus import DemoCorpusConfig, DemoCorpusInfo, write_demo_corpus
-from biomedica.ingest.images.resolve import resolve_graphic
+from biomedica.testing.corpus.corpus import DemoCorpusConfig, DemoCorpusInfo, write_demo_corpus
+from biomedica.ingest.resolve_images import resolve_graphic
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 ALL_MODALITIES = {
@@ -58,7 +58,7 @@ def test_generation_is_deterministic_across_processes(info, tmp_path):
     # A fresh interpreter has no decoded-image cache, so this also checks the cache changes nothing.
     other = tmp_path / "again"
     script = (
-        "import sys; from pathlib import Path; from biomedica.demo.corpus import write_demo_corpus; "
+        "import sys; from pathlib import Path; from biomedica.testing.corpus.corpus import write_demo_corpus; "
         "write_demo_corpus(Path(sys.argv[1]))"
     )
     subprocess.run([sys.executable, "-c", script, str(other)], check=True)

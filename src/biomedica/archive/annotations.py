@@ -1,0 +1,85 @@
+"""The annotations folder: one Parquet table per curation product, keyed by sample key.
+
+Layout (default `<archive>/annotations/`, or any folder the user names):
+
+    annotations/dedup.parquet       exact / near-duplicate groups, canonical flag, eval leaks
+    annotations/quality.parquet     quality flags with reasons, caption language
+    annotations/panels.parquet      panel type per image from its caption and layout
+    annotations/embeddings/<name>/  float16 vectors per shard (.npy + keys .parquet)
+    annotations/clusters.parquet    cluster id per sample (+ models/ to assign new data)
+    annotations/concepts.parquet    zero-shot concept labels with scores
+    annotations/labels.parquet      expert cluster labels propagated to samples
+
+The shards are never touched. Every table is written whole under a temporary name and
+renamed into place, so a crash leaves the previous version (or none), never half a table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomedica.io.atomic import publish
+from biomedica.archive.layout import temp_path
+
+ANNOTATIONS_DIR = "annotations"
+TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels")
+
+
+def default_annotations_dir(archive: Path) -> Path:
+    return Path(archive) / ANNOTATIONS_DIR
+
+
+def write_table_atomic(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file so that `path` is either the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class AnnotationStore:
+    """Paths and atomic reads/writes of the annotation tables under `root`."""
+
+    root: Path
+
+    def table_path(self, name: str) -> Path:
+        return Path(self.root) / f"{name}.parquet"
+
+    def embeddings_dir(self, name: str) -> Path:
+        return Path(self.root) / "embeddings" / name
+
+    def models_dir(self) -> Path:
+        return Path(self.root) / "models"
+
+    def has(self, name: str) -> bool:
+        return self.table_path(name).is_file()
+
+    def write(self, name: str, table: pa.Table) -> Path:
+        path = self.table_path(name)
+        write_table_atomic(path, table)
+        return path
+
+    def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        path = self.table_path(name)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: annotation table {name!r} not found; run `biomedica curate {name}` on the archive first"
+            )
+        return pq.read_table(path, columns=columns)
+
+    def tables(self) -> list[str]:
+        """Names of the tables present (TABLE_NAMES order first, then any user tables)."""
+        root = Path(self.root)
+        present = sorted(p.stem for p in root.glob("*.parquet") if not p.name.startswith(".")) if root.is_dir() else []
+        return [n for n in TABLE_NAMES if n in present] + [n for n in present if n not in TABLE_NAMES]

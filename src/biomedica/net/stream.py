@@ -1,0 +1,467 @@
+"""Stream one shard (or a small index file) from any supported location, with retries.
+
+Used two ways:
+
+- in-process, `read_bytes(url)` fetches `sizes.json`, `manifest.json` and key manifests;
+- as a WebDataset `pipe:` command, `python -m biomedica.net.stream URL [--keys FILE]`,
+  which writes the shard to stdout. OpenCLIP's loader opens every shard URL with
+  webdataset's `gopen`; a `pipe:` URL works in every DataLoader worker and every torchrun
+  rank without registering anything in those processes, and keeps the token out of the
+  command line (only the *name* of the environment variable is passed).
+
+A dropped connection is resumed where it stopped (HTTP `Range`, or skipping the bytes
+already sent when the server ignores ranges), so one flaky read never loses a shard.
+With `--keys`, only the samples whose key is listed are written (a `select` on `__key__`
+done before OpenCLIP's pipeline sees it): when the archive's shard index is beside the tar,
+only the byte ranges of those samples are requested (a 10 % subset reads about 10 % of the
+bytes); otherwise, or when the ranges would cover most of the shard, the tar stream is
+read whole and filtered on the fly.
+
+Hand-written on purpose: urllib (stdlib) instead of `requests`/`curl`, so the helper
+starts fast, has no dependency beyond the standard library, and can strip the
+Authorization header when a redirect leaves the host (hub downloads redirect to a CDN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from biomedica.io.locations import HF_TOKEN_ENV, local_path, parse_hf_url, parse_s3_url, url_scheme
+
+CHUNK = 1 << 20
+TAR_BLOCK = 512
+# the same split webdataset's base_plus_ext makes: key = path up to the first dot of the basename
+_KEY_RE = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")
+
+
+class FetchError(OSError):
+    """A location that could not be read after all retries; the message names it and the fix."""
+
+
+class NotFound(FetchError):
+    """The location does not exist (404, or no such file)."""
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How to reach remote shards: credentials by env-var name, retries, timeouts."""
+
+    auth_env: str | None = None  # env var holding a token ("Bearer " is added unless a scheme is given)
+    retries: int = 5  # extra attempts after the first
+    timeout_s: float = 60.0
+    backoff_s: float = 1.0  # doubled per attempt, capped at 30 s
+    s3_anonymous: bool = True  # unsigned HTTPS GET; False: boto3 (or the aws CLI) with the usual credentials
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO/moto, or a mirror
+
+    def to_argv(self) -> list[str]:
+        argv = ["--retries", str(self.retries), "--timeout", f"{self.timeout_s:g}", "--backoff", f"{self.backoff_s:g}"]
+        if self.auth_env:
+            argv += ["--auth-env", self.auth_env]
+        if not self.s3_anonymous:
+            argv += ["--s3-signed"]
+        if self.s3_endpoint:
+            argv += ["--s3-endpoint", self.s3_endpoint]
+        return argv
+
+
+class _Transient(Exception):
+    """An error worth retrying (connection reset, timeout, 5xx, 429, short read)."""
+
+
+def authorization_header(url: str, options: FetchOptions) -> str | None:
+    """The Authorization value for `url`: the env var named in options, else HF_TOKEN for hf://."""
+    name = options.auth_env
+    if name is None and url_scheme(url) == "hf":
+        name = HF_TOKEN_ENV
+        if not os.environ.get(name):
+            return None  # public dataset: no token needed
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise FetchError(f"{url}: environment variable {name} (auth_env) is not set; export it with your token")
+    return value if " " in value.strip() else f"Bearer {value.strip()}"
+
+
+class _SameHostAuthRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never send the Authorization header to another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 - urllib hook
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameHostAuthRedirect())
+
+
+def _http_url(url: str, options: FetchOptions) -> str:
+    scheme = url_scheme(url)
+    if scheme == "hf":
+        return parse_hf_url(url).resolve_url()
+    if scheme == "s3":
+        return parse_s3_url(url).https_url(options.s3_endpoint)
+    return url
+
+
+def _range_header(offset: int, end: int | None) -> str | None:
+    if not offset and end is None:
+        return None
+    return f"bytes={offset}-{'' if end is None else end - 1}"
+
+
+def _open_http(url: str, options: FetchOptions, offset: int, end: int | None) -> tuple[BinaryIO, bool]:
+    """(response, range honoured) for a GET of bytes [offset, end)."""
+    request = urllib.request.Request(_http_url(url, options), headers={"User-Agent": "biomedica-train"})
+    auth = authorization_header(url, options)
+    if auth:
+        request.add_header("Authorization", auth)
+    if _range_header(offset, end):
+        request.add_header("Range", _range_header(offset, end))
+    try:
+        response = _OPENER.open(request, timeout=options.timeout_s)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 410):
+            raise NotFound(f"{url}: not found (HTTP {exc.code})") from None
+        if exc.code in (401, 403):
+            hint = f"check the token in ${options.auth_env or HF_TOKEN_ENV}" if auth else "set auth_env to the env var holding a token"
+            raise FetchError(f"{url}: access denied (HTTP {exc.code}); {hint}") from None
+        if exc.code == 416 and offset:
+            return io.BytesIO(b""), True  # nothing left after offset
+        if exc.code == 429 or exc.code >= 500:
+            raise _Transient(f"HTTP {exc.code}") from None
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
+        raise _Transient(str(getattr(exc, "reason", exc))) from None
+    return response, response.status == 206
+
+
+def _open_s3_signed(url: str, options: FetchOptions, offset: int, end: int | None) -> tuple[BinaryIO, bool]:
+    """Credentialed S3 read: boto3 when installed, else `aws s3 cp URL -` (the CLI)."""
+    location = parse_s3_url(url)
+    try:
+        import boto3  # optional
+    except ImportError:
+        boto3 = None
+    if boto3 is not None:
+        import botocore.exceptions
+
+        client = boto3.client("s3", endpoint_url=options.s3_endpoint)
+        kwargs = {"Bucket": location.bucket, "Key": location.key}
+        if _range_header(offset, end):
+            kwargs["Range"] = _range_header(offset, end)
+        try:
+            return client.get_object(**kwargs)["Body"], True
+        except client.exceptions.NoSuchKey:
+            raise NotFound(f"{url}: no such key") from None
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError) as exc:
+            raise _Transient(str(exc)) from None
+    if shutil.which("aws") is None:
+        raise FetchError(f"{url}: reading S3 with credentials needs boto3 (pip install boto3) or the aws CLI")
+    command = ["aws", "s3", "cp", url, "-"]
+    if options.s3_endpoint:
+        command += ["--endpoint-url", options.s3_endpoint]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    return process.stdout, False
+
+
+def _open(url: str, options: FetchOptions, offset: int, end: int | None = None) -> tuple[BinaryIO, bool]:
+    scheme = url_scheme(url)
+    if scheme == "file":
+        try:
+            handle = open(local_path(url), "rb")  # noqa: SIM115 - returned to the caller
+        except FileNotFoundError:
+            raise NotFound(f"{url}: no such file") from None
+        handle.seek(offset)
+        return handle, True
+    if scheme == "s3" and not options.s3_anonymous:
+        return _open_s3_signed(url, options, offset, end)
+    return _open_http(url, options, offset, end)
+
+
+class RetryingReader(io.RawIOBase):
+    """A read-only stream over bytes [start, end) of one URL that reconnects where it stopped after a failure."""
+
+    def __init__(self, url: str, options: FetchOptions | None = None, start: int = 0, end: int | None = None) -> None:
+        super().__init__()
+        self.url = url
+        self.options = options or FetchOptions()
+        self.offset = start
+        self.end = end
+        self.reconnects = 0
+        self._stream: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _connect(self) -> None:
+        stream, ranged = _open(self.url, self.options, self.offset, self.end)
+        if self.offset and not ranged:  # server ignored Range: drop what was already delivered
+            remaining = self.offset
+            while remaining:
+                skipped = stream.read(min(CHUNK, remaining))
+                if not skipped:
+                    raise _Transient("stream ended before the resume offset")
+                remaining -= len(skipped)
+        self._stream = stream
+
+    def readinto(self, buffer) -> int:
+        attempt = 0
+        while True:
+            try:
+                if self._stream is None:
+                    self._connect()
+                wanted = len(buffer) if self.end is None else min(len(buffer), self.end - self.offset)
+                if wanted <= 0:
+                    return 0
+                data = self._stream.read(wanted)
+                if not data and getattr(self._stream, "length", None):
+                    # http.client reports a connection closed early as a short, empty read
+                    raise _Transient(f"connection closed with {self._stream.length} bytes unread")
+                buffer[: len(data)] = data
+                self.offset += len(data)
+                return len(data)
+            except NotFound:
+                raise
+            except FetchError:
+                raise
+            except (_Transient, OSError, http.client.HTTPException) as exc:
+                self._drop()
+                attempt += 1
+                if attempt > self.options.retries:
+                    raise FetchError(
+                        f"{self.url}: failed after {attempt} attempts at byte {self.offset} ({exc}); "
+                        "check the network or raise `retries`"
+                    ) from None
+                self.reconnects += 1
+                time.sleep(min(30.0, self.options.backoff_s * 2 ** (attempt - 1)))
+
+    def _drop(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is discarded anyway
+                pass
+        self._stream = None
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def read_bytes(url: str, options: FetchOptions | None = None) -> bytes:
+    """The whole content of a (small) file at `url`; NotFound when it does not exist."""
+    with RetryingReader(url, options) as reader:
+        return reader.read()
+
+
+def sample_key(member_name: str) -> str | None:
+    """The WebDataset sample key of a tar member (`PMC1_000.jpg` -> `PMC1_000`); None for odd names."""
+    match = _KEY_RE.match(member_name)
+    return match.group(1) if match else None
+
+
+def filter_tar(source: BinaryIO, destination: BinaryIO, keys: set[str]) -> int:
+    """Copy the members of the tar stream `source` whose sample key is in `keys`; return samples kept."""
+    kept: set[str] = set()
+    with tarfile.open(fileobj=source, mode="r|") as reader, tarfile.open(fileobj=destination, mode="w|") as writer:
+        for member in reader:
+            key = sample_key(member.name) if member.isfile() else None
+            if key is None or key not in keys:
+                continue
+            writer.addfile(member, reader.extractfile(member))
+            kept.add(key)
+    return len(kept)
+
+
+class _WithTarEnd(io.RawIOBase):
+    """A byte range of a tar made readable as a tar of its own: the two zero end blocks appended."""
+
+    def __init__(self, source: io.RawIOBase) -> None:
+        super().__init__()
+        self._source = source
+        self._tail = b"\0" * (2 * TAR_BLOCK)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._source.readinto(buffer) if self._source is not None else 0
+        if count:
+            return count
+        self._source = None
+        count = min(len(buffer), len(self._tail))
+        buffer[:count], self._tail = self._tail[:count], self._tail[count:]
+        return count
+
+
+@dataclass(frozen=True)
+class RangePolicy:
+    """When to read selected samples by byte ranges instead of the whole shard."""
+
+    max_gap_bytes: int = 1 << 20  # join two ranges closer than this (one request instead of two)
+    whole_shard_fraction: float = 0.5  # read everything when the ranges cover more of the shard
+
+
+def sample_ranges(rows: list[dict], policy: RangePolicy = RangePolicy()) -> list[tuple[int, int]]:
+    """Byte ranges [start, end) holding the samples of `rows` (shard index rows: member offsets and sizes).
+
+    A sample's members are contiguous in the tar: from the first member's 512-byte header
+    to the end of the last member's data padded to a block. Ranges closer than
+    `policy.max_gap_bytes` are joined (the unselected samples in between are dropped later).
+    """
+    spans = []
+    for row in rows:
+        members = [(row[f"{m}_offset"], row[f"{m}_size"]) for m in ("image", "txt", "json")]
+        start = min(offset for offset, _ in members) - TAR_BLOCK
+        end = max(offset + -(-size // TAR_BLOCK) * TAR_BLOCK for offset, size in members)
+        spans.append((start, end))
+    joined: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if joined and start - joined[-1][1] < policy.max_gap_bytes:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+        else:
+            joined.append((start, end))
+    return joined
+
+
+INDEX_COLUMNS = ["key", "image_offset", "image_size", "txt_offset", "txt_size", "json_offset", "json_size"]
+
+
+def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: BinaryIO, options: FetchOptions,
+                     policy: RangePolicy = RangePolicy()) -> int | None:
+    """Write the selected samples of the shard at `url`, reading only their byte ranges.
+
+    The ranges come from the archive's shard index (`NNNNNN.parquet` beside the tar, with
+    each member's offset and size). Returns the samples written, or None when there is no
+    index or the ranges would cover most of the shard (then the caller streams it all).
+    """
+    try:
+        index = read_bytes(index_url, options)
+    except NotFound:
+        return None
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(index), columns=INDEX_COLUMNS)
+    rows = [row for row in table.to_pylist() if row["key"] in keys]
+    ranges = sample_ranges(rows, policy)
+    shard_bytes = max((end for _, end in sample_ranges(table.to_pylist(), RangePolicy(max_gap_bytes=0))), default=0)
+    if shard_bytes and sum(end - start for start, end in ranges) > policy.whole_shard_fraction * shard_bytes:
+        return None
+    wanted = {row["key"] for row in rows}
+    found: set[str] = set()
+    stale = f"{index_url} does not match {url}: the index does not belong to this shard (rebuild its unit)"
+    with tarfile.open(fileobj=destination, mode="w|") as writer:
+        for start, end in ranges:
+            with RetryingReader(url, options, start, end) as reader:
+                source = io.BufferedReader(_WithTarEnd(reader), CHUNK)
+                try:
+                    with tarfile.open(fileobj=source, mode="r|") as span:
+                        for member in span:
+                            key = sample_key(member.name) if member.isfile() else None
+                            if key in wanted:
+                                writer.addfile(member, span.extractfile(member))
+                                found.add(key)
+                except tarfile.TarError as exc:
+                    raise FetchError(f"bytes {start}-{end} are not whole tar members ({exc}); {stale}") from None
+    missing = wanted - found
+    if missing:
+        raise FetchError(f"{len(missing)} selected sample(s) (e.g. {sorted(missing)[0]}) not at their offsets; {stale}")
+    return len(found)
+
+
+def index_url_of(url: str) -> str | None:
+    """The shard index beside a `.tar` (`000000.tar` -> `000000.parquet`), None for other names."""
+    return url[: -len(".tar")] + ".parquet" if url.endswith(".tar") else None
+
+
+def read_keys(path: str) -> set[str]:
+    """One key per line (blank lines ignored)."""
+    with open(path, encoding="utf-8") as handle:
+        return {line.strip() for line in handle if line.strip()}
+
+
+def pipe_url(url: str, options: FetchOptions, keys_file: str | None = None, ranges: bool = True) -> str:
+    """The WebDataset URL OpenCLIP should open for this shard.
+
+    A local shard without a key filter is its path (read directly); anything else is a
+    `pipe:` running this module with the same interpreter. `ranges=False` makes a key
+    filter read the whole shard (a dense selection: no index lookup).
+    """
+    if url_scheme(url) == "file" and keys_file is None:
+        return local_path(url)
+    command = [sys.executable, "-m", "biomedica.net.stream", url, *options.to_argv()]
+    if keys_file is not None:
+        command += ["--keys", keys_file]
+        if not ranges:
+            command += ["--no-ranges"]
+    return "pipe:" + shlex.join(command)
+
+
+def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m biomedica.net.stream", description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("--keys", help="file with one sample key per line: write only those samples")
+    parser.add_argument("--no-ranges", dest="ranges", action="store_false",
+                        help="with --keys, always read the whole shard (never byte ranges from its index)")
+    parser.add_argument("--auth-env", help="name of the env var holding the token")
+    parser.add_argument("--retries", type=int, default=FetchOptions.retries)
+    parser.add_argument("--timeout", type=float, default=FetchOptions.timeout_s)
+    parser.add_argument("--backoff", type=float, default=FetchOptions.backoff_s)
+    parser.add_argument("--s3-signed", action="store_true", help="use AWS credentials instead of anonymous reads")
+    parser.add_argument("--s3-endpoint")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Write the shard at URL to stdout (filtered by --keys); exit 1 with one line on stderr on failure."""
+    if hasattr(signal, "SIGPIPE"):
+        # the reader may stop mid-shard (end of an epoch): die quietly with 141, which webdataset ignores
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    options = FetchOptions(
+        auth_env=args.auth_env,
+        retries=args.retries,
+        timeout_s=args.timeout,
+        backoff_s=args.backoff,
+        s3_anonymous=not args.s3_signed,
+        s3_endpoint=args.s3_endpoint,
+    )
+    out = sys.stdout.buffer
+    try:
+        with RetryingReader(args.url, options) as reader:
+            if args.keys:
+                keys = read_keys(args.keys)
+                index_url = index_url_of(args.url) if args.ranges else None
+                if index_url is None or filter_by_ranges(args.url, index_url, keys, out, options) is None:
+                    filter_tar(io.BufferedReader(reader, CHUNK), out, keys)
+            else:
+                shutil.copyfileobj(reader, out, CHUNK)
+        out.flush()
+    except (FetchError, tarfile.TarError, OSError) as exc:
+        print(f"biomedica.net.stream: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
