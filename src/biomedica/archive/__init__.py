@@ -13,44 +13,65 @@ final names only when complete, and `_units/NNNNNN.json` marks the unit done; `f
 then derives `sizes.json` and `manifest.json` from the markers.
 """
 
-from biomedica.archive.inspect import InspectReport, SampleSummary, inspect_archive, render_report
-from biomedica.archive.layout import ArchiveLayout
-from biomedica.archive.manifest import finalize_archive, read_manifest
-from biomedica.archive.reader import iter_samples, iter_shard, read_member, read_shard_index, shard_paths
-from biomedica.archive.unit_writer import UnitWriter
-from biomedica.archive.units import (
-    CorruptMarker,
-    ShardInfo,
-    UnitAlreadyComplete,
-    UnitStats,
-    clean_unit,
-    completed_units,
-    incomplete_units,
-    is_unit_complete,
-)
-from biomedica.archive.verify import verify_archive
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ArchiveLayout",
-    "CorruptMarker",
-    "InspectReport",
-    "SampleSummary",
-    "ShardInfo",
-    "UnitAlreadyComplete",
-    "UnitStats",
-    "UnitWriter",
-    "clean_unit",
-    "completed_units",
-    "finalize_archive",
-    "incomplete_units",
-    "inspect_archive",
-    "is_unit_complete",
-    "iter_samples",
-    "iter_shard",
-    "read_manifest",
-    "read_member",
-    "read_shard_index",
-    "render_report",
-    "shard_paths",
-    "verify_archive",
-]
+# Public names and the module that defines each. Imported on first use (PEP 562) so that a
+# light module such as `biomedica.archive.keys` (used by the stdlib-only pipe helper) does
+# not pull pyarrow in with the package.
+_EXPORTS = {
+    "ArchiveLayout": "layout",
+    "CorruptMarker": "units",
+    "ErrorSink": "errors",
+    "InspectReport": "inspect",
+    "SampleSummary": "inspect",
+    "ShardInfo": "units",
+    "UnitAlreadyComplete": "units",
+    "UnitStats": "units",
+    "UnitWriter": "unit_writer",
+    "clean_unit": "units",
+    "completed_units": "units",
+    "finalize_archive": "manifest",
+    "incomplete_units": "units",
+    "inspect_archive": "inspect",
+    "is_unit_complete": "units",
+    "iter_samples": "reader",
+    "iter_shard": "reader",
+    "read_errors": "errors",
+    "read_manifest": "manifest",
+    "read_member": "reader",
+    "read_shard_index": "reader",
+    "render_report": "inspect",
+    "shard_paths": "reader",
+    "verify_archive": "verify",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from biomedica.archive.errors import ErrorSink, read_errors
+    from biomedica.archive.inspect import InspectReport, SampleSummary, inspect_archive, render_report
+    from biomedica.archive.layout import ArchiveLayout
+    from biomedica.archive.manifest import finalize_archive, read_manifest
+    from biomedica.archive.reader import iter_samples, iter_shard, read_member, read_shard_index, shard_paths
+    from biomedica.archive.unit_writer import UnitWriter
+    from biomedica.archive.units import (
+        CorruptMarker,
+        ShardInfo,
+        UnitAlreadyComplete,
+        UnitStats,
+        clean_unit,
+        completed_units,
+        incomplete_units,
+        is_unit_complete,
+    )
+    from biomedica.archive.verify import verify_archive

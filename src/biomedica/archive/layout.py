@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from biomedica.io.atomic import temp_path  # noqa: F401 - re-exported: layout names every path
 from biomedica.records import LICENSE_GROUPS
 
 MANIFEST_NAME = "manifest.json"
@@ -25,11 +26,6 @@ def unit_stem(unit_id: int) -> str:
     if isinstance(unit_id, bool) or not isinstance(unit_id, int) or unit_id < 0:
         raise ValueError(f"unit_id must be a non-negative int, got {unit_id!r}")
     return f"{unit_id:06d}"
-
-
-def temp_path(final: Path) -> Path:
-    """A hidden temporary name beside `final`, unique per process: `.000000.tar.tmp-<pid>`."""
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from biomedica.archive.layout import temp_path
+
+
+def temp_path(final: Path) -> Path:
+    """A hidden temporary name beside `final`, unique per process: `.000000.tar.tmp-<pid>`."""
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
 
 
 def fsync_file(path: Path) -> None:
@@ -61,3 +65,17 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     """Atomically write `obj` as indented, key-sorted UTF-8 JSON (stable diffs, readable by eye)."""
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_parquet_atomic(path: Path, table: Any) -> None:
+    """Write a pyarrow Table as Parquet so that `path` is either absent/old or complete."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        pq.write_table(table, tmp)
+        fsync_file(tmp)
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
