@@ -6,7 +6,6 @@ All other archive modules ask this module for paths, so the layout in DESIGN.md
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
