@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from biomedica.exec import check_executor
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
 from biomedica.net import NetConfig
 
@@ -35,7 +36,9 @@ class IngestConfig(BaseModel):
     net: NetConfig = Field(default_factory=NetConfig, description="pmc-package: timeouts, retries, rate, cache")
     pmc_cloud: PmcCloudConfig | None = Field(default=None, description="pmc-cloud: bucket, selection, filters")
     workers: int = Field(default=1, ge=1, description="worker processes of the local pool")
-    executor: str = Field(default="local", description="where units run: local (process pool)")
+    executor: str = Field(
+        default="local", description="where units run: local (process pool), ray, array (one task of a job array)"
+    )
     articles_per_unit: int = Field(
         default=500, ge=1, description="input files per work unit; one unit = one shard per license group"
     )
@@ -49,6 +52,11 @@ class IngestConfig(BaseModel):
     @classmethod
     def _path_to_str(cls, value):
         return str(value) if isinstance(value, Path) else value
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        return check_executor(value)
 
     @model_validator(mode="after")
     def _input_for_source(self) -> "IngestConfig":

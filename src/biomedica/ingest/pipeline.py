@@ -1,13 +1,13 @@
 """One work unit, end to end: parse each document, attach figure images, write the unit.
 
-This is the function that the local pool (and later Ray) runs; it depends only on the
-unit's items, so the same unit gives the same output whoever runs it.
+`run_unit(unit, context)` is the unit function that every executor (biomedica.exec) runs; it
+depends only on the unit's items, so the same unit gives the same output whoever runs it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from biomedica.archive.unit_writer import UnitStats, UnitWriter, clean_unit
@@ -131,9 +131,33 @@ class ItemStats:
     errors: int = 0
 
 
-def run_unit(unit: WorkUnit, source: ArticleSource, root: Path, config: ImageConfig) -> UnitStats:
+@dataclass(frozen=True)
+class UnitContext:
+    """What every unit of one run shares; the executor sends it once per worker process."""
+
+    source: ArticleSource
+    root: Path
+    images: ImageConfig
+
+    @property
+    def requests_per_second(self) -> float | None:
+        """The source's request rate when it can take a shared limiter (the ray executor's opt-in)."""
+        if not hasattr(self.source, "with_rate_limiter"):
+            return None
+        return getattr(self.source, "requests_per_second", None)
+
+    @property
+    def request_burst(self) -> float | None:
+        return getattr(self.source, "request_burst", None)
+
+    def with_rate_limiter(self, limiter: object) -> "UnitContext":
+        return replace(self, source=self.source.with_rate_limiter(limiter))  # type: ignore[attr-defined]
+
+
+def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
     """Write one unit from scratch (its partial output from a dead run is removed first)."""
     started = time.perf_counter()
+    source, root, config = context.source, context.root, context.images
     clean_unit(root, unit.unit_id)
     writer = UnitWriter(root, unit.unit_id)
     seen_ids: set[str] = set()

@@ -20,10 +20,10 @@ from tqdm import tqdm
 
 from biomedica import __version__
 from biomedica.archive.unit_writer import completed_units, finalize_archive
+from biomedica.exec import EXECUTORS, run_units
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.executors import EXECUTORS
 from biomedica.ingest.images import ImageConfig
-from biomedica.ingest.pipeline import WorkUnit, plan_units
+from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.records import LICENSE_GROUPS
@@ -137,8 +137,10 @@ def run_ingest(
         dynamic_ncols=True,
     )
     with bar:
-        execute = EXECUTORS[config.executor]
-        for unit, _stats in execute(todo, source, root, images, config.workers):
+        context = UnitContext(source, root, images)
+        for unit, _stats in run_units(
+            run_unit, todo, executor=config.executor, workers=config.workers, context=context
+        ):
             bar.update(len(unit.item_ids))
             summary.units_run += 1
             summary.items_run += len(unit.item_ids)

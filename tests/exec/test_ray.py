@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import subprocess
 import sys
 import tarfile
@@ -16,9 +17,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from biomedica.exec import EXECUTORS, run_units  # noqa: E402
+from biomedica.exec.ray_tasks import ClusterRateLimiter, RateLimitLedger  # noqa: E402
 from biomedica.ingest.config import IngestConfig  # noqa: E402
-from biomedica.ingest.executors import EXECUTORS  # noqa: E402
-from biomedica.ingest.executors_ray import ClusterRateLimiter, RateLimitLedger  # noqa: E402
 from biomedica.ingest.run import run_ingest  # noqa: E402
 from biomedica.ingest.sources.pmc_package import PmcPackageSource  # noqa: E402
 from biomedica.net import NetConfig  # noqa: E402
@@ -147,7 +148,16 @@ def test_network_source_on_ray_shares_one_request_rate(local_ray, fixtures_dir, 
 
 
 def test_ray_executor_is_registered_without_importing_ray():
-    code = "import sys, biomedica.ingest.executors as e; assert 'ray' in e.EXECUTORS; print('ray' in sys.modules)"
+    code = "import sys, biomedica.ingest.run, biomedica.exec as e; assert 'ray' in e.EXECUTORS; print('ray' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
     assert "ray" in EXECUTORS
+
+
+def test_run_units_on_ray_returns_every_result_and_names_a_failing_unit(local_ray):
+    units = [(f"u{i}", i * i) for i in range(6)]
+    results = dict(run_units(operator.getitem, units, executor="ray", workers=2, context=1))
+    assert results == {unit: unit[1] for unit in units}
+    with pytest.raises(IndexError) as info:
+        list(run_units(operator.getitem, [units[0], ("short",)], executor="ray", workers=2, context=1))
+    assert "raised while running work unit ('short',)" in info.value.__notes__

@@ -7,8 +7,8 @@ import io
 import pytest
 from rich.console import Console
 
+from biomedica.exec.job_array import ArrayTask, ArrayTaskError, array_task_from_env
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.executors_array import ArrayTask, ArrayTaskError, array_task_from_env
 from biomedica.ingest.pipeline import WorkUnit
 from biomedica.ingest.run import run_ingest
 
