@@ -4,7 +4,7 @@ from biomedica.net.retry import RetryPolicy
 
 
 def test_full_jitter_stays_under_the_doubling_ceiling():
-    policy = RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=3.0)
+    policy = RetryPolicy(retries=5, base_delay=0.5, max_delay=3.0)
     rng = random.Random(0)
     for retry, ceiling in enumerate([0.5, 1.0, 2.0, 3.0, 3.0]):
         delays = [policy.delay(retry, rng) for _ in range(200)]
