@@ -203,3 +203,24 @@ def test_pipe_with_keys_uses_the_index_and_rejects_a_stale_one(demo_archive, ser
     command = pipe_url(f"{server.url}/stale/000000.tar", FetchOptions(**FAST), str(tmp_path / "keys.txt"))
     result = subprocess.run(command[len("pipe:"):], shell=True, capture_output=True, text=True)
     assert result.returncode == 1 and "the index does not belong to this shard" in result.stderr
+
+
+HEAVY_MODULES = {"pydantic", "pyarrow", "numpy", "boto3", "botocore", "urllib3"}
+
+
+def test_the_pipe_helper_imports_only_the_standard_library(serve, tmp_path):
+    """`python -m biomedica.net.stream` runs once per shard: no pydantic/pyarrow/numpy/boto3/urllib3."""
+    import sys
+
+    write_shards(tmp_path / "c", "A", [3], (9, 9, 9), "grey")  # no index beside it: the key filter streams
+    (tmp_path / "keys.txt").write_text("A000_001\n")
+    server = serve(tmp_path)
+    argv = [f"{server.url}/c/000000.tar", *FetchOptions(**FAST).to_argv(), "--keys", str(tmp_path / "keys.txt")]
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "biomedica.net.stream", *argv],
+                            capture_output=True, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in result.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "biomedica" in imported and "tarfile" in imported  # the log is read right
+    assert imported & HEAVY_MODULES == set()
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        assert tar.getnames() == ["A000_001.png", "A000_001.txt", "A000_001.json"]
