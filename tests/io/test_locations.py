@@ -80,7 +80,7 @@ def test_one_s3_parser_for_the_client_and_the_stream():
 
 
 def test_old_url_module_is_an_alias():
-    import biomedica.io.locations as locations
     import biomedica.net.urls as old
+    from biomedica.io import locations
 
     assert old is locations and old.ObjectRef is locations.S3Location

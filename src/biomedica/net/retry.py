@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import InitVar, dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class RetryPolicy:
     retries of many workers that failed together, instead of having them return in step.
     """
 
-    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic when a config holds a RetryPolicy
+    __pydantic_config__: ClassVar[dict] = {"extra": "forbid"}  # read by pydantic when a config holds a RetryPolicy
 
     retries: int = 4  # retries after the first attempt (0 = try once)
     base_delay: float = 0.5  # seconds; the backoff ceiling doubles per retry

@@ -48,8 +48,20 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from biomedica.archive.keys import split_member_name
-from biomedica.io.locations import HF_TOKEN_ENV, local_path, parse_hf_url, parse_s3_url, url_scheme
-from biomedica.net.errors import FetchError, NotFoundError, TransientError, error_for_status, s3_error
+from biomedica.io.locations import (
+    HF_TOKEN_ENV,
+    local_path,
+    parse_hf_url,
+    parse_s3_url,
+    url_scheme,
+)
+from biomedica.net.errors import (
+    FetchError,
+    NotFoundError,
+    TransientError,
+    error_for_status,
+    s3_error,
+)
 from biomedica.net.retry import RetryPolicy
 
 CHUNK = 1 << 20
@@ -133,12 +145,12 @@ class _HTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def do_open(self, http_class, req, **kwargs):  # noqa: D102 - urllib hook
+    def do_open(self, http_class, req, **kwargs):
         return super().do_open(partial(_HTTPConnection, read_timeout=req.read_timeout), req, **kwargs)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def do_open(self, http_class, req, **kwargs):  # noqa: D102 - urllib hook
+    def do_open(self, http_class, req, **kwargs):
         return super().do_open(partial(_HTTPSConnection, read_timeout=req.read_timeout), req, **kwargs)
 
 
