@@ -16,6 +16,10 @@ What is measured.
   (never PDFs or thumbnails), md5-checked. Articles/s, MB/s, and client CPU ms per article.
   Saturation: the first level whose speed-up over the previous level is < half the added
   concurrency (near-linear growth stops there).
+- stream: the same objects read one at a time by the streaming reader (`biomedica.net.stream`,
+  what each training `pipe:` process runs), next to the client at concurrency 1 (same retry
+  policy and error kinds, different transport: stdlib urllib); and the start-up time of
+  the `pipe:` helper process (it imports the standard library only).
 - ingest: a full `pmc-cloud` ingest (fetch + parse + image checks/hash + shards + Parquet)
   with one worker process and 16 requests in flight: wall articles/s and CPU s/article, the
   per-core figure the projection uses.
@@ -29,6 +33,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,6 +129,29 @@ def bench_fetch(endpoint: str, per_article: list[list[str]], level: int, n_artic
             "cpu_ms_per_article": 1000 * cpu / n_articles}
 
 
+def bench_stream(endpoint: str, per_article: list[list[str]], n_articles: int) -> dict:
+    from biomedica.net.stream import FetchOptions, read_bytes
+
+    options = FetchOptions(s3_endpoint=endpoint)
+    urls = [u for article in per_article[:n_articles] for u in article]
+    read_bytes(urls[0], options)
+    started, cpu = time.perf_counter(), time.process_time()
+    size = sum(len(read_bytes(url, options)) for url in urls)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"articles": n_articles, "requests": len(urls), "seconds": wall, "articles_per_s": n_articles / wall,
+            "mb_per_s": size / wall / 1e6, "cpu_ms_per_article": 1000 * cpu / n_articles}
+
+
+def pipe_startup_ms(runs: int = 5) -> float:
+    """Median wall time of `python -m biomedica.net.stream --help` (a pipe: process's fixed cost)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "biomedica.net.stream", "--help"], check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
 def bench_ingest(endpoint: str, n_articles: int) -> dict:
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
@@ -190,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
             r = rows[-1]
             print(f"  concurrency {level:>3}: {r['articles_per_s']:7.1f} articles/s {r['mb_per_s']:7.1f} MB/s "
                   f"({r['articles']} articles, {r['requests']} requests, {r['seconds']:.1f} s)", file=sys.stderr)
+        stream = bench_stream(endpoint, per_article, rows[0]["articles"])
         ingest = bench_ingest(endpoint, args.ingest_articles)
     finally:
         stop.set()
@@ -204,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {r['concurrency']} | {r['articles_per_s']:.1f} | {r['mb_per_s']:.1f} | "
               f"{r['articles_per_s'] / rows[0]['articles_per_s']:.1f}x | {r['cpu_ms_per_article']:.1f} |")
     print(f"\n{saturation(rows)}.")
+    print(f"\nstreaming reader, one request at a time: {stream['articles_per_s']:.1f} articles/s, "
+          f"{stream['mb_per_s']:.1f} MB/s, {stream['cpu_ms_per_article']:.1f} ms CPU/article "
+          f"(client at concurrency {rows[0]['concurrency']}: {rows[0]['articles_per_s']:.1f} articles/s); "
+          f"pipe: helper start-up {pipe_startup_ms():.0f} ms")
     print(f"\ningest (1 worker, 16 requests in flight): {ingest['articles_per_s']:.1f} articles/s wall, "
           f"{ingest['cpu_s_per_article'] * 1000:.0f} ms CPU per article, {ingest['samples_per_article']:.1f} samples/article")
 

@@ -25,10 +25,7 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -44,13 +41,11 @@ def demo_archive(folder: Path, articles: int) -> Path:
 
 
 def serve_folder(root: Path) -> str:
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    """The archive over HTTP on 127.0.0.1 (the tests' file server: honours Range, as hubs do)."""
+    from biomedica.testing.servers import serve_folder as serve
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    _, running = serve(root)
+    return running.url
 
 
 def base_config(args, run_root: Path, name: str, archive_url: str, workers: int, steps: int) -> dict:

@@ -64,3 +64,23 @@ def test_parent_sibling_and_join_keep_the_scheme():
     assert join_url("/data/sel", "../archive/x.tar") == "/data/archive/x.tar"
     assert join_url("https://h/sel", "s3://b/x.tar") == "s3://b/x.tar"
     assert join_url("https://h/sel", "/abs/x.tar") == "/abs/x.tar"
+
+
+def test_one_s3_parser_for_the_client_and_the_stream():
+    from biomedica.io.locations import S3Location, parse_object_url
+
+    md5 = "0123456789abcdef0123456789abcdef"
+    location = parse_s3_url(f"s3://bucket/dir/a%20b.tar?md5={md5}")
+    assert location == S3Location("bucket", "dir/a b.tar", md5)
+    assert parse_object_url(f"s3://bucket/dir/a%20b.tar?md5={md5}") == location
+    assert parse_object_url("https://bucket.s3.amazonaws.com/dir/a%20b.tar") == S3Location("bucket", "dir/a b.tar")
+    assert location.https_url("http://127.0.0.1:9") == "http://127.0.0.1:9/bucket/dir/a%20b.tar"
+    with pytest.raises(UnsupportedUrl, match="unsupported URL scheme 'hf'"):
+        parse_object_url("hf://datasets/o/n/x.tar")
+
+
+def test_old_url_module_is_an_alias():
+    import biomedica.net.urls as old
+    from biomedica.io import locations
+
+    assert old is locations and old.ObjectRef is locations.S3Location

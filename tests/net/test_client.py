@@ -15,7 +15,7 @@ from biomedica.net import (
 )
 from biomedica.testing.servers import FaultProxy, FaultRule
 
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+FAST_RETRY = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05)
 
 
 def _md5(data: bytes) -> str:

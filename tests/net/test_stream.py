@@ -4,19 +4,18 @@ import tarfile
 
 import pytest
 
+from biomedica.net.errors import FetchError, NotFoundError
+from biomedica.net.retry import RetryPolicy
 from biomedica.net.stream import (
-    FetchError,
     FetchOptions,
-    NotFound,
     filter_tar,
     pipe_url,
     read_bytes,
     sample_key,
 )
-
 from biomedica.testing.shards import write_shards
 
-FAST = dict(retries=3, backoff_s=0.01, timeout_s=10)
+FAST = dict(retry=RetryPolicy(retries=3, base_delay=0.01), connect_timeout=10, read_timeout=10)
 
 
 def test_https_read_sends_the_token_from_the_named_env_var(serve, tmp_path, monkeypatch):
@@ -42,7 +41,7 @@ def test_missing_or_wrong_token_fails_at_once_with_the_fix(serve, tmp_path, monk
 
 def test_not_found_is_not_retried(serve, tmp_path):
     server = serve(tmp_path)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         read_bytes(f"{server.url}/missing.json", FetchOptions(**FAST))
     assert len(server.options.requests) == 1
 
@@ -123,7 +122,7 @@ def test_pipe_command_streams_a_filtered_shard_with_auth(serve, tmp_path, monkey
 
 
 def test_pipe_command_fails_with_one_line_naming_the_url(tmp_path):
-    url = pipe_url("http://127.0.0.1:9/none.tar", FetchOptions(retries=0, timeout_s=2))
+    url = pipe_url("http://127.0.0.1:9/none.tar", FetchOptions(retry=RetryPolicy(retries=0), connect_timeout=2, read_timeout=2))
     result = subprocess.run(url[len("pipe:"):], shell=True, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.startswith("biomedica.net.stream: http://127.0.0.1:9/none.tar: failed after 1 attempts")
@@ -209,3 +208,24 @@ def test_pipe_with_keys_uses_the_index_and_rejects_a_stale_one(demo_archive, ser
     command = pipe_url(f"{server.url}/stale/000000.tar", FetchOptions(**FAST), str(tmp_path / "keys.txt"))
     result = subprocess.run(command[len("pipe:"):], shell=True, capture_output=True, text=True)
     assert result.returncode == 1 and "the index does not belong to this shard" in result.stderr
+
+
+HEAVY_MODULES = {"pydantic", "pyarrow", "numpy", "boto3", "botocore", "urllib3"}
+
+
+def test_the_pipe_helper_imports_only_the_standard_library(serve, tmp_path):
+    """`python -m biomedica.net.stream` runs once per shard: no pydantic/pyarrow/numpy/boto3/urllib3."""
+    import sys
+
+    write_shards(tmp_path / "c", "A", [3], (9, 9, 9), "grey")  # no index beside it: the key filter streams
+    (tmp_path / "keys.txt").write_text("A000_001\n")
+    server = serve(tmp_path)
+    argv = [f"{server.url}/c/000000.tar", *FetchOptions(**FAST).to_argv(), "--keys", str(tmp_path / "keys.txt")]
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "biomedica.net.stream", *argv],
+                            capture_output=True, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in result.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "biomedica" in imported and "tarfile" in imported  # the log is read right
+    assert imported & HEAVY_MODULES == set()
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        assert tar.getnames() == ["A000_001.png", "A000_001.txt", "A000_001.json"]

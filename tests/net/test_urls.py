@@ -1,13 +1,18 @@
 import pytest
 
-from biomedica.net.urls import ObjectRef, md5_from_url, parse_object_url, strip_query
+from biomedica.io.locations import (
+    S3Location,
+    md5_from_url,
+    parse_object_url,
+    strip_query,
+)
 
 MD5 = "0123456789abcdef0123456789abcdef"
 
 
 def test_s3_url_with_md5():
     ref = parse_object_url(f"s3://pmc-oa-opendata/PMC123.1/PMC123.1.xml?md5={MD5.upper()}")
-    assert ref == ObjectRef("pmc-oa-opendata", "PMC123.1/PMC123.1.xml", MD5)
+    assert ref == S3Location("pmc-oa-opendata", "PMC123.1/PMC123.1.xml", MD5)
     assert ref.url == "s3://pmc-oa-opendata/PMC123.1/PMC123.1.xml"
 
 
@@ -17,7 +22,7 @@ def test_aws_https_urls_are_s3_objects():
     path_style = parse_object_url(f"https://s3.amazonaws.com/pmc-oa-opendata/PMC1.2/a.jpg?md5={MD5}")
     assert (virtual.bucket, virtual.key) == ("pmc-oa-opendata", "PMC1.2/fig 1.jpg")
     assert (regional.bucket, regional.key) == ("pmc-oa-opendata", "PMC1.2/a.jpg")
-    assert path_style == ObjectRef("pmc-oa-opendata", "PMC1.2/a.jpg", MD5)
+    assert path_style == S3Location("pmc-oa-opendata", "PMC1.2/a.jpg", MD5)
 
 
 def test_other_https_is_plain_http():

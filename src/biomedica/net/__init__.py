@@ -1,25 +1,67 @@
-"""The network layer: one client for HTTP(S) and S3 with retries, rate limit, cache, md5 checks.
+"""The network layer: the one stack for HTTP(S), S3 and hub reads, with retries, rate limit, cache, md5 checks.
 
-Readers (PMC Cloud, legacy packages over HTTP, E-utilities) all fetch through `NetClient`,
-so timeouts, backoff, the request budget and the crash-safe cache are decided once.
+Readers (PMC Cloud, legacy packages over HTTP, E-utilities) fetch through `NetClient`;
+training streams shards through `biomedica.net.stream` (Range resume, key filters, the
+`pipe:` helper). Both share one error hierarchy (`errors`), one `RetryPolicy` and the
+URL rules of `biomedica.io.locations`, so timeouts, retries and backoff mean the same
+everywhere.
 """
 
-from biomedica.net.cache import ContentCache, cache_key
-from biomedica.net.client import NetClient, NetStats, ObjectInfo
-from biomedica.net.config import NetConfig
-from biomedica.net.errors import (
-    AccessDeniedError,
-    ChecksumMismatch,
-    FetchError,
-    NotFoundError,
-    TransientError,
-)
-from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
-from biomedica.net.retry import RetryPolicy
-from biomedica.net.urls import ObjectRef, md5_from_url, parse_object_url
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "AccessDeniedError", "ChecksumMismatch", "ContentCache", "FetchError", "NetClient", "NetConfig", "NetStats",
-    "NotFoundError", "ObjectInfo", "ObjectRef", "RateLimiter", "RetryPolicy", "TokenBucket", "TransientError",
-    "Unlimited", "cache_key", "md5_from_url", "parse_object_url",
-]
+# Public names and the module that defines each. Imported on first use (PEP 562) so that
+# `python -m biomedica.net.stream` (the pipe: helper, run once per shard) starts with the
+# standard library only: no pydantic, boto3 or urllib3 come in with the package.
+_EXPORTS = {
+    "AccessDeniedError": "errors",
+    "ChecksumMismatch": "errors",
+    "ContentCache": "cache",
+    "FetchError": "errors",
+    "FetchOptions": "stream",
+    "NetClient": "client",
+    "NetConfig": "config",
+    "NetStats": "client",
+    "NotFoundError": "errors",
+    "ObjectInfo": "client",
+    "RateLimiter": "ratelimit",
+    "RetryPolicy": "retry",
+    "RetryingReader": "stream",
+    "TokenBucket": "ratelimit",
+    "TransientError": "errors",
+    "Unlimited": "ratelimit",
+    "cache_key": "cache",
+    "read_bytes": "stream",
+}
+# URL names the package exported before they moved to biomedica.io.locations
+_LOCATIONS = ("ObjectRef", "md5_from_url", "parse_object_url")
+__all__ = sorted([*_EXPORTS, *_LOCATIONS])
+
+
+def __getattr__(name: str):
+    if name in _LOCATIONS:
+        module = "biomedica.io.locations"
+    elif name in _EXPORTS:
+        module = f"{__name__}.{_EXPORTS[name]}"
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from biomedica.io.locations import ObjectRef, md5_from_url, parse_object_url
+    from biomedica.net.cache import ContentCache, cache_key
+    from biomedica.net.client import NetClient, NetStats, ObjectInfo
+    from biomedica.net.config import NetConfig
+    from biomedica.net.errors import (
+        AccessDeniedError,
+        ChecksumMismatch,
+        FetchError,
+        NotFoundError,
+        TransientError,
+    )
+    from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
+    from biomedica.net.retry import RetryPolicy
+    from biomedica.net.stream import FetchOptions, RetryingReader, read_bytes

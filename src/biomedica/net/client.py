@@ -16,28 +16,24 @@ import hashlib
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from biomedica.io.locations import md5_from_url, parse_object_url, strip_query
 from biomedica.net.cache import ContentCache, cache_key
 from biomedica.net.config import NetConfig
 from biomedica.net.errors import (
-    AccessDeniedError,
     ChecksumMismatch,
     FetchError,
-    NotFoundError,
     TransientError,
+    error_for_status,
+    s3_error,
 )
 from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
-from biomedica.net.urls import md5_from_url, parse_object_url, strip_query
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_RETRYABLE_S3_CODES = frozenset(
-    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
-     "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
-)
 
 
 @dataclass(frozen=True)
@@ -191,7 +187,7 @@ class NetClient:
         policy = self.config.retry
         last: FetchError | None = None
         mismatch: ChecksumMismatch | None = None  # reported first: it says the object is damaged
-        for n in range(policy.max_attempts):
+        for n in range(policy.attempts):
             if n:
                 self.stats.add(retries=1)
                 time.sleep(policy.delay(n - 1))
@@ -216,9 +212,8 @@ class NetClient:
         self.stats.add(failures=1)
         last = mismatch or last
         assert last is not None
-        reason = str(last).removeprefix(f"{url}: ")
         raise type(last)(
-            url, f"{reason} (gave up after {policy.max_attempts} attempts)", attempts=policy.max_attempts
+            url, f"{last.reason} (gave up after {policy.attempts} attempts)", attempts=policy.attempts
         ) from last
 
     # -- one attempt: S3 ------------------------------------------------------------------------
@@ -281,7 +276,9 @@ class NetClient:
             response = self._http().request("GET", url, preload_content=True, redirect=True)
         except urllib3.exceptions.HTTPError as exc:
             raise TransientError(shown, f"{type(exc).__name__}: {exc}") from exc
-        _raise_for_status(shown, response.status, response.reason or "")
+        error = error_for_status(shown, response.status, response.reason or "")
+        if error is not None:
+            raise error
         return response.data
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -298,48 +295,13 @@ def _settle(item: T, future: Future) -> tuple[T, Any]:
         return item, exc
 
 
-def _raise_for_status(url: str, status: int, reason: str) -> None:
-    if 200 <= status < 300:
-        return
-    message = f"HTTP {status} {reason}".strip()
-    if status == 404 or status == 410:
-        raise NotFoundError(url, f"{message}: the object does not exist (check the id/URL, or the listing is stale)")
-    if status in (401, 403):
-        raise AccessDeniedError(url, f"{message}: access refused (is the bucket/URL public? check the endpoint)")
-    if status == 429 or status == 408 or status >= 500:
-        raise TransientError(url, message)
-    raise FetchError(url, message)
-
-
-class _s3_errors:
-    """Translate botocore exceptions into our FetchError kinds (retryable or final)."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or isinstance(exc, FetchError):
-            return False
-        from botocore import exceptions as bx
-
-        if isinstance(exc, bx.ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound") or status == 404:
-                raise NotFoundError(self.url, f"{code or 404}: the object does not exist (check the id, bucket and endpoint)") from exc
-            if code in _RETRYABLE_S3_CODES or status >= 500 or status == 429:
-                raise TransientError(self.url, f"{code} (HTTP {status}): {error.get('Message', '')}".strip()) from exc
-            if status in (401, 403) or code == "AccessDenied":
-                raise AccessDeniedError(self.url, f"{code}: access refused (public bucket? use anonymous access)") from exc
-            raise FetchError(self.url, f"{code} (HTTP {status}): {error.get('Message', '')}") from exc
-        if isinstance(exc, (bx.HTTPClientError, bx.ConnectionError, bx.IncompleteReadError)):
-            raise TransientError(self.url, f"{type(exc).__name__}: {exc}") from exc
-        if isinstance(exc, bx.NoCredentialsError):
-            raise AccessDeniedError(self.url, "no AWS credentials; set anonymous access for public buckets") from exc
-        if isinstance(exc, OSError):
-            raise TransientError(self.url, f"{type(exc).__name__}: {exc}") from exc
-        return False
+@contextmanager
+def _s3_errors(url: str) -> Iterator[None]:
+    """Raise botocore exceptions as our FetchError kinds (retryable or final)."""
+    try:
+        yield
+    except Exception as exc:
+        error = s3_error(url, exc)
+        if error is None:
+            raise
+        raise error from exc

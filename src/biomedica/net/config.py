@@ -21,7 +21,7 @@ class NetConfig(BaseModel):
     anonymous: bool = Field(default=True, description="unsigned S3 requests (public buckets need no credentials)")
     connect_timeout: float = Field(default=10.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(default=60.0, gt=0, description="seconds without data before a read fails")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="retries after the first attempt, backoff")
     requests_per_second: float | None = Field(
         default=None, gt=0, description="request rate limit per process (None = unlimited)"
     )

@@ -11,6 +11,8 @@ Used two ways:
 
 A dropped connection is resumed where it stopped (HTTP `Range`, or skipping the bytes
 already sent when the server ignores ranges), so one flaky read never loses a shard.
+Errors, `RetryPolicy` (`retries` = retries after the first attempt) and the timeouts
+(`connect_timeout`, `read_timeout`) are the ones `NetClient` uses.
 With `--keys`, only the samples whose key is listed are written (a `select` on `__key__`
 done before OpenCLIP's pipeline sees it): when the archive's shard index is beside the tar,
 only the byte ranges of those samples are requested (a 10 % subset reads about 10 % of the
@@ -18,8 +20,9 @@ bytes); otherwise, or when the ranges would cover most of the shard, the tar str
 read whole and filtered on the fly.
 
 Hand-written on purpose: urllib (stdlib) instead of `requests`/`curl`, so the helper
-starts fast, has no dependency beyond the standard library, and can strip the
-Authorization header when a redirect leaves the host (hub downloads redirect to a CDN).
+starts fast, has no dependency beyond the standard library (tests check that it imports
+no pydantic, pyarrow, numpy, boto3 or urllib3), and can strip the Authorization header
+when a redirect leaves the host (hub downloads redirect to a CDN).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import argparse
 import http.client
 import io
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -41,38 +43,51 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from biomedica.io.locations import HF_TOKEN_ENV, local_path, parse_hf_url, parse_s3_url, url_scheme
+from biomedica.archive.keys import split_member_name
+from biomedica.io.locations import (
+    HF_TOKEN_ENV,
+    local_path,
+    parse_hf_url,
+    parse_s3_url,
+    url_scheme,
+)
+from biomedica.net.errors import (
+    FetchError,
+    NotFoundError,
+    TransientError,
+    error_for_status,
+    s3_error,
+)
+from biomedica.net.retry import RetryPolicy
 
 CHUNK = 1 << 20
 TAR_BLOCK = 512
-# the same split webdataset's base_plus_ext makes: key = path up to the first dot of the basename
-_KEY_RE = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")
-
-
-class FetchError(OSError):
-    """A location that could not be read after all retries; the message names it and the fix."""
-
-
-class NotFound(FetchError):
-    """The location does not exist (404, or no such file)."""
+NotFound = NotFoundError  # this module's old name, kept for one release
+# shards are large and hubs throttle: wait longer between tries than the client's default
+STREAM_RETRY = RetryPolicy(retries=5, base_delay=1.0, max_delay=30.0)
 
 
 @dataclass(frozen=True)
 class FetchOptions:
-    """How to reach remote shards: credentials by env-var name, retries, timeouts."""
+    """How to reach remote shards: credentials by env-var name, retry policy, timeouts (NetConfig's names)."""
 
     auth_env: str | None = None  # env var holding a token ("Bearer " is added unless a scheme is given)
-    retries: int = 5  # extra attempts after the first
-    timeout_s: float = 60.0
-    backoff_s: float = 1.0  # doubled per attempt, capped at 30 s
+    retry: RetryPolicy = STREAM_RETRY
+    connect_timeout: float = 60.0  # seconds to open a connection
+    read_timeout: float = 60.0  # seconds without data before a read fails
     s3_anonymous: bool = True  # unsigned HTTPS GET; False: boto3 (or the aws CLI) with the usual credentials
     s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO/moto, or a mirror
 
     def to_argv(self) -> list[str]:
-        argv = ["--retries", str(self.retries), "--timeout", f"{self.timeout_s:g}", "--backoff", f"{self.backoff_s:g}"]
+        argv = [
+            "--retries", str(self.retry.retries), "--base-delay", f"{self.retry.base_delay:g}",
+            "--max-delay", f"{self.retry.max_delay:g}", "--connect-timeout", f"{self.connect_timeout:g}",
+            "--read-timeout", f"{self.read_timeout:g}",
+        ]
         if self.auth_env:
             argv += ["--auth-env", self.auth_env]
         if not self.s3_anonymous:
@@ -80,10 +95,6 @@ class FetchOptions:
         if self.s3_endpoint:
             argv += ["--s3-endpoint", self.s3_endpoint]
         return argv
-
-
-class _Transient(Exception):
-    """An error worth retrying (connection reset, timeout, 5xx, 429, short read)."""
 
 
 def authorization_header(url: str, options: FetchOptions) -> str | None:
@@ -97,21 +108,53 @@ def authorization_header(url: str, options: FetchOptions) -> str | None:
         return None
     value = os.environ.get(name)
     if not value:
-        raise FetchError(f"{url}: environment variable {name} (auth_env) is not set; export it with your token")
+        raise FetchError(url, f"environment variable {name} (auth_env) is not set; export it with your token")
     return value if " " in value.strip() else f"Bearer {value.strip()}"
 
 
 class _SameHostAuthRedirect(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but never send the Authorization header to another host."""
+    """Follow redirects, but never send the Authorization header to another host; keep the read timeout."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 - urllib hook
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
-            new.remove_header("Authorization")
+        if new is not None:
+            new.read_timeout = req.read_timeout
+            if urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+                new.remove_header("Authorization")
         return new
 
 
-_OPENER = urllib.request.build_opener(_SameHostAuthRedirect())
+class _ReadTimeout:
+    """Connect within the request's timeout (connect_timeout), then allow `read_timeout` per read."""
+
+    def __init__(self, *args, read_timeout: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_timeout = read_timeout
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self._read_timeout)
+
+
+class _HTTPConnection(_ReadTimeout, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(partial(_HTTPConnection, read_timeout=req.read_timeout), req, **kwargs)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(partial(_HTTPSConnection, read_timeout=req.read_timeout), req, **kwargs)
+
+
+_OPENER = urllib.request.build_opener(_SameHostAuthRedirect(), _HTTPHandler(), _HTTPSHandler())
 
 
 def _http_url(url: str, options: FetchOptions) -> str:
@@ -132,26 +175,21 @@ def _range_header(offset: int, end: int | None) -> str | None:
 def _open_http(url: str, options: FetchOptions, offset: int, end: int | None) -> tuple[BinaryIO, bool]:
     """(response, range honoured) for a GET of bytes [offset, end)."""
     request = urllib.request.Request(_http_url(url, options), headers={"User-Agent": "biomedica-train"})
+    request.read_timeout = options.read_timeout  # read by _HTTPHandler/_HTTPSHandler
     auth = authorization_header(url, options)
     if auth:
         request.add_header("Authorization", auth)
     if _range_header(offset, end):
         request.add_header("Range", _range_header(offset, end))
     try:
-        response = _OPENER.open(request, timeout=options.timeout_s)
+        response = _OPENER.open(request, timeout=options.connect_timeout)
     except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
-            raise NotFound(f"{url}: not found (HTTP {exc.code})") from None
-        if exc.code in (401, 403):
-            hint = f"check the token in ${options.auth_env or HF_TOKEN_ENV}" if auth else "set auth_env to the env var holding a token"
-            raise FetchError(f"{url}: access denied (HTTP {exc.code}); {hint}") from None
         if exc.code == 416 and offset:
             return io.BytesIO(b""), True  # nothing left after offset
-        if exc.code == 429 or exc.code >= 500:
-            raise _Transient(f"HTTP {exc.code}") from None
-        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        hint = f"check the token in ${options.auth_env or HF_TOKEN_ENV}" if auth else "set auth_env to the env var holding a token"
+        raise error_for_status(url, exc.code, exc.reason, denied_hint=hint) from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
-        raise _Transient(str(getattr(exc, "reason", exc))) from None
+        raise TransientError(url, str(getattr(exc, "reason", exc))) from None
     return response, response.status == 206
 
 
@@ -163,20 +201,23 @@ def _open_s3_signed(url: str, options: FetchOptions, offset: int, end: int | Non
     except ImportError:
         boto3 = None
     if boto3 is not None:
-        import botocore.exceptions
+        from botocore.config import Config
 
-        client = boto3.client("s3", endpoint_url=options.s3_endpoint)
+        config = Config(connect_timeout=options.connect_timeout, read_timeout=options.read_timeout,
+                        retries={"total_max_attempts": 1})  # our loop retries, with options.retry
+        client = boto3.client("s3", endpoint_url=options.s3_endpoint, config=config)
         kwargs = {"Bucket": location.bucket, "Key": location.key}
         if _range_header(offset, end):
             kwargs["Range"] = _range_header(offset, end)
         try:
             return client.get_object(**kwargs)["Body"], True
-        except client.exceptions.NoSuchKey:
-            raise NotFound(f"{url}: no such key") from None
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError) as exc:
-            raise _Transient(str(exc)) from None
+        except Exception as exc:
+            error = s3_error(url, exc)
+            if error is None:
+                raise
+            raise error from None
     if shutil.which("aws") is None:
-        raise FetchError(f"{url}: reading S3 with credentials needs boto3 (pip install boto3) or the aws CLI")
+        raise FetchError(url, "reading S3 with credentials needs boto3 (pip install boto3) or the aws CLI")
     command = ["aws", "s3", "cp", url, "-"]
     if options.s3_endpoint:
         command += ["--endpoint-url", options.s3_endpoint]
@@ -190,7 +231,7 @@ def _open(url: str, options: FetchOptions, offset: int, end: int | None = None) 
         try:
             handle = open(local_path(url), "rb")  # noqa: SIM115 - returned to the caller
         except FileNotFoundError:
-            raise NotFound(f"{url}: no such file") from None
+            raise NotFoundError(url, "no such file") from None
         handle.seek(offset)
         return handle, True
     if scheme == "s3" and not options.s3_anonymous:
@@ -220,11 +261,12 @@ class RetryingReader(io.RawIOBase):
             while remaining:
                 skipped = stream.read(min(CHUNK, remaining))
                 if not skipped:
-                    raise _Transient("stream ended before the resume offset")
+                    raise TransientError(self.url, "stream ended before the resume offset")
                 remaining -= len(skipped)
         self._stream = stream
 
     def readinto(self, buffer) -> int:
+        """Read once; on a transient failure reconnect at `offset`, at most `retry.retries` times per call."""
         attempt = 0
         while True:
             try:
@@ -236,24 +278,27 @@ class RetryingReader(io.RawIOBase):
                 data = self._stream.read(wanted)
                 if not data and getattr(self._stream, "length", None):
                     # http.client reports a connection closed early as a short, empty read
-                    raise _Transient(f"connection closed with {self._stream.length} bytes unread")
+                    raise TransientError(self.url, f"connection closed with {self._stream.length} bytes unread")
                 buffer[: len(data)] = data
                 self.offset += len(data)
                 return len(data)
-            except NotFound:
-                raise
+            except TransientError as exc:
+                failure = exc.reason
             except FetchError:
                 raise
-            except (_Transient, OSError, http.client.HTTPException) as exc:
-                self._drop()
-                attempt += 1
-                if attempt > self.options.retries:
-                    raise FetchError(
-                        f"{self.url}: failed after {attempt} attempts at byte {self.offset} ({exc}); "
-                        "check the network or raise `retries`"
-                    ) from None
-                self.reconnects += 1
-                time.sleep(min(30.0, self.options.backoff_s * 2 ** (attempt - 1)))
+            except (OSError, http.client.HTTPException) as exc:
+                failure = str(exc) or type(exc).__name__
+            self._drop()
+            attempt += 1
+            if attempt > self.options.retry.retries:
+                raise TransientError(
+                    self.url,
+                    f"failed after {attempt} attempts at byte {self.offset} ({failure}); "
+                    "check the network or raise `retries`",
+                    attempts=attempt,
+                )
+            self.reconnects += 1
+            time.sleep(self.options.retry.delay(attempt - 1))
 
     def _drop(self) -> None:
         if self._stream is not None:
@@ -269,15 +314,15 @@ class RetryingReader(io.RawIOBase):
 
 
 def read_bytes(url: str, options: FetchOptions | None = None) -> bytes:
-    """The whole content of a (small) file at `url`; NotFound when it does not exist."""
+    """The whole content of a (small) file at `url`; NotFoundError when it does not exist."""
     with RetryingReader(url, options) as reader:
         return reader.read()
 
 
 def sample_key(member_name: str) -> str | None:
-    """The WebDataset sample key of a tar member (`PMC1_000.jpg` -> `PMC1_000`); None for odd names."""
-    match = _KEY_RE.match(member_name)
-    return match.group(1) if match else None
+    """The sample key of a tar member (`PMC1_000.jpg` -> `PMC1_000`, archive.keys' rule); None for odd names."""
+    parts = split_member_name(member_name)
+    return parts[0] if parts else None
 
 
 def filter_tar(source: BinaryIO, destination: BinaryIO, keys: set[str]) -> int:
@@ -357,7 +402,7 @@ def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: Bina
     """
     try:
         index = read_bytes(index_url, options)
-    except NotFound:
+    except NotFoundError:
         return None
     import pyarrow.parquet as pq
 
@@ -382,10 +427,10 @@ def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: Bina
                                 writer.addfile(member, span.extractfile(member))
                                 found.add(key)
                 except tarfile.TarError as exc:
-                    raise FetchError(f"bytes {start}-{end} are not whole tar members ({exc}); {stale}") from None
+                    raise FetchError(url, f"bytes {start}-{end} are not whole tar members ({exc}); {stale}") from None
     missing = wanted - found
     if missing:
-        raise FetchError(f"{len(missing)} selected sample(s) (e.g. {sorted(missing)[0]}) not at their offsets; {stale}")
+        raise FetchError(url, f"{len(missing)} selected sample(s) (e.g. {sorted(missing)[0]}) not at their offsets; {stale}")
     return len(found)
 
 
@@ -424,9 +469,12 @@ def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--no-ranges", dest="ranges", action="store_false",
                         help="with --keys, always read the whole shard (never byte ranges from its index)")
     parser.add_argument("--auth-env", help="name of the env var holding the token")
-    parser.add_argument("--retries", type=int, default=FetchOptions.retries)
-    parser.add_argument("--timeout", type=float, default=FetchOptions.timeout_s)
-    parser.add_argument("--backoff", type=float, default=FetchOptions.backoff_s)
+    defaults = FetchOptions()
+    parser.add_argument("--retries", type=int, default=defaults.retry.retries, help="retries after the first attempt")
+    parser.add_argument("--base-delay", type=float, default=defaults.retry.base_delay, help="seconds; doubles per retry")
+    parser.add_argument("--max-delay", type=float, default=defaults.retry.max_delay, help="seconds; cap of one wait")
+    parser.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout)
+    parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout)
     parser.add_argument("--s3-signed", action="store_true", help="use AWS credentials instead of anonymous reads")
     parser.add_argument("--s3-endpoint")
     return parser.parse_args(list(argv))
@@ -438,16 +486,16 @@ def main(argv: Iterable[str] | None = None) -> int:
         # the reader may stop mid-shard (end of an epoch): die quietly with 141, which webdataset ignores
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    options = FetchOptions(
-        auth_env=args.auth_env,
-        retries=args.retries,
-        timeout_s=args.timeout,
-        backoff_s=args.backoff,
-        s3_anonymous=not args.s3_signed,
-        s3_endpoint=args.s3_endpoint,
-    )
     out = sys.stdout.buffer
     try:
+        options = FetchOptions(
+            auth_env=args.auth_env,
+            retry=RetryPolicy(retries=args.retries, base_delay=args.base_delay, max_delay=args.max_delay),
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.read_timeout,
+            s3_anonymous=not args.s3_signed,
+            s3_endpoint=args.s3_endpoint,
+        )
         with RetryingReader(args.url, options) as reader:
             if args.keys:
                 keys = read_keys(args.keys)
@@ -457,7 +505,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             else:
                 shutil.copyfileobj(reader, out, CHUNK)
         out.flush()
-    except (FetchError, tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, ValueError) as exc:
         print(f"biomedica.net.stream: {exc}", file=sys.stderr)
         return 1
     return 0

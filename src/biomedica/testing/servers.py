@@ -198,6 +198,7 @@ class ServerOptions:
     honour_ranges: bool = True
     drop_after: int | None = None  # cut the first response of each path after this many bytes
     redirect_to: str | None = None  # 302 every request to this base URL (+ path)
+    fail_first: int = 0  # answer the first n requests with 503 (a server that recovers)
     requests: list[dict] = field(default_factory=list)
     _dropped: set[str] = field(default_factory=set)
 
@@ -209,6 +210,9 @@ def _make_handler(root: Path, options: ServerOptions):
 
         def do_GET(self):  # noqa: N802 - http.server naming
             options.requests.append({"path": self.path, "headers": dict(self.headers)})
+            if len(options.requests) <= options.fail_first:
+                self.send_error(503)
+                return
             if options.redirect_to:
                 self.send_response(302)
                 self.send_header("Location", options.redirect_to.rstrip("/") + self.path)

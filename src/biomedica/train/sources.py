@@ -21,13 +21,14 @@ import io
 import json
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import braceexpand
 
 from biomedica.train.config import SourceConfig
-from biomedica.net.stream import FetchError, FetchOptions, NotFound, read_bytes
 from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
+from biomedica.net.errors import FetchError, NotFoundError
+from biomedica.net.stream import STREAM_RETRY, FetchOptions, read_bytes
 
 SIZES_NAME = "sizes.json"
 MANIFEST_NAME = "manifest.json"
@@ -69,8 +70,9 @@ class ResolvedSource:
 def fetch_options(source: SourceConfig) -> FetchOptions:
     return FetchOptions(
         auth_env=source.auth_env,
-        retries=source.retries,
-        timeout_s=source.timeout_s,
+        retry=replace(STREAM_RETRY, retries=source.retries),
+        connect_timeout=source.timeout_s,
+        read_timeout=source.timeout_s,
         s3_anonymous=source.s3_anonymous,
         s3_endpoint=source.s3_endpoint,
     )
@@ -86,7 +88,7 @@ def _absolute(url: str) -> str:
 def _read_json(url: str, options: FetchOptions, source: str) -> dict | None:
     try:
         data = read_bytes(url, options)
-    except NotFound:
+    except NotFoundError:
         return None
     except FetchError as exc:
         raise SourceError(f"source {source}: {exc}") from None
@@ -193,7 +195,7 @@ def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[lis
     url = _absolute(source.selection)
     try:
         rows = read_key_manifest(url, options)
-    except NotFound:
+    except NotFoundError:
         raise SourceError(f"source {source.name}: key manifest {url} not found") from None
     except FetchError as exc:
         raise SourceError(f"source {source.name}: {exc}") from None
