@@ -34,10 +34,13 @@ _EXPORTS = {
     "finalize_archive": "manifest",
     "incomplete_units": "units",
     "inspect_archive": "inspect",
+    "is_archive": "reader",
     "is_unit_complete": "units",
     "iter_samples": "reader",
     "iter_shard": "reader",
     "read_errors": "errors",
+    "Manifest": "manifest",
+    "ManifestError": "manifest",
     "read_manifest": "manifest",
     "read_member": "reader",
     "read_shard_index": "reader",
@@ -61,8 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.archive.errors import ErrorSink, read_errors
     from biomedica.archive.inspect import InspectReport, SampleSummary, inspect_archive, render_report
     from biomedica.archive.layout import ArchiveLayout
-    from biomedica.archive.manifest import finalize_archive, read_manifest
-    from biomedica.archive.reader import iter_samples, iter_shard, read_member, read_shard_index, shard_paths
+    from biomedica.archive.manifest import Manifest, ManifestError, finalize_archive, read_manifest
+    from biomedica.archive.reader import is_archive, iter_samples, iter_shard, read_member, read_shard_index, shard_paths
     from biomedica.archive.unit_writer import UnitWriter
     from biomedica.archive.units import (
         CorruptMarker,
