@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from biomedica.archive.keys import article_of
+from biomedica.archive.keys import sample_article
 
 DEFAULT_SPLIT_SALT = "biomedica-eval-v1"
 DEFAULT_HELD_OUT_FRACTION = 0.05
@@ -22,11 +22,6 @@ def is_held_out(article_id: str, fraction: float, salt: str = DEFAULT_SPLIT_SALT
     """True when the article falls in the held-out (test) share: sha256(salt:article_id) below `fraction`."""
     digest = hashlib.sha256(f"{salt}:{article_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
-
-
-def sample_article(key: str, pmcid: str | None = None) -> str:
-    """The article id the split hashes for one sample: its PMCID, else the article part of its key."""
-    return pmcid or article_of(key)
 
 
 @dataclass(frozen=True)
