@@ -12,6 +12,7 @@ because they need torch. What a step could not read goes to the archive's
 
 from __future__ import annotations
 
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def run_panels(archive: Path, store: AnnotationStore, progress: Callable[[int], 
                 rows.append(panel_row(record["key"], record.get("caption"), graphics.get(record["key"], 1), image))
                 if progress:
                     progress(1)
-        except (OSError, ValueError) as exc:  # a damaged shard: record it, go on with the next
+        except (OSError, ValueError, tarfile.TarError) as exc:  # a damaged shard: record it, go on with the next
             errors.append(ErrorRecord(id=tar_path.name, stage=ERROR_STAGE, kind="shard-unreadable",
                                       message=f"{tar_path}: {exc}; rebuild its unit and re-run `curate panels`",
                                       source=str(tar_path)))
