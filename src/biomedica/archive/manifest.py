@@ -159,7 +159,9 @@ class Manifest:
         """Check format and schema version, then type every field; `origin` names the file in errors."""
         if not isinstance(data, dict) or data.get("format") != ARCHIVE_FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise ManifestError(f"{origin}: not a biomedica archive manifest (format {found!r}, expected {ARCHIVE_FORMAT!r})")
+            raise ManifestError(
+                f"{origin}: not a biomedica archive manifest (format {found!r}, expected {ARCHIVE_FORMAT!r})"
+            )
         version = str(data.get("schema_version", ""))
         if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
             raise ManifestError(
@@ -171,7 +173,8 @@ class Manifest:
                 name: ManifestGroup(
                     name=name, samples=int(group["samples"]), bytes=int(group["bytes"]),
                     shards=tuple(
-                        ManifestShard(name, str(s["name"]), int(s["unit"]), int(s["samples"]), int(s["bytes"]), s.get("sha256"))
+                        ManifestShard(name, str(s["name"]), int(s["unit"]), int(s["samples"]), int(s["bytes"]),
+                                      s.get("sha256"))
                         for s in group["shards"]
                     ),
                     shard_pattern=group.get("shard_pattern"),
@@ -218,8 +221,10 @@ class Manifest:
             "groups": {
                 name: {
                     "samples": g.samples, "bytes": g.bytes,
-                    "shards": [{"name": s.name, "unit": s.unit, "samples": s.samples, "bytes": s.bytes, "sha256": s.sha256}
-                               for s in g.shards],
+                    "shards": [
+                        {"name": s.name, "unit": s.unit, "samples": s.samples, "bytes": s.bytes, "sha256": s.sha256}
+                        for s in g.shards
+                    ],
                     "shard_pattern": g.shard_pattern,
                 }
                 for name, g in self.groups.items()

@@ -51,7 +51,8 @@ class KeyManifest:
 def manifest_table(archive: Path, rows: pa.Table, held_out: HeldOutSplit | None = None) -> pa.Table:
     """The manifest columns for selected rows (which carry `group`, `shard`, key and offsets)."""
     layout = ArchiveLayout(Path(archive).resolve())
-    urls = [str(layout.group_dir(g) / s) for g, s in zip(rows.column("group").to_pylist(), rows.column("shard").to_pylist())]
+    pairs = zip(rows.column("group").to_pylist(), rows.column("shard").to_pylist())
+    urls = [str(layout.group_dir(group) / shard) for group, shard in pairs]
     table = rows.select([c for c in MANIFEST_COLUMNS if c != "url"])
     table = table.add_column(0, "url", pa.array(urls, pa.string()))
     if held_out is not None:
@@ -79,7 +80,9 @@ def parse_key_manifest(data: bytes, name: str) -> KeyManifest:
         location = "url" if "url" in table.column_names else "shard"
         missing = {location, "key"} - set(table.column_names)
         if missing:
-            raise SelectionManifestError(f"{name}: key manifest lacks column(s) {sorted(missing)}; it needs shard and key")
+            raise SelectionManifestError(
+                f"{name}: key manifest lacks column(s) {sorted(missing)}; it needs shard and key"
+            )
         rows = list(zip(table.column(location).to_pylist(), table.column("key").to_pylist(), strict=True))
         return KeyManifest(rows, _recorded_split(table.schema.metadata or {}, name))
     if name.endswith(".jsonl"):
@@ -103,7 +106,9 @@ def _recorded_split(metadata: dict[bytes, bytes], name: str) -> HeldOutSplit | N
     try:
         return HeldOutSplit.from_dict(json.loads(raw))
     except ValueError as exc:
-        raise SelectionManifestError(f"{name}: bad {HELD_OUT_METADATA.decode()} metadata ({exc}); run select again") from None
+        raise SelectionManifestError(
+            f"{name}: bad {HELD_OUT_METADATA.decode()} metadata ({exc}); run select again"
+        ) from None
 
 
 def read_key_manifest(path: Path) -> KeyManifest:

@@ -29,7 +29,7 @@ class SelectConfig(BaseModel):
     exclude_leaks: bool = Field(default=True, description="drop samples matching the eval set (when dedup has leaks)")
     held_out_fraction: float = Field(
         default=DEFAULT_HELD_OUT_FRACTION, ge=0, le=1,
-        description="leave out the articles evaluation holds out (archive.split, the eval adapter's default); 0 keeps them",
+        description="leave out the articles evaluation holds out (archive.split, eval's default); 0 keeps them",
     )
     held_out_salt: str = Field(default=DEFAULT_SPLIT_SALT, min_length=1, description="salt of the held-out split")
     drop_flags: list[str] = Field(default_factory=list, description="quality flags to drop, or ['any'] for every flag")

@@ -42,7 +42,9 @@ def load_archive(root: Path, options: ArchiveOptions) -> EvalDataset:
         )
     bad_groups = [g for g in options.license_groups if g not in LICENSE_GROUPS]
     if bad_groups:
-        raise DatasetInvalid(f"archive options: unknown license_groups {bad_groups}; choose from {', '.join(LICENSE_GROUPS)}")
+        raise DatasetInvalid(
+            f"archive options: unknown license_groups {bad_groups}; choose from {', '.join(LICENSE_GROUPS)}"
+        )
     try:
         held_out = HeldOutSplit(options.test_fraction, options.salt)
     except ValueError as exc:

@@ -68,7 +68,9 @@ def load_webdataset(root: Path, options: WebDatasetOptions) -> EvalDataset:
     incomplete = _incomplete(root, paths)
     paths = [p for p in paths if p not in incomplete]
     if not paths:
-        raise DatasetMissing(f"{root}: every shard matching {options.shards} belongs to an unfinished unit; resume the build")
+        raise DatasetMissing(
+            f"{root}: every shard matching {options.shards} belongs to an unfinished unit; resume the build"
+        )
     wanted = {e.lower() for e in options.image_extensions}
     images, labels, captions, skipped = [], [], [], 0
     for path in paths:
