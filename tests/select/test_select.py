@@ -134,7 +134,7 @@ def test_expert_labels_come_before_zero_shot(curated, tmp_path):
 
     import pyarrow as pa
 
-    from biomedica.curate.labels import LABELS_SCHEMA
+    from biomedica.archive.labels import LABELS_SCHEMA
 
     archive, annotations = curated
     mine = tmp_path / "annotations"

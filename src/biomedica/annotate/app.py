@@ -26,7 +26,7 @@ from biomedica.annotate.catalogue import ClusterCatalogue
 from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
 from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
 from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
-from biomedica.curate.labels import write_labels
+from biomedica.archive.labels import write_labels
 from biomedica.taxonomy import load_taxonomy
 
 

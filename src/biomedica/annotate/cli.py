@@ -28,7 +28,7 @@ def annotate(
     if export:
         from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
         from biomedica.annotate.store import LabelStore
-        from biomedica.curate.labels import write_labels
+        from biomedica.archive.labels import write_labels
 
         if not config.database_path().is_file():
             console.print(f"[bold red]error:[/] {config.database_path()}: no labels yet; run `biomedica annotate` first")

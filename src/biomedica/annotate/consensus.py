@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from biomedica.annotate.agreement import fleiss_kappa, majority, pairwise_cohen
 from biomedica.annotate.store import ClusterLabel
-from biomedica.curate.labels import CLUSTER_LABELS_SCHEMA
+from biomedica.archive.labels import CLUSTER_LABELS_SCHEMA
 
 
 def category(label: ClusterLabel) -> str:
@@ -99,7 +99,7 @@ def agreement_report(labels: list[ClusterLabel]) -> AgreementReport:
 
 
 def consensus_table(items: list[ClusterConsensus]) -> pa.Table:
-    """CLUSTER_LABELS_SCHEMA rows for `curate.labels.write_labels`."""
+    """CLUSTER_LABELS_SCHEMA rows for `archive.labels.write_labels`."""
     return pa.Table.from_pylist(
         [
             {"cluster": c.cluster, "status": c.status, "global_concepts": c.global_concepts,

@@ -10,7 +10,13 @@ expand to them, and `sizes.json` gives OpenCLIP the sample count of each.
 
 Writing happens per work unit (`UnitWriter`), all-or-nothing: files appear under their
 final names only when complete, and `_units/NNNNNN.json` marks the unit done; `finalize_archive`
-then derives `sizes.json` and `manifest.json` from the markers.
+then derives `sizes.json` and `manifest.json` (typed: `Manifest`) from the markers.
+
+This package is the only code that knows these file names. Readers find shards by the
+markers (`reader.shard_paths`) or, remotely, by the `Manifest`; sample keys follow `keys`.
+Side tables sit beside the shards: `annotations` (curation tables), `labels` (expert cluster
+labels), `enrichment` (PubMed), `selection` (the subset manifest select writes and train
+reads), `errors` (every stage's failures); `split` is the held-out eval split.
 """
 
 from importlib import import_module
@@ -23,6 +29,7 @@ _EXPORTS = {
     "ArchiveLayout": "layout",
     "CorruptMarker": "units",
     "ErrorSink": "errors",
+    "HeldOutSplit": "split",
     "InspectReport": "inspect",
     "SampleSummary": "inspect",
     "ShardInfo": "units",
@@ -34,10 +41,14 @@ _EXPORTS = {
     "finalize_archive": "manifest",
     "incomplete_units": "units",
     "inspect_archive": "inspect",
+    "is_archive": "reader",
+    "is_held_out": "split",
     "is_unit_complete": "units",
     "iter_samples": "reader",
     "iter_shard": "reader",
     "read_errors": "errors",
+    "Manifest": "manifest",
+    "ManifestError": "manifest",
     "read_manifest": "manifest",
     "read_member": "reader",
     "read_shard_index": "reader",
@@ -61,8 +72,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.archive.errors import ErrorSink, read_errors
     from biomedica.archive.inspect import InspectReport, SampleSummary, inspect_archive, render_report
     from biomedica.archive.layout import ArchiveLayout
-    from biomedica.archive.manifest import finalize_archive, read_manifest
-    from biomedica.archive.reader import iter_samples, iter_shard, read_member, read_shard_index, shard_paths
+    from biomedica.archive.manifest import Manifest, ManifestError, finalize_archive, read_manifest
+    from biomedica.archive.reader import is_archive, iter_samples, iter_shard, read_member, read_shard_index, shard_paths
+    from biomedica.archive.split import HeldOutSplit, is_held_out
     from biomedica.archive.unit_writer import UnitWriter
     from biomedica.archive.units import (
         CorruptMarker,

@@ -1,5 +1,8 @@
 """`biomedica inspect`: what an archive holds (counts by license, year, journal, format, errors).
 
+Errors come from `errors/` of every stage (`archive.errors.read_errors`): ingest's parts of
+complete units, and the `<stage>-<part>.parquet` files of curate, enrich and later stages.
+
 Counts come from the shard indexes and unit markers (Parquet column reads), never from
 the tars, so inspecting a large archive is fast. The report also says plainly when the
 folder is not an archive, or is an interrupted or not-yet-finalized build, and what to do.
@@ -12,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from biomedica.archive.errors import read_errors
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import read_manifest
 from biomedica.archive.reader import read_shard_index, shard_paths
@@ -25,6 +30,7 @@ from biomedica.archive.verify import verify_archive
 from biomedica.records import ErrorRecord
 from biomedica.summary import summary_table
 
+INGEST_STAGE = "ingest"
 STATUS_COMPLETE = "complete"
 STATUS_INTERRUPTED = "interrupted"  # units started but not finished, or never finalized
 STATUS_STALE = "stale"  # units completed after the manifest was written
@@ -68,7 +74,8 @@ class InspectReport:
     samples_by_year: dict[str, int] = field(default_factory=dict)  # "2021" or "unknown", ascending
     top_journals: list[tuple[str, int]] = field(default_factory=list)
     samples_by_format: dict[str, int] = field(default_factory=dict)
-    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    errors_by_kind: dict[str, int] = field(default_factory=dict)  # ingest's, as `total_errors`
+    errors_by_stage: dict[str, dict[str, int]] = field(default_factory=dict)  # every stage: {stage: {kind: n}}
     example: SampleSummary | None = None
     verified: bool = False  # True when `problems` comes from a verify pass
     problems: list[ErrorRecord] = field(default_factory=list)
@@ -120,7 +127,9 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
         ((f if f is not None else "unknown", n) for f, n in _value_counts(index.column("image_format")).items()),
         key=lambda kv: -kv[1],
     ))
-    report.errors_by_kind = _errors_by_kind(layout, units)
+    errors = read_errors(root, ingest_files=[layout.errors(unit_id) for unit_id in units])
+    report.errors_by_stage = _errors_by_stage(errors)
+    report.errors_by_kind = report.errors_by_stage.get(INGEST_STAGE, {})
     report.example = _first_sample(root)
     if verify:
         report.verified = True
@@ -165,13 +174,13 @@ def _value_counts(column: Any) -> dict[Any, int]:
     return dict(counts)
 
 
-def _errors_by_kind(layout: ArchiveLayout, units: dict[int, Any]) -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    for unit_id in units:
-        path = layout.errors(unit_id)
-        if path.is_file():
-            counts.update(_value_counts(pq.read_table(path, columns=["kind"]).column("kind")))
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] or "")))
+def _errors_by_stage(errors: pa.Table) -> dict[str, dict[str, int]]:
+    """{stage: {kind: count}}: ingest first, then the other stages by name; kinds by count, descending."""
+    counts: dict[str, Counter[str]] = {}
+    for stage, kind in zip(errors.column("stage").to_pylist(), errors.column("kind").to_pylist()):
+        counts.setdefault(stage or "unknown", Counter())[kind] += 1
+    stages = sorted(counts, key=lambda s: (s != INGEST_STAGE, s))
+    return {s: dict(sorted(counts[s].items(), key=lambda kv: (-kv[1], kv[0] or ""))) for s in stages}
 
 
 def _first_sample(root: Path) -> SampleSummary | None:
@@ -249,6 +258,15 @@ def render_report(report: InspectReport, console: Console | None = None) -> None
         for kind, count in report.errors_by_kind.items():
             errors.add_row(kind, f"{count:,}")
         console.print(errors)
+    if any(stage != INGEST_STAGE for stage in report.errors_by_stage):
+        by_stage = Table(title="Errors by stage", title_justify="left")
+        by_stage.add_column("stage")
+        by_stage.add_column("kind")
+        by_stage.add_column("count", justify="right")
+        for stage, kinds in report.errors_by_stage.items():
+            for kind, count in kinds.items():
+                by_stage.add_row(stage, kind, f"{count:,}")
+        console.print(by_stage)
     if report.verified and not report.problems:
         console.print("[green]verify: every file matches its unit marker (sizes and shard sha256)[/]")
     if report.problems:

@@ -55,6 +55,11 @@ def article_of(key: str) -> str:
     return parts.article_id if parts is not None else key
 
 
+def sample_article(key: str, pmcid: str | None = None) -> str:
+    """The article a sample belongs to: its PMCID when the record has one, else the article part of its key."""
+    return pmcid or article_of(key)
+
+
 def split_member_name(name: str) -> tuple[str, str] | None:
     """`dir/PMC1_000.json` -> (`dir/PMC1_000`, `json`); None for a name without an extension."""
     match = _MEMBER.match(name)

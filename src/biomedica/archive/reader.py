@@ -1,7 +1,9 @@
 """Reading an archive back without WebDataset: samples from the tars, rows from the indexes.
 
-Only shards of complete units (those with a marker) are read, so a reader never sees
-the half-written output of an interrupted build.
+Shard discovery lives here and only here: `shard_paths` lists the shards of complete units
+(those with a marker) of a local archive, so a reader never sees the half-written output
+of an interrupted build; a remote archive is listed by its `Manifest` (archive.manifest),
+which finalize derives from the same markers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomedica.archive.keys import split_member_name
 from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
 from biomedica.archive.units import completed_units
 from biomedica.records import LICENSE_GROUPS, SHARD_SCHEMA
@@ -32,6 +35,12 @@ def shard_paths(root: Path, group: str | None = None) -> list[tuple[str, Path]]:
     ]
 
 
+def is_archive(root: Path) -> bool:
+    """True when `root` is (the start of) a biomedica archive: it has manifest.json or unit markers."""
+    layout = ArchiveLayout(Path(root))
+    return layout.manifest.is_file() or layout.units_dir.is_dir()
+
+
 def iter_shard(path: Path) -> Iterator[tuple[dict, bytes]]:
     """(figure record dict, image bytes) for each sample of one tar, in tar order."""
     current_key: str | None = None
@@ -40,7 +49,7 @@ def iter_shard(path: Path) -> Iterator[tuple[dict, bytes]]:
         for info in tar:
             if not info.isfile():
                 continue
-            key, _, ext = info.name.partition(".")
+            key, ext = split_member_name(info.name) or (info.name, "")
             if key != current_key:
                 if current_key is not None:
                     yield _sample(path, current_key, members)

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
+from biomedica.archive.keys import sample_article
 from biomedica.curate.components import connected_components
 from biomedica.curate.config import DedupConfig
 from biomedica.curate.hamming import hamming_pairs, hashes_from_hex
@@ -199,7 +200,7 @@ def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_s
     )
     distance = np.where(canonical, 0, distance)
 
-    articles = pa.array([p or k.rsplit("_", 1)[0] for p, k in zip(index.column("pmcid").to_pylist(), keys)], pa.string())
+    articles = pa.array([sample_article(k, p) for p, k in zip(index.column("pmcid").to_pylist(), keys)], pa.string())
     article_codes = _codes(articles)[order]
     lowest = np.minimum.reduceat(article_codes, starts)
     highest = np.maximum.reduceat(article_codes, starts)

@@ -34,6 +34,8 @@ from PIL import Image
 from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
 from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.archive.annotations import AnnotationStore, write_table_atomic
+from biomedica.archive.errors import ErrorSink
+from biomedica.records import ErrorRecord
 from biomedica.curate.config import EmbedConfig
 
 
@@ -195,15 +197,17 @@ def embed_archive(
         if keys_path.is_file():
             skipped += 1
             continue
-        keys, images, captions, bad = [], [], [], []
+        keys, images, captions, bad, errors = [], [], [], [], []
         for record, image_bytes in iter_shard(tar_path):
             keys.append(record["key"])
             captions.append(record.get("caption") or "")
             try:
                 images.append(_decode(image_bytes, encoder.image_size))
-            except Exception:  # undecodable image: NaN row, counted, the run goes on
+            except Exception as exc:  # undecodable image: NaN row, counted and recorded, the run goes on
                 images.append(None)
                 bad.append(len(keys) - 1)
+                errors.append(ErrorRecord(id=record["key"], stage="curate", kind="image-undecodable",
+                                          message=f"{exc}; its embedding is NaN", source=str(tar_path)))
         image_vectors = []
         for batch in _batches(images, config.batch_size):
             usable = [im if im is not None else Image.new("RGB", (encoder.image_size, encoder.image_size)) for im in batch]
@@ -223,6 +227,7 @@ def embed_archive(
         if has_text:
             text_vectors = [encoder.encode_texts(batch) for batch in _batches(captions, config.batch_size)]
             _save_npy(folder / f"{stem}.text.npy", np.concatenate(text_vectors) if text_vectors else vectors[:0])
+        ErrorSink(Path(archive), "curate").write(f"embed-{stem}", errors)
         write_table_atomic(keys_path, pa.table({"key": pa.array(keys, pa.string())}))
         done += 1
         samples += len(keys)

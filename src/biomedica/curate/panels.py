@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from biomedica.archive.keys import sample_article
+
 PANELS_SCHEMA = pa.schema(
     [
         ("key", pa.string()),
@@ -145,7 +147,7 @@ def graphics_per_figure(rows: list[dict]) -> dict[str, int]:
     counts: dict[tuple, int] = {}
     ident = {}
     for row in rows:
-        article = row.get("pmcid") or row["key"].rsplit("_", 1)[0]
+        article = sample_article(row["key"], row.get("pmcid"))
         figure = row.get("fig_id") or row.get("fig_label") or row["key"]
         ident[row["key"]] = (article, figure)
         counts[(article, figure)] = counts.get((article, figure), 0) + 1

@@ -6,11 +6,13 @@ images, one shard at a time), builds its table in memory (a few columns per samp
 ~100 bytes each, so ~2.5 GB for 24M samples) and publishes it atomically. Re-running a
 step replaces its table; a crash leaves the previous one. Embeddings, clusters and
 zero-shot concepts are separate commands (`curate.embed`, `curate.cluster`, `curate.zeroshot`)
-because they need torch.
+because they need torch. What a step could not read goes to the archive's
+`errors/curate-<step>.parquet` (`archive.errors.ErrorSink`), which `biomedica inspect` shows.
 """
 
 from __future__ import annotations
 
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,15 +20,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from biomedica.archive.reader import iter_shard, read_shard_index, shard_paths
 from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
+from biomedica.archive.errors import ErrorSink
+from biomedica.archive.reader import iter_shard, read_shard_index, shard_paths
 from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
 from biomedica.curate.quality import QUALITY_INPUT_COLUMNS, assess_quality
-from biomedica.records import ERROR_SCHEMA, ErrorRecord
+from biomedica.records import ErrorRecord
 
 STEPS = ("dedup", "quality", "panels")
+ERROR_STAGE = "curate"
 
 
 @dataclass
@@ -57,7 +61,7 @@ def run_dedup(archive: Path, store: AnnotationStore, config: DedupConfig = Dedup
         errors += eval_set.errors
     table = find_duplicates(index, config, eval_set)
     path = store.write("dedup", table)
-    _write_errors(store, "dedup", errors)
+    ErrorSink(Path(archive), ERROR_STAGE).write("dedup", errors)
     kinds = table.column("dup_kind").to_pylist()
     counts = {
         "samples": table.num_rows,
@@ -99,27 +103,18 @@ def run_panels(archive: Path, store: AnnotationStore, progress: Callable[[int], 
                 rows.append(panel_row(record["key"], record.get("caption"), graphics.get(record["key"], 1), image))
                 if progress:
                     progress(1)
-        except (OSError, ValueError) as exc:  # a damaged shard: record it, go on with the next
-            errors.append(ErrorRecord(id=tar_path.name, stage="curate", kind="shard-unreadable",
+        except (OSError, ValueError, tarfile.TarError) as exc:  # a damaged shard: record it, go on with the next
+            errors.append(ErrorRecord(id=tar_path.name, stage=ERROR_STAGE, kind="shard-unreadable",
                                       message=f"{tar_path}: {exc}; rebuild its unit and re-run `curate panels`",
                                       source=str(tar_path)))
     rows.sort(key=lambda r: r["key"])
     table = pa.Table.from_pylist(rows, schema=PANELS_SCHEMA)
     path = store.write("panels", table)
-    _write_errors(store, "panels", errors)
+    ErrorSink(archive, ERROR_STAGE).write("panels", errors)
     kinds = table.column("panel_type").to_pylist()
     counts = {"samples": len(rows), "single": kinds.count("single"), "multiple": kinds.count("multiple"),
               "errors": len(errors)}
     return StepResult("panels", path, len(rows), time.perf_counter() - start, counts)
-
-
-def _write_errors(store: AnnotationStore, step: str, errors: list[ErrorRecord]) -> None:
-    """errors-<step>.parquet holds the step's failures (replaced on every run, removed when none)."""
-    name = f"errors-{step}"
-    if errors:
-        store.write(name, pa.Table.from_pylist([e.to_dict() for e in errors], schema=ERROR_SCHEMA))
-    else:
-        store.table_path(name).unlink(missing_ok=True)
 
 
 def run_curate(

@@ -8,7 +8,7 @@ from biomedica.enrich.config import EnrichConfig
 from biomedica.enrich.efetch import BatchResult, PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord, PubmedReplyError, parse_record, split_articles
 from biomedica.enrich.run import ArchiveNotReady, EnrichSummary, enrich_archive
-from biomedica.enrich.table import ENRICHMENT_SCHEMA, EnrichmentRow, read_enrichment
+from biomedica.archive.enrichment import ENRICHMENT_SCHEMA, EnrichmentRow, read_enrichment
 
 __all__ = [
     "ENRICHMENT_SCHEMA", "ArchiveNotReady", "BatchResult", "EnrichConfig", "EnrichSummary", "EnrichmentRow",

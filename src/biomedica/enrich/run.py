@@ -25,7 +25,7 @@ from biomedica.archive.units import completed_units
 from biomedica.enrich.config import EnrichConfig
 from biomedica.enrich.efetch import PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord
-from biomedica.enrich.table import EnrichmentRow, enriched_article_ids, part_numbers, write_part
+from biomedica.archive.enrichment import EnrichmentRow, enriched_article_ids, part_numbers, write_part
 from biomedica.net import NetClient
 from biomedica.records import ERROR_SCHEMA, ErrorRecord
 from biomedica.summary import summary_table

@@ -7,8 +7,8 @@ duplicates, quality flags, panel type, concepts, free SQL), then a strategy: `al
 (shard URL + key, streamable with `manifest_key_filter`) or new shards with `sizes.json`.
 """
 
+from biomedica.archive.selection import manifest_key_filter, read_manifest_keys
 from biomedica.select.config import SelectConfig
 from biomedica.select.run import SelectionExists, SelectResult, run_select
-from biomedica.select.write import manifest_key_filter, read_manifest_keys
 
 __all__ = ["SelectConfig", "SelectResult", "SelectionExists", "manifest_key_filter", "read_manifest_keys", "run_select"]

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION
+
 console = Console(stderr=True)
 
 
@@ -22,6 +24,10 @@ def select(
     journal: list[str] = typer.Option([], "--journal", help="Keep these journals (exact title, repeatable)."),
     canonical_only: bool = typer.Option(False, help="One sample per duplicate group (needs `curate dedup`)."),
     exclude_leaks: bool = typer.Option(True, help="Drop samples that match the evaluation set."),
+    held_out_fraction: float = typer.Option(
+        DEFAULT_HELD_OUT_FRACTION, min=0.0, max=1.0,
+        help="Leave out the articles evaluation holds out (this share, as eval's archive adapter); 0 keeps them.",
+    ),
     drop_flag: list[str] = typer.Option([], "--drop-flag", help="Drop samples with this quality flag ('any' for all)."),
     panel_type: list[str] = typer.Option([], "--panel-type", help="Keep single and/or multiple panel images."),
     strategy: str = typer.Option("all", help="all | concept-filtered | concept-balanced."),
@@ -47,7 +53,8 @@ def select(
         config = SelectConfig(
             archive=archive, out=out, annotations=annotations, where=where, license_groups=license_group,
             min_year=min_year, max_year=max_year, journals=journal, canonical_only=canonical_only,
-            exclude_leaks=exclude_leaks, drop_flags=drop_flag, panel_types=panel_type, strategy=strategy,
+            exclude_leaks=exclude_leaks, held_out_fraction=held_out_fraction, drop_flags=drop_flag,
+            panel_types=panel_type, strategy=strategy,
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
             exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
             seed=seed, limit=limit, output=output, samples_per_shard=samples_per_shard, overwrite=overwrite,
@@ -70,6 +77,7 @@ def select(
         table.add_row(f"  {group}", f"{count:,}")
     for concept, count in list(result.per_concept.items())[:20]:
         table.add_row(f"  concept {concept}", f"{count:,}")
+    table.add_row("held-out eval samples excluded", f"{result.held_out_excluded:,}")
     for applied in result.filters:
         table.add_row("filter", applied)
     if result.shard_pattern:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit
+
 
 class SelectConfig(BaseModel):
     """A training subset: filters (all ANDed), then a concept strategy, then the output form."""
@@ -25,6 +27,11 @@ class SelectConfig(BaseModel):
     journals: list[str] = Field(default_factory=list, description="exact journal titles to keep")
     canonical_only: bool = Field(default=False, description="keep one sample per duplicate group (needs dedup)")
     exclude_leaks: bool = Field(default=True, description="drop samples matching the eval set (when dedup has leaks)")
+    held_out_fraction: float = Field(
+        default=DEFAULT_HELD_OUT_FRACTION, ge=0, le=1,
+        description="leave out the articles evaluation holds out (archive.split, eval's default); 0 keeps them",
+    )
+    held_out_salt: str = Field(default=DEFAULT_SPLIT_SALT, min_length=1, description="salt of the held-out split")
     drop_flags: list[str] = Field(default_factory=list, description="quality flags to drop, or ['any'] for every flag")
     panel_types: list[Literal["single", "multiple"]] = Field(default_factory=list)
     strategy: Literal["all", "concept-filtered", "concept-balanced"] = "all"
@@ -41,6 +48,10 @@ class SelectConfig(BaseModel):
     output: Literal["manifest", "shards"] = "manifest"
     samples_per_shard: int = Field(default=5000, ge=1)
     overwrite: bool = False
+
+    @property
+    def held_out(self) -> HeldOutSplit:
+        return HeldOutSplit(self.held_out_fraction, self.held_out_salt)
 
     @model_validator(mode="after")
     def _strategy_needs(self) -> SelectConfig:

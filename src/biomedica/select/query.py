@@ -8,6 +8,7 @@ Views every query can use:
 | `dedup`, `quality`, `panels`, `clusters`, `concepts`, `labels` | the annotation tables present |
 | `annotated` | `samples` LEFT JOINed with every annotation table on `key` |
 | `concept_view` | `annotated` + `concept` (the id the strategies use) + `concept_score` |
+| `held_out` | keys of the samples whose article the eval split holds out (`archive.split`) |
 
 Only the shards of complete units are read (the file list comes from the unit markers),
 so a half-written build is never selected from.
@@ -18,8 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedica.archive.reader import shard_paths
+import pyarrow as pa
+
 from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore, default_annotations_dir
+from biomedica.archive.reader import shard_paths
+from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.select.config import SelectConfig
 
 
@@ -27,8 +31,11 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def connect(archive: Path, annotations: Path | None = None):
-    """A DuckDB connection with the views of the module docstring; returns (connection, tables present)."""
+def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSplit | None = None):
+    """A DuckDB connection with the views of the module docstring; returns (connection, tables present).
+
+    `held_out` fills the `held_out` table (empty without a split or when it is off).
+    """
     import duckdb
 
     archive = Path(archive)
@@ -49,7 +56,25 @@ def connect(archive: Path, annotations: Path | None = None):
         connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_string(str(store.table_path(name)))})")
         joins.append(f"LEFT JOIN {name} USING (key)")
     connection.execute(f"CREATE VIEW annotated AS SELECT * FROM samples {' '.join(joins)}")
+    _create_held_out(connection, held_out or HeldOutSplit(0.0))
     return connection, present
+
+
+def _create_held_out(connection, split: HeldOutSplit) -> None:
+    """The `held_out` table: hash each article once (its PMCID, else the article part of the key)."""
+    held_articles: list[str] = []
+    held_keys: list[str] = []
+    if split.enabled:
+        articles = fetch_arrow(connection, "SELECT DISTINCT pmcid FROM samples WHERE pmcid IS NOT NULL").column(0)
+        held_articles = [a for a in articles.to_pylist() if is_held_out(a, split.fraction, split.salt)]
+        orphans = fetch_arrow(connection, "SELECT key FROM samples WHERE pmcid IS NULL").column(0).to_pylist()
+        held_keys = [k for k in orphans if split.holds(k)]
+    connection.register("held_out_articles", pa.table({"pmcid": pa.array(held_articles, pa.string())}))
+    connection.register("held_out_orphans", pa.table({"key": pa.array(held_keys, pa.string())}))
+    connection.execute(
+        "CREATE TABLE held_out AS SELECT key FROM samples WHERE pmcid IN (SELECT pmcid FROM held_out_articles) "
+        "UNION ALL SELECT key FROM held_out_orphans"
+    )
 
 
 def fetch_arrow(connection, sql: str, parameters: list | None = None):
@@ -117,6 +142,9 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
         need("dedup", "--canonical-only")
         conditions.append("COALESCE(canonical, TRUE)")
         applied.append("canonical samples only")
+    if config.held_out.enabled:
+        conditions.append("key NOT IN (SELECT key FROM held_out)")
+        applied.append(f"held-out eval articles excluded (fraction {config.held_out_fraction:g})")
     if config.exclude_leaks and "dedup" in present:
         conditions.append("NOT COALESCE(leak, FALSE)")
         applied.append("no eval-set leaks")

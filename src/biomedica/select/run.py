@@ -6,16 +6,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedica.archive.selection import SELECTION_NAME, manifest_table, write_manifest, write_selection_summary
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow
-from biomedica.select.write import (
-    SELECTION_NAME,
-    manifest_table,
-    shard_pattern,
-    write_manifest,
-    write_selection_summary,
-    write_shards,
-)
+from biomedica.select.write import shard_pattern, write_shards
 
 
 class SelectionExists(RuntimeError):
@@ -33,6 +27,7 @@ class SelectResult:
     per_concept: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     shard_pattern: str | None = None
+    held_out_excluded: int = 0  # samples of the archive whose article the eval split holds out
     filters: list[str] = field(default_factory=list)
     sql: str = ""
 
@@ -56,7 +51,7 @@ def _prepare_out(config: SelectConfig) -> Path:
 def run_select(config: SelectConfig) -> SelectResult:
     """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`."""
     start = time.perf_counter()
-    connection, present = connect(config.archive, config.annotations)
+    connection, present = connect(config.archive, config.annotations, config.held_out)
     query = build_query(config, present)
     import duckdb
 
@@ -66,6 +61,7 @@ def run_select(config: SelectConfig) -> SelectResult:
         hint = f" (check --where {config.where!r})" if config.where else ""
         raise ValueError(f"selection query failed{hint}: {exc}") from exc
     total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
+    held_out_excluded = connection.execute("SELECT count(*) FROM held_out").fetchone()[0]
     out = _prepare_out(config)
     per_group: dict[str, int] = {}
     for group in rows.column("group").to_pylist():
@@ -77,9 +73,9 @@ def run_select(config: SelectConfig) -> SelectResult:
             per_concept[name] = per_concept.get(name, 0) + 1
     result = SelectResult(out=out, output=config.output, selected=rows.num_rows, total=total, seconds=0.0,
                           per_group=per_group, per_concept=dict(sorted(per_concept.items())),
-                          filters=query.applied, sql=query.sql)
+                          held_out_excluded=held_out_excluded, filters=query.applied, sql=query.sql)
     if config.output == "manifest":
-        write_manifest(out, manifest_table(config.archive, rows))
+        write_manifest(out, manifest_table(config.archive, rows, config.held_out))
     else:
         result.sizes = write_shards(config.archive, out, rows, config.samples_per_shard)
         result.shard_pattern = shard_pattern(out, result.sizes)
@@ -93,6 +89,7 @@ def run_select(config: SelectConfig) -> SelectResult:
         "total": total,
         "per_group": per_group,
         "per_concept": result.per_concept,
+        "held_out": {**config.held_out.to_dict(), "excluded_samples": held_out_excluded},
         "sizes": result.sizes,
         "shard_pattern": result.shard_pattern,
     })

@@ -1,16 +1,11 @@
-"""Writing a selection: a manifest of (shard URL, key), or new WebDataset shards.
-
-Manifest (`manifest.parquet`, one row per selected sample, sorted by shard then key):
-`url` (absolute path of the source tar), `group`, `shard`, `key`, plus the member offsets,
-so a training loader can stream the original shards and keep only these keys
-(`biomedica.select.manifest_key_filter`), or read one sample with a seek.
+"""Writing a selection as new WebDataset shards (the manifest form is `archive.selection`).
 
 Shards (`NNNNNN.tar` + `NNNNNN.parquet` index + `sizes.json`): a self-contained subset in the
 archive's own format (same members, same index schema), readable by OpenCLIP with
 `--train-data 'out/{000000..000009}.tar'`. Member bytes are copied with one seek each,
 never re-encoded. Each shard is published atomically.
 
-Both forms also write `selection.json`: the config, the SQL, the filters and the counts.
+Both forms also write `selection.json` (`archive.selection.write_selection_summary`).
 """
 
 from __future__ import annotations
@@ -20,69 +15,24 @@ from dataclasses import fields
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from biomedica.io.atomic import publish, write_json_atomic
 from biomedica.archive.layout import ArchiveLayout
-from biomedica.archive.manifest import _brace_pattern
+from biomedica.archive.manifest import brace_pattern
+from biomedica.archive.selection import (  # noqa: F401 - moved to archive.selection; old names kept for one release
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    SELECTION_NAME,
+    manifest_key_filter,
+    manifest_table,
+    read_manifest_keys,
+    write_manifest,
+    write_selection_summary,
+)
 from biomedica.archive.shard_writer import ShardWriter
-from biomedica.archive.annotations import write_table_atomic
+from biomedica.io.atomic import publish, write_json_atomic
 from biomedica.records import FigureRecord
 
-MANIFEST_NAME = "manifest.parquet"
-SELECTION_NAME = "selection.json"
-MANIFEST_COLUMNS = ["url", "group", "shard", "key", "image_offset", "image_size", "txt_offset", "txt_size",
-                    "json_offset", "json_size"]
 _RECORD_FIELDS = [f.name for f in fields(FigureRecord)]
-
-
-def manifest_table(archive: Path, rows: pa.Table) -> pa.Table:
-    """The manifest columns for selected rows (which carry `group`, `shard`, key and offsets)."""
-    layout = ArchiveLayout(Path(archive).resolve())
-    urls = [str(layout.group_dir(g) / s) for g, s in zip(rows.column("group").to_pylist(), rows.column("shard").to_pylist())]
-    table = rows.select([c for c in MANIFEST_COLUMNS if c != "url"])
-    return table.add_column(0, "url", pa.array(urls, pa.string()))
-
-
-def write_manifest(out: Path, table: pa.Table) -> Path:
-    path = Path(out) / MANIFEST_NAME
-    write_table_atomic(path, table)
-    return path
-
-
-def read_manifest_keys(path: Path) -> dict[str, set[str]]:
-    """{shard url: keys to keep} from a manifest.parquet (or the folder holding one)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no selection manifest; run `biomedica select --output manifest` first")
-    table = pq.read_table(path, columns=["url", "key"])
-    keep: dict[str, set[str]] = {}
-    for url, key in zip(table.column("url").to_pylist(), table.column("key").to_pylist()):
-        keep.setdefault(url, set()).add(key)
-    return keep
-
-
-def manifest_key_filter(path: Path) -> Callable[[dict], bool]:
-    """A predicate for WebDataset samples (`__url__`, `__key__`): True for selected samples.
-
-    Use with `wds.WebDataset(urls).select(manifest_key_filter(...))`; `urls` are the
-    manifest's shard urls (`sorted(read_manifest_keys(path))`).
-    """
-    keep = read_manifest_keys(path)
-    by_name: dict[str, set[str]] = {}
-    for url, keys in keep.items():
-        by_name.setdefault(Path(url).name + "|" + Path(url).parent.name, set()).update(keys)
-
-    def selected(sample: dict) -> bool:
-        url = str(sample.get("__url__", ""))
-        keys = keep.get(url)
-        if keys is None:  # the same shard reached by another path or URL scheme: match group/shard name
-            keys = by_name.get(Path(url).name + "|" + Path(url).parent.name, set())
-        return sample.get("__key__") in keys
-
-    return selected
 
 
 def _chunks(rows: list[dict], size: int) -> Iterator[list[dict]]:
@@ -134,12 +84,8 @@ def write_shards(archive: Path, out: Path, rows: pa.Table, samples_per_shard: in
     return sizes
 
 
+
 def shard_pattern(out: Path, sizes: dict[str, int]) -> str | None:
     """Brace pattern naming the written shards (`out/{000000..000003}.tar`)."""
-    return _brace_pattern(str(Path(out)), list(sizes))
+    return brace_pattern(str(Path(out)), list(sizes))
 
-
-def write_selection_summary(out: Path, summary: dict) -> Path:
-    path = Path(out) / SELECTION_NAME
-    write_json_atomic(path, summary)
-    return path

@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION
 from biomedica.records import LICENSE_GROUPS
 
 
@@ -71,6 +72,10 @@ class SourceConfig(_Strict):
     )
     archive: str | None = Field(None, description="root of a biomedica archive (reads manifest.json)")
     groups: list[str] | None = Field(None, description="license groups of `archive` (default: all it has)")
+    held_out_fraction: float = Field(
+        DEFAULT_HELD_OUT_FRACTION, ge=0, le=1,
+        description="`archive`: leave out the articles evaluation holds out at this share (archive.split); 0 keeps them",
+    )
     selection: str | None = Field(
         None, description="key manifest (.parquet or .jsonl with columns shard, key) from `biomedica select`"
     )

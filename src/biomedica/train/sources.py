@@ -5,11 +5,14 @@ Three kinds of source (config `data.sources[*]`):
 - `urls`: shard URLs or brace patterns; counts come from the `sizes.json` beside the shards
   (what `biomedica ingest` and OpenCLIP use), else from `num_samples`, never guessed;
 - `archive`: the root of a biomedica archive; shards and counts come from its
-  `manifest.json` (complete units only), for the chosen license `groups`;
-- `selection`: a *key manifest*, the subset format of `biomedica select`: a table with one
-  row per sample and (at least) the columns `shard` (the tar's URL or path; relative
-  values are resolved against the manifest's own folder) and `key` (the sample key,
-  `PMC<id>_<n>`), stored as Parquet (`.parquet`) or JSON Lines (`.jsonl`). Only the listed
+  `manifest.json` (`archive.manifest.Manifest`, complete units only), for the chosen license
+  `groups`. The articles evaluation holds out (`archive.split`, `held_out_fraction`, 5% by
+  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep;
+- `selection`: a *key manifest* (`archive.selection`), the subset format of `biomedica select`:
+  a table with one row per sample and (at least) the columns `shard` (the tar's URL or path;
+  relative values are resolved against the manifest's own folder) and `key` (the sample key,
+  `PMC<id>_<n>`), stored as Parquet (`.parquet`) or JSON Lines (`.jsonl`). `select` already
+  left out the held-out articles and records the split it used. Only the listed
   samples are streamed (`biomedica.net.stream --keys`): when the shard has its archive
   index beside it (`NNNNNN.parquet`), only the byte ranges of the listed samples are read;
   otherwise the shard is read in full and filtered. Counts are exact (the rows per shard).
@@ -27,11 +30,12 @@ import braceexpand
 
 from biomedica.train.config import SourceConfig
 from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
+from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
+from biomedica.archive.manifest import Manifest, ManifestError
+from biomedica.archive.selection import KeyManifest, SelectionManifestError, parse_key_manifest
+from biomedica.archive.split import HeldOutSplit
 from biomedica.net.errors import FetchError, NotFoundError
 from biomedica.net.stream import STREAM_RETRY, FetchOptions, read_bytes
-
-SIZES_NAME = "sizes.json"
-MANIFEST_NAME = "manifest.json"
 
 
 class SourceError(ValueError):
@@ -61,6 +65,7 @@ class ResolvedSource:
     fetch: FetchOptions
     origin: str  # where the counts came from: sizes.json, manifest.json, selection, num_samples
     notes: list[str] = field(default_factory=list)
+    held_out: HeldOutSplit | None = None  # the eval split left out (by train, or as a selection records it)
 
     @property
     def samples(self) -> int:
@@ -139,69 +144,75 @@ def _resolve_urls(source: SourceConfig, options: FetchOptions) -> tuple[list[Sha
 def _resolve_archive(source: SourceConfig, options: FetchOptions) -> tuple[list[Shard], str]:
     root = _absolute(source.archive.rstrip("/"))
     manifest_url = join_url(root, MANIFEST_NAME)
-    manifest = _read_json(manifest_url, options, source.name)
-    if manifest is None:
+    try:
+        manifest = Manifest.from_bytes(read_bytes(manifest_url, options), manifest_url)
+    except NotFoundError:
         raise SourceError(
             f"source {source.name}: no {MANIFEST_NAME} at {root}; point `archive` at the folder `biomedica ingest` "
             "wrote, or list the shards with `urls`"
-        )
-    groups_present = manifest.get("groups") or {}
-    wanted = source.groups or list(groups_present)
-    missing = [g for g in wanted if g not in groups_present]
+        ) from None
+    except (FetchError, ManifestError) as exc:
+        raise SourceError(f"source {source.name}: {exc}") from None
+    wanted = source.groups or list(manifest.groups)
+    missing = [g for g in wanted if g not in manifest.groups]
     if missing:
         raise SourceError(
             f"source {source.name}: archive {root} has no samples in group(s) {missing}; "
-            f"it has {sorted(groups_present) or 'none'}"
+            f"it has {sorted(manifest.groups) or 'none'}"
         )
-    shards = [
-        Shard(join_url(root, f"{group}/{entry['name']}"), int(entry["samples"]))
-        for group in wanted
-        for entry in groups_present[group].get("shards", [])
-        if int(entry["samples"]) > 0
-    ]
+    shards = [Shard(join_url(root, entry.path), entry.samples) for entry in manifest.shards(wanted) if entry.samples > 0]
     if not shards:
         raise SourceError(f"source {source.name}: archive {root} lists no shard for {wanted}")
     return shards, MANIFEST_NAME
 
 
-def read_key_manifest(url: str, options: FetchOptions) -> list[tuple[str, str]]:
-    """(shard, key) rows of a key manifest (.parquet or .jsonl), shard as written in the file."""
-    data = read_bytes(url, options)
-    if url.endswith(".parquet"):
-        import pyarrow.parquet as pq
+def _leave_out_held_out(
+    shards: list[Shard], split: HeldOutSplit, options: FetchOptions, source: str
+) -> tuple[list[Shard], int]:
+    """Shards keyed to the samples of articles evaluation does not hold out; and how many samples were left out."""
+    import pyarrow.parquet as pq
 
-        table = pq.read_table(io.BytesIO(data))
-        # `biomedica select` manifests name the tar in `url` (and only its file name in `shard`)
-        location = "url" if "url" in table.column_names else "shard"
-        missing = {location, "key"} - set(table.column_names)
-        if missing:
-            raise SourceError(f"{url}: key manifest lacks column(s) {sorted(missing)}; it needs shard and key")
-        return list(zip(table.column(location).to_pylist(), table.column("key").to_pylist(), strict=True))
-    if url.endswith(".jsonl"):
-        rows = []
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                rows.append((row["shard"], row["key"]))
-            except (ValueError, KeyError, TypeError):
-                raise SourceError(f"{url}:{number}: expected a JSON object with shard and key") from None
-        return rows
-    raise SourceError(f"{url}: a key manifest must end in .parquet or .jsonl")
+    kept_shards, left_out = [], 0
+    for shard in shards:
+        index_url = sibling_url(shard.url, shard.url.rsplit("/", 1)[-1].removesuffix(".tar") + ".parquet")
+        try:
+            index = pq.read_table(io.BytesIO(read_bytes(index_url, options)), columns=["key", "pmcid"])
+        except NotFoundError:
+            raise SourceError(
+                f"source {source}: no shard index {index_url} to find the held-out eval articles; "
+                "restore it, or set held_out_fraction: 0 to train on every article"
+            ) from None
+        except FetchError as exc:
+            raise SourceError(f"source {source}: {exc}") from None
+        rows = zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist())
+        keys = [key for key, pmcid in rows if not split.holds(key, pmcid)]
+        left_out += index.num_rows - len(keys)
+        if len(keys) == index.num_rows:
+            kept_shards.append(shard)
+        elif keys:
+            kept_shards.append(Shard(shard.url, len(keys), tuple(sorted(keys)), shard.samples))
+    return kept_shards, left_out
 
 
-def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[list[Shard], str]:
+def _read_key_manifest(url: str, options: FetchOptions) -> KeyManifest:
+    """The key manifest at `url` (local or remote), in the format `archive.selection` defines."""
+    try:
+        return parse_key_manifest(read_bytes(url, options), url)
+    except SelectionManifestError as exc:
+        raise SourceError(str(exc)) from None
+
+
+def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[list[Shard], str, HeldOutSplit | None]:
     url = _absolute(source.selection)
     try:
-        rows = read_key_manifest(url, options)
+        manifest = _read_key_manifest(url, options)
     except NotFoundError:
         raise SourceError(f"source {source.name}: key manifest {url} not found") from None
     except FetchError as exc:
         raise SourceError(f"source {source.name}: {exc}") from None
     base = parent_url(url)
     keys_by_shard: OrderedDict[str, set[str]] = OrderedDict()
-    for shard, key in rows:
+    for shard, key in manifest.rows:
         if not shard or not key:
             raise SourceError(f"source {source.name}: {url} has a row with an empty shard or key")
         keys_by_shard.setdefault(join_url(base, shard), set()).add(key)
@@ -215,19 +226,30 @@ def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[lis
             sizes_by_dir[folder] = _read_json(sibling_url(shard, SIZES_NAME), options, source.name) or {}
         total = sizes_by_dir[folder].get(shard.rsplit("/", 1)[-1])
         shards.append(Shard(shard, len(keys), tuple(sorted(keys)), None if total is None else int(total)))
-    return shards, "selection"
+    return shards, "selection", manifest.held_out
 
 
 def resolve_source(source: SourceConfig) -> ResolvedSource:
     """The shards of one source with their sample counts (reads sizes/manifest files, not shards)."""
     options = fetch_options(source)
+    notes = []
+    held_out = None
     if source.archive:
         shards, origin = _resolve_archive(source, options)
+        held_out = HeldOutSplit(source.held_out_fraction)
+        if held_out.enabled:
+            shards, left_out = _leave_out_held_out(shards, held_out, options, source.name)
+            notes.append(f"{left_out:,} sample(s) of held-out eval articles left out (fraction {held_out.fraction:g})")
+            if not shards:
+                raise SourceError(f"source {source.name}: every sample belongs to a held-out eval article; "
+                                  "lower held_out_fraction")
     elif source.selection:
-        shards, origin = _resolve_selection(source, options)
+        shards, origin, held_out = _resolve_selection(source, options)
+        if held_out is None:
+            notes.append("the key manifest records no held-out split: eval articles may be in it; "
+                         "make it with `biomedica select`")
     else:
         shards, origin = _resolve_urls(source, options)
-    notes = []
     if any(is_remote(s.url) for s in shards) and source.auth_env and not os.environ.get(source.auth_env):
         notes.append(f"environment variable {source.auth_env} is not set: authenticated reads will fail")
-    return ResolvedSource(source.name, source.weight, shards, options, origin, notes)
+    return ResolvedSource(source.name, source.weight, shards, options, origin, notes, held_out)

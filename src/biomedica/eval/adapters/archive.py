@@ -1,36 +1,30 @@
 """Biomedica archive adapter: held-out image-caption retrieval from an archive, split by article.
 
-Reads only the archive's files (DESIGN.md, "Archive layout"): each `<group>/NNNNNN.parquet`
-index row gives the caption and the image member's byte offset in the `.tar` beside it.
-The split hashes the PMCID, so every figure of an article falls on the same side, the split
-is stable as the archive grows, and `select`/`train` can exclude the same articles with
-`is_held_out`.
+Reads only the shards of complete units (`archive.reader.shard_paths`): each
+`<group>/NNNNNN.parquet` index row gives the caption and the image member's byte offset in
+the `.tar` beside it. The split is `archive.split` (by article, stable as the archive grows);
+`select` and `train` exclude the same articles by default, at the same fraction and salt.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from biomedica.archive.reader import is_archive, shard_paths
+from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit, is_held_out
 from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
 from biomedica.eval.images import FileSliceImage
 from biomedica.records import LICENSE_GROUPS
 
-DEFAULT_SPLIT_SALT = "biomedica-eval-v1"
+__all__ = ["DEFAULT_SPLIT_SALT", "ArchiveOptions", "is_held_out", "load_archive"]
 CAPTION_FIELDS = ("caption", "caption_title", "mentions")
-
-
-def is_held_out(pmcid: str, fraction: float, salt: str = DEFAULT_SPLIT_SALT) -> bool:
-    """True when the article falls in the held-out (test) share: sha256(salt:pmcid) below `fraction`."""
-    digest = hashlib.sha256(f"{salt}:{pmcid}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
 class ArchiveOptions(AdapterOptions):
     split: str = "test"  # test (held out) | train | all
-    test_fraction: float = 0.05
+    test_fraction: float = DEFAULT_HELD_OUT_FRACTION
     salt: str = DEFAULT_SPLIT_SALT
     caption_fields: list[str] = ["caption"]  # caption, caption_title, mentions: several captions per image
     license_groups: list[str] = list(LICENSE_GROUPS)
@@ -46,23 +40,31 @@ def load_archive(root: Path, options: ArchiveOptions) -> EvalDataset:
         raise DatasetInvalid(
             f"archive options: caption_fields must be among {', '.join(CAPTION_FIELDS)} and split test|train|all"
         )
-    if not (root / "manifest.json").is_file() and not any((root / g).is_dir() for g in LICENSE_GROUPS):
+    bad_groups = [g for g in options.license_groups if g not in LICENSE_GROUPS]
+    if bad_groups:
+        raise DatasetInvalid(
+            f"archive options: unknown license_groups {bad_groups}; choose from {', '.join(LICENSE_GROUPS)}"
+        )
+    try:
+        held_out = HeldOutSplit(options.test_fraction, options.salt)
+    except ValueError as exc:
+        raise DatasetInvalid(f"archive options: {exc}") from None
+    if not is_archive(root) and not any((root / g).is_dir() for g in LICENSE_GROUPS):
         raise DatasetMissing(f"{root} is not a biomedica archive (no manifest.json, no license-group folders)")
     columns = ["key", "pmcid", "shard", "image_offset", "image_size", *options.caption_fields]
     images, captions, groups = [], [], []
     for group in options.license_groups:
-        for index_path in sorted((root / group).glob("[0-9]*.parquet")):
-            for row in pq.read_table(index_path, columns=columns).to_pylist():
-                held_out = is_held_out(row["pmcid"] or row["key"], options.test_fraction, options.salt)
-                if (options.split == "test" and not held_out) or (options.split == "train" and held_out):
+        for _, tar_path in shard_paths(root, group):
+            for row in pq.read_table(tar_path.with_suffix(".parquet"), columns=columns).to_pylist():
+                in_test = held_out.holds(row["key"], row["pmcid"])
+                if (options.split == "test" and not in_test) or (options.split == "train" and in_test):
                     continue
                 texts = []
                 for name in options.caption_fields:
                     value = row[name]
                     texts.extend(value if isinstance(value, list) else [value])
                 texts = [t.strip() for t in texts if t and len(t.strip()) >= options.min_caption_chars]
-                tar_path = index_path.parent / row["shard"]
-                if not texts or not tar_path.is_file():
+                if not texts:
                     continue
                 images.append(FileSliceImage(tar_path, row["image_offset"], row["image_size"], row["key"]))
                 captions.append(texts)

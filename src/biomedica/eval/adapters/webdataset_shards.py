@@ -1,7 +1,9 @@
 """WebDataset adapter: tar shards (brace patterns) whose samples hold an image plus a `cls` label or `txt` caption.
 
 Members are indexed, not copied: each image is read later by one seek at its offset in the
-tar (tarfile's `offset_data`), so a large benchmark costs no memory until embedded.
+tar (tarfile's `offset_data`), so a large benchmark costs no memory until embedded. Given a
+biomedica archive, only shards of complete units are read (`archive.reader.shard_paths`),
+all of them when `shards` is left at its default.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ from pathlib import Path
 
 from braceexpand import braceexpand
 
+from biomedica.archive.keys import split_member_name
+from biomedica.archive.reader import is_archive, shard_paths
 from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
 from biomedica.eval.images import FileSliceImage
 
 
+DEFAULT_SHARDS = "*.tar"
+
+
 class WebDatasetOptions(AdapterOptions):
-    shards: str = "*.tar"  # brace pattern or glob, relative to root
+    shards: str = DEFAULT_SHARDS  # brace pattern or glob, relative to root
     image_extensions: list[str] = ["jpg", "jpeg", "png", "webp", "tif", "tiff"]
     label_extension: str | None = "cls"
     caption_extension: str | None = None  # e.g. "txt"; one caption per sample
 
 
 def _shard_paths(root: Path, pattern: str) -> list[Path]:
+    if pattern == DEFAULT_SHARDS and is_archive(root):
+        return [path for _, path in shard_paths(root)]
     paths: list[Path] = []
     for expanded in braceexpand(pattern):
         if any(ch in expanded for ch in "*?["):
@@ -32,11 +41,18 @@ def _shard_paths(root: Path, pattern: str) -> list[Path]:
     return paths
 
 
+def _incomplete(root: Path, paths: list[Path]) -> list[Path]:
+    """The shards among `paths` that an archive at `root` has no unit marker for (none outside an archive)."""
+    if not is_archive(root):
+        return []
+    complete = {path.resolve() for _, path in shard_paths(root)}
+    return [p for p in paths if p.resolve() not in complete]
+
+
 def _split_member(name: str) -> tuple[str, str]:
-    """WebDataset rule: the key is everything up to the first dot of the file name (folders kept)."""
-    folder, _, base = name.rpartition("/")
-    stem, _, extension = base.partition(".")
-    return (f"{folder}/{stem}" if folder else stem), extension.lower()
+    """The archive's key rule (archive.keys); extensions compared lower-case."""
+    key, extension = split_member_name(name) or (name, "")
+    return key, extension.lower()
 
 
 @register_adapter("webdataset", WebDatasetOptions)
@@ -49,6 +65,12 @@ def load_webdataset(root: Path, options: WebDatasetOptions) -> EvalDataset:
     compressed = [p for p in paths if p.suffix in (".gz", ".tgz", ".bz2", ".xz", ".zst")]
     if compressed:
         raise DatasetInvalid(f"{compressed[0]}: compressed shards are not supported; decompress to .tar first")
+    incomplete = _incomplete(root, paths)
+    paths = [p for p in paths if p not in incomplete]
+    if not paths:
+        raise DatasetMissing(
+            f"{root}: every shard matching {options.shards} belongs to an unfinished unit; resume the build"
+        )
     wanted = {e.lower() for e in options.image_extensions}
     images, labels, captions, skipped = [], [], [], 0
     for path in paths:
@@ -89,6 +111,8 @@ def load_webdataset(root: Path, options: WebDatasetOptions) -> EvalDataset:
             f"{options.label_extension or options.caption_extension}; check label_extension/caption_extension"
         )
     notes = [f"{skipped} sample(s) without image or label/caption skipped"] if skipped else []
+    if incomplete:
+        notes.append(f"{len(incomplete)} shard(s) of unfinished units skipped")
     return EvalDataset(
         images=images,
         labels=labels if options.label_extension else None,

@@ -1,7 +1,7 @@
 import pyarrow as pa
 
 from biomedica.archive.annotations import AnnotationStore
-from biomedica.curate.labels import CLUSTER_LABELS_SCHEMA, LABELS_SCHEMA, propagate_cluster_labels, write_labels
+from biomedica.archive.labels import CLUSTER_LABELS_SCHEMA, LABELS_SCHEMA, propagate_cluster_labels, write_labels
 
 
 def _cluster_labels():

@@ -1,0 +1,150 @@
+"""The selection manifest: the subset format `biomedica select` writes and `train` streams.
+
+`<out>/manifest.parquet` has one row per selected sample, sorted by shard then key:
+`url` (absolute path of the source tar), `group`, `shard` (its file name), `key`, and the
+member offsets (`image_offset`, `image_size`, `txt_*`, `json_*`), so a loader can stream
+the original shards and keep only these keys, or read one sample with a seek. The schema
+metadata `biomedica.held_out` records the held-out split the selection excluded
+(`{"fraction": 0.05, "salt": ...}`; fraction 0: none excluded). `<out>/selection.json`
+holds the config, SQL, filters and counts.
+
+Training also accepts a hand-made *key manifest*: Parquet with `shard` (or `url`) and
+`key` columns, or JSON Lines of `{"shard": ..., "key": ...}`; `parse_key_manifest` reads
+both from bytes, so the same reader serves local files and URLs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomedica.archive.annotations import write_table_atomic
+from biomedica.archive.layout import ArchiveLayout
+from biomedica.archive.split import HeldOutSplit
+from biomedica.io.atomic import write_json_atomic
+
+MANIFEST_NAME = "manifest.parquet"
+SELECTION_NAME = "selection.json"
+MANIFEST_COLUMNS = ["url", "group", "shard", "key", "image_offset", "image_size", "txt_offset", "txt_size",
+                    "json_offset", "json_size"]
+HELD_OUT_METADATA = b"biomedica.held_out"
+
+
+class SelectionManifestError(ValueError):
+    """A key manifest that cannot be read; the message names the file (and line) and what it needs."""
+
+
+@dataclass(frozen=True)
+class KeyManifest:
+    """(shard, key) rows as written in the file, and the held-out split it records (None: not recorded)."""
+
+    rows: list[tuple[str, str]]
+    held_out: HeldOutSplit | None = None
+
+
+def manifest_table(archive: Path, rows: pa.Table, held_out: HeldOutSplit | None = None) -> pa.Table:
+    """The manifest columns for selected rows (which carry `group`, `shard`, key and offsets)."""
+    layout = ArchiveLayout(Path(archive).resolve())
+    pairs = zip(rows.column("group").to_pylist(), rows.column("shard").to_pylist())
+    urls = [str(layout.group_dir(group) / shard) for group, shard in pairs]
+    table = rows.select([c for c in MANIFEST_COLUMNS if c != "url"])
+    table = table.add_column(0, "url", pa.array(urls, pa.string()))
+    if held_out is not None:
+        table = table.replace_schema_metadata({HELD_OUT_METADATA: json.dumps(held_out.to_dict()).encode()})
+    return table
+
+
+def write_manifest(out: Path, table: pa.Table) -> Path:
+    path = Path(out) / MANIFEST_NAME
+    write_table_atomic(path, table)
+    return path
+
+
+def write_selection_summary(out: Path, summary: dict) -> Path:
+    path = Path(out) / SELECTION_NAME
+    write_json_atomic(path, summary)
+    return path
+
+
+def parse_key_manifest(data: bytes, name: str) -> KeyManifest:
+    """Rows of a key manifest (`.parquet` or `.jsonl`, told by `name`), shard as written in the file."""
+    if name.endswith(".parquet"):
+        table = pq.read_table(io.BytesIO(data))
+        # `biomedica select` manifests name the tar in `url` (and only its file name in `shard`)
+        location = "url" if "url" in table.column_names else "shard"
+        missing = {location, "key"} - set(table.column_names)
+        if missing:
+            raise SelectionManifestError(
+                f"{name}: key manifest lacks column(s) {sorted(missing)}; it needs shard and key"
+            )
+        rows = list(zip(table.column(location).to_pylist(), table.column("key").to_pylist(), strict=True))
+        return KeyManifest(rows, _recorded_split(table.schema.metadata or {}, name))
+    if name.endswith(".jsonl"):
+        rows = []
+        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rows.append((row["shard"], row["key"]))
+            except (ValueError, KeyError, TypeError):
+                raise SelectionManifestError(f"{name}:{number}: expected a JSON object with shard and key") from None
+        return KeyManifest(rows)
+    raise SelectionManifestError(f"{name}: a key manifest must end in .parquet or .jsonl")
+
+
+def _recorded_split(metadata: dict[bytes, bytes], name: str) -> HeldOutSplit | None:
+    raw = metadata.get(HELD_OUT_METADATA)
+    if raw is None:
+        return None
+    try:
+        return HeldOutSplit.from_dict(json.loads(raw))
+    except ValueError as exc:
+        raise SelectionManifestError(
+            f"{name}: bad {HELD_OUT_METADATA.decode()} metadata ({exc}); run select again"
+        ) from None
+
+
+def read_key_manifest(path: Path) -> KeyManifest:
+    """The key manifest at `path` (a file, or a select output folder holding manifest.parquet)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no selection manifest; run `biomedica select --output manifest` first")
+    return parse_key_manifest(path.read_bytes(), str(path))
+
+
+def read_manifest_keys(path: Path) -> dict[str, set[str]]:
+    """{shard url: keys to keep} from a manifest.parquet (or the folder holding one)."""
+    keep: dict[str, set[str]] = {}
+    for url, key in read_key_manifest(path).rows:
+        keep.setdefault(url, set()).add(key)
+    return keep
+
+
+def manifest_key_filter(path: Path) -> Callable[[dict], bool]:
+    """A predicate for WebDataset samples (`__url__`, `__key__`): True for selected samples.
+
+    Use with `wds.WebDataset(urls).select(manifest_key_filter(...))`; `urls` are the
+    manifest's shard urls (`sorted(read_manifest_keys(path))`).
+    """
+    keep = read_manifest_keys(path)
+    by_name: dict[str, set[str]] = {}
+    for url, keys in keep.items():
+        by_name.setdefault(Path(url).name + "|" + Path(url).parent.name, set()).update(keys)
+
+    def selected(sample: dict) -> bool:
+        url = str(sample.get("__url__", ""))
+        keys = keep.get(url)
+        if keys is None:  # the same shard reached by another path or URL scheme: match group/shard name
+            keys = by_name.get(Path(url).name + "|" + Path(url).parent.name, set())
+        return sample.get("__key__") in keys
+
+    return selected

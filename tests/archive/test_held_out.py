@@ -1,0 +1,128 @@
+"""The held-out eval split is one rule: articles eval tests on never reach a select or train subset."""
+
+import pytest
+
+from biomedica.archive import UnitWriter, finalize_archive, read_shard_index
+from biomedica.archive.keys import article_of
+from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, HeldOutSplit, is_held_out
+
+from .conftest import FIGURES, make_figure
+
+IMAGE = FIGURES / "PMC10118017" / "fpls-14-1154535-g001.jpg"
+
+
+def _articles(held: int, kept: int) -> list[str]:
+    """PMCIDs of which the first `held` fall in the default held-out split and the rest do not."""
+    ids = [f"PMC{n}" for n in range(4000, 9000)]
+    inside = [i for i in ids if is_held_out(i, DEFAULT_HELD_OUT_FRACTION)]
+    outside = [i for i in ids if not is_held_out(i, DEFAULT_HELD_OUT_FRACTION)]
+    return inside[:held] + outside[:kept]
+
+
+@pytest.fixture
+def split_archive(tmp_path):
+    root = tmp_path / "archive"
+    with UnitWriter(root, 0) as writer:
+        for number, pmcid in enumerate(_articles(held=3, kept=9)):
+            for figure in range(2):
+                group = ("commercial", "noncommercial")[number % 2]
+                record = make_figure(f"{pmcid}_{figure:03d}", pmcid=pmcid, license_group=group,
+                                     caption=f"Figure {figure} of article {pmcid}, a maize kernel.")
+                writer.add_sample(record, IMAGE.read_bytes(), "jpg")
+        writer.commit()
+    finalize_archive(root, {}, {})
+    return root
+
+
+def _eval_articles(root, fraction=DEFAULT_HELD_OUT_FRACTION) -> set[str]:
+    from biomedica.eval.adapters import load_dataset
+
+    return set(load_dataset("biomedica_archive", root, {"test_fraction": fraction}).groups)
+
+
+def test_split_is_shared_by_eval_select_and_train_defaults():
+    from biomedica.eval.adapters.archive import ArchiveOptions
+    from biomedica.select.config import SelectConfig
+    from biomedica.train.config import SourceConfig
+
+    options = ArchiveOptions()
+    split = HeldOutSplit()
+    assert (options.test_fraction, options.salt) == (split.fraction, split.salt) == (0.05, "biomedica-eval-v1")
+    assert SelectConfig(archive="a", out="o").held_out == split
+    assert SourceConfig(name="s", archive="a").held_out_fraction == split.fraction
+    with pytest.raises(ValueError, match="within"):
+        HeldOutSplit(1.5)
+
+
+def test_select_leaves_out_eval_articles_and_records_the_split(split_archive, tmp_path):
+    from biomedica.archive.selection import read_key_manifest
+    from biomedica.select import SelectConfig, run_select
+
+    evaluated = _eval_articles(split_archive)
+    assert len(evaluated) == 3
+    result = run_select(SelectConfig(archive=split_archive, out=tmp_path / "sel"))
+    manifest = read_key_manifest(tmp_path / "sel")
+    assert {article_of(key) for _, key in manifest.rows}.isdisjoint(evaluated)
+    assert (result.selected, result.held_out_excluded, result.total) == (18, 6, 24)
+    assert manifest.held_out == HeldOutSplit()
+    assert any("held-out eval articles excluded" in f for f in result.filters)
+
+    everything = run_select(SelectConfig(archive=split_archive, out=tmp_path / "all", held_out_fraction=0))
+    assert (everything.selected, everything.held_out_excluded) == (24, 0)
+    assert read_key_manifest(tmp_path / "all").held_out == HeldOutSplit(0.0)
+
+    wider = run_select(SelectConfig(archive=split_archive, out=tmp_path / "wide", held_out_fraction=0.5,
+                                    output="shards", samples_per_shard=5))
+    assert wider.selected + wider.held_out_excluded == read_shard_index(split_archive, columns=["key"]).num_rows
+    import pyarrow.parquet as pq
+
+    copied = {k for p in (tmp_path / "wide").glob("0*.parquet") for k in pq.read_table(p).column("key").to_pylist()}
+    assert {article_of(k) for k in copied}.isdisjoint(_eval_articles(split_archive, 0.5))
+
+
+def test_select_command_says_how_many_were_excluded(split_archive, tmp_path):
+    from typer.testing import CliRunner
+
+    from biomedica.cli import app
+
+    result = CliRunner().invoke(app, ["select", str(split_archive), "--out", str(tmp_path / "sel")])
+    assert result.exit_code == 0, result.output
+    assert "held-out eval samples excluded" in result.output and "18 of 24" in result.output
+    result = CliRunner().invoke(app, ["select", str(split_archive), "--out", str(tmp_path / "all"),
+                                      "--held-out-fraction", "0"])
+    assert result.exit_code == 0 and "24 of 24" in result.output
+
+
+def test_train_archive_source_leaves_out_eval_articles(split_archive, serve):
+    from biomedica.train.config import SourceConfig
+    from biomedica.train.sources import resolve_source
+
+    evaluated = _eval_articles(split_archive)
+    server = serve(split_archive)
+    for root in (str(split_archive), server.url):
+        resolved = resolve_source(SourceConfig(name="a", archive=root))
+        keys = {k for s in resolved.shards for k in s.keys}
+        assert {article_of(k) for k in keys}.isdisjoint(evaluated)
+        assert len(keys) == resolved.samples == 18 and resolved.held_out == HeldOutSplit()
+        assert all(s.shard_samples == 12 for s in resolved.shards)
+        assert any("6 sample(s) of held-out eval articles left out" in n for n in resolved.notes)
+    assert server.shard_requests() == []  # the shard indexes tell which keys to keep
+
+    everything = resolve_source(SourceConfig(name="a", archive=str(split_archive), held_out_fraction=0))
+    assert everything.samples == 24 and all(s.keys is None for s in everything.shards)
+
+
+def test_train_selection_source_carries_the_recorded_split(split_archive, tmp_path):
+    from biomedica.select import SelectConfig, run_select
+    from biomedica.train.config import SourceConfig
+    from biomedica.train.sources import resolve_source
+
+    run_select(SelectConfig(archive=split_archive, out=tmp_path / "sel", held_out_fraction=0.3))
+    resolved = resolve_source(SourceConfig(name="s", selection=str(tmp_path / "sel" / "manifest.parquet")))
+    keys = {k for s in resolved.shards for k in s.keys}
+    assert keys and {article_of(k) for k in keys}.isdisjoint(_eval_articles(split_archive, 0.3))
+    assert resolved.held_out == HeldOutSplit(0.3) and resolved.notes == []
+
+    (tmp_path / "hand.jsonl").write_text('{"shard": "archive/commercial/000000.tar", "key": "PMC1_000"}\n')
+    hand = resolve_source(SourceConfig(name="h", selection=str(tmp_path / "hand.jsonl")))
+    assert hand.held_out is None and "records no held-out split" in hand.notes[0]
