@@ -59,7 +59,7 @@ def select(
         raise typer.Exit(code=2)
     try:
         result = run_select(config)
-    except (FileNotFoundError, NotADirectoryError, ValueError, SelectionExists) as exc:
+    except (OSError, ValueError, SelectionExists) as exc:  # OSError: also ArchiveLocked (another writer)
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2)
     table = Table(title=f"biomedica select -> {result.out}")

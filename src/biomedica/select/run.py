@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedica.io.lock import LOCK_NAME, ArchiveLock
+from biomedica.io.settings import SettingsMismatch
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow
 from biomedica.select.write import (
@@ -18,8 +20,12 @@ from biomedica.select.write import (
 )
 
 
-class SelectionExists(RuntimeError):
-    """The output folder already holds a selection (pass overwrite to replace it)."""
+class SelectionExists(SettingsMismatch):
+    """The output folder already holds a selection (pass overwrite to replace it).
+
+    Select never resumes: a selection is cheap to redo, so any earlier output is refused
+    unless `overwrite` is set.
+    """
 
 
 @dataclass
@@ -39,9 +45,7 @@ class SelectResult:
 
 def _prepare_out(config: SelectConfig) -> Path:
     out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         if not (out / SELECTION_NAME).is_file():
             raise SelectionExists(f"{out}: folder is not empty and holds no selection; choose an empty or new --out")
         if not config.overwrite:
@@ -54,7 +58,18 @@ def _prepare_out(config: SelectConfig) -> Path:
 
 
 def run_select(config: SelectConfig) -> SelectResult:
-    """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`."""
+    """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`.
+
+    Holds the write lock of the output folder while it runs.
+    """
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    with ArchiveLock(out, "biomedica select"):
+        return _select(config)
+
+
+def _select(config: SelectConfig) -> SelectResult:
     start = time.perf_counter()
     connection, present = connect(config.archive, config.annotations)
     query = build_query(config, present)

@@ -22,11 +22,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.io.atomic import publish, write_json_atomic
+from biomedica.io.atomic import publish, write_json_atomic, write_parquet_atomic
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import _brace_pattern
 from biomedica.archive.shard_writer import ShardWriter
-from biomedica.archive.annotations import write_table_atomic
 from biomedica.records import FigureRecord
 
 MANIFEST_NAME = "manifest.parquet"
@@ -46,7 +45,7 @@ def manifest_table(archive: Path, rows: pa.Table) -> pa.Table:
 
 def write_manifest(out: Path, table: pa.Table) -> Path:
     path = Path(out) / MANIFEST_NAME
-    write_table_atomic(path, table)
+    write_parquet_atomic(path, table, compression="zstd")
     return path
 
 
