@@ -19,7 +19,7 @@ curate_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per error: copy-pasteable paths
 
 ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")
 ANNOTATIONS_OPT = typer.Option(None, "--annotations", help="Annotation folder (default: ARCHIVE/annotations).")

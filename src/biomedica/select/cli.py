@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per error: copy-pasteable paths
 
 
 def select(
