@@ -10,6 +10,7 @@ writers that need a path or a file (torch.save, np.save, tar streams), the
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -18,15 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+_serial = itertools.count()  # next() is atomic: no two calls of one process get the same number
+
 
 def temp_path(final: Path) -> Path:
-    """A hidden temporary name beside `final`, unique per call: `.000000.tar.tmp-<pid>-<random>`.
+    """A hidden temporary name beside `final`, unique per call: `.000000.tar.tmp-<pid>-<serial>-<random>`.
 
-    The pid tells which process left a stray temporary; the random part keeps two threads
-    (or two writers of one name) from sharing one.
+    The pid tells which process left a stray temporary; the serial keeps two threads of
+    one process apart, the random part two hosts that share a file system and a pid.
     """
     final = Path(final)
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}-{next(_serial)}-{secrets.token_hex(2)}")
 
 
 def fsync_file(path: Path) -> None:
