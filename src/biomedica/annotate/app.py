@@ -27,6 +27,7 @@ from biomedica.annotate.consensus import agreement_report, consensus, consensus_
 from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
 from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
 from biomedica.archive.labels import write_labels
+from biomedica.io.lock import ArchiveLock, ArchiveLocked, owner_root
 from biomedica.taxonomy import load_taxonomy
 
 
@@ -48,6 +49,10 @@ class AnnotateConfig(BaseModel):
 
     def database_path(self) -> Path:
         return self.database or self.store().root / "labels.sqlite"
+
+    def export_lock(self) -> ArchiveLock:
+        """Held while an export writes the annotation tables (labels themselves go to SQLite, which locks itself)."""
+        return ArchiveLock(owner_root(self.store().root, self.archive), "biomedica annotate --export")
 
 
 class LabelIn(BaseModel):
@@ -158,7 +163,11 @@ def create_app(config: AnnotateConfig):
     @app.post("/api/export")
     def export() -> dict:
         items = consensus(labels.latest())
-        table = write_labels(store, consensus_table(items))
+        try:
+            with config.export_lock():
+                table = write_labels(store, consensus_table(items))
+        except ArchiveLocked as exc:
+            raise HTTPException(409, str(exc)) from None
         return {"clusters": len(items), "samples": table.num_rows,
                 "cluster_labels": str(store.table_path("cluster_labels")), "labels": str(store.table_path("labels"))}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per error: copy-pasteable paths
 
 
 def annotate(
@@ -33,9 +33,16 @@ def annotate(
         if not config.database_path().is_file():
             console.print(f"[bold red]error:[/] {config.database_path()}: no labels yet; run `biomedica annotate` first")
             raise typer.Exit(code=2)
+        from biomedica.io.lock import ArchiveLocked
+
         store = LabelStore(config.database_path())
         latest = store.latest()
-        table = write_labels(config.store(), consensus_table(consensus(latest)))
+        try:
+            with config.export_lock():
+                table = write_labels(config.store(), consensus_table(consensus(latest)))
+        except ArchiveLocked as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(code=2)
         report = agreement_report(latest)
         Console().print(
             f"exported {report.clusters_labelled} clusters ({table.num_rows} samples) from {len(report.annotators)} "

@@ -16,15 +16,13 @@ renamed into place, so a crash leaves the previous version (or none), never half
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.io.atomic import publish
-from biomedica.archive.layout import temp_path
+from biomedica.io.atomic import write_parquet_atomic
 
 ANNOTATIONS_DIR = "annotations"
 TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels")
@@ -35,16 +33,8 @@ def default_annotations_dir(archive: Path) -> Path:
 
 
 def write_table_atomic(path: Path, table: pa.Table) -> None:
-    """Write a Parquet file so that `path` is either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write an annotation table (zstd Parquet) so that `path` is either the old file or the complete new one."""
+    write_parquet_atomic(path, table, compression="zstd")
 
 
 @dataclass(frozen=True)

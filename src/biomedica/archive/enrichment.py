@@ -17,8 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.io.atomic import fsync_file, publish
-from biomedica.archive.layout import temp_path
+from biomedica.io.atomic import write_parquet_atomic
 
 ENRICHMENT_DIR = "enrichment"
 _PART = re.compile(r"^part-(\d{6})\.parquet$")
@@ -99,13 +98,6 @@ def read_enrichment(archive: Path) -> pa.Table:
 def write_part(archive: Path, number: int, rows: list[EnrichmentRow]) -> Path:
     """Publish one part atomically (temporary name, fsync, rename)."""
     final = enrichment_dir(archive) / f"part-{number:06d}.parquet"
-    final.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist([asdict(row) for row in rows], schema=ENRICHMENT_SCHEMA)
-    tmp = temp_path(final)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        fsync_file(tmp)
-        publish(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_parquet_atomic(final, table, compression="zstd")
     return final

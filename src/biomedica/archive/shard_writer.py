@@ -23,7 +23,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.archive.layout import IMAGE_EXTENSIONS, temp_path
+from biomedica.archive.layout import IMAGE_EXTENSIONS
+from biomedica.io.atomic import fsync_file, temp_path
 from biomedica.records import SHARD_SCHEMA, FigureRecord
 
 # WebDataset splits a member name at the first "." of its basename into key and extension,
@@ -144,6 +145,7 @@ class ShardWriter:
         self.index_path = Path(index_path)
         self.row_group_size = row_group_size
         self._stream = _TarStream(temp_path(self.tar_path))
+        self._index_tmp = temp_path(self.index_path)
         self._samples: list[_Sample] = []
         self._in_key_order = True
 
@@ -180,15 +182,14 @@ class ShardWriter:
         tar_bytes, tar_sha256 = self._stream.close()
         if not self._in_key_order:
             tar_bytes, tar_sha256 = self._rewrite_in_key_order()
-        index_tmp = temp_path(self.index_path)
+        index_tmp = self._index_tmp
         pq.write_table(
             self._index_table(),
             index_tmp,
             compression="zstd",
             row_group_size=self.row_group_size,
         )
-        with open(index_tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fsync_file(index_tmp)
         return FinishedShard(
             name=self.tar_path.name,
             samples=len(self._samples),
@@ -201,11 +202,11 @@ class ShardWriter:
     def discard(self) -> None:
         """Remove this shard's temporaries (after an error, or when the unit is aborted)."""
         self._stream.discard()
-        temp_path(self.index_path).unlink(missing_ok=True)
+        self._index_tmp.unlink(missing_ok=True)
 
     def _rewrite_in_key_order(self) -> tuple[int, str]:
         unsorted_path = self._stream.path
-        sorted_stream = _TarStream(self.tar_path.with_name(f".{self.tar_path.name}.sorted.tmp-{os.getpid()}"))
+        sorted_stream = _TarStream(temp_path(self.tar_path))
         reordered: list[_Sample] = []
         with open(unsorted_path, "rb") as source:
 

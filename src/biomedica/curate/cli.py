@@ -19,7 +19,7 @@ curate_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per error: copy-pasteable paths
 
 ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")
 ANNOTATIONS_OPT = typer.Option(None, "--annotations", help="Annotation folder (default: ARCHIVE/annotations).")
@@ -34,6 +34,13 @@ def _store(archive: Path, annotations: Path | None):
     from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
 
     return AnnotationStore(annotations or default_annotations_dir(archive))
+
+
+def _lock(archive: Path, annotations: Path | None, step: str):
+    """The write lock of the annotations: the archive's, or the folder's when it lies outside the archive."""
+    from biomedica.io.lock import ArchiveLock, owner_root
+
+    return ArchiveLock(owner_root(_store(archive, annotations).root, archive), f"biomedica curate {step}")
 
 
 def _print_results(results) -> None:
@@ -54,7 +61,7 @@ def _run_steps(archive: Path, annotations: Path | None, steps: tuple[str, ...], 
 
     try:
         results = run_curate(archive, annotations, steps, dedup or DedupConfig(), quality or QualityConfig())
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # OSError: also ArchiveLocked (another writer)
         _fail(str(exc))
     _print_results(results)
 
@@ -159,8 +166,9 @@ def embed(
 
     config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions)
     try:
-        result = embed_archive(archive, _store(archive, annotations), config)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        with _lock(archive, annotations, "embed"):
+            result = embed_archive(archive, _store(archive, annotations), config)
+    except (OSError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     Console().print(
         f"embedded {result.samples} samples from {result.shards_done} shards ({result.shards_skipped} already done, "
@@ -193,8 +201,9 @@ def cluster(
     except ValidationError as exc:
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
-        table, model = cluster_embeddings(_store(archive, annotations), config, refit=not assign_only)
-    except (FileNotFoundError, ValueError, ImportError) as exc:
+        with _lock(archive, annotations, "cluster"):
+            table, model = cluster_embeddings(_store(archive, annotations), config, refit=not assign_only)
+    except (OSError, ValueError, ImportError) as exc:
         _fail(str(exc))
     Console().print(f"{table.num_rows} samples in {model.k} clusters ({model.info['backend']}, "
                     f"PCA {model.info['input_dim']}->{model.info['pca_dim']}, fit {model.info['fit_seconds']} s)")
@@ -220,8 +229,9 @@ def zeroshot(
     config = ZeroShotConfig(embed=_embed_config(model, pretrained, model_config, name, batch_size, device, False),
                             taxonomy=taxonomy, top_k=top_k)
     try:
-        table = zero_shot_labels(archive, _store(archive, annotations), config)
-    except (FileNotFoundError, ValueError) as exc:
+        with _lock(archive, annotations, "zeroshot"):
+            table = zero_shot_labels(archive, _store(archive, annotations), config)
+    except (OSError, ValueError) as exc:
         _fail(str(exc))
     counts: dict[str, int] = {}
     for concept in table.column("zs_global").to_pylist():

@@ -20,7 +20,6 @@ file. JPEGs are decoded at reduced scale (PIL draft) close to the model's input 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,7 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
+from biomedica.io.atomic import atomic_open, write_json_atomic
+from biomedica.io.settings import check_settings
 from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.archive.annotations import AnnotationStore, write_table_atomic
 from biomedica.archive.errors import ErrorSink
@@ -180,12 +180,8 @@ def embed_archive(
     """
     folder = store.embeddings_dir(config.folder_name())
     meta_path = folder / "meta.json"
-    previous = json.loads(meta_path.read_text()) if meta_path.is_file() else None
-    if previous is not None and (previous["model"], previous["pretrained"]) != (config.model, config.pretrained):
-        raise ValueError(
-            f"{folder}: holds embeddings of {previous['model']} ({previous['pretrained']}), not {config.model} "
-            f"({config.pretrained}); choose another --name or delete the folder"
-        )
+    previous = check_settings(meta_path, {"model": config.model, "pretrained": config.pretrained},
+                              f"embedding folder {folder}", "choose another --name or delete the folder", record=False)
     encoder = encoder or load_encoder(config)
     folder.mkdir(parents=True, exist_ok=True)
     has_text = config.captions and encoder.tokenizer is not None
@@ -236,9 +232,8 @@ def embed_archive(
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array.astype(np.float16), allow_pickle=False)
-    write_bytes_atomic(path, buffer.getvalue())
+    with atomic_open(path) as handle:
+        np.save(handle, array.astype(np.float16), allow_pickle=False)
 
 
 def read_embeddings(store: AnnotationStore, name: str, kind: str = "image") -> tuple[list[str], np.ndarray]:

@@ -27,6 +27,7 @@ from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
 from biomedica.curate.quality import QUALITY_INPUT_COLUMNS, assess_quality
+from biomedica.io.lock import ArchiveLock, owner_root
 from biomedica.records import ErrorRecord
 
 STEPS = ("dedup", "quality", "panels")
@@ -124,18 +125,19 @@ def run_curate(
     dedup: DedupConfig = DedupConfig(),
     quality: QualityConfig = QualityConfig(),
 ) -> list[StepResult]:
-    """Run the chosen torch-free steps in order; returns what each wrote."""
+    """Run the chosen torch-free steps in order, holding the annotations' write lock; returns what each wrote."""
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"unknown curate step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
     _require_archive(Path(archive))
     store = AnnotationStore(Path(annotations) if annotations else default_annotations_dir(Path(archive)))
     results = []
-    for step in steps:
-        if step == "dedup":
-            results.append(run_dedup(archive, store, dedup))
-        elif step == "quality":
-            results.append(run_quality(archive, store, quality))
-        else:
-            results.append(run_panels(archive, store))
+    with ArchiveLock(owner_root(store.root, archive), f"biomedica curate {' '.join(steps)}"):
+        for step in steps:
+            if step == "dedup":
+                results.append(run_dedup(archive, store, dedup))
+            elif step == "quality":
+                results.append(run_quality(archive, store, quality))
+            else:
+                results.append(run_panels(archive, store))
     return results

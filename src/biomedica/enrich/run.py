@@ -19,13 +19,14 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from tqdm import tqdm
 
-from biomedica.io.atomic import fsync_file, publish
-from biomedica.archive.layout import ArchiveLayout, temp_path
+from biomedica.io.atomic import write_parquet_atomic
+from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.units import completed_units
 from biomedica.enrich.config import EnrichConfig
 from biomedica.enrich.efetch import PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord
 from biomedica.archive.enrichment import EnrichmentRow, enriched_article_ids, part_numbers, write_part
+from biomedica.io.lock import ArchiveLock
 from biomedica.net import NetClient
 from biomedica.records import ERROR_SCHEMA, ErrorRecord
 from biomedica.summary import summary_table
@@ -60,7 +61,15 @@ class EnrichSummary:
 
 
 def enrich_archive(config: EnrichConfig, console: Console | None = None, client: NetClient | None = None) -> EnrichSummary:
-    """Enrich the archive at `config.archive`; re-runs ask only about articles without a row."""
+    """Enrich the archive at `config.archive`; re-runs ask only about articles without a row.
+
+    Holds the archive's write lock: two runs would number their parts alike.
+    """
+    with ArchiveLock(config.archive, "biomedica enrich"):
+        return _enrich(config, console, client)
+
+
+def _enrich(config: EnrichConfig, console: Console | None, client: NetClient | None) -> EnrichSummary:
     console = console or Console(stderr=True)
     started = time.perf_counter()
     root = config.archive.resolve()
@@ -195,14 +204,7 @@ def _error_file_numbers(root: Path) -> list[int]:
 
 def _write_errors(root: Path, number: int, errors: list[ErrorRecord]) -> Path:
     final = ArchiveLayout(root).errors_dir / f"enrich-{number:06d}.parquet"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    try:
-        pq.write_table(pa.Table.from_pylist([asdict(e) for e in errors], schema=ERROR_SCHEMA), tmp)
-        fsync_file(tmp)
-        publish(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_parquet_atomic(final, pa.Table.from_pylist([asdict(e) for e in errors], schema=ERROR_SCHEMA))
     return final
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from biomedica.eval.images import ImageRef
+from biomedica.io.atomic import atomic_open, write_text_atomic
 
 CACHE_FORMAT = 1
 
@@ -44,12 +45,10 @@ class EmbeddingCache:
     def save(self, key: dict, array: np.ndarray) -> None:
         if self.root is None:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
         array_path, key_path = self._paths(key)
-        temporary = array_path.with_name(array_path.name + ".tmp.npy")
-        np.save(temporary, array.astype(np.float32))
-        temporary.replace(array_path)
-        key_path.write_text(json.dumps({**key, "shape": list(array.shape)}, indent=1), encoding="utf-8")
+        with atomic_open(array_path) as handle:
+            np.save(handle, array.astype(np.float32))
+        write_text_atomic(key_path, json.dumps({**key, "shape": list(array.shape)}, indent=1))
 
 
 def preprocess_fingerprint(preprocess) -> str:

@@ -30,6 +30,7 @@ from biomedica.eval.scoring import (
     stratified_halves,
 )
 from biomedica.eval.tasks import TaskSpec, default_data_dir
+from biomedica.io.atomic import write_text_atomic
 
 
 class EvalConfig(BaseModel):
@@ -212,10 +213,7 @@ def _run_linear_probe(model, task: TaskSpec, config: EvalConfig, features: np.nd
 
 def write_result(result: dict, out_dir: Path) -> Path:
     path = result_path(out_dir, result["model"]["name"], result["task_name"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(result, indent=1, allow_nan=False), encoding="utf-8")
-    temporary.replace(path)
+    write_text_atomic(path, json.dumps(result, indent=1, allow_nan=False))
     return path
 
 

@@ -7,8 +7,6 @@ end, so an interrupted run followed by a re-run equals one uninterrupted run.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,14 +24,15 @@ from biomedica.ingest.images import ImageConfig
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
+from biomedica.io.lock import ArchiveLock
+from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.records import LICENSE_GROUPS
 from biomedica.summary import summary_table
 
 SETTINGS_FILE = "_build_settings.json"
 
 
-class IngestSettingsMismatch(RuntimeError):
-    """The archive was started with other unit/image settings; resuming would mix two builds."""
+IngestSettingsMismatch = SettingsMismatch  # the name callers catch; one rule for every stage (io.settings)
 
 
 @dataclass
@@ -80,21 +79,8 @@ def image_config(config: IngestConfig) -> ImageConfig:
 
 def _check_settings(root: Path, config: IngestConfig) -> None:
     """Record the unit/image settings on first run; refuse a resume that changes them."""
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / SETTINGS_FILE
-    wanted = config.archive_settings()
-    if path.exists():
-        had = json.loads(path.read_text())
-        if had != wanted:
-            diff = {k: (had.get(k), v) for k, v in wanted.items() if had.get(k) != v}
-            raise IngestSettingsMismatch(
-                f"{root} was built with other settings {diff} (was, now); re-run with the original "
-                "settings to resume, or write to a new --out folder"
-            )
-        return
-    tmp = path.with_name(f".{SETTINGS_FILE}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    check_settings(root / SETTINGS_FILE, config.archive_settings(), str(root),
+                   "re-run with the original settings to resume, or write to a new --out folder")
 
 
 def run_ingest(
@@ -109,8 +95,19 @@ def run_ingest(
     `source` overrides the source built from the config; `item_ids` (a build's own sorted
     item list, e.g. the new versions of an incremental sync) and `first_unit_id` (the next
     free unit number of the archive) let a later build append units without touching
-    earlier ones.
+    earlier ones. Holds the archive's write lock while it runs.
     """
+    with ArchiveLock(config.output, "biomedica ingest"):
+        return _ingest(config, console, source, item_ids, first_unit_id)
+
+
+def _ingest(
+    config: IngestConfig,
+    console: Console | None,
+    source: ArticleSource | None,
+    item_ids: list[str] | None,
+    first_unit_id: int,
+) -> IngestSummary:
     console = console or Console(stderr=True)
     if config.executor not in EXECUTORS:
         raise ValueError(f"unknown executor {config.executor!r}; available: {', '.join(sorted(EXECUTORS))}")

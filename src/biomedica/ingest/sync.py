@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
+from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
+from biomedica.io.lock import ArchiveLock
 from biomedica.archive.units import completed_units
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import IngestSummary, run_ingest
@@ -147,7 +148,16 @@ def plan_sync(root: Path, source: PmcCloudSource) -> SyncPlan:
 
 
 def run_sync(config: IngestConfig, source: PmcCloudSource, console: Console | None = None) -> SyncSummary:
-    """Bring the archive at `config.output` up to date with `source`; returns what was done."""
+    """Bring the archive at `config.output` up to date with `source`; returns what was done.
+
+    Holds the archive's write lock from the listing to the build record, so two syncs
+    never plan the same unit numbers.
+    """
+    with ArchiveLock(config.output, "biomedica ingest --incremental"):
+        return _sync(config, source, console)
+
+
+def _sync(config: IngestConfig, source: PmcCloudSource, console: Console | None) -> SyncSummary:
     console = console or Console(stderr=True)
     if config.limit is not None:
         raise ValueError("sync takes its sample size from the source (PmcCloudConfig.limit), not IngestConfig.limit")
@@ -200,9 +210,7 @@ def _write_retractions(root: Path, snapshot: str, rows: list[tuple[str, str, int
         ],
         schema=RETRACTION_SCHEMA,
     )
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    write_bytes_atomic(root / RETRACTIONS_DIR / f"part-{snapshot_tag(snapshot)}.parquet", sink.getvalue().to_pybytes())
+    write_parquet_atomic(root / RETRACTIONS_DIR / f"part-{snapshot_tag(snapshot)}.parquet", table)
 
 
 def _now() -> str:

@@ -1,21 +1,35 @@
 """Crash-safe file publication: write under a temporary name, fsync, rename into place.
 
 A reader (or a resumed run) therefore sees either the old state or the complete new
-file, never half of one; `os.replace` is atomic within one directory on POSIX.
+file, never half of one; `os.replace` is atomic within one directory on POSIX. Every
+writer of the project goes through this module: `atomic_path` / `atomic_open` for
+writers that need a path or a file (torch.save, np.save, tar streams), the
+`write_*_atomic` helpers for data already in memory, and `temp_path` + `fsync_file` +
+`publish` for a unit that publishes several files together.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+_serial = itertools.count()  # next() is atomic: no two calls of one process get the same number
 
 
 def temp_path(final: Path) -> Path:
-    """A hidden temporary name beside `final`, unique per process: `.000000.tar.tmp-<pid>`."""
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    """A hidden temporary name beside `final`, unique per call: `.000000.tar.tmp-<pid>-<serial>-<random>`.
+
+    The pid tells which process left a stray temporary; the serial keeps two threads of
+    one process apart, the random part two hosts that share a file system and a pid.
+    """
+    final = Path(final)
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}-{next(_serial)}-{secrets.token_hex(2)}")
 
 
 def fsync_file(path: Path) -> None:
@@ -44,38 +58,49 @@ def fsync_dir(directory: Path) -> None:
 def publish(temporary: Path, final: Path) -> None:
     """Rename an fsync'd temporary over `final` and make the rename durable."""
     os.replace(temporary, final)
-    fsync_dir(final.parent)
+    fsync_dir(Path(final).parent)
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path to write `final` under; fsync and publish it on success, remove it on failure."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(final)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        publish(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_open(final: Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
+    """Open a temporary file for writing `final` (np.save, torch.save, json.dump); published on success."""
+    with atomic_path(final) as tmp, open(tmp, mode, encoding=encoding) as handle:
+        yield handle
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that `path` is either absent/old or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write `text` to `path` so that `path` is either absent/old or complete."""
+    write_bytes_atomic(path, text.encode(encoding))
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Atomically write `obj` as indented, key-sorted UTF-8 JSON (stable diffs, readable by eye)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def write_parquet_atomic(path: Path, table: Any) -> None:
-    """Write a pyarrow Table as Parquet so that `path` is either absent/old or complete."""
+def write_parquet_atomic(path: Path, table: Any, **options: Any) -> None:
+    """Write a pyarrow Table as Parquet (`options` go to `pq.write_table`), so `path` is absent/old or complete."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        pq.write_table(table, tmp)
-        fsync_file(tmp)
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **options)

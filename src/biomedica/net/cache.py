@@ -9,9 +9,9 @@ no half file, and a re-run after a crash downloads nothing it already has.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
+
+from biomedica.io.atomic import write_bytes_atomic
 
 
 def cache_key(url: str, version: str) -> str:
@@ -35,18 +35,7 @@ class ContentCache:
             return None
 
     def put(self, key: str, data: bytes) -> None:
-        final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(self.path(key), data)
 
     def discard(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

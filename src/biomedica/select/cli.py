@@ -10,7 +10,7 @@ from rich.table import Table
 
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per error: copy-pasteable paths
 
 
 def select(
@@ -66,7 +66,7 @@ def select(
         raise typer.Exit(code=2)
     try:
         result = run_select(config)
-    except (FileNotFoundError, NotADirectoryError, ValueError, SelectionExists) as exc:
+    except (OSError, ValueError, SelectionExists) as exc:  # OSError: also ArchiveLocked (another writer)
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2)
     table = Table(title=f"biomedica select -> {result.out}")

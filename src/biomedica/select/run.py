@@ -7,13 +7,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biomedica.archive.selection import SELECTION_NAME, manifest_table, write_manifest, write_selection_summary
+from biomedica.io.lock import LOCK_NAME, ArchiveLock
+from biomedica.io.settings import SettingsMismatch
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow
 from biomedica.select.write import shard_pattern, write_shards
 
 
-class SelectionExists(RuntimeError):
-    """The output folder already holds a selection (pass overwrite to replace it)."""
+class SelectionExists(SettingsMismatch):
+    """The output folder already holds a selection (pass overwrite to replace it).
+
+    Select never resumes: a selection is cheap to redo, so any earlier output is refused
+    unless `overwrite` is set.
+    """
 
 
 @dataclass
@@ -34,9 +40,7 @@ class SelectResult:
 
 def _prepare_out(config: SelectConfig) -> Path:
     out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         if not (out / SELECTION_NAME).is_file():
             raise SelectionExists(f"{out}: folder is not empty and holds no selection; choose an empty or new --out")
         if not config.overwrite:
@@ -49,7 +53,18 @@ def _prepare_out(config: SelectConfig) -> Path:
 
 
 def run_select(config: SelectConfig) -> SelectResult:
-    """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`."""
+    """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`.
+
+    Holds the write lock of the output folder while it runs.
+    """
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    with ArchiveLock(out, "biomedica select"):
+        return _select(config)
+
+
+def _select(config: SelectConfig) -> SelectResult:
     start = time.perf_counter()
     connection, present = connect(config.archive, config.annotations, config.held_out)
     query = build_query(config, present)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from biomedica.io.atomic import atomic_path
+
 WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 CONFIG_NAME = "open_clip_config.json"
 
@@ -46,17 +48,15 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def save_state_dict(state: dict[str, torch.Tensor], path: Path) -> Path:
-    """Write weights as `.safetensors` when the name says so, else `torch.save` (written then renamed)."""
+    """Write weights as `.safetensors` when the name says so, else `torch.save` (atomically)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    with atomic_path(path) as temporary:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in state.items()}, str(temporary))
-    else:
-        torch.save(state, temporary)
-    temporary.replace(path)
+            save_file({k: v.contiguous() for k, v in state.items()}, str(temporary))
+        else:
+            torch.save(state, temporary)
     return path
 
 

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedica.io.atomic import write_text_atomic
 from biomedica.train.config import TrainConfig
 from biomedica.net.stream import pipe_url
 from biomedica.train.sources import ResolvedSource, Shard, resolve_source
@@ -101,12 +102,9 @@ def write_keys_files(run_dir: Path, resolved: ResolvedSource) -> dict[str, str]:
         if shard.keys is None:
             continue
         path = keys_file(run_dir, resolved.name, shard)
-        path.parent.mkdir(parents=True, exist_ok=True)
         content = "\n".join(shard.keys) + "\n"
         if not path.is_file() or path.read_text(encoding="utf-8") != content:
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text(content, encoding="utf-8")
-            os.replace(tmp, path)
+            write_text_atomic(path, content)
         files[shard.url] = str(path.resolve())
     return files
 

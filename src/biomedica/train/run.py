@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedica.io.atomic import publish, temp_path
 from biomedica.train.compat import openclip_tar_reader_fixed
 from biomedica.train.config import TrainConfig
 from biomedica.train.monitor import METRICS_NAME, StepMonitor, patched_openclip
@@ -62,10 +63,12 @@ def prepare_resume(run_dir: Path) -> Path | None:
     complete = [p for p in reversed(list_checkpoints(run_dir)) if zipfile.is_zipfile(p)]
     latest_ok = latest.is_file() and zipfile.is_zipfile(latest)
     if complete and (not latest_ok or complete[0].stat().st_mtime_ns > latest.stat().st_mtime_ns):
-        link = folder / f".epoch_latest.pt.tmp-{os.getpid()}"
-        link.unlink(missing_ok=True)
-        os.link(complete[0], link)  # no copy of a multi-GB file; OpenCLIP later replaces the name, not the data
-        os.replace(link, latest)
+        link = temp_path(latest)
+        try:
+            os.link(complete[0], link)  # no copy of a multi-GB file; OpenCLIP later replaces the name, not the data
+            publish(link, latest)
+        finally:
+            link.unlink(missing_ok=True)
         return complete[0]
     if latest.is_file() and not latest_ok:
         latest.unlink()  # truncated: better no resume point than a crash while loading

@@ -1,0 +1,277 @@
+"""One writer per archive: `ArchiveLock(root, command)` holds `<root>/.biomedica.lock` while a command writes.
+
+The lock file names its holder (host, pid, command, start time; JSON). It appears complete
+or not at all (written under a temporary name, then hard-linked to its final name, which
+fails when a lock exists) and stays flock'd while held. A second writer therefore fails at
+once with one line naming the holder and the way out. A lock left by a killed process on
+this host (pid gone, flock free) is taken over with a warning; a lock from another host
+cannot be checked and is never taken over. Locks are re-entrant within a process
+(`run_sync` calls `run_ingest`) and released on return, on exceptions and on SIGTERM.
+
+What a command locks: ingest, sync and enrich lock the archive; curate and the annotate
+export lock the archive when their annotation folder lies inside it (the default), else
+that folder (`owner_root`); select locks its --out folder. Readers take no lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from biomedica.io.atomic import fsync_dir, temp_path
+
+LOCK_NAME = ".biomedica.lock"
+_ATTEMPTS = 20  # a lock released (or re-taken) while we looked at it: look again
+
+
+class ArchiveLocked(OSError):
+    """Another process writes this folder; the message names it and the way out."""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    host: str
+    pid: int
+    command: str
+    started: str
+
+    def describe(self) -> str:
+        return f"`{self.command}` (pid {self.pid} on host {self.host}, since {self.started})"
+
+
+def owner_root(folder: Path, archive: Path) -> Path:
+    """The folder a writer of `folder` locks: `archive` when `folder` lies inside it, else `folder` itself."""
+    folder, archive = Path(folder).resolve(), Path(archive).resolve()
+    return archive if folder.is_relative_to(archive) else folder
+
+
+@dataclass
+class _Held:
+    fd: int
+    count: int
+    created: list[Path]  # folders the lock had to create, removed again when left empty
+
+
+_held: dict[Path, _Held] = {}
+_registry = threading.Lock()
+_previous_sigterm = None
+
+
+class ArchiveLock:
+    """Context manager: hold the write lock of `root` for `command` (e.g. "biomedica ingest")."""
+
+    def __init__(self, root: Path, command: str) -> None:
+        self.root = Path(root).resolve()
+        self.command = command
+        self.path = self.root / LOCK_NAME
+
+    def __enter__(self) -> ArchiveLock:
+        with _registry:
+            held = _held.get(self.root)
+            if held is not None:
+                held.count += 1
+                return self
+            created = _make_dirs(self.root)
+            try:
+                fd = self._take()
+            except BaseException:
+                _remove_empty(created)
+                raise
+            _held[self.root] = _Held(fd, 1, created)
+            _catch_sigterm()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with _registry:
+            held = _held[self.root]
+            held.count -= 1
+            if held.count:
+                return
+            del _held[self.root]
+            try:
+                if _names(self.path, held.fd):
+                    self.path.unlink()
+            finally:
+                os.close(held.fd)  # after the unlink: the flock guards the name until it is gone
+            _remove_empty(held.created)
+            if not _held:
+                _restore_sigterm()
+
+    def _take(self) -> int:
+        me = LockHolder(socket.gethostname(), os.getpid(), self.command,
+                        datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        data = (json.dumps(asdict(me), indent=1) + "\n").encode("utf-8")
+        for _ in range(_ATTEMPTS):
+            fd = _create(self.path, data)
+            if fd is not None:
+                return fd
+            try:
+                fd = os.open(self.path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                free = _flock(fd)
+                if free and not _names(self.path, fd):
+                    os.close(fd)  # released while we opened it
+                    continue
+                holder = _read_holder(fd)
+                if not free or (holder is not None and (holder.host != me.host or _pid_alive(holder.pid))):
+                    raise ArchiveLocked(self._refusal(holder))
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, data, 0)
+                os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            left = holder.describe() if holder else "a process (unreadable lock file)"
+            sys.stderr.write(f"warning: {self.path} was left by {left}, which is no longer running; taking it over\n")
+            return fd
+        raise ArchiveLocked(f"{self.root}: {self.path} keeps changing hands; retry, or check who writes this folder")
+
+    def _refusal(self, holder: LockHolder | None) -> str:
+        who = holder.describe() if holder else "another process (its lock file is not readable yet)"
+        return (f"{self.root} is being written by {who}; wait for it to finish, "
+                f"or if that process is gone delete {self.path}")
+
+
+def _create(path: Path, data: bytes) -> int | None:
+    """A new lock file at `path` holding `data`, flock'd; None when a lock exists."""
+    tmp = temp_path(path)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    linked = False
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        _flock(fd)
+        os.link(tmp, path)
+        linked = True
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this file system (some FUSE mounts): create the name exclusively
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        return _create_in_place(path, data)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.unlink(missing_ok=True)
+    if not linked:
+        os.close(fd)
+        return None
+    fsync_dir(path.parent)
+    return fd
+
+
+def _create_in_place(path: Path, data: bytes) -> int | None:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return None
+    _flock(fd)
+    os.write(fd, data)
+    os.fsync(fd)
+    fsync_dir(path.parent)
+    return fd
+
+
+def _flock(fd: int) -> bool:
+    """Take the flock of `fd`; False when another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # no flock on this file system: the pid check alone decides
+        pass
+    return True
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _read_holder(fd: int) -> LockHolder | None:
+    try:
+        fields = json.loads(os.pread(fd, 1 << 16, 0))
+        return LockHolder(str(fields["host"]), int(fields["pid"]), str(fields["command"]), str(fields["started"]))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _make_dirs(root: Path) -> list[Path]:
+    """Create `root`; return the folders that did not exist, deepest first."""
+    missing = []
+    folder = root
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    root.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the `with`, so the lock is released
+
+
+def _catch_sigterm() -> None:
+    global _previous_sigterm
+    if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _restore_sigterm() -> None:
+    global _previous_sigterm
+    if _previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _previous_sigterm)
+        _previous_sigterm = None
+
+
+def _forget_in_child() -> None:
+    """A forked child is not the writer: drop its copies of the lock (the parent's flock stays)."""
+    global _registry, _previous_sigterm
+    _registry = threading.Lock()
+    for held in _held.values():
+        os.close(held.fd)
+    _held.clear()
+    if _previous_sigterm is not None:
+        signal.signal(signal.SIGTERM, _previous_sigterm)
+        _previous_sigterm = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -1,0 +1,58 @@
+"""Regression: two `biomedica ingest` runs into one --out. One writes, the other is refused at once."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from biomedica.archive import verify_archive
+from biomedica.io.lock import LOCK_NAME
+from biomedica.records import LICENSE_GROUPS
+
+# The real CLI, started only once `go` exists, so both runs reach the lock together (not one after the other).
+_CLI_AT_GO = """
+import os, sys, time
+from pathlib import Path
+from biomedica.cli import app
+import biomedica.ingest.run  # the command's own imports, done before the start line too
+go = Path(sys.argv[1])
+Path(f"{go}.ready-{os.getpid()}").touch()
+while not go.exists():
+    time.sleep(0.002)
+app(args=sys.argv[2:], prog_name="biomedica")
+"""
+
+
+def _samples(root: Path) -> int:
+    return sum(sum(json.loads((root / g / "sizes.json").read_text()).values()) for g in LICENSE_GROUPS
+               if (root / g / "sizes.json").is_file())
+
+
+@pytest.mark.slow
+def test_two_concurrent_ingests_into_one_out(demo_corpus, demo_archive, tmp_path):
+    out, go = tmp_path / "archive", tmp_path / "go"
+    cli = [sys.executable, "-c", _CLI_AT_GO, str(go), "ingest", str(demo_corpus), "--out", str(out),
+           "--articles-per-unit", "1", "--no-progress"]
+    procs = [subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready-*"))) < 2:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a run did not start"
+        time.sleep(0.01)
+    go.touch()
+    finished = []
+    while len(finished) < 2:
+        finished += [p for p in procs if p not in finished and p.poll() is not None]
+        time.sleep(0.005)
+    first, second = finished
+    outputs = {p.pid: p.communicate(timeout=120) for p in procs}
+
+    assert (first.returncode, second.returncode) == (2, 0), outputs  # the refused run is done long before the other
+    (line,) = outputs[first.pid][1].splitlines()
+    assert line.startswith(f"error: {out.resolve()} is being written by `biomedica ingest` (pid {second.pid} on host ")
+    assert line.endswith(f"); wait for it to finish, or if that process is gone delete {out.resolve() / LOCK_NAME}")
+    assert verify_archive(out) == []
+    assert _samples(out) == _samples(demo_archive) > 0
+    assert not (out / LOCK_NAME).exists()

@@ -1,0 +1,147 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from biomedica.io.lock import LOCK_NAME, ArchiveLock, ArchiveLocked, owner_root
+
+# A second process that takes the lock, says so, and holds it until stdin closes (or dies at once).
+_HOLDER = """
+import os, sys
+from biomedica.io.lock import ArchiveLock
+with ArchiveLock(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    if sys.argv[3] == "die":
+        os._exit(0)  # like SIGKILL: no cleanup, the lock file stays
+    sys.stdin.readline()
+"""
+
+
+def _hold(root: Path, command: str = "biomedica ingest", mode: str = "hold") -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root), command, mode],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_lock_file_names_its_holder_and_goes_away(tmp_path):
+    with ArchiveLock(tmp_path, "biomedica enrich"):
+        holder = json.loads((tmp_path / LOCK_NAME).read_text(encoding="utf-8"))
+        assert holder["host"] == socket.gethostname() and holder["pid"] == os.getpid()
+        assert holder["command"] == "biomedica enrich" and holder["started"].startswith("20")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_second_process_is_refused_at_once_with_one_line(tmp_path):
+    holder = _hold(tmp_path)
+    try:
+        with pytest.raises(ArchiveLocked) as refused:
+            with ArchiveLock(tmp_path, "biomedica enrich"):
+                pytest.fail("two writers held one archive")
+        message = str(refused.value)
+        assert "\n" not in message
+        assert message.startswith(f"{tmp_path.resolve()} is being written by `biomedica ingest` (pid {holder.pid} on host ")
+        assert message.endswith(f"wait for it to finish, or if that process is gone delete {tmp_path.resolve() / LOCK_NAME}")
+        assert isinstance(refused.value, OSError)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert not (tmp_path / LOCK_NAME).exists()
+    with ArchiveLock(tmp_path, "biomedica enrich"):  # free again once the holder is done
+        pass
+
+
+def test_cli_ingest_into_a_locked_out_exits_2_with_the_lock_line(tmp_path, demo_corpus):
+    out = tmp_path / "archive"
+    holder = _hold(out)
+    try:
+        result = subprocess.run([sys.executable, "-m", "biomedica.cli", "ingest", str(demo_corpus), "--out", str(out),
+                                 "--no-progress"], capture_output=True, text=True, timeout=120)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {out.resolve()} is being written by `biomedica ingest` (pid {holder.pid} on host")
+    assert line.endswith(f"delete {out.resolve() / LOCK_NAME}")
+    assert not (out / "_units").exists()  # refused before writing anything
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path, capsys):
+    dead = _hold(tmp_path, "biomedica curate dedup", mode="die")
+    dead.wait(timeout=30)
+    assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == dead.pid
+    with ArchiveLock(tmp_path, "biomedica ingest"):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+    warning = capsys.readouterr().err
+    assert warning.startswith(f"warning: {tmp_path.resolve() / LOCK_NAME} was left by `biomedica curate dedup` "
+                              f"(pid {dead.pid} on host {socket.gethostname()}")
+    assert warning.rstrip().endswith("which is no longer running; taking it over")
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def _write_lock(root: Path, host: str, pid: int) -> None:
+    holder = {"host": host, "pid": pid, "command": "biomedica ingest", "started": "2026-01-01T00:00:00+00:00"}
+    (root / LOCK_NAME).write_text(json.dumps(holder), encoding="utf-8")
+
+
+def test_lock_of_another_host_or_a_live_pid_is_never_taken_over(tmp_path):
+    _write_lock(tmp_path, "some-other-host", 1)
+    with pytest.raises(ArchiveLocked, match="pid 1 on host some-other-host, since 2026-01-01"):
+        with ArchiveLock(tmp_path, "biomedica enrich"):
+            pass
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _write_lock(tmp_path, socket.gethostname(), sleeper.pid)  # alive, but holds no flock (e.g. a reused pid)
+        with pytest.raises(ArchiveLocked, match=f"pid {sleeper.pid} on host"):
+            with ArchiveLock(tmp_path, "biomedica enrich"):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert (tmp_path / LOCK_NAME).exists()  # a refused run leaves the holder's lock alone
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_lock_is_released_after_an_exception(tmp_path, error):
+    with pytest.raises(error):
+        with ArchiveLock(tmp_path, "biomedica ingest"):
+            raise error()
+    assert not (tmp_path / LOCK_NAME).exists()
+    holder = _hold(tmp_path)  # another process can take it now
+    holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0
+
+
+def test_lock_is_released_on_sigterm(tmp_path):
+    holder = _hold(tmp_path)
+    holder.send_signal(signal.SIGTERM)
+    assert holder.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_lock_is_reentrant_in_one_process(tmp_path):
+    with ArchiveLock(tmp_path, "biomedica ingest --incremental"):
+        with ArchiveLock(tmp_path / ".", "biomedica ingest"):  # run_sync -> run_ingest
+            pass
+        holder = json.loads((tmp_path / LOCK_NAME).read_text())
+        assert holder["command"] == "biomedica ingest --incremental"
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_folders_the_lock_created_go_when_nothing_was_written(tmp_path):
+    with ArchiveLock(tmp_path / "new" / "out", "biomedica select"):
+        assert (tmp_path / "new" / "out" / LOCK_NAME).is_file()
+    assert not (tmp_path / "new").exists()
+    with ArchiveLock(tmp_path / "kept", "biomedica select"):
+        (tmp_path / "kept" / "manifest.parquet").write_bytes(b"x")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["manifest.parquet"]
+
+
+def test_owner_root_is_the_archive_for_its_own_annotations(tmp_path):
+    archive = tmp_path / "archive"
+    assert owner_root(archive / "annotations", archive) == archive.resolve()
+    assert owner_root(tmp_path / "elsewhere", archive) == (tmp_path / "elsewhere").resolve()

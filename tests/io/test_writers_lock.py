@@ -1,0 +1,55 @@
+"""Every writer takes the lock of what it writes; a locked folder refuses it before anything is written."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from biomedica.curate.run import run_curate
+from biomedica.enrich import EnrichConfig, enrich_archive
+from biomedica.io.lock import LOCK_NAME, ArchiveLocked
+from biomedica.select import SelectConfig, run_select
+
+_HOLDER = """
+import sys
+from biomedica.io.lock import ArchiveLock
+with ArchiveLock(sys.argv[1], "biomedica ingest"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+class _Held:
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "held"
+
+    def __enter__(self) -> "_Held":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.communicate("\n", timeout=30)
+
+
+def test_enrich_and_curate_are_refused_while_the_archive_is_written(demo_archive, tmp_path):
+    with _Held(demo_archive):
+        with pytest.raises(ArchiveLocked, match="is being written by `biomedica ingest`"):
+            enrich_archive(EnrichConfig(archive=demo_archive, progress=False))
+        with pytest.raises(ArchiveLocked):
+            run_curate(demo_archive, steps=("quality",))
+        assert not (demo_archive / "enrichment").exists() and not (demo_archive / "annotations").exists()
+        # annotations in a folder of their own lock that folder, not the archive being written
+        (result,) = run_curate(demo_archive, annotations=tmp_path / "ann", steps=("quality",))
+        assert result.path == tmp_path / "ann" / "quality.parquet" and result.path.is_file()
+    assert not (tmp_path / "ann" / LOCK_NAME).exists()
+
+
+def test_select_locks_its_out_folder(demo_archive, tmp_path):
+    out = tmp_path / "subset"
+    with _Held(out):
+        with pytest.raises(ArchiveLocked, match=f"{out.resolve()} is being written by"):
+            run_select(SelectConfig(archive=demo_archive, out=out))
+    result = run_select(SelectConfig(archive=demo_archive, out=out))  # the lock file is not "an earlier output"
+    assert result.selected > 0 and not (out / LOCK_NAME).exists()
