@@ -22,7 +22,13 @@ import numpy as np
 from biomedica.models.configs import register_builtin_configs, register_model_config
 from biomedica.models.decode import DECODE_RULE
 from biomedica.models.device import check_device, pick_device, resolve_precision
-from biomedica.models.spec import TINY_ARCH, TINY_PREFIX, ModelFileNotFound, ModelLoadError, ModelSpec, parse_model_spec
+from biomedica.models.spec import (
+    TINY_PREFIX,
+    ModelFileNotFound,
+    ModelLoadError,
+    ModelSpec,
+    parse_model_spec,
+)
 
 CLIP_EXTRA = "pip install 'biomedica[clip]'"
 
@@ -237,8 +243,5 @@ def load_model(
         if config_file is not None:
             register_model_config(config_file)
         model, preprocess, tokenizer, size = _open_clip_model(spec)
-    if spec.arch == TINY_ARCH:
-        name = TINY_PREFIX + (f"@{spec.seed}" if spec.seed else "")
-    else:
-        name = spec.text
+    name = TINY_PREFIX + (f"@{spec.seed}" if spec.seed else "") if spec.text.startswith(TINY_PREFIX) else spec.text
     return Model(model, preprocess, tokenizer, name, _fingerprint(spec), device, precision, kind=spec.kind, image_size=size)
