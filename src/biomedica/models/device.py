@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from biomedica.models.spec import ModelLoadError
+from biomedica.models.spec import MISSING_EXTRA, ModelLoadError
 
 DEVICE_HELP = "use auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -19,7 +19,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise ModelLoadError("models need torch and open-clip-torch: pip install 'biomedica[clip]'") from None
+        raise ModelLoadError(MISSING_EXTRA) from None
     return torch
 
 

@@ -23,15 +23,13 @@ from biomedica.models.configs import register_builtin_configs, register_model_co
 from biomedica.models.decode import DECODE_RULE
 from biomedica.models.device import check_device, pick_device, resolve_precision
 from biomedica.models.spec import (
+    MISSING_EXTRA,
     TINY_PREFIX,
     ModelFileNotFound,
     ModelLoadError,
     ModelSpec,
     parse_model_spec,
 )
-
-CLIP_EXTRA = "pip install 'biomedica[clip]'"
-
 
 @runtime_checkable
 class ClipModel(Protocol):
@@ -164,11 +162,11 @@ def _missing(spec: ModelSpec, what: str) -> ModelFileNotFound:
 
 
 def _open_clip_model(spec: ModelSpec):
-    """(model, preprocess, tokenizer) of an OpenCLIP spec, built on the CPU."""
+    """(model, preprocess, tokenizer, input side) of an OpenCLIP spec, built on the CPU."""
     try:
         import open_clip
     except ImportError:
-        raise ModelLoadError(f"OpenCLIP models need torch and open-clip-torch: {CLIP_EXTRA}") from None
+        raise ModelLoadError(MISSING_EXTRA) from None
     kwargs: dict[str, Any] = {}
     if not spec.is_hub:
         if spec.arch not in open_clip.list_models():
@@ -195,7 +193,7 @@ def _timm_model(spec: ModelSpec):
         import timm
         import torch
     except ImportError:
-        raise ModelLoadError(f"timm models need torch and timm: {CLIP_EXTRA}") from None
+        raise ModelLoadError(MISSING_EXTRA) from None
     if spec.is_path and not spec.path.is_file():
         raise _missing(spec, "timm weights")
     try:

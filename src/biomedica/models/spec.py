@@ -25,6 +25,7 @@ TINY_ARCH = "biomedica-tiny"
 TINY_PREFIX = "tiny-random"
 RANDOM = "random"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+MISSING_EXTRA = "models need torch and open-clip-torch: pip install 'biomedica[clip]'"
 SPEC_HELP = "give ARCH:TAG, ARCH:/path/to/weights.pt, ARCH:random, hf-hub:ORG/NAME, timm:NAME[:/path/to/weights] or tiny-random"
 
 

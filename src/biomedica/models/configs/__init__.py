@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from biomedica.models.spec import ModelFileNotFound, ModelLoadError
+from biomedica.models.spec import MISSING_EXTRA, ModelFileNotFound, ModelLoadError
 
 FOLDER = Path(__file__).resolve().parent
 
@@ -19,7 +19,7 @@ def register_model_config(path: Path) -> str:
     try:
         import open_clip
     except ImportError:
-        raise ModelLoadError("models need torch and open-clip-torch: pip install 'biomedica[clip]'") from None
+        raise ModelLoadError(MISSING_EXTRA) from None
     path = Path(path)
     if not path.is_file():
         raise ModelFileNotFound(f"{path}: no such model config file; give the JSON architecture's path")
