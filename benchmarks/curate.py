@@ -116,7 +116,8 @@ def bench_embed(table: list, n_images: int) -> None:
         _row(table, "embed", "-", 0.0, "-", "open_clip not installed")
         return
     from biomedica.curate.config import EmbedConfig
-    from biomedica.curate.embed import _decode, load_encoder
+    from biomedica.curate.embed import load_encoder
+    from biomedica.models import decode_image
 
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "bench-tiny-clip.json"
@@ -130,8 +131,8 @@ def bench_embed(table: list, n_images: int) -> None:
         images_bytes = (files * (n_images // max(1, len(files)) + 1))[:n_images]
         start = time.perf_counter()
         for batch_start in range(0, len(images_bytes), 64):
-            batch = [_decode(b, encoder.image_size) for b in images_bytes[batch_start : batch_start + 64]]
-            encoder.encode_images(batch)
+            batch = [decode_image(b, encoder.image_size) for b in images_bytes[batch_start : batch_start + 64]]
+            encoder.image_vectors(batch)
         seconds = time.perf_counter() - start
     import torch
 

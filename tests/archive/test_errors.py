@@ -1,7 +1,6 @@
 """Errors of every stage in errors/<stage>-<part>.parquet, and `inspect` showing them per stage."""
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest

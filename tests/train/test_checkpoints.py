@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
+from biomedica.models import register_builtin_configs
 from biomedica.train.checkpoints import (
     CheckpointError,
     export_model,
     load_state_dict,
-    register_builtin_models,
     save_state_dict,
     wise_ft,
     wise_ft_files,
@@ -77,7 +77,7 @@ def test_wise_ft_files_writes_a_plain_state_dict(tmp_path):
 def test_export_loads_with_create_model_and_transforms(tmp_path):
     import open_clip
 
-    register_builtin_models()
+    register_builtin_configs()
     torch.manual_seed(1)
     model = open_clip.create_model("biomedica-tiny", pretrained=None)
     torch.save({"epoch": 2, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "epoch_2.pt")

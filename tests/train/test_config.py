@@ -75,3 +75,37 @@ def test_load_config_errors_name_the_file(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="list.yaml: expected a mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "pretrained"),
+    [
+        ("tiny-random", "biomedica-tiny", None),
+        ("ViT-B-16:laion2b_s34b_b88k", "ViT-B-16", "laion2b_s34b_b88k"),
+        ("ViT-B-16:random", "ViT-B-16", None),
+        ("biomedica-tiny:/runs/tiny/checkpoints/epoch_2.pt", "biomedica-tiny", "/runs/tiny/checkpoints/epoch_2.pt"),
+        ("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", None),
+    ],
+)
+def test_model_spec_sets_the_openclip_name_and_weights(spec, name, pretrained):
+    config = parse_config({**_config(), "model": {"spec": spec, "precision": "fp32"}}, "run.yaml")
+    assert (config.model.name, config.model.pretrained) == (name, pretrained)
+    again = parse_config({**_config(), "model": config.model.model_dump(mode="json")}, "run.yaml")  # plan.json round trip
+    assert again.model == config.model
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"spec": "ViT-B-16"}, "model: model 'ViT-B-16': give ARCH:TAG"),
+        ({"spec": "timm:vit_small:random"}, "image-only timm model; training needs an OpenCLIP spec"),
+        ({"spec": "tiny-random@3"}, "random initial weights follow data.seed in training; drop @3"),
+        ({"spec": "ViT-B-16:openai", "name": "ViT-L-14"}, "spec 'ViT-B-16:openai' names ViT-B-16 (openai); drop name"),
+        ({"precision": "fp32"}, "give spec (e.g. ViT-B-16:laion2b_s34b_b88k) or name"),
+    ],
+)
+def test_bad_model_specs_are_named_with_the_fix(model, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config({**_config(), "model": model}, "run.yaml")
+    assert str(error.value).startswith("run.yaml: model: ") and message in str(error.value)
+    assert "\n" not in str(error.value)

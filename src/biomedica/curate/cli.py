@@ -138,11 +138,14 @@ def _embed_config(model, pretrained, model_config_json, name, batch_size, device
         return EmbedConfig(model=model, pretrained=pretrained, model_config_json=model_config_json, name=name,
                            batch_size=batch_size, device=device, captions=captions)
     except ValidationError as exc:
-        _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
 
 
-MODEL_OPT = typer.Option(..., "--model", help="OpenCLIP model name / hf-hub:org/name, or timm:<name>.")
-PRETRAINED_OPT = typer.Option(None, help="OpenCLIP pretrained tag or a local checkpoint file (timm: local weights).")
+MODEL_OPT = typer.Option(
+    ..., "--model", help="Model spec, as eval and train take it: tiny-random, ARCH:TAG, ARCH:/path.pt, hf-hub:ORG/NAME, "
+    "timm:NAME[:/path/weights] (or a bare ARCH with --pretrained).",
+)
+PRETRAINED_OPT = typer.Option(None, help="Older form: pretrained tag or checkpoint file of a bare ARCH (timm:NAME: local weights).")
 CONFIG_JSON_OPT = typer.Option(None, "--model-config", help="Custom OpenCLIP model config JSON to register first.")
 NAME_OPT = typer.Option(None, "--name", help="Embedding folder name (default: from the model).")
 BATCH_OPT = typer.Option(64, min=1, help="Images per batch.")
@@ -231,7 +234,7 @@ def zeroshot(
     try:
         with _lock(archive, annotations, "zeroshot"):
             table = zero_shot_labels(archive, _store(archive, annotations), config)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
         _fail(str(exc))
     counts: dict[str, int] = {}
     for concept in table.column("zs_global").to_pylist():

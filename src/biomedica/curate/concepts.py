@@ -48,7 +48,7 @@ def concept_text_embeddings(encoder, taxonomy: Taxonomy, batch_size: int = 256) 
             prompts.append(prompt)
             owners.append(index)
     vectors = np.concatenate(
-        [encoder.encode_texts(prompts[i : i + batch_size]).astype(np.float32) for i in range(0, len(prompts), batch_size)]
+        [encoder.text_vectors(prompts[i : i + batch_size]) for i in range(0, len(prompts), batch_size)]
     )
     sums = np.zeros((len(taxonomy.local_concepts), vectors.shape[1]), dtype=np.float32)
     np.add.at(sums, np.array(owners), vectors)

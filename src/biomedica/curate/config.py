@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class DedupConfig(BaseModel):
@@ -43,9 +43,14 @@ class EmbedConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(description="OpenCLIP model name (e.g. ViT-B-32, hf-hub:org/name) or timm:<name> for an image-only timm model")
+    model: str = Field(
+        description="model spec as every stage takes it (biomedica.models.spec): tiny-random, ARCH:TAG, ARCH:/path.pt, "
+        "hf-hub:ORG/NAME, timm:NAME[:/path]; or, the older form, a bare OpenCLIP ARCH or timm:NAME with `pretrained`"
+    )
     pretrained: str | None = Field(
-        default=None, description="OpenCLIP pretrained tag or a local checkpoint file; timm: a local weights file"
+        default=None,
+        description="older form: OpenCLIP pretrained tag or local checkpoint of a bare ARCH (none: seeded random "
+        "weights); with timm:NAME a local weights file",
     )
     model_config_json: Path | None = Field(
         default=None, description="a custom OpenCLIP model config JSON to register first (its file stem is the name)"
@@ -57,13 +62,67 @@ class EmbedConfig(BaseModel):
     workers: int = Field(default=0, ge=0, description="image decoding threads (0 = in the main thread)")
     progress: bool = True
 
+    @field_validator("model")
+    @classmethod
+    def _model_is_a_spec(cls, model: str) -> str:
+        _parse(_spec_text(model, None))
+        return model
+
+    @field_validator("pretrained")
+    @classmethod
+    def _weights_given_once(cls, pretrained: str | None, info: ValidationInfo) -> str | None:
+        if pretrained is not None and "model" in info.data:
+            _parse(_spec_text(info.data["model"], pretrained))
+        return pretrained
+
+    def spec(self) -> str:
+        """The model spec (biomedica.models.spec) this config names, older forms translated."""
+        return _spec_text(self.model, self.pretrained)
+
+    def recorded_model(self) -> tuple[str, str | None]:
+        """(model, pretrained) as meta.json records them: the older form's pair, whichever form was given.
+
+        Two configs naming the same weights record the same pair, so either form resumes the other's folder.
+        """
+        from biomedica.models.spec import RANDOM, TINY_ARCH
+
+        spec = _parse(self.spec())
+        if spec.arch == TINY_ARCH or spec.is_hub:
+            return spec.text, None
+        model = f"timm:{spec.arch}" if spec.kind == "timm" else spec.arch
+        if spec.is_random:
+            return model, f"{RANDOM}@{spec.seed}" if spec.seed else None
+        return model, spec.pretrained or "hub"  # None: timm's own (hub) weights
+
     def folder_name(self) -> str:
         if self.name:
             return self.name
-        base = self.model.replace("hf-hub:", "").replace("/", "--").replace(":", "-")
-        if self.pretrained and not Path(self.pretrained).suffix:
-            base += f"--{self.pretrained}"
+        model, pretrained = self.recorded_model()
+        base = model.replace("hf-hub:", "").replace("/", "--").replace(":", "-")
+        if pretrained and not Path(pretrained).suffix:
+            base += f"--{pretrained}"
         return base
+
+
+def _spec_text(model: str, pretrained: str | None) -> str:
+    """The spec of an EmbedConfig's model and pretrained (older form: bare ARCH without weights = ARCH:random)."""
+    from biomedica.models.spec import RANDOM, TINY_PREFIX
+
+    timm_name = model.startswith("timm:") and model.count(":") == 1
+    if pretrained is None:
+        return model if ":" in model or model.startswith(TINY_PREFIX) else f"{model}:{RANDOM}"
+    if (":" in model and not timm_name) or model.startswith(TINY_PREFIX):
+        raise ValueError(f"model {model!r} already names its weights; drop pretrained {pretrained!r} (or give a bare ARCH)")
+    return f"{model}:{pretrained}"
+
+
+def _parse(spec: str):
+    from biomedica.models.spec import ModelLoadError, parse_model_spec
+
+    try:
+        return parse_model_spec(spec)
+    except ModelLoadError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class ClusterConfig(BaseModel):

@@ -17,6 +17,7 @@ import numpy as np
 
 from biomedica.eval.images import ImageRef
 from biomedica.io.atomic import atomic_open, write_text_atomic
+from biomedica.models.load import l2_normalise
 
 CACHE_FORMAT = 1
 
@@ -60,11 +61,6 @@ def text_fingerprint(texts: Sequence[str]) -> str:
     return hashlib.sha1("\0".join(texts).encode()).hexdigest()[:16]
 
 
-def _normalise(array: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.maximum(norms, 1e-12)
-
-
 def _batches(n: int, size: int) -> Iterator[range]:
     for start in range(0, n, size):
         yield range(start, min(start + size, n))
@@ -74,9 +70,9 @@ class ImageLoadError(RuntimeError):
     """One image of a dataset cannot be decoded; the message names it."""
 
 
-def _load_one(image: ImageRef, preprocess):
-    try:
-        return preprocess(image.load())
+def _load_one(image: ImageRef, model):
+    try:  # decoded as curate embed decodes, at the model's input side when it says it
+        return model.preprocess(image.load(getattr(model, "image_size", None)))
     except Exception as exc:  # noqa: BLE001 - Pillow/pydicom raise many types
         raise ImageLoadError(f"cannot read image {image.identity()}: {type(exc).__name__}: {exc}") from None
 
@@ -111,9 +107,9 @@ def embed_images(
         batches = tqdm(batches, desc="embedding images", unit="batch", leave=False)
     with ThreadPoolExecutor(max_workers=max(1, loader_threads)) as pool:
         for batch in batches:
-            tensors = list(pool.map(lambda ref: _load_one(ref, model.preprocess), [images[i] for i in batch]))
+            tensors = list(pool.map(lambda ref: _load_one(ref, model), [images[i] for i in batch]))
             chunks.append(model.encode_image(torch.stack(tensors)).cpu().numpy())
-    array = _normalise(np.concatenate(chunks).astype(np.float32))
+    array = l2_normalise(np.concatenate(chunks).astype(np.float32))
     cache.save(key, array)
     return array, False
 
@@ -128,6 +124,6 @@ def embed_texts(model, texts: Sequence[str], cache: EmbeddingCache, batch_size: 
         model.encode_text(model.tokenizer([texts[i] for i in batch])).cpu().numpy()
         for batch in _batches(len(texts), batch_size)
     ]
-    array = _normalise(np.concatenate(chunks).astype(np.float32))
+    array = l2_normalise(np.concatenate(chunks).astype(np.float32))
     cache.save(key, array)
     return array

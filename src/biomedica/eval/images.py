@@ -2,33 +2,19 @@
 
 A dataset adapter lists references, not decoded pixels, so a 30k-image benchmark costs no
 memory until it is embedded, and each reference has a stable identity for the cache key.
+Encoded images decode through `biomedica.models.decode_image`, as curate's do; `load(side)`
+with the model's input side allows the same reduced-scale JPEG decode (arrays and DICOM ignore it).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB for any Pillow mode; 16-bit and float images are min-max scaled to 8 bits first."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return Image.fromarray(scale_to_uint8(np.asarray(image))).convert("RGB")
-    return image.convert("RGB")
-
-
-def scale_to_uint8(pixels: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
-    """Map [low, high] (default: 0.5th-99.5th percentile) linearly onto 0-255."""
-    pixels = np.asarray(pixels, dtype=np.float32)
-    if low is None or high is None:
-        low, high = (float(v) for v in np.percentile(pixels, [0.5, 99.5]))
-    if high <= low:
-        high = low + 1.0
-    return (np.clip((pixels - low) / (high - low), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+from biomedica.models.decode import decode_image, scale_to_uint8, to_rgb  # noqa: F401 - to_rgb re-exported
 
 
 def array_to_rgb(pixels: np.ndarray) -> Image.Image:
@@ -47,10 +33,8 @@ class FileImage:
 
     path: Path
 
-    def load(self) -> Image.Image:
-        with Image.open(self.path) as image:
-            image.load()
-            return to_rgb(image)
+    def load(self, side: int | None = None) -> Image.Image:
+        return decode_image(self.path, side)
 
     def identity(self) -> str:
         stat = self.path.stat()
@@ -64,10 +48,8 @@ class BytesImage:
     data: bytes
     name: str
 
-    def load(self) -> Image.Image:
-        with Image.open(io.BytesIO(self.data)) as image:
-            image.load()
-            return to_rgb(image)
+    def load(self, side: int | None = None) -> Image.Image:
+        return decode_image(self.data, side)
 
     def identity(self) -> str:
         import hashlib
@@ -84,13 +66,13 @@ class FileSliceImage:
     size: int
     name: str
 
-    def load(self) -> Image.Image:
+    def load(self, side: int | None = None) -> Image.Image:
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             data = handle.read(self.size)
         if len(data) != self.size:
             raise ValueError(f"{self.path}: member {self.name} is truncated; re-download or rebuild the shard")
-        return BytesImage(data, self.name).load()
+        return BytesImage(data, self.name).load(side)
 
     def identity(self) -> str:
         stat = self.path.stat()
@@ -104,7 +86,7 @@ class ArrayImage:
     pixels: np.ndarray
     name: str
 
-    def load(self) -> Image.Image:
+    def load(self, side: int | None = None) -> Image.Image:
         return array_to_rgb(self.pixels)
 
     def identity(self) -> str:
@@ -142,7 +124,7 @@ class DicomImage:
     path: Path
     frame: int | None = None
 
-    def load(self) -> Image.Image:
+    def load(self, side: int | None = None) -> Image.Image:
         import pydicom
 
         dataset = pydicom.dcmread(self.path)

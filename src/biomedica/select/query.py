@@ -153,7 +153,7 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
         if "any" in config.drop_flags:
             conditions.append("COALESCE(quality_ok, TRUE)")
         else:
-            conditions.append(f"NOT list_has_any(COALESCE(flags, []::VARCHAR[]), ?::VARCHAR[])")
+            conditions.append("NOT list_has_any(COALESCE(flags, []::VARCHAR[]), ?::VARCHAR[])")
             parameters.append(list(config.drop_flags))
         applied.append(f"quality flags dropped: {config.drop_flags}")
     if config.panel_types:

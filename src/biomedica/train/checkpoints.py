@@ -15,6 +15,9 @@ from pathlib import Path
 import torch
 
 from biomedica.io.atomic import atomic_path
+from biomedica.models.configs import register_builtin_configs as register_builtin_models  # noqa: F401 - train's name
+from biomedica.models.configs import register_model_config
+from biomedica.models.spec import ModelLoadError
 
 WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 CONFIG_NAME = "open_clip_config.json"
@@ -115,7 +118,10 @@ def export_model(checkpoint: Path, model_name: str, out_dir: Path, model_config_
     import open_clip
 
     if model_config_file is not None:
-        register_model_config(model_config_file)
+        try:
+            register_model_config(model_config_file)
+        except ModelLoadError as exc:
+            raise CheckpointError(str(exc)) from None
     model_cfg = open_clip.get_model_config(model_name)
     if model_cfg is None:
         raise CheckpointError(
@@ -138,21 +144,3 @@ def export_model(checkpoint: Path, model_name: str, out_dir: Path, model_config_
         encoding="utf-8",
     )
     return ExportedModel(out_dir, weights, config, model_name)
-
-
-def register_model_config(path: Path) -> str:
-    """Make a custom architecture JSON known to OpenCLIP (idempotent); returns its name (the file stem)."""
-    import open_clip
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such model config file")
-    if path.stem not in open_clip.list_models():
-        open_clip.add_model_config(path)
-    return path.stem
-
-
-def register_builtin_models() -> list[str]:
-    """Register the architectures shipped in biomedica/models/configs (the tiny test model)."""
-    folder = Path(__file__).resolve().parents[1] / "models" / "configs"
-    return [register_model_config(p) for p in sorted(folder.glob("*.json"))]

@@ -36,9 +36,14 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    """Which OpenCLIP model to build and from which weights."""
+    """Which OpenCLIP model to build and from which weights: `spec`, or `name` with `pretrained`."""
 
-    name: str = Field(description="OpenCLIP architecture, e.g. ViT-L-14, ViT-B-16, or a custom one from config_file")
+    spec: str | None = Field(
+        None,
+        description="model spec as every stage takes it (biomedica.models.spec): ARCH:TAG, ARCH:/path.pt, ARCH:random, "
+        "hf-hub:ORG/NAME, tiny-random; sets name and pretrained",
+    )
+    name: str | None = Field(None, description="OpenCLIP architecture, e.g. ViT-L-14, ViT-B-16, or a custom one from config_file")
     pretrained: str | None = Field(None, description="OpenCLIP pretrained tag, a weights path, or null (from scratch)")
     config_file: Path | None = Field(
         None, description="JSON architecture registered with open_clip.add_model_config; its stem must equal `name`"
@@ -55,12 +60,32 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _config_file_names_model(self) -> ModelConfig:
+        if self.spec is not None:
+            name, pretrained = _openclip_args(self.spec)
+            if (self.name or name, self.pretrained or pretrained) != (name, pretrained):
+                raise ValueError(f"spec {self.spec!r} names {name} ({pretrained}); drop name and pretrained")
+            self.name, self.pretrained = name, pretrained
+        elif self.name is None:
+            raise ValueError("give spec (e.g. ViT-B-16:laion2b_s34b_b88k) or name (an OpenCLIP architecture)")
         if self.config_file is not None and self.config_file.stem != self.name:
             raise ValueError(
                 f"config_file {self.config_file} registers architecture {self.config_file.stem!r}; "
                 f"set name: {self.config_file.stem} or rename the file to {self.name}.json"
             )
         return self
+
+
+def _openclip_args(text: str) -> tuple[str, str | None]:
+    """open_clip_train's (model, pretrained) for a spec; random weights come from the run's seed (data.seed)."""
+    from biomedica.models.spec import ModelLoadError, parse_model_spec
+
+    try:
+        spec = parse_model_spec(text)
+        if spec.seed:
+            raise ModelLoadError(f"model {text!r}: random initial weights follow data.seed in training; drop @{spec.seed}")
+        return spec.openclip_args()
+    except ModelLoadError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class SourceConfig(_Strict):

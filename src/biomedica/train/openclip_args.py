@@ -133,11 +133,9 @@ def mixture_weights(sources: list[ResolvedSource]) -> list[float]:
 
 
 def _device(config: TrainConfig) -> str:
-    if config.device != "auto":
-        return config.device
-    import torch
+    from biomedica.models.device import pick_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return pick_device(config.device)
 
 
 def build_plan(config: TrainConfig, world_size: int | None = None, sources: list[ResolvedSource] | None = None) -> TrainPlan:

@@ -94,14 +94,18 @@ def check_environment(config: TrainConfig) -> None:
 
 
 def register_models(config: TrainConfig) -> None:
-    from biomedica.train.checkpoints import register_builtin_models, register_model_config
+    """Register the shipped and configured architectures (biomedica.models.configs); check model.name is one."""
+    from biomedica.models import ModelLoadError, register_builtin_configs, register_model_config
 
-    register_builtin_models()
-    if config.model.config_file is not None:
-        register_model_config(config.model.config_file)
+    try:
+        register_builtin_configs()
+        if config.model.config_file is not None:
+            register_model_config(config.model.config_file)
+    except ModelLoadError as exc:
+        raise TrainingError(str(exc)) from None
     import open_clip
 
-    if config.model.name not in open_clip.list_models():
+    if not config.model.name.startswith("hf-hub:") and config.model.name not in open_clip.list_models():
         raise TrainingError(
             f"model.name {config.model.name!r} is not an OpenCLIP architecture; see open_clip.list_models(), "
             "or give model.config_file with a JSON architecture"
@@ -123,13 +127,13 @@ def make_eval_hook(config: TrainConfig, rows: list[dict]):
         import open_clip
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        from biomedica.eval.models import OpenClipModel
+        from biomedica.models import Model
         from biomedica.eval.runner import run_evaluation
 
         inner = model.module if hasattr(model, "module") else model
         preprocess = image_transform_v2(PreprocessCfg(**inner.visual.preprocess_cfg), is_train=False)
         tokenizer = open_clip.get_tokenizer(args.model, context_length=args.force_context_length)
-        wrapped = OpenClipModel(
+        wrapped = Model(
             inner, preprocess, tokenizer, f"{config.name}-step{step}", f"{config.name}-step{step}", args.device, "auto"
         )
         options = {"out_dir": config.run_dir / "eval" / f"step_{step:08d}", "n_boot": config.eval.n_boot,
