@@ -8,19 +8,15 @@ torch, no pyarrow. Refusals go through `cli.errors.fail`: one red line and exit 
 
 from __future__ import annotations
 
-import typer
+from biomedica.cli.groups import command_group
 
-app = typer.Typer(
-    name="biomedica",
-    help="Turn PubMed Central Open Access into a streaming biomedical image-caption archive.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = command_group(
+    "biomedica", "Turn PubMed Central Open Access into a streaming biomedical image-caption archive."
 )
 
 
 def _register_commands() -> None:
-    from biomedica.cli import annotate, curate, demo, enrich, eval, ingest, inspect, select, train  # noqa: A004
+    from biomedica.cli import annotate, curate, demo, enrich, eval, ingest, inspect, select, train
 
     app.command()(ingest.ingest)
     app.command()(enrich.enrich)

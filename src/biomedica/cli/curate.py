@@ -12,14 +12,11 @@ import typer
 
 from biomedica.cli.console import stdout
 from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.groups import command_group
 from biomedica.cli.summary import print_summary
 
-curate_app = typer.Typer(
-    name="curate",
-    help="Annotate an archive: duplicates, quality flags, panel types, embeddings, clusters, concepts.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+curate_app = command_group(
+    "curate", "Annotate an archive: duplicates, quality flags, panel types, embeddings, clusters, concepts."
 )
 
 ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")

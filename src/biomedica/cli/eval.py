@@ -16,13 +16,10 @@ from rich.table import Table
 
 from biomedica.cli.console import stderr, stdout
 from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.groups import command_group
 
-app = typer.Typer(
-    name="eval",
-    help="Evaluate CLIP-style models on biomedical zero-shot classification and retrieval tasks.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = command_group(
+    "eval", "Evaluate CLIP-style models on biomedical zero-shot classification and retrieval tasks."
 )
 
 

@@ -16,17 +16,14 @@ import typer
 
 from biomedica.cli.console import stderr
 from biomedica.cli.errors import fail
+from biomedica.cli.groups import command_group
 
 if TYPE_CHECKING:
     from biomedica.train.config import TrainConfig
     from biomedica.train.monitor import EvalHook
 
-app = typer.Typer(
-    name="train",
-    help="Continual pre-training of CLIP models on streamed shards (OpenCLIP), WiSE-FT and export.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = command_group(
+    "train", "Continual pre-training of CLIP models on streamed shards (OpenCLIP), WiSE-FT and export."
 )
 
 
