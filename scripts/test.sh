@@ -9,4 +9,6 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "warning: could not install chromium; the browser test will be skipped" >&2
 fi
 pip_install -e ".[test]"
+# The layering in ARCHITECTURE.md (contracts in pyproject.toml): stages never import each other.
+"$VENV/bin/lint-imports"
 exec "$VENV/bin/python" -m pytest -q "$@"

@@ -1,17 +1,7 @@
-"""The end-of-stage summary every command prints: a two-column table of what and how much."""
+"""Moved to `biomedica.cli.summary`; this old import path stays as an alias for one release."""
 
-from __future__ import annotations
+import sys
 
-from collections.abc import Iterable
+import biomedica.cli.summary as _moved
 
-from rich.table import Table
-
-
-def summary_table(title: str, rows: Iterable[tuple[str, str]]) -> Table:
-    """A headerless (what, value) table, values right-aligned, title on the left."""
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for what, value in rows:
-        table.add_row(what, value)
-    return table
+sys.modules[__name__] = _moved

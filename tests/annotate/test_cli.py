@@ -1,7 +1,7 @@
 import typer
 from typer.testing import CliRunner
 
-from biomedica.annotate.cli import annotate
+from biomedica.cli.annotate import annotate
 from biomedica.annotate.store import ClusterLabel, LabelStore
 
 

@@ -3,7 +3,8 @@ import shutil
 
 from rich.console import Console
 
-from biomedica.archive import finalize_archive, inspect_archive, render_report
+from biomedica.archive import finalize_archive, inspect_archive
+from biomedica.cli.inspect import render_report
 
 
 def _render(report) -> str:
@@ -76,7 +77,7 @@ def test_units_completed_after_finalize_make_the_manifest_stale(tmp_path, write_
 
 
 def test_many_years_are_folded():
-    from biomedica.archive.inspect import _years_for_display
+    from biomedica.cli.inspect import _years_for_display
 
     rows = _years_for_display({str(y): 1 for y in range(1990, 2020)} | {"unknown": 4})
     assert rows[0] == ("1990–2004", 15) and rows[1] == ("2005", 1) and rows[-1] == ("unknown", 4)

@@ -2,7 +2,7 @@ import pyarrow.parquet as pq
 import typer
 from typer.testing import CliRunner
 
-from biomedica.curate.cli import curate_app
+from biomedica.cli.curate import curate_app
 
 
 def _app() -> typer.Typer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -12,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyarrow.parquet as pq
 import pytest
-from rich.console import Console
 
 from biomedica.enrich import EnrichConfig, enrich_archive, read_enrichment
 from biomedica.enrich.run import ArchiveNotReady, clean_pmid
@@ -144,12 +142,8 @@ def ingested(fixtures_dir, tmp_path_factory) -> Path:
     for rel in ARCHIVE_FILES:
         (source / Path(rel).name).symlink_to(fixtures_dir / rel)
     out = tmp_path_factory.mktemp("enrich-archive") / "archive"
-    run_ingest(IngestConfig(input=source, output=out, articles_per_unit=4, progress=False), console=_quiet())
+    run_ingest(IngestConfig(input=source, output=out, articles_per_unit=4, progress=False))
     return out
-
-
-def _quiet() -> Console:
-    return Console(file=io.StringIO())
 
 
 @pytest.fixture
@@ -172,7 +166,7 @@ def _config(archive: Path, eutils: str, **overrides) -> EnrichConfig:
 
 
 def test_mesh_terms_matched_by_pmid_across_batches_out_of_order(archive, eutils):
-    summary = enrich_archive(_config(archive, eutils, api_key="secret-key", email="me@example.org"), _quiet())
+    summary = enrich_archive(_config(archive, eutils, api_key="secret-key", email="me@example.org"))
     rows = {r["article_id"]: r for r in read_enrichment(archive).to_pylist()}
     assert set(rows) == {a for a, p in ARCHIVE_FILES.values() if p}  # the eLife article has no PMID
     for article_id, pmid in ARCHIVE_FILES.values():
@@ -206,22 +200,22 @@ def test_mesh_terms_matched_by_pmid_across_batches_out_of_order(archive, eutils)
 
 def test_429_and_500_are_retried_and_rerun_asks_nothing(archive, eutils):
     FakeEutils.script = [429, 500]
-    first = enrich_archive(_config(archive, eutils, batch_size=200), _quiet())
+    first = enrich_archive(_config(archive, eutils, batch_size=200))
     assert first.requests == 1 and first.retries == 2 and first.enriched == 4
     assert [r["id"] for r in FakeEutils.requests] == ["16656901,18405359,19079722,21810267,37471719"] * 3
     before = read_enrichment(archive).to_pylist()
     FakeEutils.requests = []
-    again = enrich_archive(_config(archive, eutils), _quiet())
+    again = enrich_archive(_config(archive, eutils))
     assert FakeEutils.requests == [] and again.already_enriched == 5 and again.parts == 0
     assert read_enrichment(archive).to_pylist() == before
 
 
 def test_cache_answers_a_rerun_after_losing_the_table(archive, eutils):
-    enrich_archive(_config(archive, eutils), _quiet())
+    enrich_archive(_config(archive, eutils))
     before = sorted(read_enrichment(archive).to_pylist(), key=lambda r: r["article_id"])
     (archive / "enrichment" / "part-000000.parquet").unlink()  # as if the run died before writing
     FakeEutils.requests = []
-    again = enrich_archive(_config(archive, eutils), _quiet())
+    again = enrich_archive(_config(archive, eutils))
     assert again.from_cache == 4
     # only the PMID PubMed does not know is asked again (misses are not cached)
     assert [r["id"] for r in FakeEutils.requests] == [NOT_IN_PUBMED]
@@ -230,7 +224,7 @@ def test_cache_answers_a_rerun_after_losing_the_table(archive, eutils):
 
 def test_failed_batch_is_recorded_and_retried_by_the_next_run(archive, eutils):
     FakeEutils.always_fail = {"19079722"}
-    summary = enrich_archive(_config(archive, eutils), _quiet())
+    summary = enrich_archive(_config(archive, eutils))
     assert summary.failed == 2 and summary.enriched == 2  # batch [19079722, 21810267] failed
     errors = pq.read_table(archive / "errors" / "enrich-000000.parquet").to_pylist()
     assert sorted(e["id"] for e in errors) == ["PMC2599765", "PMC3166277"]
@@ -238,7 +232,7 @@ def test_failed_batch_is_recorded_and_retried_by_the_next_run(archive, eutils):
     assert "HTTP 500" in errors[0]["message"] and "run `biomedica enrich` again" in errors[0]["message"]
     FakeEutils.always_fail = set()
     FakeEutils.requests = []
-    healed = enrich_archive(_config(archive, eutils), _quiet())
+    healed = enrich_archive(_config(archive, eutils))
     assert [r["id"] for r in FakeEutils.requests] == ["19079722,21810267"]
     assert healed.enriched == 2 and healed.parts == 1
     assert len(read_enrichment(archive)) == 5
@@ -253,13 +247,13 @@ def test_rate_limit_defaults_and_spacing(archive, eutils, monkeypatch):
     assert keyed.api_key == "from-env" and keyed.rate == 10.0
     with pytest.raises(ValueError, match="less than or equal to 200"):
         EnrichConfig(archive=archive, batch_size=201)
-    enrich_archive(_config(archive, eutils, api_key="k", requests_per_second=None), _quiet())  # 10/s
+    enrich_archive(_config(archive, eutils, api_key="k", requests_per_second=None))  # 10/s
     times = [r["at"] for r in FakeEutils.requests]
     assert len(times) == 3 and times[-1] - times[0] >= 0.18
 
 
 def test_archive_without_units_and_pmid_cleaning(tmp_path, eutils):
     with pytest.raises(ArchiveNotReady, match="run `biomedica ingest`"):
-        enrich_archive(_config(tmp_path, eutils), _quiet())
+        enrich_archive(_config(tmp_path, eutils))
     assert clean_pmid("PMID: 123") == "123" and clean_pmid(" 42 ") == "42"
     assert clean_pmid("") is None and clean_pmid("abc") is None and clean_pmid("0") is None

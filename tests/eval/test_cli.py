@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from typer.testing import CliRunner
 
-from biomedica.eval.cli import app
+from biomedica.cli.eval import app
 
 runner = CliRunner()
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
 from biomedica.exec.job_array import ArrayTask, ArrayTaskError, array_task_from_env
 from biomedica.ingest.config import IngestConfig
@@ -30,16 +27,15 @@ def test_task_position_from_slurm_or_biomedica_variables():
 
 def test_array_tasks_then_final_run_equal_one_local_build(demo_corpus, demo_archive, tmp_path, monkeypatch):
     out = tmp_path / "archive"
-    quiet = Console(file=io.StringIO())
     config = IngestConfig(input=demo_corpus, output=out, workers=1, articles_per_unit=4, progress=False)
     runs = []
     for index in (1, 0):  # tasks finish in any order
         monkeypatch.setenv("BIOMEDICA_TASK_INDEX", str(index))
         monkeypatch.setenv("BIOMEDICA_TASK_COUNT", "2")
-        runs.append(run_ingest(config.model_copy(update={"executor": "array"}), console=quiet))
+        runs.append(run_ingest(config.model_copy(update={"executor": "array"})))
     assert runs[0].units_run + runs[1].units_run == runs[0].units_total > 2
     assert runs[1].units_skipped == runs[0].units_run  # task 0 sees task 1's units as done
-    final = run_ingest(config, console=quiet)
+    final = run_ingest(config)
     assert final.units_run == 0 and final.units_skipped == final.units_total
     expected = sorted(p.relative_to(demo_archive) for p in demo_archive.glob("*/*.tar"))
     assert sorted(p.relative_to(out) for p in out.glob("*/*.tar")) == expected

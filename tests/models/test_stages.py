@@ -89,8 +89,8 @@ def test_curate_takes_tiny_random_end_to_end(curation_archive, tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--model", "tiny-random@x"], "invalid option: model: bad seed in 'tiny-random@x'"),
-        (["--model", "ViT-B-16:"], "invalid option: model: model 'ViT-B-16:': give ARCH:TAG"),
+        (["--model", "tiny-random@x"], "invalid option model: bad seed in 'tiny-random@x'"),
+        (["--model", "ViT-B-16:"], "invalid option model: model 'ViT-B-16:': give ARCH:TAG"),
         (["--model", "tiny-random", "--pretrained", "laion2b"], "already names its weights; drop pretrained 'laion2b'"),
         (["--model", "biomedica-tiny:/no/such/epoch_1.pt"], "/no/such/epoch_1.pt: checkpoint file not found"),
         (["--model", "tiny-random", "--device", "gpu"], "device 'gpu': use auto, cpu, cuda, cuda:N or mps"),

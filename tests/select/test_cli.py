@@ -1,7 +1,7 @@
 import typer
 from typer.testing import CliRunner
 
-from biomedica.select.cli import select
+from biomedica.cli.select import select
 
 
 def _app() -> typer.Typer:

@@ -5,7 +5,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from biomedica.train.cli import app
+from biomedica.cli.train import app
 
 from .conftest import tiny_config, write_shards
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from biomedica.cli.train import make_eval_hook
 from biomedica.train.config import parse_config
 from biomedica.train.monitor import read_metrics
 from biomedica.train.run import list_checkpoints, run_training
@@ -126,7 +127,7 @@ def test_demo_held_out_retrieval_beats_chance(train_demo_archive, tmp_path):
         schedule={"total_steps": 40, "checkpoint_every_steps": 20},
         eval={"tasks": [str(task)], "every_checkpoints": 1, "n_boot": 20},
     ))
-    result = run_training(config)
+    result = run_training(config, eval_hook=make_eval_hook(config))
 
     images = [Image.open(io.BytesIO(read_member(train_demo_archive, r["group"], r["shard"], r["image_offset"], r["image_size"])))
               for r in held]

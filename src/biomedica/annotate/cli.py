@@ -1,65 +1,7 @@
-"""`biomedica annotate`: serve the annotation app (the command function the main CLI registers)."""
+"""Moved to `biomedica.cli.annotate`; this old import path stays as an alias for one release."""
 
-from __future__ import annotations
+import sys
 
-from pathlib import Path
+import biomedica.cli.annotate as _moved
 
-import typer
-from rich.console import Console
-
-console = Console(stderr=True, soft_wrap=True)  # one line per error: copy-pasteable paths
-
-
-def annotate(
-    archive: Path = typer.Argument(..., help="Archive folder (with annotations/clusters.parquet from `curate cluster`)."),
-    annotations: Path = typer.Option(None, help="Annotation folder (default: ARCHIVE/annotations)."),
-    database: Path = typer.Option(None, help="SQLite file of the labels (default: ANNOTATIONS/labels.sqlite)."),
-    taxonomy: Path = typer.Option(None, help="Taxonomy YAML (default: the shipped biomedica taxonomy)."),
-    samples_per_cluster: int = typer.Option(24, min=1, max=200, help="Images shown per cluster."),
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 to share on a network)."),
-    port: int = typer.Option(8765, help="Port."),
-    export: bool = typer.Option(False, "--export", help="Do not serve: write the majority labels and exit."),
-) -> None:
-    """Label clusters in the browser: several annotators, majority vote, kappa, export."""
-    from biomedica.annotate.app import AnnotateConfig
-
-    config = AnnotateConfig(archive=archive, annotations=annotations, database=database, taxonomy=taxonomy,
-                            samples_per_cluster=samples_per_cluster, host=host, port=port)
-    if export:
-        from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
-        from biomedica.annotate.store import LabelStore
-        from biomedica.archive.labels import write_labels
-
-        if not config.database_path().is_file():
-            console.print(f"[bold red]error:[/] {config.database_path()}: no labels yet; run `biomedica annotate` first")
-            raise typer.Exit(code=2)
-        from biomedica.io.lock import ArchiveLocked
-
-        store = LabelStore(config.database_path())
-        latest = store.latest()
-        try:
-            with config.export_lock():
-                table = write_labels(config.store(), consensus_table(consensus(latest)))
-        except ArchiveLocked as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(code=2)
-        report = agreement_report(latest)
-        Console().print(
-            f"exported {report.clusters_labelled} clusters ({table.num_rows} samples) from {len(report.annotators)} "
-            f"annotators; Fleiss' kappa category {report.fleiss_category}, panel type {report.fleiss_panel_type}"
-        )
-        return
-    try:
-        import uvicorn
-
-        from biomedica.annotate.app import create_app
-
-        app = create_app(config)
-    except ImportError as exc:
-        console.print(f"[bold red]error:[/] {exc}; install the app extra: pip install 'biomedica[annotate]'")
-        raise typer.Exit(code=2)
-    except FileNotFoundError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=2)
-    console.print(f"annotation app on http://{host}:{port}/  (labels in {config.database_path()})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+sys.modules[__name__] = _moved

@@ -18,8 +18,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from rich.console import Console
-from rich.table import Table
 
 from biomedica.archive.errors import read_errors
 from biomedica.archive.layout import ArchiveLayout
@@ -28,7 +26,6 @@ from biomedica.archive.reader import read_shard_index, shard_paths
 from biomedica.archive.units import completed_units, incomplete_units
 from biomedica.archive.verify import verify_archive
 from biomedica.records import ErrorRecord
-from biomedica.summary import summary_table
 
 INGEST_STAGE = "ingest"
 STATUS_COMPLETE = "complete"
@@ -39,7 +36,6 @@ STATUS_DAMAGED = "damaged"  # verify found files that differ from what their uni
 
 _INDEX_COLUMNS = ["license_group", "year", "journal", "image_format"]
 _CAPTION_CHARS = 160
-_YEARS_SHOWN = 15
 
 
 @dataclass
@@ -200,92 +196,9 @@ def _first_sample(root: Path) -> SampleSummary | None:
     return None
 
 
-def _counts_table(title: str, label: str, items: list[tuple[str, int]], total: int | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column(label)
-    table.add_column("samples", justify="right")
-    if total:
-        table.add_column("share", justify="right")
-    for name, count in items:
-        cells = [str(name), f"{count:,}"] + ([f"{100 * count / total:.1f}%"] if total else [])
-        table.add_row(*cells)
-    return table
+def __getattr__(name: str):
+    if name == "render_report":  # moved to biomedica.cli.inspect; this name stays for one release
+        from biomedica.cli.inspect import render_report
 
-
-def _years_for_display(by_year: dict[str, int]) -> list[tuple[str, int]]:
-    """The last few years one by one and everything older in one row, so the table stays short."""
-    known = [(y, n) for y, n in by_year.items() if y != "unknown"]
-    rows = known
-    if len(known) > _YEARS_SHOWN:
-        older, rows = known[: -_YEARS_SHOWN], known[-_YEARS_SHOWN:]
-        rows = [(f"{older[0][0]}–{older[-1][0]}", sum(n for _, n in older))] + rows
-    if "unknown" in by_year:
-        rows = rows + [("unknown", by_year["unknown"])]
-    return rows
-
-
-def render_report(report: InspectReport, console: Console | None = None) -> None:
-    """Print the report as rich tables (a warning first when the build is not complete)."""
-    console = console or Console()
-    if report.status == STATUS_NOT_ARCHIVE:
-        console.print(f"[bold red]Not an archive:[/] {report.advice}")
-        return
-    colour = "green" if report.status == STATUS_COMPLETE else "yellow"
-    console.print(f"[bold]Archive[/] {report.root}  status: [bold {colour}]{report.status}[/]")
-    if report.advice:
-        console.print(f"[{colour}]{report.advice}[/]")
-
-    summary_rows = [
-        ("articles", f"{report.total_articles:,}"),
-        ("samples", f"{report.total_samples:,}"),
-        ("errors", f"{report.total_errors:,}"),
-        ("units complete", f"{report.units_complete:,}"),
-        ("units incomplete", f"{len(report.units_incomplete):,}"),
-        ("bytes", f"{report.total_bytes:,}"),
-        ("finalized", report.finalized_at or "no"),
-    ]
-    console.print(summary_table("Summary", summary_rows))
-
-    total = report.total_samples
-    console.print(_counts_table("By license group", "group", list(report.samples_by_group.items()), total))
-    console.print(_counts_table("By image format", "format", list(report.samples_by_format.items()), total))
-    console.print(_counts_table("By year", "year", _years_for_display(report.samples_by_year), total))
-    console.print(_counts_table(f"Top {len(report.top_journals)} journals", "journal", report.top_journals, total))
-    if report.errors_by_kind:
-        errors = Table(title="Errors by kind", title_justify="left")
-        errors.add_column("kind")
-        errors.add_column("count", justify="right")
-        for kind, count in report.errors_by_kind.items():
-            errors.add_row(kind, f"{count:,}")
-        console.print(errors)
-    if any(stage != INGEST_STAGE for stage in report.errors_by_stage):
-        by_stage = Table(title="Errors by stage", title_justify="left")
-        by_stage.add_column("stage")
-        by_stage.add_column("kind")
-        by_stage.add_column("count", justify="right")
-        for stage, kinds in report.errors_by_stage.items():
-            for kind, count in kinds.items():
-                by_stage.add_row(stage, kind, f"{count:,}")
-        console.print(by_stage)
-    if report.verified and not report.problems:
-        console.print("[green]verify: every file matches its unit marker (sizes and shard sha256)[/]")
-    if report.problems:
-        problems = Table(title="Verify problems", title_justify="left")
-        problems.add_column("file")
-        problems.add_column("kind")
-        problems.add_column("message", overflow="fold")
-        for item in report.problems:
-            problems.add_row(item.id, item.kind, item.message)
-        console.print(problems)
-    if report.example is not None:
-        ex = report.example
-        sample = Table(title="Example sample", title_justify="left", show_header=False)
-        sample.add_column("field")
-        sample.add_column("value", overflow="fold")
-        size = f"{ex.width}×{ex.height} px, " if ex.width and ex.height else ""
-        sample.add_row("key", ex.key)
-        sample.add_row("caption", ex.caption)
-        sample.add_row("image", f"{size}{ex.image_bytes:,} bytes")
-        sample.add_row("license", f"{ex.license or 'none'} ({ex.license_group})")
-        sample.add_row("mentions", str(ex.mentions))
-        console.print(sample)
+        return render_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
 from tqdm import tqdm
 
 from biomedica.io.atomic import write_parquet_atomic
@@ -29,7 +28,6 @@ from biomedica.archive.enrichment import EnrichmentRow, enriched_article_ids, pa
 from biomedica.io.lock import ArchiveLock
 from biomedica.net import NetClient
 from biomedica.records import ERROR_SCHEMA, ErrorRecord
-from biomedica.summary import summary_table
 
 STAGE = "enrich"
 _ARTICLE_COLUMNS = ["article_id", "pmid", "doi", "abstract", "mesh_terms"]
@@ -60,17 +58,16 @@ class EnrichSummary:
     seconds: float = 0.0
 
 
-def enrich_archive(config: EnrichConfig, console: Console | None = None, client: NetClient | None = None) -> EnrichSummary:
+def enrich_archive(config: EnrichConfig, client: NetClient | None = None) -> EnrichSummary:
     """Enrich the archive at `config.archive`; re-runs ask only about articles without a row.
 
     Holds the archive's write lock: two runs would number their parts alike.
     """
     with ArchiveLock(config.archive, "biomedica enrich"):
-        return _enrich(config, console, client)
+        return _enrich(config, client)
 
 
-def _enrich(config: EnrichConfig, console: Console | None, client: NetClient | None) -> EnrichSummary:
-    console = console or Console(stderr=True)
+def _enrich(config: EnrichConfig, client: NetClient | None) -> EnrichSummary:
     started = time.perf_counter()
     root = config.archive.resolve()
     config = config.model_copy(update={"archive": root})
@@ -129,7 +126,6 @@ def _enrich(config: EnrichConfig, console: Console | None, client: NetClient | N
         _write_errors(root, run_number, errors)
     summary.retries = fetcher.client.stats.as_dict()["retries"]
     summary.seconds = time.perf_counter() - started
-    print_summary(summary, console)
     return summary
 
 
@@ -206,20 +202,3 @@ def _write_errors(root: Path, number: int, errors: list[ErrorRecord]) -> Path:
     final = ArchiveLayout(root).errors_dir / f"enrich-{number:06d}.parquet"
     write_parquet_atomic(final, pa.Table.from_pylist([asdict(e) for e in errors], schema=ERROR_SCHEMA))
     return final
-
-
-def print_summary(summary: EnrichSummary, console: Console) -> None:
-    rows = [
-        ("articles (already enriched)", f"{summary.articles:,} ({summary.already_enriched:,})"),
-        ("without PMID (not asked)", f"{summary.without_pmid:,}"),
-        ("PMIDs asked (from cache)", f"{summary.pmids:,} ({summary.from_cache:,})"),
-        ("efetch requests (retries)", f"{summary.requests:,} ({summary.retries:,})"),
-        ("enriched (with MeSH)", f"{summary.enriched:,} ({summary.with_mesh:,})"),
-        ("filled abstracts / DOIs", f"{summary.filled_abstracts:,} / {summary.filled_dois:,}"),
-        ("PMID unknown to PubMed", f"{summary.not_found:,}"),
-        ("failed, retry later (errors/enrich-*)", f"{summary.failed:,}"),
-        ("parts written", f"{summary.parts:,}"),
-        ("time", f"{summary.seconds:.1f} s"),
-        ("archive", str(summary.archive)),
-    ]
-    console.print(summary_table("biomedica enrich", rows))

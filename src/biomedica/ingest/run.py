@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from rich.console import Console
 from tqdm import tqdm
 
 from biomedica import __version__
@@ -27,7 +26,6 @@ from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.io.lock import ArchiveLock
 from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.records import LICENSE_GROUPS
-from biomedica.summary import summary_table
 
 SETTINGS_FILE = "_build_settings.json"
 
@@ -85,7 +83,6 @@ def _check_settings(root: Path, config: IngestConfig) -> None:
 
 def run_ingest(
     config: IngestConfig,
-    console: Console | None = None,
     source: ArticleSource | None = None,
     item_ids: list[str] | None = None,
     first_unit_id: int = 0,
@@ -98,17 +95,12 @@ def run_ingest(
     earlier ones. Holds the archive's write lock while it runs.
     """
     with ArchiveLock(config.output, "biomedica ingest"):
-        return _ingest(config, console, source, item_ids, first_unit_id)
+        return _ingest(config, source, item_ids, first_unit_id)
 
 
 def _ingest(
-    config: IngestConfig,
-    console: Console | None,
-    source: ArticleSource | None,
-    item_ids: list[str] | None,
-    first_unit_id: int,
+    config: IngestConfig, source: ArticleSource | None, item_ids: list[str] | None, first_unit_id: int
 ) -> IngestSummary:
-    console = console or Console(stderr=True)
     if config.executor not in EXECUTORS:
         raise ValueError(f"unknown executor {config.executor!r}; available: {', '.join(sorted(EXECUTORS))}")
     started = time.perf_counter()
@@ -146,7 +138,6 @@ def _ingest(
     finalize_archive(root, build_config=build_config, source=source.describe())
     _fill_totals(summary, root, units)
     summary.seconds = time.perf_counter() - started
-    print_summary(summary, console)
     return summary
 
 
@@ -168,20 +159,3 @@ def _fill_totals(summary: IngestSummary, root: Path, units: list[WorkUnit]) -> N
         if path.exists():
             kinds.update(pq.read_table(path, columns=["kind"]).column("kind").to_pylist())
     summary.errors_by_kind = dict(kinds.most_common())
-
-
-def print_summary(summary: IngestSummary, console: Console) -> None:
-    rate = summary.items_run / summary.seconds if summary.seconds else 0.0
-    rows = [
-        ("input documents (processed now)", f"{summary.items_total:,} ({summary.items_run:,})"),
-        ("work units (run / skipped, already done)", f"{summary.units_run} / {summary.units_skipped}"),
-        ("articles", f"{summary.articles:,}"),
-        *((f"samples {group}", f"{summary.samples.get(group, 0):,}") for group in LICENSE_GROUPS),
-        ("samples total", f"{summary.samples_total:,}"),
-        ("failed (errors/)", f"{summary.errors:,}"),
-        *((f"  {kind}", f"{n:,}") for kind, n in summary.errors_by_kind.items()),
-        ("time", f"{summary.seconds:.1f} s"),
-        ("throughput", f"{rate:.1f} docs/s this run"),
-        ("archive", str(summary.archive)),
-    ]
-    console.print(summary_table("biomedica ingest", rows))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
 
 from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
 from biomedica.io.lock import ArchiveLock
@@ -147,18 +147,19 @@ def plan_sync(root: Path, source: PmcCloudSource) -> SyncPlan:
     )
 
 
-def run_sync(config: IngestConfig, source: PmcCloudSource, console: Console | None = None) -> SyncSummary:
-    """Bring the archive at `config.output` up to date with `source`; returns what was done.
+def run_sync(
+    config: IngestConfig, source: PmcCloudSource, log: Callable[[str], None] | None = None
+) -> SyncSummary:
+    """Bring the archive at `config.output` up to date with `source`; `log` gets the plan line first.
 
     Holds the archive's write lock from the listing to the build record, so two syncs
     never plan the same unit numbers.
     """
     with ArchiveLock(config.output, "biomedica ingest --incremental"):
-        return _sync(config, source, console)
+        return _sync(config, source, log)
 
 
-def _sync(config: IngestConfig, source: PmcCloudSource, console: Console | None) -> SyncSummary:
-    console = console or Console(stderr=True)
+def _sync(config: IngestConfig, source: PmcCloudSource, log: Callable[[str], None] | None) -> SyncSummary:
     if config.limit is not None:
         raise ValueError("sync takes its sample size from the source (PmcCloudConfig.limit), not IngestConfig.limit")
     root = config.output.resolve()
@@ -185,12 +186,13 @@ def _sync(config: IngestConfig, source: PmcCloudSource, console: Console | None)
     source.build_history = [b.summary() for b in read_builds(root) if b.snapshot != state.snapshot] + [
         {**state.summary(), "status": "complete"}
     ]
-    console.print(
-        f"sync {plan.snapshot}: {plan.new} new, {plan.changed} changed, {plan.unchanged} unchanged versions; "
-        f"{len(plan.retracted)} newly retracted; units from {state.first_unit_id}"
-        + (" (resuming an unfinished build)" if plan.resumed else "")
-    )
-    summary = run_ingest(config, console, source=source, item_ids=state.items, first_unit_id=state.first_unit_id)
+    if log is not None:
+        log(
+            f"sync {plan.snapshot}: {plan.new} new, {plan.changed} changed, {plan.unchanged} unchanged versions; "
+            f"{len(plan.retracted)} newly retracted; units from {state.first_unit_id}"
+            + (" (resuming an unfinished build)" if plan.resumed else "")
+        )
+    summary = run_ingest(config, source=source, item_ids=state.items, first_unit_id=state.first_unit_id)
     state.status = "complete"
     state.finished_at = state.finished_at or _now()
     _write_build(root, state)

@@ -26,7 +26,7 @@ from typing import Any
 
 METRICS_NAME = "metrics.jsonl"
 
-EvalHook = Callable[[Any, Any, int, int], dict]  # (model, args, epoch completed, step) -> metrics
+EvalHook = Callable[[Any, Any, int, int], dict]  # (model, args, epoch completed, step) -> result row, {} if none
 
 
 @dataclass

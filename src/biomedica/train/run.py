@@ -20,7 +20,7 @@ from pathlib import Path
 from biomedica.io.atomic import publish, temp_path
 from biomedica.train.compat import openclip_tar_reader_fixed
 from biomedica.train.config import TrainConfig
-from biomedica.train.monitor import METRICS_NAME, StepMonitor, patched_openclip
+from biomedica.train.monitor import METRICS_NAME, EvalHook, StepMonitor, patched_openclip
 from biomedica.train.openclip_args import TrainPlan, build_plan
 
 PLAN_NAME = "plan.json"
@@ -112,47 +112,6 @@ def register_models(config: TrainConfig) -> None:
         )
 
 
-def make_eval_hook(config: TrainConfig, rows: list[dict]):
-    """The `biomedica eval` tasks run on rank 0 after every `eval.every_checkpoints` checkpoints."""
-    if not config.eval.tasks:
-        return None
-    from biomedica.eval.runner import EvalConfig as RunnerConfig
-    from biomedica.eval.tasks import resolve_tasks
-
-    tasks = resolve_tasks(",".join(config.eval.tasks))
-
-    def hook(model, args, completed_epoch: int, step: int) -> dict:
-        if completed_epoch % config.eval.every_checkpoints and completed_epoch != args.epochs:
-            return {}
-        import open_clip
-        from open_clip.transform import PreprocessCfg, image_transform_v2
-
-        from biomedica.models import Model
-        from biomedica.eval.runner import run_evaluation
-
-        inner = model.module if hasattr(model, "module") else model
-        preprocess = image_transform_v2(PreprocessCfg(**inner.visual.preprocess_cfg), is_train=False)
-        tokenizer = open_clip.get_tokenizer(args.model, context_length=args.force_context_length)
-        wrapped = Model(
-            inner, preprocess, tokenizer, f"{config.name}-step{step}", f"{config.name}-step{step}", args.device, "auto"
-        )
-        options = {"out_dir": config.run_dir / "eval" / f"step_{step:08d}", "n_boot": config.eval.n_boot,
-                   "use_cache": False, "device": str(args.device), "max_images": config.eval.max_images}
-        if config.eval.data_dir is not None:
-            options["data_dir"] = config.eval.data_dir
-        outcomes = run_evaluation(wrapped, tasks, RunnerConfig(**options), log=lambda line: print(f"[eval] {line}", flush=True))
-        inner.train()
-        scores = {o.task: o.result["score"] for o in outcomes if o.status == "ok" and o.result is not None}
-        row = {"step": step, "epoch": completed_epoch, "scores": scores,
-               "skipped": [o.task for o in outcomes if o.status != "ok"]}
-        rows.append(row)
-        with open(config.run_dir / "eval.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-        return scores
-
-    return hook
-
-
 def _write_plan(config: TrainConfig, plan: TrainPlan) -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         return
@@ -166,8 +125,12 @@ def _write_plan(config: TrainConfig, plan: TrainPlan) -> None:
     path.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
-def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
-    """Train (or resume) the run `config` describes, in this process (one rank under torchrun)."""
+def run_training(config: TrainConfig, print_fn=print, eval_hook: EvalHook | None = None) -> TrainResult:
+    """Train (or resume) the run `config` describes, in this process (one rank under torchrun).
+
+    `eval_hook` (built by `biomedica train run` from `biomedica.eval`) evaluates checkpoints on
+    rank 0; each result row it returns lands in `TrainResult.eval_results`.
+    """
     check_environment(config)
     register_models(config)
     if config.cpu_threads is not None:
@@ -187,8 +150,11 @@ def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
             print_fn(f"resuming from {resume_from}")
     for note in plan.notes:
         print_fn(f"note: {note}")
+    if config.eval.tasks and eval_hook is None:
+        print_fn("note: eval.tasks is set but this entry point evaluates nothing; use `biomedica train run`")
     eval_rows: list[dict] = []
-    monitor = StepMonitor(config.run_dir / METRICS_NAME, config.logging.log_every_steps, make_eval_hook(config, eval_rows))
+    monitor = StepMonitor(config.run_dir / METRICS_NAME, config.logging.log_every_steps,
+                          _collecting(eval_hook, eval_rows) if eval_hook else None)
     with openclip_tar_reader_fixed(), patched_openclip(monitor) as openclip_main:
         status = openclip_main.main(plan.argv)
     if status == -1:
@@ -199,8 +165,24 @@ def run_training(config: TrainConfig, print_fn=print) -> TrainResult:
     return TrainResult(config.run_dir, list_checkpoints(config.run_dir), config.run_dir / METRICS_NAME, plan, eval_rows)
 
 
-def launch_torchrun(config_path: Path, nproc_per_node: int, torchrun_args: list[str] | None = None) -> int:
-    """Run the config on `nproc_per_node` processes with torchrun (DDP); returns its exit status."""
+def _collecting(eval_hook: EvalHook, rows: list[dict]) -> EvalHook:
+    def hook(model, args, completed_epoch: int, step: int) -> dict:
+        row = eval_hook(model, args, completed_epoch, step)
+        if row:
+            rows.append(row)
+        return row
+
+    return hook
+
+
+def launch_torchrun(
+    config_path: Path, nproc_per_node: int, torchrun_args: list[str] | None = None, rank_module: list[str] | None = None
+) -> int:
+    """Run the config on `nproc_per_node` processes with torchrun (DDP); returns its exit status.
+
+    Each rank runs `python -m <rank_module>` (default `biomedica.train CONFIG.yaml`).
+    """
+    rank = rank_module or ["biomedica.train", str(config_path)]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc_per_node),
-               *(torchrun_args or []), "-m", "biomedica.train", str(config_path)]
+               *(torchrun_args or []), "-m", *rank]
     return subprocess.call(command)

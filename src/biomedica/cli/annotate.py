@@ -1,0 +1,60 @@
+"""`biomedica annotate`: serve the annotation app, or export the majority labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from biomedica.cli.console import stderr, stdout
+from biomedica.cli.errors import fail
+
+
+def annotate(
+    archive: Path = typer.Argument(..., help="Archive folder (with annotations/clusters.parquet from `curate cluster`)."),
+    annotations: Path = typer.Option(None, help="Annotation folder (default: ARCHIVE/annotations)."),
+    database: Path = typer.Option(None, help="SQLite file of the labels (default: ANNOTATIONS/labels.sqlite)."),
+    taxonomy: Path = typer.Option(None, help="Taxonomy YAML (default: the shipped biomedica taxonomy)."),
+    samples_per_cluster: int = typer.Option(24, min=1, max=200, help="Images shown per cluster."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 to share on a network)."),
+    port: int = typer.Option(8765, help="Port."),
+    export: bool = typer.Option(False, "--export", help="Do not serve: write the majority labels and exit."),
+) -> None:
+    """Label clusters in the browser: several annotators, majority vote, kappa, export."""
+    from biomedica.annotate.app import AnnotateConfig
+
+    config = AnnotateConfig(archive=archive, annotations=annotations, database=database, taxonomy=taxonomy,
+                            samples_per_cluster=samples_per_cluster, host=host, port=port)
+    if export:
+        from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
+        from biomedica.annotate.store import LabelStore
+        from biomedica.archive.labels import write_labels
+        from biomedica.io.lock import ArchiveLocked
+
+        if not config.database_path().is_file():
+            fail(f"{config.database_path()}: no labels yet; run `biomedica annotate` first")
+        store = LabelStore(config.database_path())
+        latest = store.latest()
+        try:
+            with config.export_lock():
+                table = write_labels(config.store(), consensus_table(consensus(latest)))
+        except ArchiveLocked as exc:
+            fail(str(exc))
+        report = agreement_report(latest)
+        stdout.print(
+            f"exported {report.clusters_labelled} clusters ({table.num_rows} samples) from {len(report.annotators)} "
+            f"annotators; Fleiss' kappa category {report.fleiss_category}, panel type {report.fleiss_panel_type}"
+        )
+        return
+    try:
+        import uvicorn
+
+        from biomedica.annotate.app import create_app
+
+        app = create_app(config)
+    except ImportError as exc:
+        fail(f"{exc}; install the app extra: pip install 'biomedica[annotate]'")
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    stderr.print(f"annotation app on http://{host}:{port}/  (labels in {config.database_path()})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

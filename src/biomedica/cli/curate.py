@@ -1,0 +1,231 @@
+"""`biomedica curate ...`: the curation commands (a Typer sub-app the main CLI mounts as `curate`).
+
+Torch-free steps (`run`, `dedup`, `quality`, `panels`) import nothing heavy; `embed`,
+`cluster` and `zeroshot` import torch / open_clip / scikit-learn inside the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from biomedica.cli.console import stdout
+from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.groups import command_group
+from biomedica.cli.summary import print_summary
+
+curate_app = command_group(
+    "curate", "Annotate an archive: duplicates, quality flags, panel types, embeddings, clusters, concepts."
+)
+
+ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")
+ANNOTATIONS_OPT = typer.Option(None, "--annotations", help="Annotation folder (default: ARCHIVE/annotations).")
+
+
+def _store(archive: Path, annotations: Path | None):
+    from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
+
+    return AnnotationStore(annotations or default_annotations_dir(archive))
+
+
+def _lock(archive: Path, annotations: Path | None, step: str):
+    """The write lock of the annotations: the archive's, or the folder's when it lies outside the archive."""
+    from biomedica.io.lock import ArchiveLock, owner_root
+
+    return ArchiveLock(owner_root(_store(archive, annotations).root, archive), f"biomedica curate {step}")
+
+
+def _print_results(results) -> None:
+    rows = []
+    for result in results:
+        rows.append((result.step, ", ".join(f"{k} {v}" for k, v in result.counts.items())))
+        rows += [("  table", str(result.path)), ("  time", f"{result.seconds:.1f} s")]
+    print_summary("biomedica curate", rows)
+
+
+def _run_steps(archive: Path, annotations: Path | None, steps: tuple[str, ...], dedup=None, quality=None) -> None:
+    from biomedica.curate.config import DedupConfig, QualityConfig
+    from biomedica.curate.run import run_curate
+
+    try:
+        results = run_curate(archive, annotations, steps, dedup or DedupConfig(), quality or QualityConfig())
+    except (OSError, ValueError) as exc:  # OSError: also ArchiveLocked (another writer)
+        fail(str(exc))
+    _print_results(results)
+
+
+def _dedup_config(near_threshold: int, eval_images: Path | None, leak_threshold: int):
+    from pydantic import ValidationError
+
+    from biomedica.curate.config import DedupConfig
+
+    try:
+        return DedupConfig(near_threshold=near_threshold, eval_images=eval_images, leak_threshold=leak_threshold)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+
+
+@curate_app.command("run")
+def run(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    near_threshold: int = typer.Option(6, help="pHash Hamming distance (of 64) for near-duplicates."),
+    eval_images: Path = typer.Option(None, help="Evaluation images (folder or hash table) to flag leaks of."),
+    leak_threshold: int = typer.Option(6, help="pHash distance that counts as an eval leak."),
+) -> None:
+    """The torch-free steps in one go: dedup, quality, panels."""
+    _run_steps(archive, annotations, ("dedup", "quality", "panels"),
+               dedup=_dedup_config(near_threshold, eval_images, leak_threshold))
+
+
+@curate_app.command("dedup")
+def dedup(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    near_threshold: int = typer.Option(6, help="pHash Hamming distance (of 64) for near-duplicates."),
+    eval_images: Path = typer.Option(None, help="Evaluation images (folder or hash table) to flag leaks of."),
+    leak_threshold: int = typer.Option(6, help="pHash distance that counts as an eval leak."),
+) -> None:
+    """Exact and near-duplicate groups with one canonical sample each; eval-set leaks."""
+    _run_steps(archive, annotations, ("dedup",), dedup=_dedup_config(near_threshold, eval_images, leak_threshold))
+
+
+@curate_app.command("quality")
+def quality(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    min_side: int = typer.Option(64, help="Flag images with a side below this (px)."),
+    max_aspect: float = typer.Option(5.0, help="Flag images with a long/short side ratio above this."),
+    min_caption_words: int = typer.Option(3, help="Flag captions with fewer words (after the label)."),
+) -> None:
+    """Quality flags with reasons: tiny, extreme aspect, empty/boilerplate/short, non-English captions."""
+    from pydantic import ValidationError
+
+    from biomedica.curate.config import QualityConfig
+
+    try:
+        config = QualityConfig(min_side=min_side, min_pixels=min_side * min_side, max_aspect=max_aspect,
+                               min_caption_words=min_caption_words)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    _run_steps(archive, annotations, ("quality",), quality=config)
+
+
+@curate_app.command("panels")
+def panels(archive: Path = ARCHIVE_ARG, annotations: Path = ANNOTATIONS_OPT) -> None:
+    """Panel type (single / multiple) per image from caption panel letters and image layout."""
+    _run_steps(archive, annotations, ("panels",))
+
+
+def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions):
+    from pydantic import ValidationError
+
+    from biomedica.curate.config import EmbedConfig
+
+    try:
+        return EmbedConfig(model=model, pretrained=pretrained, model_config_json=model_config_json, name=name,
+                           batch_size=batch_size, device=device, captions=captions)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+
+
+MODEL_OPT = typer.Option(
+    ..., "--model", help="Model spec, as eval and train take it: tiny-random, ARCH:TAG, ARCH:/path.pt, hf-hub:ORG/NAME, "
+    "timm:NAME[:/path/weights] (or a bare ARCH with --pretrained).",
+)
+PRETRAINED_OPT = typer.Option(None, help="Older form: pretrained tag or checkpoint file of a bare ARCH (timm:NAME: local weights).")
+CONFIG_JSON_OPT = typer.Option(None, "--model-config", help="Custom OpenCLIP model config JSON to register first.")
+NAME_OPT = typer.Option(None, "--name", help="Embedding folder name (default: from the model).")
+BATCH_OPT = typer.Option(64, min=1, help="Images per batch.")
+DEVICE_OPT = typer.Option("auto", help="auto (GPU when present), cpu, cuda, cuda:N.")
+
+
+@curate_app.command("embed")
+def embed(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    model: str = MODEL_OPT,
+    pretrained: str = PRETRAINED_OPT,
+    model_config: Path = CONFIG_JSON_OPT,
+    name: str = NAME_OPT,
+    batch_size: int = BATCH_OPT,
+    device: str = DEVICE_OPT,
+    captions: bool = typer.Option(True, help="Also embed captions (OpenCLIP models)."),
+) -> None:
+    """Image (and caption) embeddings, float16, one part per shard; re-run resumes."""
+    from biomedica.curate.embed import embed_archive
+
+    config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions)
+    try:
+        with _lock(archive, annotations, "embed"):
+            result = embed_archive(archive, _store(archive, annotations), config)
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
+        fail(str(exc))
+    stdout.print(
+        f"embedded {result.samples} samples from {result.shards_done} shards ({result.shards_skipped} already done, "
+        f"{result.failed} undecodable) -> {result.folder} (dim {result.dim}, float16)"
+    )
+
+
+@curate_app.command("cluster")
+def cluster(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    embeddings: str = typer.Option(..., help="Embedding folder name under annotations/embeddings/."),
+    k: int = typer.Option(2000, min=2, help="Number of clusters."),
+    pca_dim: int = typer.Option(64, min=1, help="PCA dimensions before K-means."),
+    iterations: int = typer.Option(25, min=1, help="K-means iterations."),
+    restarts: int = typer.Option(1, min=1, help="K-means runs from different seeds (best kept)."),
+    backend: str = typer.Option("auto", help="auto (faiss when installed), faiss, sklearn."),
+    seed: int = typer.Option(0),
+    assign_only: bool = typer.Option(False, help="Keep the saved model; only assign (new samples get existing ids)."),
+) -> None:
+    """PCA + K-means over image embeddings; saves the model and writes clusters.parquet."""
+    from pydantic import ValidationError
+
+    from biomedica.curate.cluster import cluster_embeddings
+    from biomedica.curate.config import ClusterConfig
+
+    try:
+        config = ClusterConfig(embeddings=embeddings, k=k, pca_dim=pca_dim, iterations=iterations, restarts=restarts,
+                               backend=backend, seed=seed)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    try:
+        with _lock(archive, annotations, "cluster"):
+            table, model = cluster_embeddings(_store(archive, annotations), config, refit=not assign_only)
+    except (OSError, ValueError, ImportError) as exc:
+        fail(str(exc))
+    stdout.print(f"{table.num_rows} samples in {model.k} clusters ({model.info['backend']}, "
+                    f"PCA {model.info['input_dim']}->{model.info['pca_dim']}, fit {model.info['fit_seconds']} s)")
+
+
+@curate_app.command("zeroshot")
+def zeroshot(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    model: str = MODEL_OPT,
+    pretrained: str = PRETRAINED_OPT,
+    model_config: Path = CONFIG_JSON_OPT,
+    name: str = NAME_OPT,
+    batch_size: int = BATCH_OPT,
+    device: str = DEVICE_OPT,
+    taxonomy: Path = typer.Option(None, help="Taxonomy YAML (default: the shipped biomedica taxonomy)."),
+    top_k: int = typer.Option(3, min=1, help="Local concepts kept per image."),
+) -> None:
+    """Zero-shot global/local concept labels per image from a CLIP model and the taxonomy prompts."""
+    from biomedica.curate.concepts import zero_shot_labels
+    from biomedica.curate.config import ZeroShotConfig
+
+    config = ZeroShotConfig(embed=_embed_config(model, pretrained, model_config, name, batch_size, device, False),
+                            taxonomy=taxonomy, top_k=top_k)
+    try:
+        with _lock(archive, annotations, "zeroshot"):
+            table = zero_shot_labels(archive, _store(archive, annotations), config)
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
+        fail(str(exc))
+    counts: dict[str, int] = {}
+    for concept in table.column("zs_global").to_pylist():
+        counts[concept] = counts.get(concept, 0) + 1
+    stdout.print(f"labelled {table.num_rows} samples: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))

@@ -1,0 +1,26 @@
+"""How every command refuses: one red `error:` line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.markup import escape
+
+from biomedica.cli.console import stderr
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+def fail(message: str) -> NoReturn:
+    """Print `message` as one error line (brackets shown as typed) and exit with status 2."""
+    stderr.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code=2)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """`invalid option LOC: MSG` for the first problem of a config's ValidationError."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "options"
+    return f"invalid option {where}: {first['msg'].removeprefix('Value error, ')}"

@@ -1,0 +1,138 @@
+"""`biomedica eval` commands: run tasks for a model, report, list tasks, build the offline benchmark.
+
+Usage:
+  biomedica eval make-offline-benchmark --out eval-data/offline-modality
+  biomedica eval run --model tiny-random --tasks offline-modality --data-dir eval-data --out results/
+  biomedica eval run --model ViT-B-16:/ckpt/epoch_10.pt --tasks all --out results/
+  biomedica eval report results/ --out results/report
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from biomedica.cli.console import stderr, stdout
+from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.groups import command_group
+
+app = command_group(
+    "eval", "Evaluate CLIP-style models on biomedical zero-shot classification and retrieval tasks."
+)
+
+
+@app.command()
+def run(
+    model: str = typer.Option(..., "--model", "-m", help="tiny-random, ARCH:TAG, ARCH:/path/ckpt.pt or hf-hub:ORG/NAME."),
+    tasks: str = typer.Option("all", "--tasks", "-t", help="all, task names, domain:NAME, or YAML paths (comma list)."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Folder for <model>/<task>.json results."),
+    data_dir: Path = typer.Option(None, help="Where task data roots live (default $BIOMEDICA_EVAL_DATA or ./eval-data)."),
+    task_dir: list[Path] = typer.Option([], help="Extra folder(s) of task YAML files."),
+    cache_dir: Path = typer.Option(None, help="Embedding cache (default <out>/.embedding-cache)."),
+    no_cache: bool = typer.Option(False, help="Do not read or write cached embeddings."),
+    batch_size: int = typer.Option(64, min=1),
+    loader_threads: int = typer.Option(2, min=1, help="Threads decoding and preprocessing images."),
+    n_boot: int = typer.Option(1000, min=0, help="Bootstrap resamples for the 95% CIs (0: none)."),
+    linear_probe: bool = typer.Option(False, help="Also fit a logistic-regression probe on frozen features."),
+    max_images: int = typer.Option(None, min=1, help="Seeded random subset per task (quick looks)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
+    precision: str = typer.Option("auto", help="auto (bf16/fp16 autocast on GPU), fp32, bf16, fp16."),
+    seed: int = typer.Option(0),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Evaluate one model on tasks; tasks whose data is missing are skipped with one line."""
+    from pydantic import ValidationError
+
+    from biomedica.eval.models import ModelLoadError
+    from biomedica.eval.runner import EvalConfig, run_evaluation
+    from biomedica.eval.tasks import TaskFileError, default_data_dir, resolve_tasks
+
+    try:
+        selected = resolve_tasks(tasks, task_dir)
+        config = EvalConfig(
+            out_dir=out, data_dir=data_dir or default_data_dir(), cache_dir=cache_dir, use_cache=not no_cache,
+            batch_size=batch_size, loader_threads=loader_threads, n_boot=n_boot, linear_probe=linear_probe, max_images=max_images,
+            device=device, precision=precision, seed=seed, progress=progress,
+        )
+    except TaskFileError as exc:
+        fail(str(exc))
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    try:
+        outcomes = run_evaluation(model, selected, config, log=lambda line: stderr.print(line, markup=False))
+    except ModelLoadError as exc:
+        fail(str(exc))
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("ok", "skipped", "failed")}
+    stderr.print(
+        f"{counts['ok']} task(s) evaluated, {counts['skipped']} skipped (data missing), {counts['failed']} failed; "
+        f"results in {out}"
+    )
+    if counts["failed"]:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def report(
+    results: list[Path] = typer.Argument(..., help="Result folders or JSON files (several models may be mixed)."),
+    out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder for report.md and plots/<domain>.png."),
+    plots: bool = typer.Option(True, help="Write one bar plot PNG per domain."),
+) -> None:
+    """Compare models: Markdown table with CIs, domain and overall means, bar plots per domain."""
+    from biomedica.eval.report import write_report
+
+    try:
+        files = write_report(results, out, plots=plots)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    typer.echo(files.markdown.read_text(encoding="utf-8"))
+    stderr.print(f"wrote {files.markdown} and {len(files.plots)} plot(s) in {out / 'plots'}")
+
+
+@app.command("list-tasks")
+def list_tasks(
+    data_dir: Path = typer.Option(None, help="Data dir to check for each task's data."),
+    task_dir: list[Path] = typer.Option([], help="Extra folder(s) of task YAML files."),
+) -> None:
+    """The shipped tasks: domain, kind, whether their data is present, and where to get it."""
+    from biomedica.eval.tasks import TaskFileError, default_data_dir, resolve_tasks
+
+    try:
+        selected = resolve_tasks("all", task_dir)
+    except TaskFileError as exc:
+        fail(str(exc))
+    base = data_dir or default_data_dir()
+    table = Table(title=f"evaluation tasks (data dir: {base})")
+    for column in ("task", "domain", "kind", "data"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("metric", overflow="fold")
+    table.add_column("get it", overflow="fold")
+    for task in sorted(selected, key=lambda t: (t.domain, t.name)):
+        present = task.dataset.resolve_root(base).exists()
+        table.add_row(
+            task.name, task.domain, task.kind, "[green]yes[/]" if present else "missing", task.metric or "",
+            task.data.source if task.data else "",
+        )
+    stdout.print(table)
+
+
+@app.command("make-offline-benchmark")
+def make_offline_benchmark(
+    out: Path = typer.Option(Path("eval-data/offline-modality"), "--out", "-o", help="Folder to create."),
+    images_per_class: int = typer.Option(40, min=2),
+    image_size: int = typer.Option(96, min=16),
+    seed: int = typer.Option(0),
+) -> None:
+    """Write the offline modality benchmark (pydicom-data + scikit-image images) and its task.yaml."""
+    from biomedica.eval.offline_benchmark import OfflineBenchmarkConfig, build_offline_benchmark
+
+    try:
+        built = build_offline_benchmark(
+            out, OfflineBenchmarkConfig(images_per_class=images_per_class, image_size=image_size, seed=seed)
+        )
+    except (FileExistsError, RuntimeError) as exc:
+        fail(str(exc))
+    summary = ", ".join(f"{label} {n} ({built.sources[label]} sources)" for label, n in built.counts.items())
+    stderr.print(f"wrote {sum(built.counts.values())} images: {summary}")
+    stderr.print(f"task file: {built.task_file}  (run: biomedica eval run --model tiny-random --tasks {built.task_file})")

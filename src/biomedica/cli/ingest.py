@@ -1,0 +1,129 @@
+"""`biomedica ingest`: build (or resume, or incrementally sync) an archive from a source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from biomedica.cli.console import stderr
+from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.summary import print_summary
+
+if TYPE_CHECKING:
+    from biomedica.ingest.run import IngestSummary
+
+
+def ingest(
+    input: str = typer.Argument(
+        None,
+        help="dir: folder of JATS XML (.xml/.nxml) + images, any layout. pmc-package: mirror folder or "
+        "http(s) base URL. pmc-cloud: leave out.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Archive folder to create, or to resume."),
+    source: str = typer.Option("dir", help="Source reader: dir | pmc-package | pmc-cloud."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (ray: tasks in flight)."),
+    executor: str = typer.Option("local", help="Where work units run: local | ray | array (Slurm job array)."),
+    articles_per_unit: int = typer.Option(
+        500, min=1, help="Input documents per work unit (one shard per license group per unit)."
+    ),
+    lossy_images: bool = typer.Option(False, help="Convert TIFF/GIF/other images to JPEG instead of lossless PNG."),
+    limit: int = typer.Option(None, min=1, help="Only the first N articles (a sample)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+    file_list: str = typer.Option(None, help="pmc-package: oa_file_list.csv/.txt (path or URL)."),
+    license_group: list[str] = typer.Option(
+        None, help="pmc-package: keep only this license group from the file list (repeatable)."
+    ),
+    bucket: str = typer.Option("pmc-oa-opendata", help="pmc-cloud: bucket (or a mirror in the same layout)."),
+    endpoint_url: str = typer.Option(None, help="pmc-cloud: S3 endpoint (default AWS)."),
+    select: str = typer.Option("inventory", help="pmc-cloud: list articles by inventory | prefix | ids."),
+    ids: Path = typer.Option(None, help="pmc-cloud: file with one PMCID per line (implies --select ids)."),
+    prefix: str = typer.Option("PMC", help="pmc-cloud: key prefix for --select prefix."),
+    license: list[str] = typer.Option(None, help="pmc-cloud: keep only this license_code (repeatable)."),
+    include_retracted: bool = typer.Option(False, help="pmc-cloud: keep retracted articles."),
+    all_versions: bool = typer.Option(False, help="pmc-cloud: every version, not only the latest."),
+    incremental: bool = typer.Option(
+        False, help="pmc-cloud: sync: fetch only new or changed versions and append units to the archive."
+    ),
+    requests_per_second: float = typer.Option(None, min=0.01, help="Network sources: request rate limit."),
+    max_concurrency: int = typer.Option(16, min=1, help="Network sources: requests in flight per process."),
+    cache_dir: Path = typer.Option(None, help="Network sources: on-disk cache so a re-run downloads nothing twice."),
+) -> None:
+    """Build (or resume) an archive from a source."""
+    from pydantic import ValidationError
+
+    from biomedica.ingest.config import IngestConfig
+    from biomedica.ingest.run import IngestSettingsMismatch, run_ingest
+    from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
+    from biomedica.net import NetConfig
+
+    try:
+        net = NetConfig(
+            endpoint_url=endpoint_url,
+            requests_per_second=requests_per_second,
+            max_concurrency=max_concurrency,
+            cache_dir=cache_dir,
+        )
+        cloud = None
+        if source == "pmc-cloud":
+            cloud = PmcCloudConfig(
+                bucket=bucket,
+                net=net,
+                select="ids" if ids else select,
+                ids_file=ids,
+                prefix=prefix,
+                licenses=tuple(license) if license else None,
+                include_retracted=include_retracted,
+                all_versions=all_versions,
+                limit=limit,
+            )
+        config = IngestConfig(
+            source=source,
+            input=input,
+            output=out,
+            workers=workers,
+            executor=executor,
+            articles_per_unit=articles_per_unit,
+            lossy_images=lossy_images,
+            limit=None if source == "pmc-cloud" else limit,
+            progress=progress,
+            file_list=file_list,
+            license_groups=tuple(license_group) if license_group else None,
+            net=net,
+            pmc_cloud=cloud,
+        )
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    if incremental and source != "pmc-cloud":
+        fail("--incremental works with --source pmc-cloud (the bucket's etags tell what changed)")
+    try:
+        if incremental:
+            from biomedica.ingest.run import make_source
+            from biomedica.ingest.sync import run_sync
+
+            summary = run_sync(config, make_source(config), log=stderr.print).ingest
+        else:
+            summary = run_ingest(config)
+    except (FileNotFoundError, IngestSettingsMismatch, ValueError, OSError) as exc:
+        fail(str(exc))
+    print_ingest_summary(summary)
+
+
+def print_ingest_summary(summary: IngestSummary) -> None:
+    """What the build did and what the archive now holds, with throughput."""
+    from biomedica.records import LICENSE_GROUPS
+
+    rate = summary.items_run / summary.seconds if summary.seconds else 0.0
+    print_summary("biomedica ingest", [
+        ("input documents (processed now)", f"{summary.items_total:,} ({summary.items_run:,})"),
+        ("work units (run / skipped, already done)", f"{summary.units_run} / {summary.units_skipped}"),
+        ("articles", f"{summary.articles:,}"),
+        *((f"samples {group}", f"{summary.samples.get(group, 0):,}") for group in LICENSE_GROUPS),
+        ("samples total", f"{summary.samples_total:,}"),
+        ("failed (errors/)", f"{summary.errors:,}"),
+        *((f"  {kind}", f"{n:,}") for kind, n in summary.errors_by_kind.items()),
+        ("time", f"{summary.seconds:.1f} s"),
+        ("throughput", f"{rate:.1f} docs/s this run"),
+        ("archive", str(summary.archive)),
+    ])

@@ -1,0 +1,74 @@
+"""`biomedica select`: build a training subset with SQL over the archive and its annotations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.summary import print_summary
+
+
+def select(
+    archive: Path = typer.Argument(..., help="Archive folder written by `biomedica ingest`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the subset (manifest or shards)."),
+    annotations: Path = typer.Option(None, help="Annotation folder (default: ARCHIVE/annotations)."),
+    where: str = typer.Option(None, help="Extra SQL condition over the `annotated` view (DuckDB)."),
+    license_group: list[str] = typer.Option([], "--license-group", help="Keep these groups (repeatable)."),
+    min_year: int = typer.Option(None, help="Keep samples published in or after this year."),
+    max_year: int = typer.Option(None, help="Keep samples published in or before this year."),
+    journal: list[str] = typer.Option([], "--journal", help="Keep these journals (exact title, repeatable)."),
+    canonical_only: bool = typer.Option(False, help="One sample per duplicate group (needs `curate dedup`)."),
+    exclude_leaks: bool = typer.Option(True, help="Drop samples that match the evaluation set."),
+    held_out_fraction: float = typer.Option(
+        None, min=0.0, max=1.0,
+        help="Leave out the articles evaluation holds out (this share; default 0.05, as eval's archive adapter); "
+        "0 keeps them.",
+    ),
+    drop_flag: list[str] = typer.Option([], "--drop-flag", help="Drop samples with this quality flag ('any' for all)."),
+    panel_type: list[str] = typer.Option([], "--panel-type", help="Keep single and/or multiple panel images."),
+    strategy: str = typer.Option("all", help="all | concept-filtered | concept-balanced."),
+    concept_level: str = typer.Option("global", help="Concepts the strategy uses: global | local."),
+    concept_source: str = typer.Option("auto", help="auto (expert labels, else zero-shot) | labels | zeroshot."),
+    include_concept: list[str] = typer.Option([], "--include-concept", help="Keep only these concept ids."),
+    exclude_concept: list[str] = typer.Option([], "--exclude-concept", help="Drop these concept ids (concept-filtered)."),
+    cap_per_concept: int = typer.Option(None, help="At most this many samples per concept (concept-balanced)."),
+    min_concept_score: float = typer.Option(None, help="Zero-shot labels below this score count as unlabelled."),
+    seed: int = typer.Option(0, help="Which samples a cap keeps."),
+    limit: int = typer.Option(None, min=1, help="At most this many samples."),
+    output: str = typer.Option("manifest", help="manifest (shard URL + key) | shards (new WebDataset shards)."),
+    samples_per_shard: int = typer.Option(5000, min=1, help="Samples per new shard (--output shards)."),
+    overwrite: bool = typer.Option(False, help="Replace a previous selection in --out."),
+) -> None:
+    """Build a training subset with SQL over the archive and its annotations."""
+    from pydantic import ValidationError
+
+    from biomedica.select.config import SelectConfig
+    from biomedica.select.run import SelectionExists, run_select
+
+    split = {} if held_out_fraction is None else {"held_out_fraction": held_out_fraction}
+    try:
+        config = SelectConfig(
+            archive=archive, out=out, annotations=annotations, where=where, license_groups=license_group,
+            min_year=min_year, max_year=max_year, journals=journal, canonical_only=canonical_only,
+            exclude_leaks=exclude_leaks, drop_flags=drop_flag, panel_types=panel_type, strategy=strategy,
+            concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
+            exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
+            seed=seed, limit=limit, output=output, samples_per_shard=samples_per_shard, overwrite=overwrite, **split,
+        )
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    try:
+        result = run_select(config)
+    except (OSError, ValueError, SelectionExists) as exc:  # OSError: also ArchiveLocked (another writer)
+        fail(str(exc))
+    print_summary(f"biomedica select -> {result.out}", [
+        ("selected", f"{result.selected:,} of {result.total:,}"),
+        *((f"  {group}", f"{count:,}") for group, count in sorted(result.per_group.items())),
+        *((f"  concept {concept}", f"{count:,}") for concept, count in list(result.per_concept.items())[:20]),
+        ("held-out eval samples excluded", f"{result.held_out_excluded:,}"),
+        *(("filter", applied) for applied in result.filters),
+        ("shards", result.shard_pattern) if result.shard_pattern else ("manifest", str(result.out / "manifest.parquet")),
+        ("time", f"{result.seconds:.1f} s"),
+    ])
