@@ -36,11 +36,11 @@ def main() -> None:
 
     import torch
 
-    from biomedica.eval.models import load_model
     from biomedica.eval.offline_benchmark import OfflineBenchmarkConfig, build_offline_benchmark
     from biomedica.eval.report import write_report
     from biomedica.eval.runner import EvalConfig, run_evaluation
     from biomedica.eval.tasks import load_task_file
+    from biomedica.models import load_model
 
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -90,8 +90,8 @@ def serve(n_articles: int, latency: float, ready, stop) -> None:
 
 def article_urls(source) -> list[list[str]]:
     """Per article: the URLs the pmc-cloud source fetches (JSON, XML, figure images)."""
+    from biomedica.ingest.resolve_images import resolve_graphic
     from biomedica.ingest.sources.pmc_cloud import _FIG, _GRAPHIC_TAG, _HREF, _THUMB  # the source's own rules
-    from biomedica.ingest.images import resolve_graphic
 
     out = []
     for item in source.list_items():

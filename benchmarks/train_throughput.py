@@ -30,9 +30,9 @@ from pathlib import Path
 
 
 def demo_archive(folder: Path, articles: int) -> Path:
-    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
+    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
 
     write_demo_corpus(folder / "corpus", DemoCorpusConfig(n_articles=articles, seed=0))
     run_ingest(IngestConfig(input=folder / "corpus", output=folder / "archive", workers=2,
@@ -111,8 +111,8 @@ def measure_training(args, archive_url: str, workers: int, steps: int, run_root:
 
 def measure_synthetic(args, steps: int, run_root: Path) -> dict:
     """OpenCLIP's synthetic dataset through the same monitored loop: the model's compute bound."""
-    from biomedica.train.monitor import StepMonitor, patched_openclip, read_metrics
     from biomedica.train.checkpoints import register_builtin_models
+    from biomedica.train.monitor import StepMonitor, patched_openclip, read_metrics
 
     register_builtin_models()
     if args.cpu_threads:

@@ -20,8 +20,8 @@ def _cluster_of(caption: str) -> int:
 @pytest.fixture()
 def clustered(curation_archive, tmp_path) -> tuple[Path, Path]:
     """(archive, annotations folder) with clusters.parquet: 3 clusters chosen from the captions."""
-    from biomedica.archive.reader import read_shard_index
     from biomedica.archive.annotations import AnnotationStore
+    from biomedica.archive.reader import read_shard_index
     from biomedica.curate.cluster import CLUSTERS_SCHEMA
 
     index = read_shard_index(curation_archive, columns=["key", "caption"])

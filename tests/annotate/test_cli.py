@@ -1,8 +1,8 @@
 import typer
 from typer.testing import CliRunner
 
-from biomedica.cli.annotate import annotate
 from biomedica.annotate.store import ClusterLabel, LabelStore
+from biomedica.cli.annotate import annotate
 
 
 def _app() -> typer.Typer:

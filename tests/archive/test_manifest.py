@@ -1,7 +1,6 @@
 import json
 
 from biomedica.archive import finalize_archive, read_manifest
-
 from biomedica.archive.manifest import _brace_pattern
 
 

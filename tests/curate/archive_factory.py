@@ -36,9 +36,9 @@ def build(tmp_path_factory) -> Path:
     """The archive folder (built on first call, then reused)."""
     if "archive" in _CACHE:
         return _CACHE["archive"]
-    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
+    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
 
     root = tmp_path_factory.mktemp("curation-archive")
     corpus = root / "corpus"

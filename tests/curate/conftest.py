@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 TINY_CLIP = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},

@@ -13,7 +13,7 @@ SKIMAGE_FIXTURES = FIXTURES / "images" / "skimage"
 @pytest.fixture(scope="session")
 def tiny_model():
     pytest.importorskip("open_clip")
-    from biomedica.eval.models import load_model
+    from biomedica.models import load_model
 
     return load_model("tiny-random", device="cpu")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from biomedica.eval.runner import EvalConfig, run_evaluation
 from biomedica.eval.tasks import load_task_file, parse_task
 

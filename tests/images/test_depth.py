@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from biomedica.ingest.images import ImageConfig, prepare_image
+from biomedica.images import ImageConfig, prepare_image
 from biomedica.images.depth import grey_for_png, scaled, to_8_bit
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"

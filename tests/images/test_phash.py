@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from biomedica.ingest.images import perceptual_hash, phash_distance
+from biomedica.images import perceptual_hash, phash_distance
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 SKIMAGE = FIXTURES / "images" / "skimage"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from biomedica.ingest.images import ImageConfig, ImageError, prepare_image
+from biomedica.images import ImageConfig, ImageError, prepare_image
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 PACKAGE = FIXTURES / "pmc_packages" / "PMC10802347"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from biomedica.ingest.images import resolve_graphic
+from biomedica.ingest.resolve_images import resolve_graphic
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 from biomedica.archive.units import completed_units
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource
-from biomedica.testing.cloud_mirror import publish_inventory, publish_version
 from biomedica.ingest.sync import BuildState, plan_sync, read_builds, read_retractions, run_sync, snapshot_tag
 from biomedica.net import NetConfig, RetryPolicy
+from biomedica.testing.cloud_mirror import publish_inventory, publish_version
 from biomedica.testing.servers import FaultProxy
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "fixtures"

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biomedica.models import (
-    ModelLoadError,
-    check_device,
-    pick_device,
-    resolve_precision,
-)
+from biomedica.models import ModelLoadError, check_device, pick_device, resolve_precision
 
 torch = pytest.importorskip("torch")
 

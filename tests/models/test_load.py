@@ -11,13 +11,7 @@ import numpy as np
 import pytest
 
 import biomedica.models
-from biomedica.models import (
-    ClipModel,
-    ModelFileNotFound,
-    ModelLoadError,
-    load_model,
-    parse_model_spec,
-)
+from biomedica.models import ClipModel, ModelFileNotFound, ModelLoadError, load_model, parse_model_spec
 
 pytest.importorskip("open_clip")
 

@@ -68,7 +68,7 @@ def _curate(args, tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from biomedica.curate.cli import curate_app
+    from biomedica.cli.curate import curate_app
 
     app = typer.Typer()
     app.add_typer(curate_app)

@@ -5,14 +5,7 @@ import pickle
 
 import pytest
 
-from biomedica.net import (
-    ChecksumMismatch,
-    NetClient,
-    NetConfig,
-    NotFoundError,
-    RetryPolicy,
-    TokenBucket,
-)
+from biomedica.net import ChecksumMismatch, NetClient, NetConfig, NotFoundError, RetryPolicy, TokenBucket
 from biomedica.testing.servers import FaultProxy, FaultRule
 
 FAST_RETRY = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05)

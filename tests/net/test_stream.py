@@ -6,13 +6,7 @@ import pytest
 
 from biomedica.net.errors import FetchError, NotFoundError
 from biomedica.net.retry import RetryPolicy
-from biomedica.net.stream import (
-    FetchOptions,
-    filter_tar,
-    pipe_url,
-    read_bytes,
-    sample_key,
-)
+from biomedica.net.stream import FetchOptions, filter_tar, pipe_url, read_bytes, sample_key
 from biomedica.testing.shards import write_shards
 
 FAST = dict(retry=RetryPolicy(retries=3, base_delay=0.01), connect_timeout=10, read_timeout=10)

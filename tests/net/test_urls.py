@@ -1,11 +1,6 @@
 import pytest
 
-from biomedica.io.locations import (
-    S3Location,
-    md5_from_url,
-    parse_object_url,
-    strip_query,
-)
+from biomedica.io.locations import S3Location, md5_from_url, parse_object_url, strip_query
 
 MD5 = "0123456789abcdef0123456789abcdef"
 

@@ -18,9 +18,9 @@ def train_demo_archive(tmp_path_factory) -> Path:
     Few, larger shards keep the tests quick: OpenCLIP fills a 1,000-sample shuffle buffer
     at the start of every epoch, and each shard opened over HTTP costs a helper process.
     """
-    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
+    from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
 
     base = tmp_path_factory.mktemp("train-demo")
     write_demo_corpus(base / "corpus", DemoCorpusConfig(n_articles=40, seed=0))

@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from biomedica.train.config import parse_config
 from biomedica.net.stream import FetchOptions
+from biomedica.train.config import parse_config
 from biomedica.train.openclip_args import PlanError, build_plan, mixture_weights, plan_epochs
 from biomedica.train.sources import ResolvedSource, Shard
 

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from biomedica.archive.reader import read_member, read_shard_index
 from biomedica.archive.annotations import AnnotationStore
+from biomedica.archive.reader import read_member, read_shard_index
 from biomedica.text import STOPWORDS
 
 _TERM = re.compile(r"[a-z][a-z0-9\-]{2,}")

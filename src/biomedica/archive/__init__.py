@@ -73,7 +73,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.archive.inspect import InspectReport, SampleSummary, inspect_archive, render_report
     from biomedica.archive.layout import ArchiveLayout
     from biomedica.archive.manifest import Manifest, ManifestError, finalize_archive, read_manifest
-    from biomedica.archive.reader import is_archive, iter_samples, iter_shard, read_member, read_shard_index, shard_paths
+    from biomedica.archive.reader import (
+        is_archive,
+        iter_samples,
+        iter_shard,
+        read_member,
+        read_shard_index,
+        shard_paths,
+    )
     from biomedica.archive.split import HeldOutSplit, is_held_out
     from biomedica.archive.unit_writer import UnitWriter
     from biomedica.archive.units import (

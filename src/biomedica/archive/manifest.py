@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from biomedica import __version__
-from biomedica.io.atomic import write_json_atomic
 from biomedica.archive.layout import MANIFEST_NAME, ArchiveLayout
 from biomedica.archive.units import completed_units, incomplete_units
+from biomedica.io.atomic import write_json_atomic
 from biomedica.records import LICENSE_GROUPS, SCHEMA_VERSION
 
 ARCHIVE_FORMAT = "biomedica-archive"

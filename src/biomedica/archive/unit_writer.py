@@ -24,10 +24,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.io.atomic import fsync_file, publish, write_json_atomic
 from biomedica.archive.layout import ArchiveLayout, temp_path, unit_stem
-from biomedica.archive.shard_writer import FinishedShard, ShardWriter, sample_key_problem
 from biomedica.archive.manifest import finalize_archive
+from biomedica.archive.shard_writer import FinishedShard, ShardWriter, sample_key_problem
 from biomedica.archive.units import (
     ShardInfo,
     UnitAlreadyComplete,
@@ -36,6 +35,7 @@ from biomedica.archive.units import (
     completed_units,
     is_unit_complete,
 )
+from biomedica.io.atomic import fsync_file, publish, write_json_atomic
 from biomedica.records import (
     ARTICLE_SCHEMA,
     ERROR_SCHEMA,

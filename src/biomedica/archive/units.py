@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedica.io.atomic import fsync_dir
 from biomedica.archive.layout import ArchiveLayout
+from biomedica.io.atomic import fsync_dir
 
 
 class UnitAlreadyComplete(RuntimeError):

@@ -45,9 +45,9 @@ def run(
     """Evaluate one model on tasks; tasks whose data is missing are skipped with one line."""
     from pydantic import ValidationError
 
-    from biomedica.eval.models import ModelLoadError
     from biomedica.eval.runner import EvalConfig, run_evaluation
     from biomedica.eval.tasks import TaskFileError, default_data_dir, resolve_tasks
+    from biomedica.models import ModelLoadError
 
     try:
         selected = resolve_tasks(tasks, task_dir)

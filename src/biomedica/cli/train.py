@@ -117,10 +117,11 @@ def export(
     model_config: Path = typer.Option(None, help="JSON of a custom architecture (registered first)."),
 ) -> None:
     """Export weights as an OpenCLIP model folder loadable by open_clip.create_model_and_transforms."""
-    from biomedica.train.checkpoints import CheckpointError, export_model, register_builtin_models
+    from biomedica.models.configs import register_builtin_configs
+    from biomedica.train.checkpoints import CheckpointError, export_model
 
     try:
-        register_builtin_models()
+        register_builtin_configs()
         exported = export_model(checkpoint, model, out, model_config)
     except CheckpointError as exc:
         fail(str(exc))
@@ -147,8 +148,8 @@ def make_eval_hook(config: TrainConfig) -> EvalHook | None:
         import open_clip
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        from biomedica.models import Model
         from biomedica.eval.runner import run_evaluation
+        from biomedica.models import Model
 
         inner = model.module if hasattr(model, "module") else model
         preprocess = image_transform_v2(PreprocessCfg(**inner.visual.preprocess_cfg), is_train=False)

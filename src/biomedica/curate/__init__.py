@@ -6,9 +6,9 @@ Torch-free core: `run_curate` (dedup, quality, panels), `find_duplicates`,
 """
 
 from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
+from biomedica.archive.labels import propagate_cluster_labels
 from biomedica.curate.config import ClusterConfig, DedupConfig, EmbedConfig, QualityConfig, ZeroShotConfig
 from biomedica.curate.dedup import find_duplicates, load_eval_images
-from biomedica.archive.labels import propagate_cluster_labels
 from biomedica.curate.quality import assess_quality
 from biomedica.curate.run import run_curate
 from biomedica.taxonomy import load_taxonomy

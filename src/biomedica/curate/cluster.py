@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
 from biomedica.archive.annotations import AnnotationStore
 from biomedica.curate.config import ClusterConfig
+from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
 
 CLUSTERS_SCHEMA = pa.schema([("key", pa.string()), ("cluster", pa.int32()), ("distance", pa.float32())])
 ASSIGN_BLOCK = 65_536

@@ -30,15 +30,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from biomedica.io.atomic import atomic_open, write_json_atomic
-from biomedica.io.settings import check_settings
-from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.archive.annotations import AnnotationStore, write_table_atomic
 from biomedica.archive.errors import ErrorSink
-from biomedica.records import ErrorRecord
+from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.curate.config import EmbedConfig
+from biomedica.io.atomic import atomic_open, write_json_atomic
+from biomedica.io.settings import check_settings
 from biomedica.models.decode import decode_image
 from biomedica.models.load import Model, load_model
+from biomedica.records import ErrorRecord
 
 
 def load_encoder(config: EmbedConfig) -> Model:

@@ -4,11 +4,11 @@
 keyed by article_id / pmid; the archive's own files are never rewritten.
 """
 
+from biomedica.archive.enrichment import ENRICHMENT_SCHEMA, EnrichmentRow, read_enrichment
 from biomedica.enrich.config import EnrichConfig
 from biomedica.enrich.efetch import BatchResult, PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord, PubmedReplyError, parse_record, split_articles
 from biomedica.enrich.run import ArchiveNotReady, EnrichSummary, enrich_archive
-from biomedica.archive.enrichment import ENRICHMENT_SCHEMA, EnrichmentRow, read_enrichment
 
 __all__ = [
     "ENRICHMENT_SCHEMA", "ArchiveNotReady", "BatchResult", "EnrichConfig", "EnrichSummary", "EnrichmentRow",

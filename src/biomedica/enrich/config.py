@@ -42,7 +42,7 @@ class EnrichConfig(BaseModel):
     rows_per_part: int = Field(default=50_000, ge=1, description="rows per enrichment/part-*.parquet file")
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=120.0, gt=0, description="efetch of 200 records can take a while")
-    retry: RetryPolicy = Field(default_factory=lambda: RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0))
+    retry: RetryPolicy = Field(default_factory=lambda: RetryPolicy(retries=5, base_delay=1.0, max_delay=60.0))
     progress: bool = True
 
     @property

@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from biomedica.io.atomic import write_parquet_atomic
+from biomedica.archive.enrichment import EnrichmentRow, enriched_article_ids, part_numbers, write_part
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.units import completed_units
 from biomedica.enrich.config import EnrichConfig
 from biomedica.enrich.efetch import PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord
-from biomedica.archive.enrichment import EnrichmentRow, enriched_article_ids, part_numbers, write_part
+from biomedica.io.atomic import write_parquet_atomic
 from biomedica.io.lock import ArchiveLock
 from biomedica.net import NetClient
 from biomedica.records import ERROR_SCHEMA, ErrorRecord

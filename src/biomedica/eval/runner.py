@@ -224,7 +224,7 @@ def run_evaluation(
     log: Callable[[str], None] = print,
 ) -> list[TaskOutcome]:
     """Evaluate `model_spec` (a --model string or a loaded ClipModel) on every task; one JSON per task."""
-    from biomedica.eval.models import load_model
+    from biomedica.models import load_model
 
     model = None if isinstance(model_spec, str) else model_spec
     outcomes: list[TaskOutcome] = []

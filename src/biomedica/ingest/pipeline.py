@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from biomedica.archive.unit_writer import UnitStats, UnitWriter, clean_unit
-from biomedica.ingest.images import ImageConfig, ImageError, StoredImage, prepare_image, resolve_graphic
+from biomedica.images import ImageConfig, ImageError, StoredImage, prepare_image
 from biomedica.ingest.jats import ParsedArticle, parse_articles
+from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import ArticleSource, SourceItem
 from biomedica.records import ErrorRecord, FigureRecord
 

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from biomedica import __version__
 from biomedica.archive.unit_writer import completed_units, finalize_archive
 from biomedica.exec import EXECUTORS, run_units
+from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.images import ImageConfig
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource

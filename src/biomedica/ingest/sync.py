@@ -23,12 +23,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
-from biomedica.io.lock import ArchiveLock
 from biomedica.archive.units import completed_units
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import IngestSummary, run_ingest
 from biomedica.ingest.sources.pmc_cloud import PmcCloudSource
+from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
+from biomedica.io.lock import ArchiveLock
 
 BUILDS_DIR = "builds"
 RETRACTIONS_DIR = "retractions"

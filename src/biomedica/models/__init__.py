@@ -47,12 +47,7 @@ def __getattr__(name: str):
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.models.configs import register_builtin_configs, register_model_config
-    from biomedica.models.decode import (
-        DECODE_RULE,
-        decode_image,
-        scale_to_uint8,
-        to_rgb,
-    )
+    from biomedica.models.decode import DECODE_RULE, decode_image, scale_to_uint8, to_rgb
     from biomedica.models.device import check_device, pick_device, resolve_precision
     from biomedica.models.load import ClipModel, Model, l2_normalise, load_model
     from biomedica.models.spec import (

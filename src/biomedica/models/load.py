@@ -31,6 +31,7 @@ from biomedica.models.spec import (
     parse_model_spec,
 )
 
+
 @runtime_checkable
 class ClipModel(Protocol):
     """What evaluation needs from a model: two encoders, a tokenizer, a preprocess and identity."""

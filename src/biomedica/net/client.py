@@ -23,13 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from biomedica.io.locations import md5_from_url, parse_object_url, strip_query
 from biomedica.net.cache import ContentCache, cache_key
 from biomedica.net.config import NetConfig
-from biomedica.net.errors import (
-    ChecksumMismatch,
-    FetchError,
-    TransientError,
-    error_for_status,
-    s3_error,
-)
+from biomedica.net.errors import ChecksumMismatch, FetchError, TransientError, error_for_status, s3_error
 from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
 
 T = TypeVar("T")

@@ -48,20 +48,8 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from biomedica.archive.keys import split_member_name
-from biomedica.io.locations import (
-    HF_TOKEN_ENV,
-    local_path,
-    parse_hf_url,
-    parse_s3_url,
-    url_scheme,
-)
-from biomedica.net.errors import (
-    FetchError,
-    NotFoundError,
-    TransientError,
-    error_for_status,
-    s3_error,
-)
+from biomedica.io.locations import HF_TOKEN_ENV, local_path, parse_hf_url, parse_s3_url, url_scheme
+from biomedica.net.errors import FetchError, NotFoundError, TransientError, error_for_status, s3_error
 from biomedica.net.retry import RetryPolicy
 
 CHUNK = 1 << 20

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from biomedica.io.atomic import publish, write_json_atomic
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import brace_pattern
 from biomedica.archive.selection import (  # noqa: F401 - moved to archive.selection; old names kept for one release
@@ -30,6 +29,7 @@ from biomedica.archive.selection import (  # noqa: F401 - moved to archive.selec
     write_selection_summary,
 )
 from biomedica.archive.shard_writer import ShardWriter
+from biomedica.io.atomic import publish, write_json_atomic
 from biomedica.records import FigureRecord
 
 _RECORD_FIELDS = [f.name for f in fields(FigureRecord)]

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biomedica.io.atomic import write_text_atomic
-from biomedica.train.config import TrainConfig
 from biomedica.net.stream import pipe_url
+from biomedica.train.config import TrainConfig
 from biomedica.train.sources import ResolvedSource, Shard, resolve_source
 
 

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field, replace
 
 import braceexpand
 
-from biomedica.train.config import SourceConfig
-from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestError
 from biomedica.archive.selection import KeyManifest, SelectionManifestError, parse_key_manifest
 from biomedica.archive.split import HeldOutSplit
+from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
 from biomedica.net.errors import FetchError, NotFoundError
 from biomedica.net.stream import STREAM_RETRY, FetchOptions, read_bytes
+from biomedica.train.config import SourceConfig
 
 
 class SourceError(ValueError):

@@ -20,12 +20,7 @@ from biomedica.archive.reader import iter_samples
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import run_ingest
 from biomedica.ingest.sources.directory import DirectorySource
-from biomedica.ingest.sources.pmc_cloud import (
-    PmcCloudConfig,
-    PmcCloudSource,
-    normalise_license_code,
-    parse_pmcid,
-)
+from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource, normalise_license_code, parse_pmcid
 from biomedica.net import NetConfig, RetryPolicy
 from biomedica.testing.servers import FaultProxy
 

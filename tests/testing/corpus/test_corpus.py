@@ -12,8 +12,8 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from biomedica.testing.corpus.corpus import DemoCorpusConfig, DemoCorpusInfo, write_demo_corpus
 from biomedica.ingest.resolve_images import resolve_graphic
+from biomedica.testing.corpus.corpus import DemoCorpusConfig, DemoCorpusInfo, write_demo_corpus
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 ALL_MODALITIES = {

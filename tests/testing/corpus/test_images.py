@@ -7,13 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from biomedica.testing.corpus.images import (
-    IMAGE_SOURCES,
-    find_image_sources,
-    frame_count,
-    render_image,
-    source_picture,
-)
+from biomedica.testing.corpus.images import IMAGE_SOURCES, find_image_sources, frame_count, render_image, source_picture
 
 
 def _source(name: str):

@@ -14,7 +14,13 @@ import pyarrow.parquet as pq
 
 from biomedica.archive.reader import is_archive, shard_paths
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit, is_held_out
-from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
+from biomedica.eval.adapters.registry import (
+    AdapterOptions,
+    DatasetInvalid,
+    DatasetMissing,
+    EvalDataset,
+    register_adapter,
+)
 from biomedica.eval.images import FileSliceImage
 from biomedica.records import LICENSE_GROUPS
 

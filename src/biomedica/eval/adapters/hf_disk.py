@@ -5,7 +5,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
+from biomedica.eval.adapters.registry import (
+    AdapterOptions,
+    DatasetInvalid,
+    DatasetMissing,
+    EvalDataset,
+    register_adapter,
+)
 from biomedica.eval.images import BytesImage
 
 

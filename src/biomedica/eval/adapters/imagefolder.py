@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
+from biomedica.eval.adapters.registry import (
+    AdapterOptions,
+    DatasetInvalid,
+    DatasetMissing,
+    EvalDataset,
+    register_adapter,
+)
 from biomedica.eval.images import FileImage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp")

@@ -8,7 +8,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
+from biomedica.eval.adapters.registry import (
+    AdapterOptions,
+    DatasetInvalid,
+    DatasetMissing,
+    EvalDataset,
+    register_adapter,
+)
 from biomedica.eval.images import BytesImage, DicomImage, FileImage
 
 

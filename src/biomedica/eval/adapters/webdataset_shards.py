@@ -15,9 +15,14 @@ from braceexpand import braceexpand
 
 from biomedica.archive.keys import split_member_name
 from biomedica.archive.reader import is_archive, shard_paths
-from biomedica.eval.adapters.registry import AdapterOptions, DatasetInvalid, DatasetMissing, EvalDataset, register_adapter
+from biomedica.eval.adapters.registry import (
+    AdapterOptions,
+    DatasetInvalid,
+    DatasetMissing,
+    EvalDataset,
+    register_adapter,
+)
 from biomedica.eval.images import FileSliceImage
-
 
 DEFAULT_SHARDS = "*.tar"
 

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from biomedica.ingest.images import resolve_graphic
+from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import SourceItem
 from biomedica.ingest.sources.inventory import find_latest_manifest, iter_rows, read_manifest
 from biomedica.net import NetClient, NetConfig, NotFoundError, parse_object_url

@@ -25,9 +25,23 @@ from pathlib import Path
 
 from PIL import Image
 
-from biomedica.testing.corpus.captions import Caption, RichText, chart_caption, describe, image_caption, panels_caption, text
+from biomedica.testing.corpus.captions import (
+    Caption,
+    RichText,
+    chart_caption,
+    describe,
+    image_caption,
+    panels_caption,
+    text,
+)
 from biomedica.testing.corpus.charts import CHART_KINDS, DrawnChart, draw_chart
-from biomedica.testing.corpus.images import ImageSource, RenderedImage, SourceCatalogue, find_image_sources, render_image
+from biomedica.testing.corpus.images import (
+    ImageSource,
+    RenderedImage,
+    SourceCatalogue,
+    find_image_sources,
+    render_image,
+)
 from biomedica.testing.corpus.nxml import (
     ArticleDoc,
     AuthorDoc,
