@@ -19,8 +19,9 @@ labels), `enrichment` (PubMed), `selection` (the subset manifest select writes a
 reads), `errors` (every stage's failures); `split` is the held-out eval split.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from biomedica.lazy import lazy_exports
 
 # Public names and the module that defines each. Imported on first use (PEP 562) so that a
 # light module such as `biomedica.archive.keys` (used by the stdlib-only pipe helper) does
@@ -58,14 +59,7 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

@@ -7,8 +7,9 @@ its input, and `register_model_config` / `register_builtin_configs` make archite
 (shipped under models/configs/) known to OpenCLIP.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from biomedica.lazy import lazy_exports
 
 # Public names and the module that defines each, imported on first use (PEP 562): a config
 # that only validates a spec string pulls in neither torch nor Pillow.
@@ -35,14 +36,7 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

@@ -7,8 +7,9 @@ URL rules of `biomedica.io.locations`, so timeouts, retries and backoff mean the
 everywhere.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from biomedica.lazy import lazy_exports
 
 # Public names and the module that defines each. Imported on first use (PEP 562) so that
 # `python -m biomedica.net.stream` (the pipe: helper, run once per shard) starts with the
@@ -34,20 +35,9 @@ _EXPORTS = {
     "read_bytes": "stream",
 }
 # URL names the package exported before they moved to biomedica.io.locations
-_LOCATIONS = ("ObjectRef", "md5_from_url", "parse_object_url")
-__all__ = sorted([*_EXPORTS, *_LOCATIONS])
-
-
-def __getattr__(name: str):
-    if name in _LOCATIONS:
-        module = "biomedica.io.locations"
-    elif name in _EXPORTS:
-        module = f"{__name__}.{_EXPORTS[name]}"
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+_EXPORTS.update({name: "biomedica.io.locations" for name in ("ObjectRef", "md5_from_url", "parse_object_url")})
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
