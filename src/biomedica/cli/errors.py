@@ -21,6 +21,7 @@ def fail(message: str) -> NoReturn:
 
 def validation_message(exc: ValidationError) -> str:
     """`invalid option LOC: MSG` for the first problem of a config's ValidationError."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "options"
-    return f"invalid option {where}: {first['msg'].removeprefix('Value error, ')}"
+    from biomedica.validation import first_error
+
+    first = first_error(exc)
+    return f"invalid option {first.location or 'options'}: {first.message}"

@@ -8,7 +8,6 @@ A bad file fails with one message naming the file and the field.
 from __future__ import annotations
 
 import os
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from biomedica.eval.adapters import get_adapter
+from biomedica.validation import first_error
 
 TaskKind = Literal["classification", "multilabel", "retrieval"]
 METRICS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -56,9 +56,8 @@ class DatasetSpec(BaseModel):
         try:
             get_adapter(self.adapter).options_model.model_validate(self.options)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ValueError(f"options.{where}: {first['msg']} (adapter {self.adapter!r})") from None
+            first = first_error(exc)
+            raise ValueError(f"options.{first.location}: {first.message} (adapter {self.adapter!r})") from None
         return self
 
     @field_validator("adapter")
@@ -143,14 +142,8 @@ class TaskSpec(BaseModel):
 
 
 def _format_error(path: Path | str, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"].removeprefix("Value error, ")
-    named = re.match(r"^([a-z_][\w.]*): (.*)$", message, flags=re.S)
-    if not first["loc"] and named:  # cross-field checks put the field first: "metric: ..."
-        location, message = named.group(1), named.group(2)
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: field '{location}': {message}{more}. Fix the task file."
+    first = first_error(exc)  # cross-field checks put the field first: "metric: ..."
+    return f"{path}: field '{first.location or '(top level)'}': {first.message}{first.suffix()}. Fix the task file."
 
 
 def parse_task(data: Any, source: Path | str = "<task>") -> TaskSpec:

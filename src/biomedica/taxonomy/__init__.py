@@ -15,6 +15,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from biomedica.validation import first_error
+
 SHIPPED_TAXONOMY = "biomedica-1.0.yaml"
 
 
@@ -120,9 +122,8 @@ def _validated(data: dict, where: str) -> Taxonomy:
     try:
         return Taxonomy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{where}: invalid taxonomy at {location}: {first['msg']}") from exc
+        first = first_error(exc)
+        raise ValueError(f"{where}: invalid taxonomy at {first.location}: {first.message}") from exc
 
 
 def load_taxonomy(path: Path | None = None, extra: list[Path] | tuple[Path, ...] = ()) -> Taxonomy:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION
 from biomedica.records import LICENSE_GROUPS
+from biomedica.validation import first_error
 
 
 class ConfigError(ValueError):
@@ -224,11 +225,8 @@ class TrainConfig(_Strict):
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{source}: {where}: {message}{more}"
+    first = first_error(exc)
+    return f"{source}: {first.location or '(top level)'}: {first.message}{first.suffix()}"
 
 
 def parse_config(data: object, source: str = "<config>", base_dir: Path | None = None) -> TrainConfig:
