@@ -20,6 +20,7 @@ archive embeds to the same vectors in curate and eval.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -82,6 +83,7 @@ def embed_archive(
                               f"embedding folder {folder}", "choose another --name or delete the folder", record=False)
     encoder = encoder or load_encoder(config)
     folder.mkdir(parents=True, exist_ok=True)
+    error_part = re.sub(r"[^a-z0-9_.-]+", "-", config.folder_name().lower())  # one error file per model and shard
     has_text = config.captions and encoder.tokenizer is not None
     done = skipped = samples = failed = 0
     dim = 0
@@ -121,7 +123,7 @@ def embed_archive(
         if has_text:
             text_vectors = [encoder.text_vectors(batch).astype(np.float16) for batch in _batches(captions, config.batch_size)]
             _save_npy(folder / f"{stem}.text.npy", np.concatenate(text_vectors) if text_vectors else vectors[:0])
-        ErrorSink(Path(archive), "curate").write(f"embed-{stem}", errors)
+        ErrorSink(Path(archive), "curate").write(f"embed-{error_part}-{stem}", errors)
         write_table_atomic(keys_path, pa.table({"key": pa.array(keys, pa.string())}))
         done += 1
         samples += len(keys)
