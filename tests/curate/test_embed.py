@@ -73,3 +73,15 @@ def test_timm_image_model_with_local_weights(curation_archive, tmp_path):
     with pytest.raises(FileNotFoundError, match="never downloaded"):
         embed_archive(curation_archive, store, EmbedConfig(model="timm:test_vit", pretrained=str(tmp_path / "x.pth"),
                                                            name="other", device="cpu"))
+
+
+def test_decoding_threads_give_the_same_vectors_and_progress_counts_every_image(curation_archive, tiny_clip_config,
+                                                                               tmp_path):
+    inline = embed_archive(curation_archive, AnnotationStore(tmp_path / "a"), _config(tiny_clip_config))
+    counted: list[int] = []
+    threaded_config = _config(tiny_clip_config, workers=2)
+    threaded = embed_archive(curation_archive, AnnotationStore(tmp_path / "b"), threaded_config, progress=counted.append)
+    assert (threaded.samples, threaded.failed) == (inline.samples, inline.failed) and sum(counted) == inline.samples
+    a = read_embeddings(AnnotationStore(tmp_path / "a"), threaded_config.folder_name())[1]
+    b = read_embeddings(AnnotationStore(tmp_path / "b"), threaded_config.folder_name())[1]
+    assert np.array_equal(a, b)

@@ -118,14 +118,14 @@ def panels(archive: Path = ARCHIVE_ARG, annotations: Path = ANNOTATIONS_OPT) -> 
     _run_steps(archive, annotations, ("panels",))
 
 
-def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions):
+def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions, workers=0, progress=True):
     from pydantic import ValidationError
 
     from biomedica.curate.config import EmbedConfig
 
     try:
         return EmbedConfig(model=model, pretrained=pretrained, model_config_json=model_config_json, name=name,
-                           batch_size=batch_size, device=device, captions=captions)
+                           batch_size=batch_size, device=device, captions=captions, workers=workers, progress=progress)
     except ValidationError as exc:
         fail(validation_message(exc))
 
@@ -152,14 +152,18 @@ def embed(
     batch_size: int = BATCH_OPT,
     device: str = DEVICE_OPT,
     captions: bool = typer.Option(True, help="Also embed captions (OpenCLIP models)."),
+    workers: int = typer.Option(0, min=0, help="Image decoding threads (0: decode in the main thread)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Image (and caption) embeddings, float16, one part per shard; re-run resumes."""
+    from tqdm import tqdm
+
     from biomedica.curate.embed import embed_archive
 
-    config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions)
+    config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions, workers, progress)
     try:
-        with _lock(archive, annotations, "embed"):
-            result = embed_archive(archive, _store(archive, annotations), config)
+        with _lock(archive, annotations, "embed"), tqdm(desc="embed", unit="img", disable=not config.progress) as bar:
+            result = embed_archive(archive, _store(archive, annotations), config, progress=bar.update)
     except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
         fail(str(exc))
     stdout.print(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,6 +88,7 @@ def embed_archive(
     has_text = config.captions and encoder.tokenizer is not None
     done = skipped = samples = failed = 0
     dim = 0
+    decoder = ThreadPoolExecutor(config.workers) if config.workers else _InThread()
     for group, tar_path in shard_paths(Path(archive)):
         stem = f"{group}-{tar_path.stem}"
         keys_path = folder / f"{stem}.keys.parquet"
@@ -94,13 +96,13 @@ def embed_archive(
             skipped += 1
             continue
         keys, images, captions, bad, errors = [], [], [], [], []
-        for record, image_bytes in iter_shard(tar_path):
+        records = list(iter_shard(tar_path))
+        decoded = decoder.map(lambda item: _decode_or_error(item[1], encoder.image_size), records)
+        for (record, _), (image, exc) in zip(records, decoded):
             keys.append(record["key"])
             captions.append(record.get("caption") or "")
-            try:
-                images.append(decode_image(image_bytes, encoder.image_size))
-            except Exception as exc:  # undecodable image: NaN row, counted and recorded, the run goes on
-                images.append(None)
+            images.append(image)
+            if exc is not None:  # undecodable image: NaN row, counted and recorded, the run goes on
                 bad.append(len(keys) - 1)
                 errors.append(ErrorRecord(id=record["key"], stage="curate", kind="image-undecodable",
                                           message=f"{exc}; its embedding is NaN", source=str(tar_path)))
@@ -128,7 +130,25 @@ def embed_archive(
         done += 1
         samples += len(keys)
         failed += len(bad)
+    decoder.shutdown()
     return EmbedResult(config.folder_name(), folder, done, skipped, samples, failed, dim or (previous or {}).get("dim", 0))
+
+
+def _decode_or_error(image_bytes: bytes, side: int) -> tuple[Image.Image | None, Exception | None]:
+    try:
+        return decode_image(image_bytes, side), None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is one undecodable image
+        return None, exc
+
+
+class _InThread:
+    """`EmbedConfig.workers == 0`: decode in the calling thread, with the executor's map/shutdown."""
+
+    def map(self, fn, items):
+        return map(fn, items)
+
+    def shutdown(self) -> None:
+        pass
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
