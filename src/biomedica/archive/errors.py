@@ -38,6 +38,14 @@ class ErrorSink:
             raise ValueError(f"bad error part name {part!r}: lower-case letters, digits, '_', '.', '-'")
         return self.root / ERRORS_DIR / f"{self.stage}-{part}.parquet"
 
+    def parts(self) -> list[str]:
+        """The part names this stage has written (`errors/<stage>-<part>.parquet`), sorted."""
+        folder = self.root / ERRORS_DIR
+        prefix = f"{self.stage}-"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name[len(prefix) : -len(".parquet")] for p in folder.glob(f"{prefix}*.parquet"))
+
     def write(self, part: str, errors: Iterable[ErrorRecord]) -> Path | None:
         """Publish `part`'s errors (replacing that part's file from an earlier run); none: drop the old file."""
         rows = [e.to_dict() for e in errors]

@@ -8,30 +8,27 @@ again by the next run; articles without a PMID are counted, not asked about.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from biomedica.archive.enrichment import EnrichmentRow, enriched_article_ids, part_numbers, write_part
+from biomedica.archive.errors import ErrorSink
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.units import completed_units
 from biomedica.enrich.config import EnrichConfig
 from biomedica.enrich.efetch import PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord
-from biomedica.io.atomic import write_parquet_atomic
 from biomedica.io.lock import ArchiveLock
 from biomedica.net import NetClient
-from biomedica.records import ERROR_SCHEMA, ErrorRecord
+from biomedica.records import ErrorRecord
 
 STAGE = "enrich"
 _ARTICLE_COLUMNS = ["article_id", "pmid", "doi", "abstract", "mesh_terms"]
-_ERRORS_FILE = re.compile(r"^enrich-(\d{6})\.parquet$")
 
 
 class ArchiveNotReady(FileNotFoundError):
@@ -192,13 +189,8 @@ def _flush(root: Path, number: int, rows: list[EnrichmentRow], summary: EnrichSu
 
 
 def _error_file_numbers(root: Path) -> list[int]:
-    folder = ArchiveLayout(root).errors_dir
-    if not folder.is_dir():
-        return []
-    return [int(m.group(1)) for p in folder.iterdir() if (m := _ERRORS_FILE.match(p.name))]
+    return [int(part) for part in ErrorSink(root, STAGE).parts() if part.isdigit()]
 
 
-def _write_errors(root: Path, number: int, errors: list[ErrorRecord]) -> Path:
-    final = ArchiveLayout(root).errors_dir / f"enrich-{number:06d}.parquet"
-    write_parquet_atomic(final, pa.Table.from_pylist([asdict(e) for e in errors], schema=ERROR_SCHEMA))
-    return final
+def _write_errors(root: Path, number: int, errors: list[ErrorRecord]) -> Path | None:
+    return ErrorSink(root, STAGE).write(f"{number:06d}", errors)
