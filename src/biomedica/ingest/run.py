@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from biomedica import __version__
 from biomedica.archive.unit_writer import completed_units, finalize_archive
-from biomedica.exec import EXECUTORS, run_units
+from biomedica.exec import check_executor, run_units
 from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
@@ -101,8 +101,7 @@ def run_ingest(
 def _ingest(
     config: IngestConfig, source: ArticleSource | None, item_ids: list[str] | None, first_unit_id: int
 ) -> IngestSummary:
-    if config.executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {config.executor!r}; available: {', '.join(sorted(EXECUTORS))}")
+    check_executor(config.executor)  # before any unit runs (a config built without validation)
     started = time.perf_counter()
     root = config.output.resolve()
     _check_settings(root, config)
