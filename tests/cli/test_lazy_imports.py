@@ -5,7 +5,6 @@ typer itself imports pydantic to build a command's options, so pydantic is not o
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -44,16 +43,3 @@ def test_help_imports_no_stage_and_no_heavy_package(argv):
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     stages = sorted(m for m in modules if m.startswith("biomedica.") and not m.startswith("biomedica.cli"))
     assert not heavy and not stages, (heavy, stages)
-
-
-def test_only_the_cli_imports_typer_or_rich():
-    root = Path(biomedica.__file__).parent
-    offenders = []
-    for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).parts[0] == "cli":
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in ("typer", "rich")]
-    assert not offenders

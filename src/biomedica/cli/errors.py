@@ -13,8 +13,12 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
-def fail(message: str) -> NoReturn:
-    """Print `message` as one error line (brackets shown as typed) and exit with status 2."""
+def fail(problem: str | BaseException) -> NoReturn:
+    """Print the problem as one error line (brackets shown as typed) and exit with status 2.
+
+    An exception's notes (e.g. "raised while running work unit 7" from biomedica.exec) follow its message.
+    """
+    message = problem if isinstance(problem, str) else " ".join([str(problem), *getattr(problem, "__notes__", ())])
     stderr.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code=2)
 
@@ -24,4 +28,4 @@ def validation_message(exc: ValidationError) -> str:
     from biomedica.validation import first_error
 
     first = first_error(exc)
-    return f"invalid option {first.location or 'options'}: {first.message}"
+    return f"invalid option {first.location or 'options'}: {first.message}{first.suffix()}"

@@ -54,7 +54,7 @@ def ingest(
     from pydantic import ValidationError
 
     from biomedica.ingest.config import IngestConfig
-    from biomedica.ingest.run import IngestSettingsMismatch, run_ingest
+    from biomedica.ingest.run import run_ingest
     from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
     from biomedica.net import NetConfig
 
@@ -105,8 +105,8 @@ def ingest(
             summary = run_sync(config, make_source(config), log=stderr.print).ingest
         else:
             summary = run_ingest(config)
-    except (FileNotFoundError, IngestSettingsMismatch, ValueError, OSError) as exc:
-        fail(str(exc))
+    except (OSError, ValueError) as exc:  # settings mismatch, lock, missing input, a unit's error
+        fail(exc)
     print_ingest_summary(summary)
 
 

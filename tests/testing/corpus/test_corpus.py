@@ -239,7 +239,7 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path):
 
 
 def test_without_image_packages_the_corpus_is_charts_only(tmp_path, monkeypatch):
-    from biomedica.demo import corpus
+    from biomedica.testing.corpus import corpus
 
     missing = ("ct-head: pydicom is not installed (pip install 'biomedica[demo]')",)
     monkeypatch.setattr(corpus, "find_image_sources", lambda: corpus.SourceCatalogue((), missing))
