@@ -130,3 +130,43 @@ def test_select_manifest_streams_exactly_the_selected_keys(demo_archive, tmp_pat
     assert sum(s.samples for s in resolved.shards) == len(manifest)
     assert {s.url for s in resolved.shards} == {row["url"] for row in manifest}
     assert {k for s in resolved.shards for k in s.keys} == {row["key"] for row in manifest}
+
+
+def _keys_of(resolved) -> set[str]:
+    """Every sample key a resolved source streams (whole shards read from their index)."""
+    keys = set()
+    for shard in resolved.shards:
+        if shard.keys is not None:
+            keys |= set(shard.keys)
+        else:
+            keys |= set(pq.read_table(shard.url.removesuffix(".tar") + ".parquet", columns=["key"]).column("key").to_pylist())
+    return keys
+
+
+def test_an_archive_validation_source_keeps_only_the_held_out_articles(demo_archive, tmp_path):
+    """data.val from an archive is exactly what evaluation holds out: no training article in it."""
+    from biomedica.archive.keys import article_of
+    from biomedica.archive.split import HeldOutSplit
+    from biomedica.train.config import parse_config
+    from biomedica.train.openclip_args import build_plan
+
+    from .conftest import tiny_config
+
+    every_key = _keys_of(resolve_source(SourceConfig(name="all", archive=str(demo_archive), held_out_fraction=0)))
+    assert len(every_key) == json.loads((demo_archive / "manifest.json").read_text())["totals"]["samples"]
+    source = {"name": "a", "archive": str(demo_archive), "held_out_fraction": 0.3}
+    train = resolve_source(SourceConfig(**source))
+    val = resolve_source(SourceConfig(**source), role="val")
+    train_keys, val_keys = _keys_of(train), _keys_of(val)
+    assert train_keys and val_keys
+    assert train_keys.isdisjoint(val_keys) and train_keys | val_keys == every_key
+    assert (train.samples, val.samples) == (len(train_keys), len(val_keys))
+    assert all(HeldOutSplit(0.3).holds(k) for k in val_keys) and val.held_out == HeldOutSplit(0.3)
+    assert {article_of(k) for k in train_keys}.isdisjoint({article_of(k) for k in val_keys})
+    assert val.notes == [f"data.val a: only the held-out eval articles (fraction 0.3); {len(train_keys):,} training sample(s) left out"]
+
+    config = parse_config(tiny_config(tmp_path, [source], data={"sources": [source], "val": source, "workers": 1}))
+    plan = build_plan(config)
+    assert plan.val.samples == len(val_keys) and val.notes[0] in plan.notes
+    with pytest.raises(SourceError, match="held_out_fraction 0 holds out no article"):
+        resolve_source(SourceConfig(name="a", archive=str(demo_archive), held_out_fraction=0), role="val")

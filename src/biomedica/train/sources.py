@@ -7,7 +7,8 @@ Three kinds of source (config `data.sources[*]`):
 - `archive`: the root of a biomedica archive; shards and counts come from its
   `manifest.json` (`archive.manifest.Manifest`, complete units only), for the chosen license
   `groups`. The articles evaluation holds out (`archive.split`, `held_out_fraction`, 5% by
-  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep;
+  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep.
+  As the validation source (`data.val`, role "val") it keeps only those held-out articles;
 - `selection`: a *key manifest* (`archive.selection`), the subset format of `biomedica select`:
   a table with one row per sample and (at least) the columns `shard` (the tar's URL or path;
   relative values are resolved against the manifest's own folder) and `key` (the sample key,
@@ -25,6 +26,7 @@ import json
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import braceexpand
 
@@ -166,13 +168,17 @@ def _resolve_archive(source: SourceConfig, options: FetchOptions) -> tuple[list[
     return shards, MANIFEST_NAME
 
 
-def _leave_out_held_out(
-    shards: list[Shard], split: HeldOutSplit, options: FetchOptions, source: str
+def _split_by_held_out(
+    shards: list[Shard], split: HeldOutSplit, options: FetchOptions, source: str, keep_held_out: bool
 ) -> tuple[list[Shard], int]:
-    """Shards keyed to the samples of articles evaluation does not hold out; and how many samples were left out."""
+    """Shards keyed to one side of the eval split, and how many samples of the other side were dropped.
+
+    `keep_held_out` False (training): the samples of articles evaluation does not hold out;
+    True (validation): only the held-out ones, so validation never sees a training article.
+    """
     import pyarrow.parquet as pq
 
-    kept_shards, left_out = [], 0
+    kept_shards, dropped = [], 0
     for shard in shards:
         index_url = sibling_url(shard.url, shard.url.rsplit("/", 1)[-1].removesuffix(".tar") + ".parquet")
         try:
@@ -185,13 +191,13 @@ def _leave_out_held_out(
         except FetchError as exc:
             raise SourceError(f"source {source}: {exc}") from None
         rows = zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist())
-        keys = [key for key, pmcid in rows if not split.holds(key, pmcid)]
-        left_out += index.num_rows - len(keys)
+        keys = [key for key, pmcid in rows if split.holds(key, pmcid) == keep_held_out]
+        dropped += index.num_rows - len(keys)
         if len(keys) == index.num_rows:
             kept_shards.append(shard)
         elif keys:
             kept_shards.append(Shard(shard.url, len(keys), tuple(sorted(keys)), shard.samples))
-    return kept_shards, left_out
+    return kept_shards, dropped
 
 
 def _read_key_manifest(url: str, options: FetchOptions) -> KeyManifest:
@@ -229,16 +235,33 @@ def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[lis
     return shards, "selection", manifest.held_out
 
 
-def resolve_source(source: SourceConfig) -> ResolvedSource:
-    """The shards of one source with their sample counts (reads sizes/manifest files, not shards)."""
+def resolve_source(source: SourceConfig, role: Literal["train", "val"] = "train") -> ResolvedSource:
+    """The shards of one source with their sample counts (reads sizes/manifest files, not shards).
+
+    `role` matters for an `archive` source only: a training source leaves out the articles
+    evaluation holds out; a validation source (`data.val`) keeps only those, so the
+    validation metrics are measured on articles training never saw.
+    """
     options = fetch_options(source)
     notes = []
     held_out = None
     if source.archive:
         shards, origin = _resolve_archive(source, options)
         held_out = HeldOutSplit(source.held_out_fraction)
-        if held_out.enabled:
-            shards, left_out = _leave_out_held_out(shards, held_out, options, source.name)
+        if role == "val":
+            if not held_out.enabled:
+                raise SourceError(
+                    f"data.val {source.name}: held_out_fraction 0 holds out no article, so validation would be "
+                    "training data; set held_out_fraction > 0 (the share evaluation holds out) or give urls"
+                )
+            shards, dropped = _split_by_held_out(shards, held_out, options, source.name, keep_held_out=True)
+            notes.append(f"data.val {source.name}: only the held-out eval articles (fraction {held_out.fraction:g}); "
+                         f"{dropped:,} training sample(s) left out")
+            if not shards:
+                raise SourceError(f"data.val {source.name}: no sample belongs to a held-out eval article; "
+                                  "raise held_out_fraction, or give validation shards with urls")
+        elif held_out.enabled:
+            shards, left_out = _split_by_held_out(shards, held_out, options, source.name, keep_held_out=False)
             notes.append(f"{left_out:,} sample(s) of held-out eval articles left out (fraction {held_out.fraction:g})")
             if not shards:
                 raise SourceError(f"source {source.name}: every sample belongs to a held-out eval article; "
