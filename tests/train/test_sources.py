@@ -170,3 +170,18 @@ def test_an_archive_validation_source_keeps_only_the_held_out_articles(demo_arch
     assert plan.val.samples == len(val_keys) and val.notes[0] in plan.notes
     with pytest.raises(SourceError, match="held_out_fraction 0 holds out no article"):
         resolve_source(SourceConfig(name="a", archive=str(demo_archive), held_out_fraction=0), role="val")
+
+
+def test_a_stale_shard_index_is_refused_not_used_for_the_split(demo_archive, tmp_path):
+    """An index with fewer rows than the manifest counts would let unlisted samples dodge the held-out split."""
+    import shutil
+
+    root = tmp_path / "archive"
+    shutil.copytree(demo_archive, root)
+    index = root / "commercial" / "000000.parquet"
+    table = pq.read_table(index)
+    pq.write_table(table.slice(0, table.num_rows - 1), index)
+    for role in ("train", "val"):
+        with pytest.raises(SourceError, match=rf"000000.parquet has {table.num_rows - 1} rows but manifest.json counts "
+                                              rf"{table.num_rows} samples .* the index is stale"):
+            resolve_source(SourceConfig(name="a", archive=str(root), held_out_fraction=0.3), role=role)

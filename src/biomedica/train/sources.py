@@ -190,6 +190,12 @@ def _split_by_held_out(
             ) from None
         except FetchError as exc:
             raise SourceError(f"source {source}: {exc}") from None
+        if index.num_rows != shard.samples:
+            raise SourceError(
+                f"source {source}: shard index {index_url} has {index.num_rows} rows but {MANIFEST_NAME} counts "
+                f"{shard.samples} samples in {shard.url}; the index is stale, so the eval split would be wrong: "
+                "check the archive with `biomedica inspect ARCHIVE --verify` and rebuild that unit"
+            )
         rows = zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist())
         keys = [key for key, pmcid in rows if split.holds(key, pmcid) == keep_held_out]
         dropped += index.num_rows - len(keys)
