@@ -30,13 +30,14 @@ from typing import Literal
 
 import braceexpand
 
+from biomedica.archive.keys import sample_article
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestError
 from biomedica.archive.selection import KeyManifest, SelectionManifestError, parse_key_manifest
-from biomedica.archive.split import HeldOutSplit
+from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
 from biomedica.net.errors import FetchError, NotFoundError
-from biomedica.net.stream import STREAM_RETRY, FetchOptions, read_bytes
+from biomedica.net.stream import STREAM_RETRY, FetchOptions, index_url_of, read_bytes
 from biomedica.train.config import SourceConfig
 
 
@@ -168,6 +169,19 @@ def _resolve_archive(source: SourceConfig, options: FetchOptions) -> tuple[list[
     return shards, MANIFEST_NAME
 
 
+def _read_split_columns(index_url: str, options: FetchOptions):
+    """The key and pmcid columns of a shard index (a local file reads only those columns' pages)."""
+    import pyarrow.parquet as pq
+
+    columns = ["key", "pmcid"]
+    if url_scheme(index_url) == "file":
+        try:
+            return pq.read_table(local_path(index_url), columns=columns)
+        except FileNotFoundError:
+            raise NotFoundError(index_url, "no such file") from None
+    return pq.read_table(io.BytesIO(read_bytes(index_url, options)), columns=columns)
+
+
 def _split_by_held_out(
     shards: list[Shard], split: HeldOutSplit, options: FetchOptions, source: str, keep_held_out: bool
 ) -> tuple[list[Shard], int]:
@@ -175,14 +189,17 @@ def _split_by_held_out(
 
     `keep_held_out` False (training): the samples of articles evaluation does not hold out;
     True (validation): only the held-out ones, so validation never sees a training article.
+    The split is hashed once per article, not per sample.
     """
-    import pyarrow.parquet as pq
-
+    held_by_article: dict[str, bool] = {}
     kept_shards, dropped = [], 0
     for shard in shards:
-        index_url = sibling_url(shard.url, shard.url.rsplit("/", 1)[-1].removesuffix(".tar") + ".parquet")
+        index_url = index_url_of(shard.url)
+        if index_url is None:
+            raise SourceError(f"source {source}: {shard.url} is not a .tar shard, so it has no index to split by; "
+                              "set held_out_fraction: 0 or fix the archive's manifest")
         try:
-            index = pq.read_table(io.BytesIO(read_bytes(index_url, options)), columns=["key", "pmcid"])
+            index = _read_split_columns(index_url, options)
         except NotFoundError:
             raise SourceError(
                 f"source {source}: no shard index {index_url} to find the held-out eval articles; "
@@ -196,8 +213,14 @@ def _split_by_held_out(
                 f"{shard.samples} samples in {shard.url}; the index is stale, so the eval split would be wrong: "
                 "check the archive with `biomedica inspect ARCHIVE --verify` and rebuild that unit"
             )
-        rows = zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist())
-        keys = [key for key, pmcid in rows if split.holds(key, pmcid) == keep_held_out]
+        keys = []
+        for key, pmcid in zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist()):
+            article = sample_article(key, pmcid)
+            held = held_by_article.get(article)
+            if held is None:
+                held = held_by_article[article] = is_held_out(article, split.fraction, split.salt)
+            if held == keep_held_out:
+                keys.append(key)
         dropped += index.num_rows - len(keys)
         if len(keys) == index.num_rows:
             kept_shards.append(shard)
