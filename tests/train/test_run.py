@@ -43,3 +43,22 @@ def test_unknown_architecture_is_refused_with_the_fix(tmp_path):
     config = parse_config(tiny_config(tmp_path / "runs", [{"name": "a", "urls": "x.tar"}], model={"name": "ViT-Q-99"}))
     with pytest.raises(TrainingError, match="not an OpenCLIP architecture.*config_file"):
         run_training(config)
+
+
+def test_eval_tasks_without_an_eval_hook_are_refused_not_ignored(tmp_path):
+    """`python -m biomedica.train` builds no eval hook: training on would silently skip the configured eval."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    write_shards(tmp_path / "d", "A", [4], (1, 1, 1), "x")
+    mapping = tiny_config(tmp_path / "runs", [{"name": "a", "urls": str(tmp_path / "d" / "000000.tar")}],
+                          eval={"tasks": ["demo-task"]})
+    with pytest.raises(TrainingError, match=r"eval.tasks is set \(demo-task\) .*`biomedica train run CONFIG`"):
+        run_training(parse_config(mapping))
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(mapping))
+    result = subprocess.run([sys.executable, "-m", "biomedica.train", str(tmp_path / "train.yaml")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "python -m biomedica.cli train run CONFIG" in result.stderr
+    assert not (tmp_path / "runs" / "tiny").exists()
