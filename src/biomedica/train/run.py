@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedica.io.atomic import publish, temp_path
+from biomedica.io.atomic import publish, temp_path, write_json_atomic
 from biomedica.train.compat import openclip_tar_reader_fixed
 from biomedica.train.config import TrainConfig
 from biomedica.train.monitor import METRICS_NAME, EvalHook, StepMonitor, patched_openclip
@@ -125,7 +125,7 @@ def _write_plan(config: TrainConfig, plan: TrainPlan) -> None:
     if previous is not None and previous.get("config") != record["config"]:
         plan.notes.append(f"the config differs from the one this run started with (see {path}); resuming anyway")
         path = config.run_dir / f"plan-{len(list(config.run_dir.glob('plan-*.json'))) + 1}.json"
-    path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    write_json_atomic(path, record)  # a kill mid-write must not leave a plan.json the next resume cannot parse
 
 
 def run_training(config: TrainConfig, print_fn=print, eval_hook: EvalHook | None = None) -> TrainResult:
