@@ -245,3 +245,24 @@ def test_the_pipe_helper_imports_only_the_standard_library(serve, tmp_path):
     assert imported & HEAVY_MODULES == set()
     with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
         assert tar.getnames() == ["A000_001.png", "A000_001.txt", "A000_001.json"]
+
+
+def test_old_train_fetch_pipe_lines_with_timeout_and_backoff_keep_working(serve, tmp_path):
+    """Run directories written before the move hold `python -m biomedica.train.fetch URL --timeout T --backoff B`."""
+    import sys
+
+    from biomedica.net.stream import _parse_args
+
+    write_shards(tmp_path / "c", "A", [3], (0, 0, 255), "blue")
+    (tmp_path / "keys.txt").write_text("A000_001\n")
+    server = serve(tmp_path)
+    url = f"{server.url}/c/000000.tar"
+    old = [sys.executable, "-m", "biomedica.train.fetch", url, "--retries", "2", "--timeout", "7", "--backoff", "0.25",
+           "--keys", str(tmp_path / "keys.txt")]
+    output = subprocess.run(old, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(output)) as tar:
+        assert tar.getnames() == ["A000_001.png", "A000_001.txt", "A000_001.json"]
+    args = _parse_args(old[3:])
+    assert (args.connect_timeout, args.read_timeout, args.base_delay, args.retries) == (7.0, 7.0, 0.25, 2)
+    assert "--timeout" not in subprocess.run([sys.executable, "-m", "biomedica.net.stream", "--help"],
+                                             capture_output=True, text=True, check=True).stdout

@@ -465,6 +465,18 @@ def pipe_url(url: str, options: FetchOptions, keys_file: str | None = None, rang
     return "pipe:" + shlex.join(command)
 
 
+class _SetsNewOptions(argparse.Action):
+    """An option of the old `biomedica.train.fetch` pipe: lines (kept for one release) that sets its new equivalents."""
+
+    def __init__(self, option_strings, dest, targets: tuple[str, ...], **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.targets = targets
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        for target in self.targets:
+            setattr(namespace, target, values)
+
+
 def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m biomedica.net.stream", description=__doc__.splitlines()[0])
     parser.add_argument("url")
@@ -480,6 +492,11 @@ def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout)
     parser.add_argument("--s3-signed", action="store_true", help="use AWS credentials instead of anonymous reads")
     parser.add_argument("--s3-endpoint")
+    # deprecated, hidden: --timeout sets both timeouts, --backoff the base delay (old pipe: lines keep working)
+    parser.add_argument("--timeout", type=float, action=_SetsNewOptions, targets=("connect_timeout", "read_timeout"),
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--backoff", type=float, action=_SetsNewOptions, targets=("base_delay",),
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser.parse_args(list(argv))
 
 
