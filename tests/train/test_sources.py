@@ -12,19 +12,23 @@ from .conftest import write_shards
 
 def test_archive_source_takes_shards_and_counts_from_the_manifest(demo_archive):
     manifest = json.loads((demo_archive / "manifest.json").read_text())
-    resolved = resolve_source(SourceConfig(name="c", archive=str(demo_archive), groups=["commercial"]))
+    resolved = resolve_source(SourceConfig(name="c", archive=str(demo_archive), groups=["commercial"], held_out_fraction=0))
     expected = manifest["groups"]["commercial"]["shards"]
     assert [s.url for s in resolved.shards] == [str(demo_archive / "commercial" / e["name"]) for e in expected]
     assert [s.samples for s in resolved.shards] == [e["samples"] for e in expected]
     assert resolved.samples == manifest["groups"]["commercial"]["samples"]
     assert resolved.origin == "manifest.json"
-    every_group = resolve_source(SourceConfig(name="all", archive=str(demo_archive)))
+    every_group = resolve_source(SourceConfig(name="all", archive=str(demo_archive), held_out_fraction=0))
     assert every_group.samples == manifest["totals"]["samples"]
+    default = resolve_source(SourceConfig(name="all", archive=str(demo_archive)))  # the 5% eval split left out
+    [note] = default.notes
+    left_out = int(note.split(" sample(s) of held-out eval articles left out")[0].replace(",", ""))
+    assert default.samples + left_out == manifest["totals"]["samples"] and "(fraction 0.05)" in note
 
 
 def test_archive_source_over_http_and_a_missing_group(demo_archive, serve):
     server = serve(demo_archive)
-    resolved = resolve_source(SourceConfig(name="c", archive=server.url + "/", groups=["noncommercial"]))
+    resolved = resolve_source(SourceConfig(name="c", archive=server.url + "/", groups=["noncommercial"], held_out_fraction=0))
     assert resolved.shards[0].url == f"{server.url}/noncommercial/000000.tar"
     manifest = json.loads((demo_archive / "manifest.json").read_text())
     assert resolved.samples == manifest["groups"]["noncommercial"]["samples"]
@@ -108,7 +112,8 @@ def test_hf_archive_resolves_and_streams_through_the_hub_endpoint(demo_archive, 
     server = serve(tmp_path / "hub", token="hf_secret")
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    resolved = resolve_source(SourceConfig(name="hub", archive="hf://datasets/org/pmc-archive", groups=["commercial"]))
+    resolved = resolve_source(SourceConfig(name="hub", archive="hf://datasets/org/pmc-archive", groups=["commercial"],
+                                           held_out_fraction=0))
     first = resolved.shards[0]
     assert first.url == "hf://datasets/org/pmc-archive/commercial/000000.tar"
     command = pipe_url(first.url, resolved.fetch)[len("pipe:"):]
