@@ -111,10 +111,10 @@ def measure_training(args, archive_url: str, workers: int, steps: int, run_root:
 
 def measure_synthetic(args, steps: int, run_root: Path) -> dict:
     """OpenCLIP's synthetic dataset through the same monitored loop: the model's compute bound."""
-    from biomedica.train.checkpoints import register_builtin_models
+    from biomedica.models import register_builtin_configs
     from biomedica.train.monitor import StepMonitor, patched_openclip, read_metrics
 
-    register_builtin_models()
+    register_builtin_configs()
     if args.cpu_threads:
         import torch
 

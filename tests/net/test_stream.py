@@ -115,6 +115,28 @@ def test_pipe_command_streams_a_filtered_shard_with_auth(serve, tmp_path, monkey
         assert tar.getnames() == ["A000_002.png", "A000_002.txt", "A000_002.json"]
 
 
+def test_pipe_command_fails_when_a_listed_key_is_not_in_the_shard(demo_archive, serve, tmp_path):
+    """A stale key list must not stream the rest and exit 0: the missing samples would be dropped silently."""
+    import pyarrow.parquet as pq
+
+    write_shards(tmp_path / "c", "A", [4], (0, 0, 255), "blue")  # no index: the tar is read whole and filtered
+    indexed = demo_archive / "commercial" / "000000.tar"
+    key = pq.read_table(indexed.with_suffix(".parquet"), columns=["key"]).column("key").to_pylist()[0]
+    keys = tmp_path / "keys.txt"
+    server = serve(tmp_path)
+    archive_server = serve(demo_archive)
+    for url, listed in ((f"{server.url}/c/000000.tar", "A000_002\nA000_999\n"),
+                        (f"{archive_server.url}/commercial/000000.tar", f"{key}\nPMC0_999\n")):
+        keys.write_text(listed)
+        for ranges in (True, False):
+            command = pipe_url(url, FetchOptions(**FAST), str(keys), ranges=ranges)[len("pipe:"):]
+            result = subprocess.run(command, shell=True, capture_output=True)
+            stderr = result.stderr.decode()
+            assert result.returncode == 1, (url, ranges, stderr)
+            assert stderr.startswith(f"biomedica.net.stream: {url}: 1 of 2 listed sample(s)")
+            assert "re-run `biomedica select`" in stderr
+
+
 def test_pipe_command_fails_with_one_line_naming_the_url(tmp_path):
     url = pipe_url("http://127.0.0.1:9/none.tar", FetchOptions(retry=RetryPolicy(retries=0), connect_timeout=2, read_timeout=2))
     result = subprocess.run(url[len("pipe:"):], shell=True, capture_output=True, text=True)
@@ -223,3 +245,24 @@ def test_the_pipe_helper_imports_only_the_standard_library(serve, tmp_path):
     assert imported & HEAVY_MODULES == set()
     with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
         assert tar.getnames() == ["A000_001.png", "A000_001.txt", "A000_001.json"]
+
+
+def test_old_train_fetch_pipe_lines_with_timeout_and_backoff_keep_working(serve, tmp_path):
+    """Run directories written before the move hold `python -m biomedica.train.fetch URL --timeout T --backoff B`."""
+    import sys
+
+    from biomedica.net.stream import _parse_args
+
+    write_shards(tmp_path / "c", "A", [3], (0, 0, 255), "blue")
+    (tmp_path / "keys.txt").write_text("A000_001\n")
+    server = serve(tmp_path)
+    url = f"{server.url}/c/000000.tar"
+    old = [sys.executable, "-m", "biomedica.train.fetch", url, "--retries", "2", "--timeout", "7", "--backoff", "0.25",
+           "--keys", str(tmp_path / "keys.txt")]
+    output = subprocess.run(old, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(output)) as tar:
+        assert tar.getnames() == ["A000_001.png", "A000_001.txt", "A000_001.json"]
+    args = _parse_args(old[3:])
+    assert (args.connect_timeout, args.read_timeout, args.base_delay, args.retries) == (7.0, 7.0, 0.25, 2)
+    assert "--timeout" not in subprocess.run([sys.executable, "-m", "biomedica.net.stream", "--help"],
+                                             capture_output=True, text=True, check=True).stdout

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -52,7 +53,8 @@ def test_run_trains_and_export_loads(tmp_path):
     path = _write_config(tmp_path)
     result = runner.invoke(app, ["run", str(path), "--steps", "2"])
     assert result.exit_code == 0, result.output
-    assert "done: step 2" in result.output
+    assert re.search(r"steps done\W+2\b", result.output) and "loss (last step)" in result.output
+    assert re.search(r"checkpoints\W+1\b", result.output)  # --steps 2, a checkpoint every 2 steps
     checkpoint = tmp_path / "runs" / "tiny" / "checkpoints" / "epoch_1.pt"
     exported = runner.invoke(app, ["export", str(checkpoint), "--model", "biomedica-tiny", "--out", str(tmp_path / "model")])
     assert exported.exit_code == 0, exported.output

@@ -43,3 +43,43 @@ def test_unknown_architecture_is_refused_with_the_fix(tmp_path):
     config = parse_config(tiny_config(tmp_path / "runs", [{"name": "a", "urls": "x.tar"}], model={"name": "ViT-Q-99"}))
     with pytest.raises(TrainingError, match="not an OpenCLIP architecture.*config_file"):
         run_training(config)
+
+
+def test_eval_tasks_without_an_eval_hook_are_refused_not_ignored(tmp_path):
+    """`python -m biomedica.train` builds no eval hook: training on would silently skip the configured eval."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    write_shards(tmp_path / "d", "A", [4], (1, 1, 1), "x")
+    mapping = tiny_config(tmp_path / "runs", [{"name": "a", "urls": str(tmp_path / "d" / "000000.tar")}],
+                          eval={"tasks": ["demo-task"]})
+    with pytest.raises(TrainingError, match=r"eval.tasks is set \(demo-task\) .*`biomedica train run CONFIG`"):
+        run_training(parse_config(mapping))
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(mapping))
+    result = subprocess.run([sys.executable, "-m", "biomedica.train", str(tmp_path / "train.yaml")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "python -m biomedica.cli train run CONFIG" in result.stderr
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_plan_json_records_the_config_and_a_changed_config_gets_its_own_file(tmp_path):
+    import json
+
+    from biomedica.train.openclip_args import build_plan
+    from biomedica.train.run import _write_plan
+
+    write_shards(tmp_path / "d", "A", [4], (1, 1, 1), "x")
+    sources = [{"name": "a", "urls": str(tmp_path / "d" / "000000.tar")}]
+    config = parse_config(tiny_config(tmp_path / "runs", sources))
+    _write_plan(config, build_plan(config))
+    first = (config.run_dir / "plan.json").read_text()
+    assert json.loads(first)["config"] == json.loads(config.model_dump_json())
+    changed = parse_config(tiny_config(tmp_path / "runs", sources, optim={"lr": 1e-4}))
+    plan = build_plan(changed)
+    _write_plan(changed, plan)
+    assert (config.run_dir / "plan.json").read_text() == first  # the run's first plan is kept
+    assert json.loads((config.run_dir / "plan-1.json").read_text())["config"]["optim"]["lr"] == 1e-4
+    assert any("differs from the one this run started with" in n for n in plan.notes)
+    assert sorted(p.name for p in config.run_dir.iterdir()) == ["plan-1.json", "plan.json"]  # no temporary file left

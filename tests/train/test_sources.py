@@ -12,19 +12,23 @@ from .conftest import write_shards
 
 def test_archive_source_takes_shards_and_counts_from_the_manifest(demo_archive):
     manifest = json.loads((demo_archive / "manifest.json").read_text())
-    resolved = resolve_source(SourceConfig(name="c", archive=str(demo_archive), groups=["commercial"]))
+    resolved = resolve_source(SourceConfig(name="c", archive=str(demo_archive), groups=["commercial"], held_out_fraction=0))
     expected = manifest["groups"]["commercial"]["shards"]
     assert [s.url for s in resolved.shards] == [str(demo_archive / "commercial" / e["name"]) for e in expected]
     assert [s.samples for s in resolved.shards] == [e["samples"] for e in expected]
     assert resolved.samples == manifest["groups"]["commercial"]["samples"]
     assert resolved.origin == "manifest.json"
-    every_group = resolve_source(SourceConfig(name="all", archive=str(demo_archive)))
+    every_group = resolve_source(SourceConfig(name="all", archive=str(demo_archive), held_out_fraction=0))
     assert every_group.samples == manifest["totals"]["samples"]
+    default = resolve_source(SourceConfig(name="all", archive=str(demo_archive)))  # the 5% eval split left out
+    [note] = default.notes
+    left_out = int(note.split(" sample(s) of held-out eval articles left out")[0].replace(",", ""))
+    assert default.samples + left_out == manifest["totals"]["samples"] and "(fraction 0.05)" in note
 
 
 def test_archive_source_over_http_and_a_missing_group(demo_archive, serve):
     server = serve(demo_archive)
-    resolved = resolve_source(SourceConfig(name="c", archive=server.url + "/", groups=["noncommercial"]))
+    resolved = resolve_source(SourceConfig(name="c", archive=server.url + "/", groups=["noncommercial"], held_out_fraction=0))
     assert resolved.shards[0].url == f"{server.url}/noncommercial/000000.tar"
     manifest = json.loads((demo_archive / "manifest.json").read_text())
     assert resolved.samples == manifest["groups"]["noncommercial"]["samples"]
@@ -108,7 +112,8 @@ def test_hf_archive_resolves_and_streams_through_the_hub_endpoint(demo_archive, 
     server = serve(tmp_path / "hub", token="hf_secret")
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    resolved = resolve_source(SourceConfig(name="hub", archive="hf://datasets/org/pmc-archive", groups=["commercial"]))
+    resolved = resolve_source(SourceConfig(name="hub", archive="hf://datasets/org/pmc-archive", groups=["commercial"],
+                                           held_out_fraction=0))
     first = resolved.shards[0]
     assert first.url == "hf://datasets/org/pmc-archive/commercial/000000.tar"
     command = pipe_url(first.url, resolved.fetch)[len("pipe:"):]
@@ -130,3 +135,58 @@ def test_select_manifest_streams_exactly_the_selected_keys(demo_archive, tmp_pat
     assert sum(s.samples for s in resolved.shards) == len(manifest)
     assert {s.url for s in resolved.shards} == {row["url"] for row in manifest}
     assert {k for s in resolved.shards for k in s.keys} == {row["key"] for row in manifest}
+
+
+def _keys_of(resolved) -> set[str]:
+    """Every sample key a resolved source streams (whole shards read from their index)."""
+    keys = set()
+    for shard in resolved.shards:
+        if shard.keys is not None:
+            keys |= set(shard.keys)
+        else:
+            keys |= set(pq.read_table(shard.url.removesuffix(".tar") + ".parquet", columns=["key"]).column("key").to_pylist())
+    return keys
+
+
+def test_an_archive_validation_source_keeps_only_the_held_out_articles(demo_archive, tmp_path):
+    """data.val from an archive is exactly what evaluation holds out: no training article in it."""
+    from biomedica.archive.keys import article_of
+    from biomedica.archive.split import HeldOutSplit
+    from biomedica.train.config import parse_config
+    from biomedica.train.openclip_args import build_plan
+
+    from .conftest import tiny_config
+
+    every_key = _keys_of(resolve_source(SourceConfig(name="all", archive=str(demo_archive), held_out_fraction=0)))
+    assert len(every_key) == json.loads((demo_archive / "manifest.json").read_text())["totals"]["samples"]
+    source = {"name": "a", "archive": str(demo_archive), "held_out_fraction": 0.3}
+    train = resolve_source(SourceConfig(**source))
+    val = resolve_source(SourceConfig(**source), role="val")
+    train_keys, val_keys = _keys_of(train), _keys_of(val)
+    assert train_keys and val_keys
+    assert train_keys.isdisjoint(val_keys) and train_keys | val_keys == every_key
+    assert (train.samples, val.samples) == (len(train_keys), len(val_keys))
+    assert all(HeldOutSplit(0.3).holds(k) for k in val_keys) and val.held_out == HeldOutSplit(0.3)
+    assert {article_of(k) for k in train_keys}.isdisjoint({article_of(k) for k in val_keys})
+    assert val.notes == [f"data.val a: only the held-out eval articles (fraction 0.3); {len(train_keys):,} training sample(s) left out"]
+
+    config = parse_config(tiny_config(tmp_path, [source], data={"sources": [source], "val": source, "workers": 1}))
+    plan = build_plan(config)
+    assert plan.val.samples == len(val_keys) and val.notes[0] in plan.notes
+    with pytest.raises(SourceError, match="held_out_fraction 0 holds out no article"):
+        resolve_source(SourceConfig(name="a", archive=str(demo_archive), held_out_fraction=0), role="val")
+
+
+def test_a_stale_shard_index_is_refused_not_used_for_the_split(demo_archive, tmp_path):
+    """An index with fewer rows than the manifest counts would let unlisted samples dodge the held-out split."""
+    import shutil
+
+    root = tmp_path / "archive"
+    shutil.copytree(demo_archive, root)
+    index = root / "commercial" / "000000.parquet"
+    table = pq.read_table(index)
+    pq.write_table(table.slice(0, table.num_rows - 1), index)
+    for role in ("train", "val"):
+        with pytest.raises(SourceError, match=rf"000000.parquet has {table.num_rows - 1} rows but manifest.json counts "
+                                              rf"{table.num_rows} samples .* the index is stale"):
+            resolve_source(SourceConfig(name="a", archive=str(root), held_out_fraction=0.3), role=role)

@@ -17,6 +17,7 @@ import typer
 from biomedica.cli.console import stderr
 from biomedica.cli.errors import fail
 from biomedica.cli.groups import command_group
+from biomedica.cli.summary import print_summary
 
 if TYPE_CHECKING:
     from biomedica.train.config import TrainConfig
@@ -65,10 +66,13 @@ def run(
 
     rows = read_metrics(result.run_dir)
     last = rows[-1] if rows else {}
-    stderr.print(
-        f"[bold]done[/]: step {last.get('step', -1) + 1}, loss {last.get('loss', float('nan')):.4f}, "
-        f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir / 'checkpoints'}"
-    )
+    print_summary(f"biomedica train run -> {result.run_dir}", [
+        ("steps done", f"{last.get('step', -1) + 1:,}"),
+        ("loss (last step)", f"{last.get('loss', float('nan')):.4f}"),
+        ("checkpoints", f"{len(result.checkpoints):,}"),
+        *((("evaluations", f"{len(result.eval_results):,}"),) if config.eval.tasks else ()),
+        ("checkpoint folder", str(result.run_dir / "checkpoints")),
+    ])
 
 
 @app.command()

@@ -17,7 +17,8 @@ With `--keys`, only the samples whose key is listed are written (a `select` on `
 done before OpenCLIP's pipeline sees it): when the archive's shard index is beside the tar,
 only the byte ranges of those samples are requested (a 10 % subset reads about 10 % of the
 bytes); otherwise, or when the ranges would cover most of the shard, the tar stream is
-read whole and filtered on the fly.
+read whole and filtered on the fly. A listed key the shard (or its index) does not hold
+fails the command: a stale key list never drops samples silently.
 
 Hand-written on purpose: urllib (stdlib) instead of `requests`/`curl`, so the helper
 starts fast, has no dependency beyond the standard library (tests check that it imports
@@ -387,6 +388,7 @@ def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: Bina
     The ranges come from the archive's shard index (`NNNNNN.parquet` beside the tar, with
     each member's offset and size). Returns the samples written, or None when there is no
     index or the ranges would cover most of the shard (then the caller streams it all).
+    A key the index does not list, or a sample not at its offsets, is a FetchError.
     """
     try:
         index = read_bytes(index_url, options)
@@ -395,12 +397,15 @@ def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: Bina
     import pyarrow.parquet as pq
 
     table = pq.read_table(io.BytesIO(index), columns=INDEX_COLUMNS)
-    rows = [row for row in table.to_pylist() if row["key"] in keys]
+    every_row = table.to_pylist()
+    rows = [row for row in every_row if row["key"] in keys]
+    if len(rows) < len(keys):
+        unindexed = keys - {row["key"] for row in rows}
+        raise missing_keys_error(url, len(unindexed), len(keys), min(unindexed))
     ranges = sample_ranges(rows, policy)
-    shard_bytes = max((end for _, end in sample_ranges(table.to_pylist(), RangePolicy(max_gap_bytes=0))), default=0)
+    shard_bytes = max((end for _, end in sample_ranges(every_row, RangePolicy(max_gap_bytes=0))), default=0)
     if shard_bytes and sum(end - start for start, end in ranges) > policy.whole_shard_fraction * shard_bytes:
         return None
-    wanted = {row["key"] for row in rows}
     found: set[str] = set()
     stale = f"{index_url} does not match {url}: the index does not belong to this shard (rebuild its unit)"
     with tarfile.open(fileobj=destination, mode="w|") as writer:
@@ -411,15 +416,25 @@ def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: Bina
                     with tarfile.open(fileobj=source, mode="r|") as span:
                         for member in span:
                             key = sample_key(member.name) if member.isfile() else None
-                            if key in wanted:
+                            if key in keys:
                                 writer.addfile(member, span.extractfile(member))
                                 found.add(key)
                 except tarfile.TarError as exc:
                     raise FetchError(url, f"bytes {start}-{end} are not whole tar members ({exc}); {stale}") from None
-    missing = wanted - found
+    missing = keys - found
     if missing:
         raise FetchError(url, f"{len(missing)} selected sample(s) (e.g. {sorted(missing)[0]}) not at their offsets; {stale}")
     return len(found)
+
+
+def missing_keys_error(url: str, count: int, listed: int, example: str | None = None) -> FetchError:
+    """A key list naming samples the shard does not hold: streaming the rest would drop them silently."""
+    example = f" (e.g. {example})" if example else ""
+    return FetchError(
+        url,
+        f"{count} of {listed} listed sample(s){example} are not in this shard; the key list or the shard index "
+        "is stale: rebuild the shard index, or re-run `biomedica select` (and plan the run again)",
+    )
 
 
 def index_url_of(url: str) -> str | None:
@@ -450,6 +465,18 @@ def pipe_url(url: str, options: FetchOptions, keys_file: str | None = None, rang
     return "pipe:" + shlex.join(command)
 
 
+class _SetsNewOptions(argparse.Action):
+    """An option of the old `biomedica.train.fetch` pipe: lines (kept for one release) that sets its new equivalents."""
+
+    def __init__(self, option_strings, dest, targets: tuple[str, ...], **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.targets = targets
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        for target in self.targets:
+            setattr(namespace, target, values)
+
+
 def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m biomedica.net.stream", description=__doc__.splitlines()[0])
     parser.add_argument("url")
@@ -465,6 +492,11 @@ def _parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout)
     parser.add_argument("--s3-signed", action="store_true", help="use AWS credentials instead of anonymous reads")
     parser.add_argument("--s3-endpoint")
+    # deprecated, hidden: --timeout sets both timeouts, --backoff the base delay (old pipe: lines keep working)
+    parser.add_argument("--timeout", type=float, action=_SetsNewOptions, targets=("connect_timeout", "read_timeout"),
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--backoff", type=float, action=_SetsNewOptions, targets=("base_delay",),
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser.parse_args(list(argv))
 
 
@@ -489,7 +521,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                 keys = read_keys(args.keys)
                 index_url = index_url_of(args.url) if args.ranges else None
                 if index_url is None or filter_by_ranges(args.url, index_url, keys, out, options) is None:
-                    filter_tar(io.BufferedReader(reader, CHUNK), out, keys)
+                    kept = filter_tar(io.BufferedReader(reader, CHUNK), out, keys)
+                    if kept < len(keys):
+                        raise missing_keys_error(args.url, len(keys) - kept, len(keys))
             else:
                 shutil.copyfileobj(reader, out, CHUNK)
         out.flush()

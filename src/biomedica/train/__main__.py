@@ -1,4 +1,8 @@
-"""`python -m biomedica.train CONFIG.yaml`: one training process (what torchrun starts per rank)."""
+"""`python -m biomedica.train CONFIG.yaml`: one training process (what torchrun starts per rank).
+
+It evaluates nothing: a config with `eval.tasks` is refused (exit 2); run it with
+`biomedica train run CONFIG` (per torchrun rank: `python -m biomedica.cli train run CONFIG`).
+"""
 
 from __future__ import annotations
 

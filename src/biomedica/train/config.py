@@ -133,7 +133,9 @@ class DataConfig(_Strict):
     resampled: bool = Field(True, description="draw shards with replacement (needed for weights and step checkpoints)")
     workers: int = Field(4, ge=0, description="DataLoader workers per GPU")
     seed: int = 0
-    val: SourceConfig | None = Field(None, description="held-out shards for OpenCLIP's retrieval metrics")
+    val: SourceConfig | None = Field(
+        None, description="held-out shards for OpenCLIP's retrieval metrics (an archive: only its held-out eval articles)"
+    )
 
     @field_validator("sources")
     @classmethod

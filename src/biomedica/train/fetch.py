@@ -6,5 +6,5 @@ import biomedica.net.stream as _moved
 
 sys.modules[__name__] = _moved
 
-if __name__ == "__main__":  # `python -m biomedica.train.fetch` keeps working
+if __name__ == "__main__":  # old `pipe:` lines keep working, their --timeout/--backoff included (see net.stream)
     raise SystemExit(_moved.main())

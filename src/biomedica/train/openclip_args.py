@@ -217,7 +217,8 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
             argv.append(flag)
     val = None
     if config.data.val is not None:
-        val = resolve_source(config.data.val)
+        val = resolve_source(config.data.val, role="val")
+        notes += val.notes
         argv += [
             "--val-data", "::".join(loader_urls(run_dir, val)),
             "--val-num-samples", str(val.samples),

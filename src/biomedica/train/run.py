@@ -2,8 +2,11 @@
 
 `run_training(config)` is the library call; `python -m biomedica.train CONFIG.yaml` is the
 same for each torchrun rank (`torchrun --nproc_per_node 4 -m biomedica.train CONFIG.yaml`),
-and `biomedica train run` wraps both. Running the same config again resumes from the latest
-checkpoint in `output_dir/name/checkpoints` (OpenCLIP's `--resume latest`).
+and `biomedica train run` wraps both. Only `biomedica train run` evaluates (it builds the
+eval hook from `biomedica.eval`; its torchrun ranks run `python -m biomedica.cli train run`):
+a config with `eval.tasks` is refused without an eval hook rather than trained unevaluated.
+Running the same config again resumes from the latest checkpoint in
+`output_dir/name/checkpoints` (OpenCLIP's `--resume latest`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedica.io.atomic import publish, temp_path
+from biomedica.io.atomic import publish, temp_path, write_json_atomic
 from biomedica.train.compat import openclip_tar_reader_fixed
 from biomedica.train.config import TrainConfig
 from biomedica.train.monitor import METRICS_NAME, EvalHook, StepMonitor, patched_openclip
@@ -122,15 +125,22 @@ def _write_plan(config: TrainConfig, plan: TrainPlan) -> None:
     if previous is not None and previous.get("config") != record["config"]:
         plan.notes.append(f"the config differs from the one this run started with (see {path}); resuming anyway")
         path = config.run_dir / f"plan-{len(list(config.run_dir.glob('plan-*.json'))) + 1}.json"
-    path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    write_json_atomic(path, record)  # a kill mid-write must not leave a plan.json the next resume cannot parse
 
 
 def run_training(config: TrainConfig, print_fn=print, eval_hook: EvalHook | None = None) -> TrainResult:
     """Train (or resume) the run `config` describes, in this process (one rank under torchrun).
 
     `eval_hook` (built by `biomedica train run` from `biomedica.eval`) evaluates checkpoints on
-    rank 0; each result row it returns lands in `TrainResult.eval_results`.
+    rank 0; each result row it returns lands in `TrainResult.eval_results`. It is required
+    when `config.eval.tasks` is set: training those tasks unevaluated would ignore them.
     """
+    if config.eval.tasks and eval_hook is None:
+        raise TrainingError(
+            f"eval.tasks is set ({', '.join(config.eval.tasks)}) but this entry point evaluates nothing; "
+            "run `biomedica train run CONFIG` (torchrun ranks: `python -m biomedica.cli train run CONFIG`), "
+            "or remove eval.tasks"
+        )
     check_environment(config)
     register_models(config)
     if config.cpu_threads is not None:
@@ -150,8 +160,6 @@ def run_training(config: TrainConfig, print_fn=print, eval_hook: EvalHook | None
             print_fn(f"resuming from {resume_from}")
     for note in plan.notes:
         print_fn(f"note: {note}")
-    if config.eval.tasks and eval_hook is None:
-        print_fn("note: eval.tasks is set but this entry point evaluates nothing; use `biomedica train run`")
     eval_rows: list[dict] = []
     monitor = StepMonitor(config.run_dir / METRICS_NAME, config.logging.log_every_steps,
                           _collecting(eval_hook, eval_rows) if eval_hook else None)

@@ -7,7 +7,8 @@ Three kinds of source (config `data.sources[*]`):
 - `archive`: the root of a biomedica archive; shards and counts come from its
   `manifest.json` (`archive.manifest.Manifest`, complete units only), for the chosen license
   `groups`. The articles evaluation holds out (`archive.split`, `held_out_fraction`, 5% by
-  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep;
+  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep.
+  As the validation source (`data.val`, role "val") it keeps only those held-out articles;
 - `selection`: a *key manifest* (`archive.selection`), the subset format of `biomedica select`:
   a table with one row per sample and (at least) the columns `shard` (the tar's URL or path;
   relative values are resolved against the manifest's own folder) and `key` (the sample key,
@@ -25,16 +26,18 @@ import json
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import braceexpand
 
+from biomedica.archive.keys import sample_article
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestError
 from biomedica.archive.selection import KeyManifest, SelectionManifestError, parse_key_manifest
-from biomedica.archive.split import HeldOutSplit
+from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
 from biomedica.net.errors import FetchError, NotFoundError
-from biomedica.net.stream import STREAM_RETRY, FetchOptions, read_bytes
+from biomedica.net.stream import STREAM_RETRY, FetchOptions, index_url_of, read_bytes
 from biomedica.train.config import SourceConfig
 
 
@@ -166,17 +169,37 @@ def _resolve_archive(source: SourceConfig, options: FetchOptions) -> tuple[list[
     return shards, MANIFEST_NAME
 
 
-def _leave_out_held_out(
-    shards: list[Shard], split: HeldOutSplit, options: FetchOptions, source: str
-) -> tuple[list[Shard], int]:
-    """Shards keyed to the samples of articles evaluation does not hold out; and how many samples were left out."""
+def _read_split_columns(index_url: str, options: FetchOptions):
+    """The key and pmcid columns of a shard index (a local file reads only those columns' pages)."""
     import pyarrow.parquet as pq
 
-    kept_shards, left_out = [], 0
-    for shard in shards:
-        index_url = sibling_url(shard.url, shard.url.rsplit("/", 1)[-1].removesuffix(".tar") + ".parquet")
+    columns = ["key", "pmcid"]
+    if url_scheme(index_url) == "file":
         try:
-            index = pq.read_table(io.BytesIO(read_bytes(index_url, options)), columns=["key", "pmcid"])
+            return pq.read_table(local_path(index_url), columns=columns)
+        except FileNotFoundError:
+            raise NotFoundError(index_url, "no such file") from None
+    return pq.read_table(io.BytesIO(read_bytes(index_url, options)), columns=columns)
+
+
+def _split_by_held_out(
+    shards: list[Shard], split: HeldOutSplit, options: FetchOptions, source: str, keep_held_out: bool
+) -> tuple[list[Shard], int]:
+    """Shards keyed to one side of the eval split, and how many samples of the other side were dropped.
+
+    `keep_held_out` False (training): the samples of articles evaluation does not hold out;
+    True (validation): only the held-out ones, so validation never sees a training article.
+    The split is hashed once per article, not per sample.
+    """
+    held_by_article: dict[str, bool] = {}
+    kept_shards, dropped = [], 0
+    for shard in shards:
+        index_url = index_url_of(shard.url)
+        if index_url is None:
+            raise SourceError(f"source {source}: {shard.url} is not a .tar shard, so it has no index to split by; "
+                              "set held_out_fraction: 0 or fix the archive's manifest")
+        try:
+            index = _read_split_columns(index_url, options)
         except NotFoundError:
             raise SourceError(
                 f"source {source}: no shard index {index_url} to find the held-out eval articles; "
@@ -184,14 +207,26 @@ def _leave_out_held_out(
             ) from None
         except FetchError as exc:
             raise SourceError(f"source {source}: {exc}") from None
-        rows = zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist())
-        keys = [key for key, pmcid in rows if not split.holds(key, pmcid)]
-        left_out += index.num_rows - len(keys)
+        if index.num_rows != shard.samples:
+            raise SourceError(
+                f"source {source}: shard index {index_url} has {index.num_rows} rows but {MANIFEST_NAME} counts "
+                f"{shard.samples} samples in {shard.url}; the index is stale, so the eval split would be wrong: "
+                "check the archive with `biomedica inspect ARCHIVE --verify` and rebuild that unit"
+            )
+        keys = []
+        for key, pmcid in zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist()):
+            article = sample_article(key, pmcid)
+            held = held_by_article.get(article)
+            if held is None:
+                held = held_by_article[article] = is_held_out(article, split.fraction, split.salt)
+            if held == keep_held_out:
+                keys.append(key)
+        dropped += index.num_rows - len(keys)
         if len(keys) == index.num_rows:
             kept_shards.append(shard)
         elif keys:
             kept_shards.append(Shard(shard.url, len(keys), tuple(sorted(keys)), shard.samples))
-    return kept_shards, left_out
+    return kept_shards, dropped
 
 
 def _read_key_manifest(url: str, options: FetchOptions) -> KeyManifest:
@@ -229,16 +264,33 @@ def _resolve_selection(source: SourceConfig, options: FetchOptions) -> tuple[lis
     return shards, "selection", manifest.held_out
 
 
-def resolve_source(source: SourceConfig) -> ResolvedSource:
-    """The shards of one source with their sample counts (reads sizes/manifest files, not shards)."""
+def resolve_source(source: SourceConfig, role: Literal["train", "val"] = "train") -> ResolvedSource:
+    """The shards of one source with their sample counts (reads sizes/manifest files, not shards).
+
+    `role` matters for an `archive` source only: a training source leaves out the articles
+    evaluation holds out; a validation source (`data.val`) keeps only those, so the
+    validation metrics are measured on articles training never saw.
+    """
     options = fetch_options(source)
     notes = []
     held_out = None
     if source.archive:
         shards, origin = _resolve_archive(source, options)
         held_out = HeldOutSplit(source.held_out_fraction)
-        if held_out.enabled:
-            shards, left_out = _leave_out_held_out(shards, held_out, options, source.name)
+        if role == "val":
+            if not held_out.enabled:
+                raise SourceError(
+                    f"data.val {source.name}: held_out_fraction 0 holds out no article, so validation would be "
+                    "training data; set held_out_fraction > 0 (the share evaluation holds out) or give urls"
+                )
+            shards, dropped = _split_by_held_out(shards, held_out, options, source.name, keep_held_out=True)
+            notes.append(f"data.val {source.name}: only the held-out eval articles (fraction {held_out.fraction:g}); "
+                         f"{dropped:,} training sample(s) left out")
+            if not shards:
+                raise SourceError(f"data.val {source.name}: no sample belongs to a held-out eval article; "
+                                  "raise held_out_fraction, or give validation shards with urls")
+        elif held_out.enabled:
+            shards, left_out = _split_by_held_out(shards, held_out, options, source.name, keep_held_out=False)
             notes.append(f"{left_out:,} sample(s) of held-out eval articles left out (fraction {held_out.fraction:g})")
             if not shards:
                 raise SourceError(f"source {source.name}: every sample belongs to a held-out eval article; "
