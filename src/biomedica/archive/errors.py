@@ -21,6 +21,7 @@ from biomedica.io.atomic import write_parquet_atomic
 from biomedica.records import ERROR_SCHEMA, ErrorRecord
 
 INGEST_PREFIX = "part-"  # ingest's per-unit files
+_STAGE = re.compile(r"^[a-z0-9_]+$")  # no '-': the first '-' of a file name ends the stage
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -28,8 +29,8 @@ class ErrorSink:
     """Writes one stage's failures under `errors/` of the archive at `root`."""
 
     def __init__(self, root: Path, stage: str) -> None:
-        if not _NAME.match(stage) or stage.startswith(INGEST_PREFIX.rstrip("-")):
-            raise ValueError(f"bad stage name {stage!r}: lower-case letters, digits, '_', '.', '-'")
+        if not _STAGE.match(stage) or stage.startswith(INGEST_PREFIX.rstrip("-")):
+            raise ValueError(f"bad stage name {stage!r}: lower-case letters, digits and '_' only")
         self.root = Path(root)
         self.stage = stage
 
@@ -66,11 +67,15 @@ def error_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: (not p.name.startswith(INGEST_PREFIX), p.name))
 
 
-def read_errors(root: Path, ingest_files: Iterable[Path] | None = None) -> pa.Table:
-    """All recorded errors (records.ERROR_SCHEMA). `ingest_files` limits ingest's files to complete units."""
+def read_errors(
+    root: Path, ingest_files: Iterable[Path] | None = None, columns: list[str] | None = None
+) -> pa.Table:
+    """All recorded errors (records.ERROR_SCHEMA, or only `columns`). `ingest_files` limits ingest's files to complete units."""
     files = error_files(root)
     if ingest_files is not None:
         allowed = {Path(p).name for p in ingest_files}
         files = [p for p in files if not p.name.startswith(INGEST_PREFIX) or p.name in allowed]
-    tables = [pq.read_table(p, schema=ERROR_SCHEMA) for p in files]
-    return pa.concat_tables(tables) if tables else ERROR_SCHEMA.empty_table()
+    tables = [pq.read_table(p, schema=ERROR_SCHEMA, columns=columns) for p in files]
+    if tables:
+        return pa.concat_tables(tables)
+    return ERROR_SCHEMA.empty_table() if columns is None else ERROR_SCHEMA.empty_table().select(columns)

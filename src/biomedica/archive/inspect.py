@@ -123,7 +123,7 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
         ((f if f is not None else "unknown", n) for f, n in _value_counts(index.column("image_format")).items()),
         key=lambda kv: -kv[1],
     ))
-    errors = read_errors(root, ingest_files=[layout.errors(unit_id) for unit_id in units])
+    errors = read_errors(root, ingest_files=[layout.errors(unit_id) for unit_id in units], columns=["stage", "kind"])
     report.errors_by_stage = _errors_by_stage(errors)
     report.errors_by_kind = report.errors_by_stage.get(INGEST_STAGE, {})
     report.example = _first_sample(root)
