@@ -33,7 +33,7 @@ class SelectResult:
     per_concept: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     shard_pattern: str | None = None
-    held_out_excluded: int = 0  # samples of the archive whose article the eval split holds out
+    held_out_excluded: int = 0  # held-out eval samples that every other filter kept (the split removed them)
     filters: list[str] = field(default_factory=list)
     sql: str = ""
 
@@ -70,13 +70,15 @@ def _select(config: SelectConfig) -> SelectResult:
     query = build_query(config, present)
     import duckdb
 
+    held_out_excluded = 0
     try:
         rows = fetch_arrow(connection, query.sql, query.parameters)
+        if query.held_out_sql is not None:
+            held_out_excluded = connection.execute(query.held_out_sql, query.held_out_parameters).fetchone()[0]
     except duckdb.Error as exc:
         hint = f" (check --where {config.where!r})" if config.where else ""
         raise ValueError(f"selection query failed{hint}: {exc}") from exc
     total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
-    held_out_excluded = connection.execute("SELECT count(*) FROM held_out").fetchone()[0]
     out = _prepare_out(config)
     per_group: dict[str, int] = {}
     for group in rows.column("group").to_pylist():
