@@ -122,6 +122,30 @@ def test_an_empty_pmcid_is_no_pmcid_for_select_as_for_eval(tmp_path):
     assert selected.isdisjoint(evaluated) and (result.selected, result.held_out_excluded) == (6, 4)
 
 
+def test_every_figure_of_a_doi_keyed_article_falls_on_one_side(tmp_path):
+    """Articles without a PMCID are keyed by DOI: eval groups (and splits) them by the key's article."""
+    from biomedica.eval.adapters import load_dataset
+
+    root = tmp_path / "archive"
+    articles = [f"DOI-10-7554-eLife-{n:05d}" for n in range(8)]
+    with UnitWriter(root, 0) as writer:
+        for article in articles:
+            for figure in range(3):
+                record = make_figure(f"{article}_{figure:03d}", pmcid=None, caption=f"Figure {figure} of {article}.")
+                writer.add_sample(record, IMAGE.read_bytes(), "jpg")
+        writer.commit()
+    finalize_archive(root, {}, {})
+    sides = {}
+    for split in ("test", "train"):
+        dataset = load_dataset("biomedica_archive", root, {"split": split, "test_fraction": 0.5})
+        assert [article_of(image.name) for image in dataset.images] == dataset.groups
+        for group in dataset.groups:
+            sides.setdefault(group, set()).add(split)
+    assert set(sides) == set(articles) and all(len(side) == 1 for side in sides.values())
+    assert {next(iter(side)) for side in sides.values()} == {"test", "train"}  # both sides are used
+    assert {g for g, side in sides.items() if side == {"test"}} == {a for a in articles if is_held_out(a, 0.5)}
+
+
 def test_select_command_says_how_many_were_excluded(split_archive, tmp_path):
     from typer.testing import CliRunner
 

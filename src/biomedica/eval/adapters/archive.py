@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from biomedica.archive.keys import sample_article
 from biomedica.archive.reader import is_archive, shard_paths
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit, is_held_out
 from biomedica.eval.adapters.registry import (
@@ -75,7 +76,7 @@ def load_archive(root: Path, options: ArchiveOptions) -> EvalDataset:
                     continue
                 images.append(FileSliceImage(tar_path, row["image_offset"], row["image_size"], row["key"]))
                 captions.append(texts)
-                groups.append(row["pmcid"])
+                groups.append(sample_article(row["key"], row["pmcid"]))
                 if options.max_images and len(images) >= options.max_images:
                     return EvalDataset(images=images, captions=captions, groups=groups)
     if not images:
