@@ -93,3 +93,14 @@ def test_iter_shard_splits_member_names_by_the_key_rule(tmp_path):
 ])
 def test_sample_article_is_the_one_article_rule(key, pmcid, article):
     assert sample_article(key, pmcid) == article
+
+
+def test_figure_keys_are_made_and_read_back_by_one_rule():
+    from biomedica.archive.keys import KeyParts, figure_key, parse_key
+
+    assert figure_key("PMC123", 4) == "PMC123_004" and figure_key("PMC1", 1234) == "PMC1_1234"
+    assert parse_key(figure_key("DOI-10-7554-eLife-00353", 0)) == KeyParts("DOI-10-7554-eLife-00353", 0, None)
+    assert parse_key("PMC123_004_p2") == KeyParts("PMC123", 4, 2)  # subfigure keys are read back
+    assert parse_key("PMC123") is None
+    with pytest.raises(ValueError, match=">= 0"):
+        figure_key("PMC1", -1)
