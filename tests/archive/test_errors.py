@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from biomedica.archive import ErrorSink, UnitWriter, finalize_archive, inspect_archive, read_errors, render_report
+from biomedica.archive import ErrorSink, UnitWriter, finalize_archive, inspect_archive, read_errors
+from biomedica.cli.inspect import render_report
 from biomedica.records import ErrorRecord
 
 from .conftest import FIGURES, make_figure
