@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from biomedica.archive import ErrorSink, UnitWriter, finalize_archive, inspect_archive, read_errors, render_report
+from biomedica.archive import ErrorSink, UnitWriter, finalize_archive, inspect_archive, read_errors
+from biomedica.cli.inspect import render_report
 from biomedica.records import ErrorRecord
 
 from .conftest import FIGURES, make_figure
@@ -31,6 +32,19 @@ def test_error_sink_replaces_its_part_and_read_errors_sees_every_stage(two_unit_
         ErrorSink(two_unit_archive, "Curate")
 
 
+def test_stage_names_cannot_collide_and_read_errors_reads_only_the_columns_asked(two_unit_archive):
+    # ("curate", "embed-x") and ("curate-embed", "x") would both be errors/curate-embed-x.parquet
+    assert ErrorSink(two_unit_archive, "curate").path("embed-x").name == "curate-embed-x.parquet"
+    for stage in ("curate-embed", "curate.embed", "part"):
+        with pytest.raises(ValueError, match="bad stage name"):
+            ErrorSink(two_unit_archive, stage)
+    ErrorSink(two_unit_archive, "curate_embed").write("x", [ErrorRecord(id="k", stage="curate_embed", kind="k", message="m")])
+    table = read_errors(two_unit_archive, columns=["stage", "kind"])
+    assert table.column_names == ["stage", "kind"] and sorted(table.column("stage").to_pylist()) == [
+        "curate_embed", "ingest"]
+    assert read_errors(two_unit_archive / "nowhere", columns=["kind"]).column_names == ["kind"]
+
+
 def test_curate_errors_go_to_the_archive_and_inspect_shows_them_with_ingest(two_unit_archive, tmp_path):
     from biomedica.curate.run import run_curate
 
@@ -48,6 +62,8 @@ def test_curate_errors_go_to_the_archive_and_inspect_shows_them_with_ingest(two_
     text = _render(report)
     assert "Errors by kind" in text and "Errors by stage" in text
     assert "shard-unreadable" in text and "curate" in text
+    by_stage = text[text.index("Errors by stage"):text.index("Example sample")]
+    assert "curate" in by_stage and "ingest" not in by_stage and "image-missing" not in by_stage  # shown once
 
     shard.write_bytes(intact)  # repaired: the next run drops its old errors
     run_curate(two_unit_archive, tmp_path / "ann", steps=("panels",))

@@ -80,6 +80,72 @@ def test_select_leaves_out_eval_articles_and_records_the_split(split_archive, tm
     assert {article_of(k) for k in copied}.isdisjoint(_eval_articles(split_archive, 0.5))
 
 
+def test_the_excluded_count_is_what_the_split_removed_after_the_other_filters(split_archive, tmp_path):
+    import json
+
+    from biomedica.select import SelectConfig, run_select
+
+    # held-out articles 0 and 2 are commercial, 1 noncommercial; 5 of the 9 kept are noncommercial
+    noncommercial = run_select(SelectConfig(archive=split_archive, out=tmp_path / "nc", license_groups=["noncommercial"]))
+    assert (noncommercial.selected, noncommercial.held_out_excluded) == (10, 2)
+    summary = json.loads((tmp_path / "nc" / "selection.json").read_text())
+    assert summary["held_out"]["excluded_samples"] == 2
+    nothing = run_select(SelectConfig(archive=split_archive, out=tmp_path / "none", license_groups=["other"]))
+    assert (nothing.selected, nothing.held_out_excluded) == (0, 0)
+    old = run_select(SelectConfig(archive=split_archive, out=tmp_path / "old", where="year < 2000"))
+    assert (old.selected, old.held_out_excluded) == (0, 0)
+
+
+def _eval_keys(root, fraction=DEFAULT_HELD_OUT_FRACTION) -> set[str]:
+    from biomedica.eval.adapters import load_dataset
+
+    return {image.name for image in load_dataset("biomedica_archive", root, {"test_fraction": fraction}).images}
+
+
+def test_an_empty_pmcid_is_no_pmcid_for_select_as_for_eval(tmp_path):
+    """pmcid '' falls back to the key's article (archive.keys.sample_article) in select as in eval."""
+    from biomedica.archive.selection import read_key_manifest
+    from biomedica.select import SelectConfig, run_select
+
+    root = tmp_path / "archive"
+    with UnitWriter(root, 0) as writer:
+        for article in _articles(held=2, kept=3):
+            for figure in range(2):
+                record = make_figure(f"{article}_{figure:03d}", pmcid="", caption=f"Figure {figure} of {article}.")
+                writer.add_sample(record, IMAGE.read_bytes(), "jpg")
+        writer.commit()
+    finalize_archive(root, {}, {})
+    evaluated = _eval_keys(root)
+    assert {article_of(k) for k in evaluated} == set(_articles(held=2, kept=0))
+    result = run_select(SelectConfig(archive=root, out=tmp_path / "sel"))
+    selected = {key for _, key in read_key_manifest(tmp_path / "sel").rows}
+    assert selected.isdisjoint(evaluated) and (result.selected, result.held_out_excluded) == (6, 4)
+
+
+def test_every_figure_of_a_doi_keyed_article_falls_on_one_side(tmp_path):
+    """Articles without a PMCID are keyed by DOI: eval groups (and splits) them by the key's article."""
+    from biomedica.eval.adapters import load_dataset
+
+    root = tmp_path / "archive"
+    articles = [f"DOI-10-7554-eLife-{n:05d}" for n in range(8)]
+    with UnitWriter(root, 0) as writer:
+        for article in articles:
+            for figure in range(3):
+                record = make_figure(f"{article}_{figure:03d}", pmcid=None, caption=f"Figure {figure} of {article}.")
+                writer.add_sample(record, IMAGE.read_bytes(), "jpg")
+        writer.commit()
+    finalize_archive(root, {}, {})
+    sides = {}
+    for split in ("test", "train"):
+        dataset = load_dataset("biomedica_archive", root, {"split": split, "test_fraction": 0.5})
+        assert [article_of(image.name) for image in dataset.images] == dataset.groups
+        for group in dataset.groups:
+            sides.setdefault(group, set()).add(split)
+    assert set(sides) == set(articles) and all(len(side) == 1 for side in sides.values())
+    assert {next(iter(side)) for side in sides.values()} == {"test", "train"}  # both sides are used
+    assert {g for g, side in sides.items() if side == {"test"}} == {a for a in articles if is_held_out(a, 0.5)}
+
+
 def test_select_command_says_how_many_were_excluded(split_archive, tmp_path):
     from typer.testing import CliRunner
 
@@ -91,6 +157,12 @@ def test_select_command_says_how_many_were_excluded(split_archive, tmp_path):
     result = CliRunner().invoke(app, ["select", str(split_archive), "--out", str(tmp_path / "all"),
                                       "--held-out-fraction", "0"])
     assert result.exit_code == 0 and "24 of 24" in result.output
+    result = CliRunner().invoke(app, ["select", str(split_archive), "--out", str(tmp_path / "other"),
+                                      "--license-group", "other"])
+    assert result.exit_code == 0, result.output
+    assert "0 of 24" in result.output
+    rows = [line.replace("│", " ").split() for line in result.output.splitlines() if "held-out eval samples" in line]
+    assert [row[-1] for row in rows] == ["0"]
 
 
 def test_train_archive_source_leaves_out_eval_articles(split_archive, serve):

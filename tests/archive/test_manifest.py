@@ -1,7 +1,7 @@
 import json
 
 from biomedica.archive import finalize_archive, read_manifest
-from biomedica.archive.manifest import _brace_pattern
+from biomedica.archive.manifest import brace_pattern
 
 
 def test_sizes_json_counts_each_shard(two_unit_archive):
@@ -42,8 +42,8 @@ def test_finalize_lists_incomplete_units(two_unit_archive):
 
 
 def test_brace_pattern_for_gaps():
-    assert _brace_pattern("other", ["000000.tar", "000002.tar"]) == "other/{000000,000002}.tar"
-    assert _brace_pattern("other", []) is None
+    assert brace_pattern("other", ["000000.tar", "000002.tar"]) == "other/{000000,000002}.tar"
+    assert brace_pattern("other", []) is None
 
 
 def test_shard_pattern_and_sizes_give_openclip_the_dataset_length(two_unit_archive):

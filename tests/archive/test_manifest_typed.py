@@ -38,3 +38,22 @@ def test_unreadable_manifests_are_refused_with_the_file_named(two_unit_archive, 
 def test_brace_pattern_is_public():
     assert brace_pattern("commercial", ["000003.tar", "000004.tar"]) == "commercial/{000003..000004}.tar"
     assert brace_pattern("out", ["000001.tar"]) == "out/000001.tar"
+
+
+def test_a_local_manifest_is_read_and_refused_like_a_remote_one(two_unit_archive):
+    from typer.testing import CliRunner
+
+    from biomedica.archive import inspect_archive
+    from biomedica.cli import app
+
+    assert inspect_archive(two_unit_archive).finalized_at == Manifest.read(two_unit_archive).finalized_at
+    path = two_unit_archive / "manifest.json"
+    raw = json.loads(path.read_text())
+    path.write_text("{oops")
+    with pytest.raises(ManifestError, match=rf"{path}: not valid JSON .* finalize it"):
+        Manifest.read(two_unit_archive)
+    path.write_text(json.dumps({**raw, "schema_version": "2.0"}))
+    with pytest.raises(ManifestError, match="schema_version 2.0 is not readable"):
+        inspect_archive(two_unit_archive)
+    result = CliRunner().invoke(app, ["inspect", str(two_unit_archive)])
+    assert result.exit_code == 2 and "schema_version 2.0 is not readable" in " ".join(result.output.split())

@@ -226,7 +226,7 @@ def test_failed_batch_is_recorded_and_retried_by_the_next_run(archive, eutils):
     FakeEutils.always_fail = {"19079722"}
     summary = enrich_archive(_config(archive, eutils))
     assert summary.failed == 2 and summary.enriched == 2  # batch [19079722, 21810267] failed
-    errors = pq.read_table(archive / "errors" / "enrich-000000.parquet").to_pylist()
+    errors = pq.read_table(archive / "errors" / "enrich-efetch.parquet").to_pylist()
     assert sorted(e["id"] for e in errors) == ["PMC2599765", "PMC3166277"]
     assert all(e["stage"] == "enrich" and e["kind"] == "efetch-failed" for e in errors)
     assert "HTTP 500" in errors[0]["message"] and "run `biomedica enrich` again" in errors[0]["message"]
@@ -237,6 +237,41 @@ def test_failed_batch_is_recorded_and_retried_by_the_next_run(archive, eutils):
     assert healed.enriched == 2 and healed.parts == 1
     assert len(read_enrichment(archive)) == 5
     assert (archive / "enrichment" / "part-000001.parquet").is_file()
+
+
+def _enrich_errors(archive: Path) -> dict[str, int]:
+    from biomedica.archive.inspect import inspect_archive
+
+    return inspect_archive(archive).errors_by_stage.get("enrich", {})
+
+
+def test_a_healed_run_clears_the_errors_and_repeated_failures_count_once(archive, eutils):
+    FakeEutils.always_fail = {"19079722"}
+    enrich_archive(_config(archive, eutils))
+    enrich_archive(_config(archive, eutils))  # fails again: still the same two articles
+    assert _enrich_errors(archive) == {"efetch-failed": 2}
+    assert [p.name for p in (archive / "errors").glob("enrich-*")] == ["enrich-efetch.parquet"]
+    FakeEutils.always_fail = set()
+    healed = enrich_archive(_config(archive, eutils))
+    assert healed.failed == 0 and healed.enriched == 2
+    assert _enrich_errors(archive) == {} and not list((archive / "errors").glob("enrich-*"))
+    assert sorted(p.name for p in (archive / "enrichment").glob("part-*")) == ["part-000000.parquet",
+                                                                                 "part-000001.parquet"]
+
+
+def test_error_files_of_earlier_releases_are_kept_and_counted_once(archive, eutils):
+    """enrich used to write errors/enrich-NNNNNN.parquet per failing run, never removed: read, not deleted."""
+    FakeEutils.always_fail = {"19079722"}
+    enrich_archive(_config(archive, eutils))
+    current = archive / "errors" / "enrich-efetch.parquet"
+    legacy = [archive / "errors" / "enrich-000000.parquet", archive / "errors" / "enrich-000003.parquet"]
+    for path in legacy:  # two older runs that failed on the same articles
+        path.write_bytes(current.read_bytes())
+    enrich_archive(_config(archive, eutils))
+    assert _enrich_errors(archive) == {"efetch-failed": 2}
+    FakeEutils.always_fail = set()
+    enrich_archive(_config(archive, eutils))
+    assert _enrich_errors(archive) == {} and all(p.is_file() for p in legacy) and not current.exists()
 
 
 def test_rate_limit_defaults_and_spacing(archive, eutils, monkeypatch):

@@ -68,6 +68,26 @@ def test_concept_balanced_caps_each_concept_deterministically(curated, tmp_path)
     assert again.selected == first.selected
 
 
+def test_overwrite_deletes_only_what_the_previous_selection_wrote(curated, tmp_path):
+    out = tmp_path / "out"
+    first = _select(curated, tmp_path, license_groups=["noncommercial"], output="shards", samples_per_shard=5)
+    assert sorted(first.sizes) == ["000000.tar", "000001.tar", "000002.tar"]
+    mine = {"notes.parquet": b"PAR1 mine", "backup.tar": b"mine", "000007.tar": b"mine too", "readme.txt": b"x"}
+    for name, data in mine.items():
+        (out / name).write_bytes(data)
+    _select(curated, tmp_path, license_groups=["noncommercial"], overwrite=True)  # now a manifest
+    assert sorted(p.name for p in out.iterdir() if p.name not in mine) == ["manifest.parquet", "selection.json"]
+    assert {name: (out / name).read_bytes() for name in mine} == mine
+    _select(curated, tmp_path, license_groups=["other"], output="shards", samples_per_shard=50, overwrite=True)
+    assert sorted(p.name for p in out.iterdir() if p.name not in mine) == [
+        "000000.parquet", "000000.tar", "selection.json", "sizes.json"]
+    assert {name: (out / name).read_bytes() for name in mine} == mine
+    (out / "selection.json").write_text("{broken")
+    with pytest.raises(SelectionExists, match="cannot tell which files it wrote"):
+        _select(curated, tmp_path, overwrite=True)
+    assert (out / "000000.tar").is_file()
+
+
 def test_min_concept_score_makes_weak_labels_unlabelled(curated, tmp_path):
     result = _select(curated, tmp_path, strategy="concept-balanced", cap_per_concept=100, concept_level="local",
                      min_concept_score=0.5)

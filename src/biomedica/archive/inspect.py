@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from biomedica.archive.errors import read_errors
 from biomedica.archive.layout import ArchiveLayout
-from biomedica.archive.manifest import read_manifest
+from biomedica.archive.manifest import Manifest
 from biomedica.archive.reader import read_shard_index, shard_paths
 from biomedica.archive.units import completed_units, incomplete_units
 from biomedica.archive.verify import verify_archive
@@ -86,7 +86,7 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
     root = Path(root)
     layout = ArchiveLayout(root)
     report = InspectReport(root=str(root), status=STATUS_COMPLETE)
-    manifest = read_manifest(root) if root.is_dir() else None
+    manifest = Manifest.read(root) if root.is_dir() else None
     started = root.is_dir() and (layout.units_dir.is_dir() or bool(layout.unit_ids_with_files()))
     if not root.is_dir() or (manifest is None and not started):
         report.status = STATUS_NOT_ARCHIVE
@@ -100,7 +100,7 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
     units = completed_units(root)
     report.units_complete = len(units)
     report.units_incomplete = incomplete_units(root)
-    report.finalized_at = manifest.get("finalized_at") if manifest else None
+    report.finalized_at = (manifest.finalized_at or None) if manifest else None
     _judge_status(report, manifest, sorted(units))
 
     report.total_articles = sum(u.articles for u in units.values())
@@ -123,7 +123,7 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
         ((f if f is not None else "unknown", n) for f, n in _value_counts(index.column("image_format")).items()),
         key=lambda kv: -kv[1],
     ))
-    errors = read_errors(root, ingest_files=[layout.errors(unit_id) for unit_id in units])
+    errors = read_errors(root, ingest_files=[layout.errors(unit_id) for unit_id in units], columns=["stage", "kind"])
     report.errors_by_stage = _errors_by_stage(errors)
     report.errors_by_kind = report.errors_by_stage.get(INGEST_STAGE, {})
     report.example = _first_sample(root)
@@ -139,7 +139,7 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
     return report
 
 
-def _judge_status(report: InspectReport, manifest: dict[str, Any] | None, unit_ids: list[int]) -> None:
+def _judge_status(report: InspectReport, manifest: Manifest | None, unit_ids: list[int]) -> None:
     rerun = "Re-run the same `biomedica ingest` command: it skips complete units, redoes the rest, then finalizes."
     if report.units_incomplete:
         shown = ", ".join(str(u) for u in report.units_incomplete[:10])
@@ -155,10 +155,10 @@ def _judge_status(report: InspectReport, manifest: dict[str, Any] | None, unit_i
             f"manifest.json is missing: {len(unit_ids)} unit(s) are complete but the build stopped "
             f"before finalizing, so sizes.json (the dataset length OpenCLIP reads) may be absent. {rerun}"
         )
-    elif manifest.get("units") != unit_ids:
+    elif list(manifest.units) != unit_ids:
         report.status = STATUS_STALE
         report.advice = (
-            f"manifest.json lists {len(manifest.get('units', []))} unit(s) but _units/ holds {len(unit_ids)}: "
+            f"manifest.json lists {len(manifest.units)} unit(s) but _units/ holds {len(unit_ids)}: "
             f"units finished after the last finalize. {rerun}"
         )
 

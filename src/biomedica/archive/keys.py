@@ -5,7 +5,7 @@ tar members by key in every DataLoader worker and must start fast.
 
 - figure sample: `<article id>_<n>`, n = the graphic's position in document order, 3+ digits
   (`PMC123_004`, `DOI-10-7554-eLife-00353_000`);
-- subfigure sample: `<figure key>_p<panel>` (`PMC123_004_p2`);
+- subfigure sample: `<figure key>_p<panel>` (`PMC123_004_p2`, panel 0-based), read by `parse_key`;
 - tar member: `<key>.<ext>`, key = the path up to the first dot of the basename (the split
   WebDataset's `base_plus_ext` makes, so our readers and OpenCLIP's agree).
 """
@@ -31,13 +31,6 @@ def figure_key(article_id: str, position: int) -> str:
     if position < 0:
         raise ValueError(f"graphic position must be >= 0, got {position}")
     return f"{article_id}_{position:0{POSITION_DIGITS}d}"
-
-
-def subfigure_key(key: str, panel: int) -> str:
-    """`PMC123_004`, 2 -> `PMC123_004_p2` (panel 0-based, reading order)."""
-    if panel < 0:
-        raise ValueError(f"panel must be >= 0, got {panel}")
-    return f"{key}_p{panel}"
 
 
 def parse_key(key: str) -> KeyParts | None:

@@ -93,9 +93,6 @@ def brace_pattern(group: str, names: list[str]) -> str | None:
     return f"{group}/{{{numbers[0]:06d}..{numbers[-1]:06d}}}.tar"
 
 
-_brace_pattern = brace_pattern  # the old private name, kept for one release
-
-
 class ManifestError(ValueError):
     """A manifest.json that this version cannot read; the message names the file and the fix."""
 
@@ -200,14 +197,14 @@ class Manifest:
         try:
             parsed = json.loads(data)
         except ValueError as exc:
-            raise ManifestError(f"{origin}: not valid JSON ({exc})") from None
+            raise ManifestError(f"{origin}: not valid JSON ({exc}); run the build again to finalize it") from None
         return cls.from_dict(parsed, origin)
 
     @classmethod
     def read(cls, root: Path) -> Manifest | None:
         """The manifest of the local archive at `root`; None when it was never finalized."""
-        data = read_manifest(root)
-        return None if data is None else cls.from_dict(data, str(ArchiveLayout(Path(root)).manifest))
+        path = ArchiveLayout(Path(root)).manifest
+        return cls.from_bytes(path.read_bytes(), str(path)) if path.is_file() else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON `finalize_archive` writes."""

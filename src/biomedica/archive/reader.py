@@ -2,8 +2,9 @@
 
 Shard discovery lives here and only here: `shard_paths` lists the shards of complete units
 (those with a marker) of a local archive, so a reader never sees the half-written output
-of an interrupted build; a remote archive is listed by its `Manifest` (archive.manifest),
-which finalize derives from the same markers.
+of an interrupted build. A copy without `_units/` (a published archive: `manifest.json`
+and the group folders) is listed by its `Manifest` (archive.manifest), which finalize
+derives from the same markers, as is a remote archive.
 """
 
 from __future__ import annotations
@@ -18,14 +19,24 @@ import pyarrow.parquet as pq
 
 from biomedica.archive.keys import split_member_name
 from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
+from biomedica.archive.manifest import Manifest
 from biomedica.archive.units import completed_units
 from biomedica.records import LICENSE_GROUPS, SHARD_SCHEMA
 
 
 def shard_paths(root: Path, group: str | None = None) -> list[tuple[str, Path]]:
-    """(group, tar path) of every complete shard, groups in LICENSE_GROUPS order, units ascending."""
+    """(group, tar path) of every complete shard, groups in LICENSE_GROUPS order, units ascending.
+
+    Complete: its unit has a marker in `_units/`; without `_units/`, listed in `manifest.json`.
+    """
     layout = ArchiveLayout(Path(root))
     groups = LICENSE_GROUPS if group is None else (layout.group_dir(group).name,)
+    if not layout.units_dir.is_dir():
+        manifest = Manifest.read(Path(root))
+        if manifest is None:
+            return []
+        return [(s.group, layout.group_dir(s.group) / s.name)
+                for s in manifest.shards([g for g in groups if g in manifest.groups])]
     units = completed_units(Path(root))
     return [
         (g, layout.group_dir(g) / stats.shards[g].name)

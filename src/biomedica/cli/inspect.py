@@ -37,7 +37,7 @@ def inspect(
 
 def render_report(report: InspectReport, console: Console | None = None) -> None:
     """Print the report as rich tables (a warning first when the build is not complete)."""
-    from biomedica.archive.inspect import STATUS_COMPLETE, STATUS_NOT_ARCHIVE
+    from biomedica.archive.inspect import INGEST_STAGE, STATUS_COMPLETE, STATUS_NOT_ARCHIVE
 
     console = console or stdout
     if report.status == STATUS_NOT_ARCHIVE:
@@ -71,12 +71,13 @@ def render_report(report: InspectReport, console: Console | None = None) -> None
         for kind, count in report.errors_by_kind.items():
             errors.add_row(kind, f"{count:,}")
         console.print(errors)
-    if any(stage != "ingest" for stage in report.errors_by_stage):
+    later_stages = {s: kinds for s, kinds in report.errors_by_stage.items() if s != INGEST_STAGE}
+    if later_stages:  # ingest's errors are the "Errors by kind" table above
         by_stage = Table(title="Errors by stage", title_justify="left")
         by_stage.add_column("stage")
         by_stage.add_column("kind")
         by_stage.add_column("count", justify="right")
-        for stage, kinds in report.errors_by_stage.items():
+        for stage, kinds in later_stages.items():
             for kind, count in kinds.items():
                 by_stage.add_row(stage, kind, f"{count:,}")
         console.print(by_stage)

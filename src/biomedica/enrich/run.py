@@ -2,8 +2,10 @@
 
 Reads `articles/` of the complete units, asks efetch for every PMID not enriched yet
 (matching answers by PMID), and appends `enrichment/part-*.parquet`. Batches that fail
-after the retries are recorded in `errors/enrich-NNNNNN.parquet` (stage `enrich`) and asked
-again by the next run; articles without a PMID are counted, not asked about.
+after the retries are recorded in `errors/enrich-efetch.parquet` (stage `enrich`), which
+each run replaces (or removes when nothing failed): the next run asks about every article
+without a row again, so the last run's failures are the current ones. Articles without a
+PMID are counted, not asked about.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from biomedica.net import NetClient
 from biomedica.records import ErrorRecord
 
 STAGE = "enrich"
+ERROR_PART = "efetch"
 _ARTICLE_COLUMNS = ["article_id", "pmid", "doi", "abstract", "mesh_terms"]
 
 
@@ -47,7 +50,7 @@ class EnrichSummary:
     retries: int = 0
     enriched: int = 0  # article rows with status ok
     not_found: int = 0  # article rows with status not-found
-    failed: int = 0  # articles whose batch failed (errors/enrich-*.parquet)
+    failed: int = 0  # articles whose batch failed (errors/enrich-efetch.parquet)
     with_mesh: int = 0
     filled_abstracts: int = 0
     filled_dois: int = 0
@@ -86,8 +89,8 @@ def _enrich(config: EnrichConfig, client: NetClient | None) -> EnrichSummary:
     summary.pmids = len(pmids)
 
     fetcher = PubmedFetcher(config, client)
-    numbers = part_numbers(root) + _error_file_numbers(root)
-    next_part = run_number = (max(numbers) + 1) if numbers else 0
+    numbers = part_numbers(root)
+    next_part = (max(numbers) + 1) if numbers else 0
     rows: list[EnrichmentRow] = []
     errors: list[ErrorRecord] = []
     with tqdm(total=len(pmids), unit="pmid", desc="enrich", disable=not config.progress, dynamic_ncols=True) as bar:
@@ -119,8 +122,7 @@ def _enrich(config: EnrichConfig, client: NetClient | None) -> EnrichSummary:
             bar.update(len(batch.pmids))
     if rows:
         _flush(root, next_part, rows, summary)
-    if errors:
-        _write_errors(root, run_number, errors)
+    ErrorSink(root, STAGE).write(ERROR_PART, errors)  # none failed: the previous run's failures are gone
     summary.retries = fetcher.client.stats.as_dict()["retries"]
     summary.seconds = time.perf_counter() - started
     return summary
@@ -187,10 +189,3 @@ def _flush(root: Path, number: int, rows: list[EnrichmentRow], summary: EnrichSu
     write_part(root, number, sorted(rows, key=lambda row: row.article_id))
     summary.parts += 1
 
-
-def _error_file_numbers(root: Path) -> list[int]:
-    return [int(part) for part in ErrorSink(root, STAGE).parts() if part.isdigit()]
-
-
-def _write_errors(root: Path, number: int, errors: list[ErrorRecord]) -> Path | None:
-    return ErrorSink(root, STAGE).write(f"{number:06d}", errors)

@@ -8,7 +8,7 @@ Views every query can use:
 | `dedup`, `quality`, `panels`, `clusters`, `concepts`, `labels` | the annotation tables present |
 | `annotated` | `samples` LEFT JOINed with every annotation table on `key` |
 | `concept_view` | `annotated` + `concept` (the id the strategies use) + `concept_score` |
-| `held_out` | keys of the samples whose article the eval split holds out (`archive.split`) |
+| `held_out` | keys of the samples whose article (`archive.keys.sample_article`) the eval split holds out |
 
 Only the shards of complete units are read (the file list comes from the unit markers),
 so a half-written build is never selected from.
@@ -61,13 +61,14 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
 
 
 def _create_held_out(connection, split: HeldOutSplit) -> None:
-    """The `held_out` table: hash each article once (its PMCID, else the article part of the key)."""
+    """The `held_out` table: hash each article once (its PMCID, else the article part of the key; '' is no PMCID)."""
     held_articles: list[str] = []
     held_keys: list[str] = []
     if split.enabled:
-        articles = fetch_arrow(connection, "SELECT DISTINCT pmcid FROM samples WHERE pmcid IS NOT NULL").column(0)
+        sql = "SELECT DISTINCT pmcid FROM samples WHERE NULLIF(pmcid, '') IS NOT NULL"
+        articles = fetch_arrow(connection, sql).column(0)
         held_articles = [a for a in articles.to_pylist() if is_held_out(a, split.fraction, split.salt)]
-        orphans = fetch_arrow(connection, "SELECT key FROM samples WHERE pmcid IS NULL").column(0).to_pylist()
+        orphans = fetch_arrow(connection, "SELECT key FROM samples WHERE NULLIF(pmcid, '') IS NULL").column(0).to_pylist()
         held_keys = [k for k in orphans if split.holds(k)]
     connection.register("held_out_articles", pa.table({"pmcid": pa.array(held_articles, pa.string())}))
     connection.register("held_out_orphans", pa.table({"key": pa.array(held_keys, pa.string())}))
@@ -92,6 +93,8 @@ class SelectionQuery:
     sql: str
     parameters: list = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    held_out_sql: str | None = None  # counts the held-out samples that pass every other filter
+    held_out_parameters: list = field(default_factory=list)
 
 
 def _concept_expression(config: SelectConfig, present: list[str]) -> tuple[str, str]:
@@ -142,8 +145,9 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
         need("dedup", "--canonical-only")
         conditions.append("COALESCE(canonical, TRUE)")
         applied.append("canonical samples only")
+    held_out_condition = "key NOT IN (SELECT key FROM held_out)"
     if config.held_out.enabled:
-        conditions.append("key NOT IN (SELECT key FROM held_out)")
+        conditions.append(held_out_condition)
         applied.append(f"held-out eval articles excluded (fraction {config.held_out_fraction:g})")
     if config.exclude_leaks and "dedup" in present:
         conditions.append("NOT COALESCE(leak, FALSE)")
@@ -182,10 +186,16 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
         conditions.append(f"({config.where})")
         applied.append(f"where {config.where}")
     where_sql = " AND ".join(conditions) or "TRUE"
-    base = (
-        f"WITH concept_view AS (SELECT *, {concept_sql} AS concept, {score_sql} AS concept_score FROM annotated), "
-        f"filtered AS (SELECT * FROM concept_view WHERE {where_sql})"
+    concept_view = (
+        f"WITH concept_view AS (SELECT *, {concept_sql} AS concept, {score_sql} AS concept_score FROM annotated)"
     )
+    held_out_sql = None
+    if config.held_out.enabled:
+        others = [c for c in conditions if c != held_out_condition]
+        held_out_sql = (f"{concept_view} SELECT count(*) FROM concept_view WHERE "
+                        + " AND ".join([*others, "key IN (SELECT key FROM held_out)"]))
+    where_parameters = list(parameters)
+    base = f"{concept_view}, filtered AS (SELECT * FROM concept_view WHERE {where_sql})"
     if config.strategy == "concept-balanced":
         # deterministic "random" order per seed; unlabelled samples form their own capped partition
         base += (
@@ -202,4 +212,5 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
     if config.limit:
         sql += f" LIMIT {int(config.limit)}"
         applied.append(f"first {config.limit}")
-    return SelectionQuery(sql=sql, parameters=parameters, applied=applied)
+    return SelectionQuery(sql=sql, parameters=parameters, applied=applied, held_out_sql=held_out_sql,
+                          held_out_parameters=where_parameters)

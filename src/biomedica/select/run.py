@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedica.archive.selection import SELECTION_NAME, manifest_table, write_manifest, write_selection_summary
+from biomedica.archive.selection import (
+    MANIFEST_NAME,
+    SELECTION_NAME,
+    manifest_table,
+    write_manifest,
+    write_selection_summary,
+)
 from biomedica.io.lock import LOCK_NAME, ArchiveLock
 from biomedica.io.settings import SettingsMismatch
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow
-from biomedica.select.write import shard_pattern, write_shards
+from biomedica.select.write import SIZES_NAME, shard_pattern, write_shards
+
+_SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what write_shards names a shard
 
 
 class SelectionExists(SettingsMismatch):
     """The output folder already holds a selection (pass overwrite to replace it).
 
     Select never resumes: a selection is cheap to redo, so any earlier output is refused
-    unless `overwrite` is set.
+    unless `overwrite` is set, which deletes the files the earlier `selection.json` names.
     """
 
 
@@ -33,7 +43,7 @@ class SelectResult:
     per_concept: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     shard_pattern: str | None = None
-    held_out_excluded: int = 0  # samples of the archive whose article the eval split holds out
+    held_out_excluded: int = 0  # held-out eval samples that every other filter kept (the split removed them)
     filters: list[str] = field(default_factory=list)
     sql: str = ""
 
@@ -45,11 +55,31 @@ def _prepare_out(config: SelectConfig) -> Path:
             raise SelectionExists(f"{out}: folder is not empty and holds no selection; choose an empty or new --out")
         if not config.overwrite:
             raise SelectionExists(f"{out}: already holds a selection; pass --overwrite to replace it")
-        for old in out.iterdir():
-            if old.is_file() and (old.suffix in (".tar", ".parquet") or old.name in ("sizes.json", SELECTION_NAME)):
-                old.unlink()
+        for name in _previous_outputs(out):
+            (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _previous_outputs(out: Path) -> list[str]:
+    """The files the selection in `out/selection.json` wrote; --overwrite deletes these and nothing else."""
+    path = out / SELECTION_NAME
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        output = summary["config"]["output"]
+        sizes = [str(name) for name in summary.get("sizes") or {}]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SelectionExists(
+            f"{path}: unreadable ({type(exc).__name__}: {exc}), so --overwrite cannot tell which files it wrote; "
+            "choose an empty or new --out"
+        ) from None
+    shards = [name for name in sizes if _SHARD_NAME.match(name)]
+    names = [*shards, *(name.removesuffix(".tar") + ".parquet" for name in shards)]
+    if output == "manifest":
+        names.append(MANIFEST_NAME)
+    if output == "shards":
+        names.append(SIZES_NAME)
+    return [*names, SELECTION_NAME]
 
 
 def run_select(config: SelectConfig) -> SelectResult:
@@ -70,13 +100,15 @@ def _select(config: SelectConfig) -> SelectResult:
     query = build_query(config, present)
     import duckdb
 
+    held_out_excluded = 0
     try:
         rows = fetch_arrow(connection, query.sql, query.parameters)
+        if query.held_out_sql is not None:
+            held_out_excluded = connection.execute(query.held_out_sql, query.held_out_parameters).fetchone()[0]
     except duckdb.Error as exc:
         hint = f" (check --where {config.where!r})" if config.where else ""
         raise ValueError(f"selection query failed{hint}: {exc}") from exc
     total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
-    held_out_excluded = connection.execute("SELECT count(*) FROM held_out").fetchone()[0]
     out = _prepare_out(config)
     per_group: dict[str, int] = {}
     for group in rows.column("group").to_pylist():

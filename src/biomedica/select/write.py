@@ -32,6 +32,7 @@ from biomedica.archive.shard_writer import ShardWriter
 from biomedica.io.atomic import publish, write_json_atomic
 from biomedica.records import FigureRecord
 
+SIZES_NAME = "sizes.json"
 _RECORD_FIELDS = [f.name for f in fields(FigureRecord)]
 
 
@@ -80,7 +81,7 @@ def write_shards(archive: Path, out: Path, rows: pa.Table, samples_per_shard: in
     finally:
         for handle in handles.values():
             handle.close()
-    write_json_atomic(out / "sizes.json", sizes)
+    write_json_atomic(out / SIZES_NAME, sizes)
     return sizes
 
 

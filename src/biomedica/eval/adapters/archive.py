@@ -1,8 +1,8 @@
 """Biomedica archive adapter: held-out image-caption retrieval from an archive, split by article.
 
-Reads only the shards of complete units (`archive.reader.shard_paths`): each
-`<group>/NNNNNN.parquet` index row gives the caption and the image member's byte offset in
-the `.tar` beside it. The split is `archive.split` (by article, stable as the archive grows);
+Reads only the shards of complete units (`archive.reader.shard_paths`; in a copy without
+`_units/`, the manifest's shards): each `<group>/NNNNNN.parquet` index row gives the caption
+and the image member's byte offset in the `.tar` beside it. The split is `archive.split` (by article, stable as the archive grows);
 `select` and `train` exclude the same articles by default, at the same fraction and salt.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from biomedica.archive.keys import sample_article
 from biomedica.archive.reader import is_archive, shard_paths
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit, is_held_out
 from biomedica.eval.adapters.registry import (
@@ -59,8 +60,9 @@ def load_archive(root: Path, options: ArchiveOptions) -> EvalDataset:
         raise DatasetMissing(f"{root} is not a biomedica archive (no manifest.json, no license-group folders)")
     columns = ["key", "pmcid", "shard", "image_offset", "image_size", *options.caption_fields]
     images, captions, groups = [], [], []
+    shards = shard_paths(root)
     for group in options.license_groups:
-        for _, tar_path in shard_paths(root, group):
+        for _, tar_path in (s for s in shards if s[0] == group):
             for row in pq.read_table(tar_path.with_suffix(".parquet"), columns=columns).to_pylist():
                 in_test = held_out.holds(row["key"], row["pmcid"])
                 if (options.split == "test" and not in_test) or (options.split == "train" and in_test):
@@ -74,7 +76,7 @@ def load_archive(root: Path, options: ArchiveOptions) -> EvalDataset:
                     continue
                 images.append(FileSliceImage(tar_path, row["image_offset"], row["image_size"], row["key"]))
                 captions.append(texts)
-                groups.append(row["pmcid"])
+                groups.append(sample_article(row["key"], row["pmcid"]))
                 if options.max_images and len(images) >= options.max_images:
                     return EvalDataset(images=images, captions=captions, groups=groups)
     if not images:

@@ -2,8 +2,9 @@
 
 Members are indexed, not copied: each image is read later by one seek at its offset in the
 tar (tarfile's `offset_data`), so a large benchmark costs no memory until embedded. Given a
-biomedica archive, only shards of complete units are read (`archive.reader.shard_paths`),
-all of them when `shards` is left at its default.
+biomedica archive, only shards of complete units are read (`archive.reader.shard_paths`;
+the manifest's shards in a copy without `_units/`), all of them when `shards` is left at
+its default.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ class WebDatasetOptions(AdapterOptions):
     caption_extension: str | None = None  # e.g. "txt"; one caption per sample
 
 
-def _shard_paths(root: Path, pattern: str) -> list[Path]:
-    if pattern == DEFAULT_SHARDS and is_archive(root):
-        return [path for _, path in shard_paths(root)]
+def _shard_paths(root: Path, pattern: str, complete: list[Path] | None) -> list[Path]:
+    if pattern == DEFAULT_SHARDS and complete is not None:
+        return complete
     paths: list[Path] = []
     for expanded in braceexpand(pattern):
         if any(ch in expanded for ch in "*?["):
@@ -46,12 +47,12 @@ def _shard_paths(root: Path, pattern: str) -> list[Path]:
     return paths
 
 
-def _incomplete(root: Path, paths: list[Path]) -> list[Path]:
-    """The shards among `paths` that an archive at `root` has no unit marker for (none outside an archive)."""
-    if not is_archive(root):
+def _incomplete(paths: list[Path], complete: list[Path] | None) -> list[Path]:
+    """The shards among `paths` that are not among the archive's `complete` ones (none outside an archive)."""
+    if complete is None:
         return []
-    complete = {path.resolve() for _, path in shard_paths(root)}
-    return [p for p in paths if p.resolve() not in complete]
+    known = {path.resolve() for path in complete}
+    return [p for p in paths if p.resolve() not in known]
 
 
 def _split_member(name: str) -> tuple[str, str]:
@@ -63,14 +64,15 @@ def _split_member(name: str) -> tuple[str, str]:
 @register_adapter("webdataset", WebDatasetOptions)
 def load_webdataset(root: Path, options: WebDatasetOptions) -> EvalDataset:
     """Samples in shard order; a sample without an image or without its label/caption is skipped and counted."""
-    paths = _shard_paths(root, options.shards)
+    complete = [path for _, path in shard_paths(root)] if is_archive(root) else None
+    paths = _shard_paths(root, options.shards, complete)
     absent = [p for p in paths if not p.is_file()]
     if not paths or absent:
         raise DatasetMissing(f"shard(s) not found: {absent[0] if absent else root / options.shards}")
     compressed = [p for p in paths if p.suffix in (".gz", ".tgz", ".bz2", ".xz", ".zst")]
     if compressed:
         raise DatasetInvalid(f"{compressed[0]}: compressed shards are not supported; decompress to .tar first")
-    incomplete = _incomplete(root, paths)
+    incomplete = _incomplete(paths, complete)
     paths = [p for p in paths if p not in incomplete]
     if not paths:
         raise DatasetMissing(

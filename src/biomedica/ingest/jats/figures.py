@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from biomedica.archive.keys import figure_key
 from biomedica.ingest.jats.elements import child
 from biomedica.ingest.jats.metadata import read_copyright, read_license
 from biomedica.ingest.jats.text import ArticleText, flatten
@@ -225,7 +226,7 @@ def read_figures(
         license_group = stricter(article_license, info.license).group if info.license else article_license.group
         records.append(
             FigureRecord(
-                key=f"{record.article_id}_{position:03d}",
+                key=figure_key(record.article_id, position),
                 pmcid=record.pmcid,
                 version=record.version,
                 pmid=record.pmid,
