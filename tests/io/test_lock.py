@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,51 @@ def test_owner_root_is_the_archive_for_its_own_annotations(tmp_path):
     archive = tmp_path / "archive"
     assert owner_root(archive / "annotations", archive) == archive.resolve()
     assert owner_root(tmp_path / "elsewhere", archive) == (tmp_path / "elsewhere").resolve()
+
+
+# Takes the lock where os.link fails (a file system without hard links), with the flock call slowed
+# down: the lock file exists, empty and unflocked, for `delay` seconds before its creator holds it.
+_NO_LINK_HOLDER = """
+import fcntl, os, sys, time
+from biomedica.io.lock import ArchiveLock
+
+def no_link(src, dst, *args, **kwargs):
+    raise PermissionError(1, "Operation not permitted")
+
+real_flock = fcntl.flock
+def slow_flock(fd, op):
+    time.sleep(float(sys.argv[2]))
+    return real_flock(fd, op)
+
+os.link, fcntl.flock = no_link, slow_flock
+with ArchiveLock(sys.argv[1], "biomedica enrich"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_without_hard_links_a_lock_being_created_is_never_taken_over(tmp_path):
+    creator = subprocess.Popen([sys.executable, "-c", _NO_LINK_HOLDER, str(tmp_path), "0.5"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / LOCK_NAME).exists():  # created in place, not yet flock'd nor written
+            assert time.monotonic() < deadline and creator.poll() is None
+            time.sleep(0.001)
+        with pytest.raises(ArchiveLocked, match=f"`biomedica enrich` \\(pid {creator.pid} on host"):
+            with ArchiveLock(tmp_path, "biomedica ingest"):
+                pytest.fail("took over a lock that was being created")
+        assert creator.stdout.readline().strip() == "held"
+    finally:
+        creator.communicate("\n", timeout=30)
+    assert creator.returncode == 0 and not (tmp_path / LOCK_NAME).exists()
+
+
+def test_an_unreadable_free_lock_is_refused_with_the_file_to_delete(tmp_path):
+    (tmp_path / LOCK_NAME).write_bytes(b"")
+    with pytest.raises(ArchiveLocked) as refused:
+        with ArchiveLock(tmp_path, "biomedica ingest"):
+            pytest.fail("took over an unreadable lock")
+    assert "\n" not in str(refused.value)
+    assert str(refused.value).endswith(f"delete {tmp_path.resolve() / LOCK_NAME}")
+    assert (tmp_path / LOCK_NAME).read_bytes() == b""

@@ -2,7 +2,9 @@
 
 The lock file names its holder (host, pid, command, start time; JSON). It appears complete
 or not at all (written under a temporary name, then hard-linked to its final name, which
-fails when a lock exists) and stays flock'd while held. A second writer therefore fails at
+fails when a lock exists; where the file system has no hard links it is created in place,
+and a lock file still unreadable is waited for, never taken over) and stays flock'd while
+held. A second writer therefore fails at
 once with one line naming the holder and the way out. A lock left by a killed process on
 this host (pid gone, flock free) is taken over with a warning; a lock from another host
 cannot be checked and is never taken over. Locks are re-entrant within a process
@@ -22,6 +24,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +33,7 @@ from biomedica.io.atomic import fsync_dir, temp_path
 
 LOCK_NAME = ".biomedica.lock"
 _ATTEMPTS = 20  # a lock released (or re-taken) while we looked at it: look again
+_CREATING_WAIT = 0.1  # seconds between looks at a lock file that is still being written
 
 
 class ArchiveLocked(OSError):
@@ -123,7 +127,11 @@ class ArchiveLock:
                     os.close(fd)  # released while we opened it
                     continue
                 holder = _read_holder(fd)
-                if not free or (holder is not None and (holder.host != me.host or _pid_alive(holder.pid))):
+                if free and holder is None:  # still being written (or broken): never taken over
+                    os.close(fd)
+                    time.sleep(_CREATING_WAIT)
+                    continue
+                if not free or holder.host != me.host or _pid_alive(holder.pid):
                     raise ArchiveLocked(self._refusal(holder))
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, data, 0)
@@ -131,10 +139,11 @@ class ArchiveLock:
             except BaseException:
                 os.close(fd)
                 raise
-            left = holder.describe() if holder else "a process (unreadable lock file)"
-            sys.stderr.write(f"warning: {self.path} was left by {left}, which is no longer running; taking it over\n")
+            sys.stderr.write(f"warning: {self.path} was left by {holder.describe()}, which is no longer running; "
+                             "taking it over\n")
             return fd
-        raise ArchiveLocked(f"{self.root}: {self.path} keeps changing hands; retry, or check who writes this folder")
+        raise ArchiveLocked(f"{self.root}: {self.path} is unreadable or keeps changing hands; retry, "
+                            f"or if no biomedica command writes this folder delete {self.path}")
 
     def _refusal(self, holder: LockHolder | None) -> str:
         who = holder.describe() if holder else "another process (its lock file is not readable yet)"
@@ -172,11 +181,22 @@ def _create(path: Path, data: bytes) -> int | None:
 
 
 def _create_in_place(path: Path, data: bytes) -> int | None:
+    """Create `path` exclusively, then flock it; None when it exists or another process got its flock first.
+
+    Between the two steps the file is empty and unflocked; others see an unreadable free lock
+    and wait (`_take`), so whoever holds the flock first owns it.
+    """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return None
-    _flock(fd)
+    if not _flock(fd):  # a waiter is looking at our empty file: give the name up and try again
+        try:
+            if _names(path, fd):
+                path.unlink()
+        finally:
+            os.close(fd)
+        return None
     os.write(fd, data)
     os.fsync(fd)
     fsync_dir(path.parent)
