@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -194,3 +195,24 @@ def test_an_unreadable_free_lock_is_refused_with_the_file_to_delete(tmp_path):
     assert "\n" not in str(refused.value)
     assert str(refused.value).endswith(f"delete {tmp_path.resolve() / LOCK_NAME}")
     assert (tmp_path / LOCK_NAME).read_bytes() == b""
+
+
+def test_other_threads_wait_while_one_thread_holds_the_lock(tmp_path):
+    events = []
+    entered = threading.Event()
+
+    def second():
+        entered.wait()
+        with ArchiveLock(tmp_path, "biomedica annotate --export"):
+            events.append("second in")
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with ArchiveLock(tmp_path, "biomedica annotate --export"):
+        entered.set()
+        with ArchiveLock(tmp_path, "biomedica annotate --export"):  # the same thread re-enters at once
+            time.sleep(0.3)  # the other thread is waiting all this time
+            events.append("first leaves")
+    thread.join(timeout=30)
+    assert events == ["first leaves", "second in"]
+    assert not (tmp_path / LOCK_NAME).exists()

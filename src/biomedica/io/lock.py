@@ -7,8 +7,9 @@ and a lock file still unreadable is waited for, never taken over) and stays floc
 held. A second writer therefore fails at
 once with one line naming the holder and the way out. A lock left by a killed process on
 this host (pid gone, flock free) is taken over with a warning; a lock from another host
-cannot be checked and is never taken over. Locks are re-entrant within a process
-(`run_sync` calls `run_ingest`) and released on return, on exceptions and on SIGTERM.
+cannot be checked and is never taken over. A lock is re-entrant within a thread (`run_sync`
+calls `run_ingest`); other threads of the process wait until the holding thread leaves. It is
+released on return, on exceptions and on SIGTERM.
 
 What a command locks: ingest, sync and enrich lock the archive; curate and the annotate
 export lock the archive when their annotation folder lies inside it (the default), else
@@ -65,6 +66,7 @@ class _Held:
 
 
 _held: dict[Path, _Held] = {}
+_threads: dict[Path, threading.RLock] = {}  # per root: the thread inside the `with` (others wait)
 _registry = threading.Lock()
 _previous_sigterm = None
 
@@ -79,35 +81,50 @@ class ArchiveLock:
 
     def __enter__(self) -> ArchiveLock:
         with _registry:
-            held = _held.get(self.root)
-            if held is not None:
-                held.count += 1
-                return self
-            created = _make_dirs(self.root)
-            try:
-                fd = self._take()
-            except BaseException:
-                _remove_empty(created)
-                raise
-            _held[self.root] = _Held(fd, 1, created)
-            _catch_sigterm()
+            thread_lock = _threads.setdefault(self.root, threading.RLock())
+        thread_lock.acquire()  # outside the registry: another thread of ours may hold this root for long
+        try:
+            self._enter()
+        except BaseException:
+            thread_lock.release()
+            raise
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def _enter(self) -> None:
+        held = _held.get(self.root)  # only the thread holding the root's thread lock touches its entry
+        if held is not None:
+            held.count += 1
+            return
+        created = _make_dirs(self.root)
+        try:
+            fd = self._take()
+        except BaseException:
+            _remove_empty(created)
+            raise
         with _registry:
+            _held[self.root] = _Held(fd, 1, created)
+            _catch_sigterm()
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
             held = _held[self.root]
             held.count -= 1
             if held.count:
                 return
-            del _held[self.root]
             try:
-                if _names(self.path, held.fd):
-                    self.path.unlink()
+                try:
+                    if _names(self.path, held.fd):
+                        self.path.unlink()
+                finally:
+                    os.close(held.fd)  # after the unlink: the flock guards the name until it is gone
+                _remove_empty(held.created)
             finally:
-                os.close(held.fd)  # after the unlink: the flock guards the name until it is gone
-            _remove_empty(held.created)
-            if not _held:
-                _restore_sigterm()
+                with _registry:
+                    del _held[self.root]
+                    if not _held:
+                        _restore_sigterm()
+        finally:
+            _threads[self.root].release()
 
     def _take(self) -> int:
         me = LockHolder(socket.gethostname(), os.getpid(), self.command,
@@ -284,8 +301,9 @@ def _restore_sigterm() -> None:
 
 def _forget_in_child() -> None:
     """A forked child is not the writer: drop its copies of the lock (the parent's flock stays)."""
-    global _registry, _previous_sigterm
+    global _registry, _threads, _previous_sigterm
     _registry = threading.Lock()
+    _threads = {}
     for held in _held.values():
         os.close(held.fd)
     _held.clear()
