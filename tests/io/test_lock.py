@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from biomedica.io.lock import LOCK_NAME, ArchiveLock, ArchiveLocked, owner_root
+from biomedica.io.lock import LOCK_NAME, ArchiveLock, ArchiveLocked, owner_root, shared_lock_name
 
 # A second process that takes the lock, says so, and holds it until stdin closes (or dies at once).
 _HOLDER = """
 import os, sys
 from biomedica.io.lock import ArchiveLock
-with ArchiveLock(sys.argv[1], sys.argv[2]):
+with ArchiveLock(sys.argv[1], sys.argv[2], name=sys.argv[4]):
     print("held", flush=True)
     if sys.argv[3] == "die":
         os._exit(0)  # like SIGKILL: no cleanup, the lock file stays
@@ -24,8 +24,8 @@ with ArchiveLock(sys.argv[1], sys.argv[2]):
 """
 
 
-def _hold(root: Path, command: str = "biomedica ingest", mode: str = "hold") -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root), command, mode],
+def _hold(root: Path, command: str = "biomedica ingest", mode: str = "hold", name: str = LOCK_NAME) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root), command, mode, name],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -216,3 +216,48 @@ def test_other_threads_wait_while_one_thread_holds_the_lock(tmp_path):
     thread.join(timeout=30)
     assert events == ["first leaves", "second in"]
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def _task(index: int, count: int = 2) -> str:
+    return shared_lock_name(f"array-of-{count}", f"task-{index}")
+
+
+def test_members_of_a_group_write_together_and_exclude_the_plain_lock(tmp_path):
+    first = _hold(tmp_path, "biomedica ingest --executor array (task 0 of 2)", name=_task(0))
+    try:
+        with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 1 of 2)", name=_task(1)):
+            assert (tmp_path / _task(1)).is_file()  # two members side by side
+        with pytest.raises(ArchiveLocked) as again:  # the same task submitted twice
+            with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 0 of 2)", name=_task(0)):
+                pytest.fail("one array task ran twice")
+        assert str(again.value).endswith(f"delete {tmp_path.resolve() / _task(0)}")
+        with pytest.raises(ArchiveLocked, match="task 0 of 2"):  # another array: its units overlap
+            with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 1 of 3)", name=_task(1, 3)):
+                pytest.fail("two job arrays wrote one archive")
+        with pytest.raises(ArchiveLocked) as plain:
+            with ArchiveLock(tmp_path, "biomedica ingest"):
+                pytest.fail("a plain run wrote beside an array task")
+        assert f"(pid {first.pid} on host" in str(plain.value)
+        assert str(plain.value).endswith(f"delete {tmp_path.resolve() / _task(0)}")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [_task(0)]  # refused runs leave no lock behind
+    finally:
+        first.communicate("\n", timeout=30)
+    plain_holder = _hold(tmp_path)
+    try:
+        with pytest.raises(ArchiveLocked, match=f"biomedica ingest` \\(pid {plain_holder.pid} on host"):
+            with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 0 of 2)", name=_task(0)):
+                pytest.fail("an array task wrote beside a plain run")
+    finally:
+        plain_holder.communicate("\n", timeout=30)
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_stale_member_lock_does_not_block_the_plain_run(tmp_path):
+    name = shared_lock_name("array-of-2", "task-1")
+    dead = _hold(tmp_path, "biomedica ingest --executor array (task 1 of 2)", mode="die", name=name)
+    dead.wait(timeout=30)
+    with ArchiveLock(tmp_path, "biomedica ingest"):
+        pass
+    assert (tmp_path / name).is_file()  # left for the next task of that number to take over
+    with pytest.raises(ValueError, match="shared_lock_name"):
+        ArchiveLock(tmp_path, "biomedica ingest", name=".biomedica.lock.nomember")

@@ -11,7 +11,14 @@ cannot be checked and is never taken over. A lock is re-entrant within a thread 
 calls `run_ingest`); other threads of the process wait until the holding thread leaves. It is
 released on return, on exceptions and on SIGTERM.
 
-What a command locks: ingest, sync and enrich lock the archive; curate and the annotate
+Writers that may write one folder together (the tasks of a job array, each writing its own
+units) take shared locks instead: `ArchiveLock(root, command, name=shared_lock_name(group,
+member))` holds `<root>/.biomedica.lock.<group>.<member>`. Members of one group write side
+by side; the same member twice is refused as above; the plain lock and a shared one, or two
+of different groups, exclude each other: whichever comes second is refused.
+
+What a command locks: ingest, sync and enrich lock the archive (a job-array ingest task
+takes the shared lock `array-of-<n>.task-<i>`); curate and the annotate
 export lock the archive when their annotation folder lies inside it (the default), else
 that folder (`owner_root`); select locks its --out folder. Readers take no lock.
 """
@@ -52,6 +59,22 @@ class LockHolder:
         return f"`{self.command}` (pid {self.pid} on host {self.host}, since {self.started})"
 
 
+def shared_lock_name(group: str, member: str) -> str:
+    """The lock file name of `member` of a `group` of writers that may write one folder together."""
+    for part in (group, member):
+        if not part or "." in part or "/" in part:
+            raise ValueError(f"shared lock group and member must be non-empty, without '.' or '/': {part!r}")
+    return f"{LOCK_NAME}.{group}.{member}"
+
+
+def _group(name: str) -> str | None:
+    """The group of a shared lock name (`.biomedica.lock.<group>.<member>`); None for the plain lock or any other name."""
+    group, dot, member = name.removeprefix(f"{LOCK_NAME}.").partition(".")
+    if name == LOCK_NAME or not name.startswith(f"{LOCK_NAME}.") or not (group and dot and member) or "." in member:
+        return None
+    return group
+
+
 def owner_root(folder: Path, archive: Path) -> Path:
     """The folder a writer of `folder` locks: `archive` when `folder` lies inside it, else `folder` itself."""
     folder, archive = Path(folder).resolve(), Path(archive).resolve()
@@ -61,6 +84,7 @@ def owner_root(folder: Path, archive: Path) -> Path:
 @dataclass
 class _Held:
     fd: int
+    name: str
     count: int
     created: list[Path]  # folders the lock had to create, removed again when left empty
 
@@ -72,12 +96,18 @@ _previous_sigterm = None
 
 
 class ArchiveLock:
-    """Context manager: hold the write lock of `root` for `command` (e.g. "biomedica ingest")."""
+    """Context manager: hold the write lock of `root` for `command` (e.g. "biomedica ingest").
 
-    def __init__(self, root: Path, command: str) -> None:
+    `name` is LOCK_NAME (one writer) or a `shared_lock_name(...)` (writers of one group together).
+    """
+
+    def __init__(self, root: Path, command: str, name: str = LOCK_NAME) -> None:
+        if name != LOCK_NAME and _group(name) is None:
+            raise ValueError(f"lock name {name!r} is neither {LOCK_NAME} nor a shared_lock_name(group, member)")
         self.root = Path(root).resolve()
         self.command = command
-        self.path = self.root / LOCK_NAME
+        self.name = name
+        self.path = self.root / name
 
     def __enter__(self) -> ArchiveLock:
         with _registry:
@@ -93,16 +123,23 @@ class ArchiveLock:
     def _enter(self) -> None:
         held = _held.get(self.root)  # only the thread holding the root's thread lock touches its entry
         if held is not None:
+            if held.name not in (LOCK_NAME, self.name):  # the plain lock covers every writer of the root
+                raise ArchiveLocked(f"{self.root}: this process holds {held.name}, so it cannot also take {self.name}")
             held.count += 1
             return
         created = _make_dirs(self.root)
         try:
             fd = self._take()
+            try:
+                self._check_others()
+            except BaseException:
+                _release(self.path, fd)
+                raise
         except BaseException:
             _remove_empty(created)
             raise
         with _registry:
-            _held[self.root] = _Held(fd, 1, created)
+            _held[self.root] = _Held(fd, self.name, 1, created)
             _catch_sigterm()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -112,11 +149,7 @@ class ArchiveLock:
             if held.count:
                 return
             try:
-                try:
-                    if _names(self.path, held.fd):
-                        self.path.unlink()
-                finally:
-                    os.close(held.fd)  # after the unlink: the flock guards the name until it is gone
+                _release(self.root / held.name, held.fd)
                 _remove_empty(held.created)
             finally:
                 with _registry:
@@ -149,7 +182,7 @@ class ArchiveLock:
                     time.sleep(_CREATING_WAIT)
                     continue
                 if not free or holder.host != me.host or _pid_alive(holder.pid):
-                    raise ArchiveLocked(self._refusal(holder))
+                    raise ArchiveLocked(self._refusal(holder, self.path))
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, data, 0)
                 os.fsync(fd)
@@ -159,13 +192,58 @@ class ArchiveLock:
             sys.stderr.write(f"warning: {self.path} was left by {holder.describe()}, which is no longer running; "
                              "taking it over\n")
             return fd
-        raise ArchiveLocked(f"{self.root}: {self.path} is unreadable or keeps changing hands; retry, "
-                            f"or if no biomedica command writes this folder delete {self.path}")
+        raise ArchiveLocked(self._unsettled(self.path))
 
-    def _refusal(self, holder: LockHolder | None) -> str:
+    def _check_others(self) -> None:
+        """Refuse when a lock this one excludes is held: checked after taking ours, so of two
+        writers that start together at least the later one sees the other."""
+        group = _group(self.name)
+        for path in sorted(self.root.glob(f"{LOCK_NAME}*")):
+            if path.name == self.name or not (path.name == LOCK_NAME or path.name.startswith(f"{LOCK_NAME}.")):
+                continue
+            if group is not None and _group(path.name) == group:
+                continue  # another member of our group
+            self._check_free(path)
+
+    def _check_free(self, path: Path) -> None:
+        """Raise ArchiveLocked unless the lock file `path` is absent or left by a dead process of this host."""
+        host = socket.gethostname()
+        for _ in range(_ATTEMPTS):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                free = _flock(fd)
+                if free and not _names(path, fd):
+                    return  # released while we opened it
+                holder = _read_holder(fd)
+            finally:
+                os.close(fd)
+            if free and holder is None:
+                time.sleep(_CREATING_WAIT)
+                continue
+            if not free or holder.host != host or _pid_alive(holder.pid):
+                raise ArchiveLocked(self._refusal(holder, path))
+            return
+        raise ArchiveLocked(self._unsettled(path))
+
+    def _refusal(self, holder: LockHolder | None, path: Path) -> str:
         who = holder.describe() if holder else "another process (its lock file is not readable yet)"
         return (f"{self.root} is being written by {who}; wait for it to finish, "
-                f"or if that process is gone delete {self.path}")
+                f"or if that process is gone delete {path}")
+
+    def _unsettled(self, path: Path) -> str:
+        return (f"{self.root}: {path} is unreadable or keeps changing hands; retry, "
+                f"or if no biomedica command writes this folder delete {path}")
+
+
+def _release(path: Path, fd: int) -> None:
+    try:
+        if _names(path, fd):
+            path.unlink()
+    finally:
+        os.close(fd)  # after the unlink: the flock guards the name until it is gone
 
 
 def _create(path: Path, data: bytes) -> int | None:
