@@ -12,9 +12,11 @@ import pytest
 from biomedica.archive import verify_archive
 from biomedica.archive.reader import iter_samples
 from biomedica.exec.job_array import ArrayTask, ArrayTaskError, array_task_from_env
+from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.pipeline import WorkUnit
+from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.run import run_ingest
+from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.io.lock import LOCK_NAME
 
 
@@ -98,3 +100,15 @@ def test_concurrent_array_tasks_then_final_run_equal_one_local_build(demo_corpus
         assert (out / sizes.relative_to(demo_archive)).read_text() == sizes.read_text()
     assert list(iter_samples(out)) == list(iter_samples(demo_archive))  # sample for sample, images included
 
+
+def test_old_ingest_path_keeps_run_array_task_and_its_signature(demo_corpus, tmp_path, monkeypatch):
+    from biomedica.ingest import executors_array as old
+
+    assert (old.ArrayTask, old.ArrayTaskError, old.array_task_from_env) == (ArrayTask, ArrayTaskError, array_task_from_env)
+    monkeypatch.setenv("BIOMEDICA_TASK_INDEX", "1")
+    monkeypatch.setenv("BIOMEDICA_TASK_COUNT", "2")
+    source = DirectorySource(demo_corpus)
+    todo = plan_units(source.list_items(), 4)
+    done = list(old.run_array_task(todo, source, tmp_path, ImageConfig(), 1))
+    assert [unit.unit_id for unit, _ in done] == [1] and len(todo) == 3
+    assert [stats.unit_id for _, stats in done] == [1] and done[0][1].total_samples > 0
