@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
+from biomedica.archive import verify_archive
+from biomedica.archive.reader import iter_samples
 from biomedica.exec.job_array import ArrayTask, ArrayTaskError, array_task_from_env
+from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.pipeline import WorkUnit
+from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.run import run_ingest
+from biomedica.ingest.sources.directory import DirectorySource
+from biomedica.io.lock import LOCK_NAME
 
 
 def test_task_position_from_slurm_or_biomedica_variables():
@@ -44,3 +54,61 @@ def test_array_tasks_then_final_run_equal_one_local_build(demo_corpus, demo_arch
     for group in ("commercial", "noncommercial", "other"):
         if (demo_archive / group / "sizes.json").exists():
             assert (out / group / "sizes.json").read_text() == (demo_archive / group / "sizes.json").read_text()
+
+
+# The real CLI, started only once `go` exists, so the tasks reach the lock together (tests/io/test_concurrent_ingest.py).
+_CLI_AT_GO = """
+import os, sys, time
+from pathlib import Path
+from biomedica.cli import app
+import biomedica.ingest.run
+go = Path(sys.argv[1])
+Path(f"{go}.ready-{os.getpid()}").touch()
+while not go.exists():
+    time.sleep(0.002)
+app(args=sys.argv[2:], prog_name="biomedica")
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_array_tasks_then_final_run_equal_one_local_build(demo_corpus, demo_archive, tmp_path):
+    out, go = tmp_path / "archive", tmp_path / "go"
+    cli = [sys.executable, "-c", _CLI_AT_GO, str(go), "ingest", str(demo_corpus), "--out", str(out),
+           "--articles-per-unit", "4", "--workers", "1", "--executor", "array", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "BIOMEDICA_TASK_COUNT": "2"}
+    tasks = [subprocess.Popen(cli, env=env | {"BIOMEDICA_TASK_INDEX": str(i)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready-*"))) < 2:
+        assert time.monotonic() < deadline and all(t.poll() is None for t in tasks), "a task did not start"
+        time.sleep(0.01)
+    go.touch()
+    outputs = [t.communicate(timeout=300) for t in tasks]
+    assert [t.returncode for t in tasks] == [0, 0], outputs
+    assert not (out / "manifest.json").exists()  # tasks leave the manifest and sizes.json to the final run
+    assert not list(out.glob("*/sizes.json"))
+    assert not list(out.glob(f"{LOCK_NAME}*"))
+
+    final = run_ingest(IngestConfig(input=demo_corpus, output=out, workers=1, articles_per_unit=4, progress=False))
+    assert final.units_run == 0 and final.units_skipped == final.units_total == 3
+    assert verify_archive(out) == []
+    expected = sorted(p.relative_to(demo_archive) for p in demo_archive.glob("*/*.tar"))
+    assert sorted(p.relative_to(out) for p in out.glob("*/*.tar")) == expected
+    for rel in expected:
+        assert (out / rel).read_bytes() == (demo_archive / rel).read_bytes()
+    for sizes in demo_archive.glob("*/sizes.json"):
+        assert (out / sizes.relative_to(demo_archive)).read_text() == sizes.read_text()
+    assert list(iter_samples(out)) == list(iter_samples(demo_archive))  # sample for sample, images included
+
+
+def test_old_ingest_path_keeps_run_array_task_and_its_signature(demo_corpus, tmp_path, monkeypatch):
+    from biomedica.ingest import executors_array as old
+
+    assert (old.ArrayTask, old.ArrayTaskError, old.array_task_from_env) == (ArrayTask, ArrayTaskError, array_task_from_env)
+    monkeypatch.setenv("BIOMEDICA_TASK_INDEX", "1")
+    monkeypatch.setenv("BIOMEDICA_TASK_COUNT", "2")
+    source = DirectorySource(demo_corpus)
+    todo = plan_units(source.list_items(), 4)
+    done = list(old.run_array_task(todo, source, tmp_path, ImageConfig(), 1))
+    assert [unit.unit_id for unit, _ in done] == [1] and len(todo) == 3
+    assert [stats.unit_id for _, stats in done] == [1] and done[0][1].total_samples > 0

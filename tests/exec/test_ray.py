@@ -19,8 +19,11 @@ ray = pytest.importorskip("ray")
 
 from biomedica.exec import EXECUTORS, run_units  # noqa: E402
 from biomedica.exec.ray_tasks import ClusterRateLimiter, RateLimitLedger  # noqa: E402
+from biomedica.images import ImageConfig  # noqa: E402
 from biomedica.ingest.config import IngestConfig  # noqa: E402
+from biomedica.ingest.pipeline import plan_units  # noqa: E402
 from biomedica.ingest.run import run_ingest  # noqa: E402
+from biomedica.ingest.sources.directory import DirectorySource  # noqa: E402
 from biomedica.ingest.sources.pmc_package import PmcPackageSource  # noqa: E402
 from biomedica.net import NetConfig  # noqa: E402
 
@@ -61,6 +64,17 @@ def test_ray_archive_equals_local_pool_archive_sample_for_sample(local_ray, demo
         else:  # articles/ and errors/
             assert pq.read_table(path).to_pylist() == pq.read_table(remote[name]).to_pylist(), name
     assert (out / "manifest.json").is_file()
+
+
+def test_old_ingest_path_keeps_run_ray_and_its_signature(local_ray, demo_corpus, tmp_path):
+    from biomedica.ingest import executors_ray as old
+
+    assert (old.ClusterRateLimiter, old.RateLimitLedger) == (ClusterRateLimiter, RateLimitLedger)
+    source = DirectorySource(demo_corpus)
+    todo = plan_units(source.list_items(), 4)
+    done = list(old.run_ray(todo, source, tmp_path, ImageConfig(), 2))
+    assert sorted(unit.unit_id for unit, _ in done) == [unit.unit_id for unit in todo] == [0, 1, 2]
+    assert all(stats.unit_id == unit.unit_id and stats.total_samples > 0 for unit, stats in done)
 
 
 def test_ledger_books_tokens_like_a_token_bucket():

@@ -4,17 +4,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from biomedica.io.lock import LOCK_NAME, ArchiveLock, ArchiveLocked, owner_root
+from biomedica.io.lock import LOCK_NAME, ArchiveLock, ArchiveLocked, owner_root, shared_lock_name
 
 # A second process that takes the lock, says so, and holds it until stdin closes (or dies at once).
 _HOLDER = """
 import os, sys
 from biomedica.io.lock import ArchiveLock
-with ArchiveLock(sys.argv[1], sys.argv[2]):
+with ArchiveLock(sys.argv[1], sys.argv[2], name=sys.argv[4]):
     print("held", flush=True)
     if sys.argv[3] == "die":
         os._exit(0)  # like SIGKILL: no cleanup, the lock file stays
@@ -22,8 +24,8 @@ with ArchiveLock(sys.argv[1], sys.argv[2]):
 """
 
 
-def _hold(root: Path, command: str = "biomedica ingest", mode: str = "hold") -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root), command, mode],
+def _hold(root: Path, command: str = "biomedica ingest", mode: str = "hold", name: str = LOCK_NAME) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root), command, mode, name],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -145,3 +147,117 @@ def test_owner_root_is_the_archive_for_its_own_annotations(tmp_path):
     archive = tmp_path / "archive"
     assert owner_root(archive / "annotations", archive) == archive.resolve()
     assert owner_root(tmp_path / "elsewhere", archive) == (tmp_path / "elsewhere").resolve()
+
+
+# Takes the lock where os.link fails (a file system without hard links), with the flock call slowed
+# down: the lock file exists, empty and unflocked, for `delay` seconds before its creator holds it.
+_NO_LINK_HOLDER = """
+import fcntl, os, sys, time
+from biomedica.io.lock import ArchiveLock
+
+def no_link(src, dst, *args, **kwargs):
+    raise PermissionError(1, "Operation not permitted")
+
+real_flock = fcntl.flock
+def slow_flock(fd, op):
+    time.sleep(float(sys.argv[2]))
+    return real_flock(fd, op)
+
+os.link, fcntl.flock = no_link, slow_flock
+with ArchiveLock(sys.argv[1], "biomedica enrich"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_without_hard_links_a_lock_being_created_is_never_taken_over(tmp_path):
+    creator = subprocess.Popen([sys.executable, "-c", _NO_LINK_HOLDER, str(tmp_path), "0.5"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / LOCK_NAME).exists():  # created in place, not yet flock'd nor written
+            assert time.monotonic() < deadline and creator.poll() is None
+            time.sleep(0.001)
+        with pytest.raises(ArchiveLocked, match=f"`biomedica enrich` \\(pid {creator.pid} on host"):
+            with ArchiveLock(tmp_path, "biomedica ingest"):
+                pytest.fail("took over a lock that was being created")
+        assert creator.stdout.readline().strip() == "held"
+    finally:
+        creator.communicate("\n", timeout=30)
+    assert creator.returncode == 0 and not (tmp_path / LOCK_NAME).exists()
+
+
+def test_an_unreadable_free_lock_is_refused_with_the_file_to_delete(tmp_path):
+    (tmp_path / LOCK_NAME).write_bytes(b"")
+    with pytest.raises(ArchiveLocked) as refused:
+        with ArchiveLock(tmp_path, "biomedica ingest"):
+            pytest.fail("took over an unreadable lock")
+    assert "\n" not in str(refused.value)
+    assert str(refused.value).endswith(f"delete {tmp_path.resolve() / LOCK_NAME}")
+    assert (tmp_path / LOCK_NAME).read_bytes() == b""
+
+
+def test_other_threads_wait_while_one_thread_holds_the_lock(tmp_path):
+    events = []
+    entered = threading.Event()
+
+    def second():
+        entered.wait()
+        with ArchiveLock(tmp_path, "biomedica annotate --export"):
+            events.append("second in")
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with ArchiveLock(tmp_path, "biomedica annotate --export"):
+        entered.set()
+        with ArchiveLock(tmp_path, "biomedica annotate --export"):  # the same thread re-enters at once
+            time.sleep(0.3)  # the other thread is waiting all this time
+            events.append("first leaves")
+    thread.join(timeout=30)
+    assert events == ["first leaves", "second in"]
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def _task(index: int, count: int = 2) -> str:
+    return shared_lock_name(f"array-of-{count}", f"task-{index}")
+
+
+def test_members_of_a_group_write_together_and_exclude_the_plain_lock(tmp_path):
+    first = _hold(tmp_path, "biomedica ingest --executor array (task 0 of 2)", name=_task(0))
+    try:
+        with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 1 of 2)", name=_task(1)):
+            assert (tmp_path / _task(1)).is_file()  # two members side by side
+        with pytest.raises(ArchiveLocked) as again:  # the same task submitted twice
+            with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 0 of 2)", name=_task(0)):
+                pytest.fail("one array task ran twice")
+        assert str(again.value).endswith(f"delete {tmp_path.resolve() / _task(0)}")
+        with pytest.raises(ArchiveLocked, match="task 0 of 2"):  # another array: its units overlap
+            with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 1 of 3)", name=_task(1, 3)):
+                pytest.fail("two job arrays wrote one archive")
+        with pytest.raises(ArchiveLocked) as plain:
+            with ArchiveLock(tmp_path, "biomedica ingest"):
+                pytest.fail("a plain run wrote beside an array task")
+        assert f"(pid {first.pid} on host" in str(plain.value)
+        assert str(plain.value).endswith(f"delete {tmp_path.resolve() / _task(0)}")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [_task(0)]  # refused runs leave no lock behind
+    finally:
+        first.communicate("\n", timeout=30)
+    plain_holder = _hold(tmp_path)
+    try:
+        with pytest.raises(ArchiveLocked, match=f"biomedica ingest` \\(pid {plain_holder.pid} on host"):
+            with ArchiveLock(tmp_path, "biomedica ingest --executor array (task 0 of 2)", name=_task(0)):
+                pytest.fail("an array task wrote beside a plain run")
+    finally:
+        plain_holder.communicate("\n", timeout=30)
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_stale_member_lock_does_not_block_the_plain_run(tmp_path):
+    name = shared_lock_name("array-of-2", "task-1")
+    dead = _hold(tmp_path, "biomedica ingest --executor array (task 1 of 2)", mode="die", name=name)
+    dead.wait(timeout=30)
+    with ArchiveLock(tmp_path, "biomedica ingest"):
+        pass
+    assert (tmp_path / name).is_file()  # left for the next task of that number to take over
+    with pytest.raises(ValueError, match="shared_lock_name"):
+        ArchiveLock(tmp_path, "biomedica ingest", name=".biomedica.lock.nomember")

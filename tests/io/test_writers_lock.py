@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from biomedica.cli.demo import run_demo
 from biomedica.curate.run import run_curate
 from biomedica.enrich import EnrichConfig, enrich_archive
 from biomedica.io.lock import LOCK_NAME, ArchiveLocked
@@ -53,3 +54,17 @@ def test_select_locks_its_out_folder(demo_archive, tmp_path):
             run_select(SelectConfig(archive=demo_archive, out=out))
     result = run_select(SelectConfig(archive=demo_archive, out=out))  # the lock file is not "an earlier output"
     assert result.selected > 0 and not (out / LOCK_NAME).exists()
+
+
+def test_demo_leaves_an_archive_being_written_alone(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "kept.txt").write_text("written by the other writer")
+    with _Held(archive):
+        with pytest.raises(ArchiveLocked, match="is being written by `biomedica ingest`"):
+            run_demo(tmp_path, n_articles=4, workers=1)
+        assert sorted(p.name for p in archive.iterdir()) == sorted([LOCK_NAME, "kept.txt"])
+        assert not (tmp_path / "corpus").exists()
+    summary = run_demo(tmp_path, n_articles=4, workers=1)  # free again: the old demo archive is cleared
+    assert summary.samples_total > 0 and not (archive / "kept.txt").exists()
+    assert (archive / "manifest.json").is_file() and not (archive / LOCK_NAME).exists()

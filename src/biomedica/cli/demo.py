@@ -31,19 +31,23 @@ def run_demo(out: Path, n_articles: int = 24, workers: int = 2, seed: int = 0) -
     from biomedica.cli.inspect import render_report
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
+    from biomedica.io.lock import LOCK_NAME, ArchiveLock
     from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
 
     out = Path(out)
     corpus, archive = out / "corpus", out / "archive"
-    for folder in (corpus, archive):
-        if folder.exists():
-            shutil.rmtree(folder)
-    info = write_demo_corpus(corpus, DemoCorpusConfig(n_articles=n_articles, seed=seed))
-    stderr.print(f"[bold]demo corpus[/]: {info} written to {corpus}")
-    config = IngestConfig(
-        input=corpus, output=archive, workers=workers, articles_per_unit=max(1, n_articles // 4)
-    )
-    summary = run_ingest(config)
+    with ArchiveLock(archive, "biomedica demo"):  # a demo (or any writer) still busy there refuses this one
+        for path in [corpus] + [p for p in archive.iterdir() if p.name != LOCK_NAME]:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+        info = write_demo_corpus(corpus, DemoCorpusConfig(n_articles=n_articles, seed=seed))
+        stderr.print(f"[bold]demo corpus[/]: {info} written to {corpus}")
+        config = IngestConfig(
+            input=corpus, output=archive, workers=workers, articles_per_unit=max(1, n_articles // 4)
+        )
+        summary = run_ingest(config)  # takes the same lock again (re-entrant)
     print_ingest_summary(summary)
     render_report(inspect_archive(archive))
     stderr.print(

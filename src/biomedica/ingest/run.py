@@ -3,6 +3,10 @@
 Resume is free: units that have their completion marker are skipped, a unit that died half
 way is cleaned and redone, and the manifest / sizes.json are derived from the markers at the
 end, so an interrupted run followed by a re-run equals one uninterrupted run.
+
+A job-array task (`--executor array`) runs its share of the units beside the other tasks
+under a shared lock and writes no manifest.json / sizes.json: tasks finish at different
+times, so one plain run afterwards, which finds every unit done, writes them.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from tqdm import tqdm
 from biomedica import __version__
 from biomedica.archive.unit_writer import completed_units, finalize_archive
 from biomedica.exec import check_executor, run_units
+from biomedica.exec.job_array import array_task_from_env
 from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
-from biomedica.io.lock import ArchiveLock
+from biomedica.io.lock import ArchiveLock, shared_lock_name
 from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.records import LICENSE_GROUPS
 
@@ -92,16 +97,27 @@ def run_ingest(
     `source` overrides the source built from the config; `item_ids` (a build's own sorted
     item list, e.g. the new versions of an incremental sync) and `first_unit_id` (the next
     free unit number of the archive) let a later build append units without touching
-    earlier ones. Holds the archive's write lock while it runs.
+    earlier ones. Holds the archive's write lock while it runs (a job-array task: its shared lock).
     """
-    with ArchiveLock(config.output, "biomedica ingest"):
+    with _write_lock(config):
         return _ingest(config, source, item_ids, first_unit_id)
+
+
+def _write_lock(config: IngestConfig) -> ArchiveLock:
+    """The archive's lock; a job-array task takes its own, so the tasks of one array run together.
+
+    Checks the executor (and the array position) first: before anything is locked or written.
+    """
+    if check_executor(config.executor) != "array":
+        return ArchiveLock(config.output, "biomedica ingest")
+    task = array_task_from_env()
+    return ArchiveLock(config.output, f"biomedica ingest --executor array (task {task.index} of {task.count})",
+                       name=shared_lock_name(f"array-of-{task.count}", f"task-{task.index}"))
 
 
 def _ingest(
     config: IngestConfig, source: ArticleSource | None, item_ids: list[str] | None, first_unit_id: int
 ) -> IngestSummary:
-    check_executor(config.executor)  # before any unit runs (a config built without validation)
     started = time.perf_counter()
     root = config.output.resolve()
     _check_settings(root, config)
@@ -133,8 +149,9 @@ def _ingest(
             summary.units_run += 1
             summary.items_run += len(unit.item_ids)
 
-    build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
-    finalize_archive(root, build_config=build_config, source=source.describe())
+    if config.executor != "array":  # the other tasks may still write: the plain run after the array finalizes
+        build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
+        finalize_archive(root, build_config=build_config, source=source.describe())
     _fill_totals(summary, root, units)
     summary.seconds = time.perf_counter() - started
     return summary

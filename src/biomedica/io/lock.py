@@ -2,13 +2,23 @@
 
 The lock file names its holder (host, pid, command, start time; JSON). It appears complete
 or not at all (written under a temporary name, then hard-linked to its final name, which
-fails when a lock exists) and stays flock'd while held. A second writer therefore fails at
+fails when a lock exists; where the file system has no hard links it is created in place,
+and a lock file still unreadable is waited for, never taken over) and stays flock'd while
+held. A second writer therefore fails at
 once with one line naming the holder and the way out. A lock left by a killed process on
 this host (pid gone, flock free) is taken over with a warning; a lock from another host
-cannot be checked and is never taken over. Locks are re-entrant within a process
-(`run_sync` calls `run_ingest`) and released on return, on exceptions and on SIGTERM.
+cannot be checked and is never taken over. A lock is re-entrant within a thread (`run_sync`
+calls `run_ingest`); other threads of the process wait until the holding thread leaves. It is
+released on return, on exceptions and on SIGTERM.
 
-What a command locks: ingest, sync and enrich lock the archive; curate and the annotate
+Writers that may write one folder together (the tasks of a job array, each writing its own
+units) take shared locks instead: `ArchiveLock(root, command, name=shared_lock_name(group,
+member))` holds `<root>/.biomedica.lock.<group>.<member>`. Members of one group write side
+by side; the same member twice is refused as above; the plain lock and a shared one, or two
+of different groups, exclude each other: whichever comes second is refused.
+
+What a command locks: ingest, sync and enrich lock the archive (a job-array ingest task
+takes the shared lock `array-of-<n>.task-<i>`); curate and the annotate
 export lock the archive when their annotation folder lies inside it (the default), else
 that folder (`owner_root`); select locks its --out folder. Readers take no lock.
 """
@@ -22,6 +32,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +41,7 @@ from biomedica.io.atomic import fsync_dir, temp_path
 
 LOCK_NAME = ".biomedica.lock"
 _ATTEMPTS = 20  # a lock released (or re-taken) while we looked at it: look again
+_CREATING_WAIT = 0.1  # seconds between looks at a lock file that is still being written
 
 
 class ArchiveLocked(OSError):
@@ -47,6 +59,22 @@ class LockHolder:
         return f"`{self.command}` (pid {self.pid} on host {self.host}, since {self.started})"
 
 
+def shared_lock_name(group: str, member: str) -> str:
+    """The lock file name of `member` of a `group` of writers that may write one folder together."""
+    for part in (group, member):
+        if not part or "." in part or "/" in part:
+            raise ValueError(f"shared lock group and member must be non-empty, without '.' or '/': {part!r}")
+    return f"{LOCK_NAME}.{group}.{member}"
+
+
+def _group(name: str) -> str | None:
+    """The group of a shared lock name (`.biomedica.lock.<group>.<member>`); None for the plain lock or any other name."""
+    group, dot, member = name.removeprefix(f"{LOCK_NAME}.").partition(".")
+    if name == LOCK_NAME or not name.startswith(f"{LOCK_NAME}.") or not (group and dot and member) or "." in member:
+        return None
+    return group
+
+
 def owner_root(folder: Path, archive: Path) -> Path:
     """The folder a writer of `folder` locks: `archive` when `folder` lies inside it, else `folder` itself."""
     folder, archive = Path(folder).resolve(), Path(archive).resolve()
@@ -56,54 +84,80 @@ def owner_root(folder: Path, archive: Path) -> Path:
 @dataclass
 class _Held:
     fd: int
+    name: str
     count: int
     created: list[Path]  # folders the lock had to create, removed again when left empty
 
 
 _held: dict[Path, _Held] = {}
+_threads: dict[Path, threading.RLock] = {}  # per root: the thread inside the `with` (others wait)
 _registry = threading.Lock()
 _previous_sigterm = None
 
 
 class ArchiveLock:
-    """Context manager: hold the write lock of `root` for `command` (e.g. "biomedica ingest")."""
+    """Context manager: hold the write lock of `root` for `command` (e.g. "biomedica ingest").
 
-    def __init__(self, root: Path, command: str) -> None:
+    `name` is LOCK_NAME (one writer) or a `shared_lock_name(...)` (writers of one group together).
+    """
+
+    def __init__(self, root: Path, command: str, name: str = LOCK_NAME) -> None:
+        if name != LOCK_NAME and _group(name) is None:
+            raise ValueError(f"lock name {name!r} is neither {LOCK_NAME} nor a shared_lock_name(group, member)")
         self.root = Path(root).resolve()
         self.command = command
-        self.path = self.root / LOCK_NAME
+        self.name = name
+        self.path = self.root / name
 
     def __enter__(self) -> ArchiveLock:
         with _registry:
-            held = _held.get(self.root)
-            if held is not None:
-                held.count += 1
-                return self
-            created = _make_dirs(self.root)
-            try:
-                fd = self._take()
-            except BaseException:
-                _remove_empty(created)
-                raise
-            _held[self.root] = _Held(fd, 1, created)
-            _catch_sigterm()
+            thread_lock = _threads.setdefault(self.root, threading.RLock())
+        thread_lock.acquire()  # outside the registry: another thread of ours may hold this root for long
+        try:
+            self._enter()
+        except BaseException:
+            thread_lock.release()
+            raise
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def _enter(self) -> None:
+        held = _held.get(self.root)  # only the thread holding the root's thread lock touches its entry
+        if held is not None:
+            if held.name not in (LOCK_NAME, self.name):  # the plain lock covers every writer of the root
+                raise ArchiveLocked(f"{self.root}: this process holds {held.name}, so it cannot also take {self.name}")
+            held.count += 1
+            return
+        created = _make_dirs(self.root)
+        try:
+            fd = self._take()
+            try:
+                self._check_others()
+            except BaseException:
+                _release(self.path, fd)
+                raise
+        except BaseException:
+            _remove_empty(created)
+            raise
         with _registry:
+            _held[self.root] = _Held(fd, self.name, 1, created)
+            _catch_sigterm()
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
             held = _held[self.root]
             held.count -= 1
             if held.count:
                 return
-            del _held[self.root]
             try:
-                if _names(self.path, held.fd):
-                    self.path.unlink()
+                _release(self.root / held.name, held.fd)
+                _remove_empty(held.created)
             finally:
-                os.close(held.fd)  # after the unlink: the flock guards the name until it is gone
-            _remove_empty(held.created)
-            if not _held:
-                _restore_sigterm()
+                with _registry:
+                    del _held[self.root]
+                    if not _held:
+                        _restore_sigterm()
+        finally:
+            _threads[self.root].release()
 
     def _take(self) -> int:
         me = LockHolder(socket.gethostname(), os.getpid(), self.command,
@@ -123,23 +177,73 @@ class ArchiveLock:
                     os.close(fd)  # released while we opened it
                     continue
                 holder = _read_holder(fd)
-                if not free or (holder is not None and (holder.host != me.host or _pid_alive(holder.pid))):
-                    raise ArchiveLocked(self._refusal(holder))
+                if free and holder is None:  # still being written (or broken): never taken over
+                    os.close(fd)
+                    time.sleep(_CREATING_WAIT)
+                    continue
+                if not free or holder.host != me.host or _pid_alive(holder.pid):
+                    raise ArchiveLocked(self._refusal(holder, self.path))
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, data, 0)
                 os.fsync(fd)
             except BaseException:
                 os.close(fd)
                 raise
-            left = holder.describe() if holder else "a process (unreadable lock file)"
-            sys.stderr.write(f"warning: {self.path} was left by {left}, which is no longer running; taking it over\n")
+            sys.stderr.write(f"warning: {self.path} was left by {holder.describe()}, which is no longer running; "
+                             "taking it over\n")
             return fd
-        raise ArchiveLocked(f"{self.root}: {self.path} keeps changing hands; retry, or check who writes this folder")
+        raise ArchiveLocked(self._unsettled(self.path))
 
-    def _refusal(self, holder: LockHolder | None) -> str:
+    def _check_others(self) -> None:
+        """Refuse when a lock this one excludes is held: checked after taking ours, so of two
+        writers that start together at least the later one sees the other."""
+        group = _group(self.name)
+        for path in sorted(self.root.glob(f"{LOCK_NAME}*")):
+            if path.name == self.name or not (path.name == LOCK_NAME or path.name.startswith(f"{LOCK_NAME}.")):
+                continue
+            if group is not None and _group(path.name) == group:
+                continue  # another member of our group
+            self._check_free(path)
+
+    def _check_free(self, path: Path) -> None:
+        """Raise ArchiveLocked unless the lock file `path` is absent or left by a dead process of this host."""
+        host = socket.gethostname()
+        for _ in range(_ATTEMPTS):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                free = _flock(fd)
+                if free and not _names(path, fd):
+                    return  # released while we opened it
+                holder = _read_holder(fd)
+            finally:
+                os.close(fd)
+            if free and holder is None:
+                time.sleep(_CREATING_WAIT)
+                continue
+            if not free or holder.host != host or _pid_alive(holder.pid):
+                raise ArchiveLocked(self._refusal(holder, path))
+            return
+        raise ArchiveLocked(self._unsettled(path))
+
+    def _refusal(self, holder: LockHolder | None, path: Path) -> str:
         who = holder.describe() if holder else "another process (its lock file is not readable yet)"
         return (f"{self.root} is being written by {who}; wait for it to finish, "
-                f"or if that process is gone delete {self.path}")
+                f"or if that process is gone delete {path}")
+
+    def _unsettled(self, path: Path) -> str:
+        return (f"{self.root}: {path} is unreadable or keeps changing hands; retry, "
+                f"or if no biomedica command writes this folder delete {path}")
+
+
+def _release(path: Path, fd: int) -> None:
+    try:
+        if _names(path, fd):
+            path.unlink()
+    finally:
+        os.close(fd)  # after the unlink: the flock guards the name until it is gone
 
 
 def _create(path: Path, data: bytes) -> int | None:
@@ -172,11 +276,22 @@ def _create(path: Path, data: bytes) -> int | None:
 
 
 def _create_in_place(path: Path, data: bytes) -> int | None:
+    """Create `path` exclusively, then flock it; None when it exists or another process got its flock first.
+
+    Between the two steps the file is empty and unflocked; others see an unreadable free lock
+    and wait (`_take`), so whoever holds the flock first owns it.
+    """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return None
-    _flock(fd)
+    if not _flock(fd):  # a waiter is looking at our empty file: give the name up and try again
+        try:
+            if _names(path, fd):
+                path.unlink()
+        finally:
+            os.close(fd)
+        return None
     os.write(fd, data)
     os.fsync(fd)
     fsync_dir(path.parent)
@@ -264,8 +379,9 @@ def _restore_sigterm() -> None:
 
 def _forget_in_child() -> None:
     """A forked child is not the writer: drop its copies of the lock (the parent's flock stays)."""
-    global _registry, _previous_sigterm
+    global _registry, _threads, _previous_sigterm
     _registry = threading.Lock()
+    _threads = {}
     for held in _held.values():
         os.close(held.fd)
     _held.clear()
