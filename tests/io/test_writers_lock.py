@@ -53,3 +53,26 @@ def test_select_locks_its_out_folder(demo_archive, tmp_path):
             run_select(SelectConfig(archive=demo_archive, out=out))
     result = run_select(SelectConfig(archive=demo_archive, out=out))  # the lock file is not "an earlier output"
     assert result.selected > 0 and not (out / LOCK_NAME).exists()
+
+
+def test_curate_into_an_outside_folder_keeps_its_errors_there(demo_archive, tmp_path):
+    """Errors go under the folder the run locks: another annotation set's errors in the archive stay as they were."""
+    import shutil
+
+    from biomedica.archive.errors import ErrorSink
+    from biomedica.curate.config import DedupConfig
+    from biomedica.records import ErrorRecord
+
+    archive = tmp_path / "archive"
+    shutil.copytree(demo_archive, archive)
+    theirs = ErrorRecord(id="x", stage="curate", kind="shard-unreadable", message="set A's")
+    archive_sink = ErrorSink(archive, "curate")
+    before = {part: archive_sink.write(part, [theirs]).read_bytes() for part in ("dedup", "panels")}
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "broken.png").write_bytes(b"\x89PNG not really")  # one dedup error of this run
+    results = run_curate(archive, annotations=tmp_path / "ann", steps=("dedup", "panels"),
+                         dedup=DedupConfig(eval_images=eval_dir))
+    assert [r.counts["errors"] for r in results] == [1, 0]
+    assert {part: archive_sink.path(part).read_bytes() for part in ("dedup", "panels")} == before
+    assert ErrorSink(tmp_path / "ann", "curate").parts() == ["dedup"]

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from biomedica.archive.annotations import AnnotationStore, write_table_atomic
+from biomedica.archive.annotations import AnnotationStore, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.curate.config import EmbedConfig
@@ -86,6 +86,7 @@ def embed_archive(
     folder.mkdir(parents=True, exist_ok=True)
     error_part = re.sub(r"[^a-z0-9_.-]+", "-", config.folder_name().lower())  # one error file per model and shard
     has_text = config.captions and encoder.tokenizer is not None
+    errors_sink = ErrorSink(annotations_owner(archive, store), "curate")
     done = skipped = samples = failed = 0
     dim = 0
     decoder = ThreadPoolExecutor(config.workers) if config.workers else _InThread()
@@ -125,7 +126,7 @@ def embed_archive(
         if has_text:
             text_vectors = [encoder.text_vectors(batch).astype(np.float16) for batch in _batches(captions, config.batch_size)]
             _save_npy(folder / f"{stem}.text.npy", np.concatenate(text_vectors) if text_vectors else vectors[:0])
-        ErrorSink(Path(archive), "curate").write(f"embed-{error_part}-{stem}", errors)
+        errors_sink.write(f"embed-{error_part}-{stem}", errors)
         write_table_atomic(keys_path, pa.table({"key": pa.array(keys, pa.string())}))
         done += 1
         samples += len(keys)
