@@ -76,5 +76,7 @@ def test_curate_embed_records_each_undecodable_image(tmp_path):
     assert result.failed == 1
     errors = read_errors(root).to_pylist()
     assert [(e["id"], e["stage"], e["kind"]) for e in errors] == [("PMC1_001", "curate", "image-undecodable")]
-    assert (root / "errors" / "curate-embed-biomedica-tiny-random-commercial-000000.parquet").is_file()  # per model
+    assert (root / "errors" / "curate-embed-commercial-000000.parquet").is_file()  # per shard, whatever the model
+    embed_archive(root, AnnotationStore(root / "annotations"), EmbedConfig(model="tiny-random", device="cpu", progress=False))
+    assert ErrorSink(root, "curate").parts() == ["embed-commercial-000000"]
     assert inspect_archive(root).errors_by_stage == {"curate": {"image-undecodable": 1}}

@@ -14,13 +14,15 @@ Output, under `annotations/embeddings/<name>/`:
     <group>-<shard>.keys.parquet       the n sample keys, written last: it marks the part done
 
 The shard is the unit of work: an interrupted run redoes only the shards without a keys
-file. Images decode through `biomedica.models.decode_image`, as eval's do, so the same
-archive embeds to the same vectors in curate and eval.
+file. Undecodable images get NaN rows and one error each in
+`errors/curate-embed-<group>-<shard>.parquet` (one part per shard, whatever the model: decoding
+does not depend on it), under the folder the run locks (archive.annotations.annotations_owner).
+Images decode through `biomedica.models.decode_image`, as eval's do, so the same archive
+embeds to the same vectors in curate and eval.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -84,7 +86,6 @@ def embed_archive(
                               f"embedding folder {folder}", "choose another --name or delete the folder", record=False)
     encoder = encoder or load_encoder(config)
     folder.mkdir(parents=True, exist_ok=True)
-    error_part = re.sub(r"[^a-z0-9_.-]+", "-", config.folder_name().lower())  # one error file per model and shard
     has_text = config.captions and encoder.tokenizer is not None
     errors_sink = ErrorSink(annotations_owner(archive, store), "curate")
     done = skipped = samples = failed = 0
@@ -126,7 +127,7 @@ def embed_archive(
         if has_text:
             text_vectors = [encoder.text_vectors(batch).astype(np.float16) for batch in _batches(captions, config.batch_size)]
             _save_npy(folder / f"{stem}.text.npy", np.concatenate(text_vectors) if text_vectors else vectors[:0])
-        errors_sink.write(f"embed-{error_part}-{stem}", errors)
+        errors_sink.write(f"embed-{stem}", errors)  # decode failures do not depend on the model
         write_table_atomic(keys_path, pa.table({"key": pa.array(keys, pa.string())}))
         done += 1
         samples += len(keys)
