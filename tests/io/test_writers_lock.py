@@ -76,3 +76,26 @@ def test_curate_into_an_outside_folder_keeps_its_errors_there(demo_archive, tmp_
     assert [r.counts["errors"] for r in results] == [1, 0]
     assert {part: archive_sink.path(part).read_bytes() for part in ("dedup", "panels")} == before
     assert ErrorSink(tmp_path / "ann", "curate").parts() == ["dedup"]
+
+
+def test_every_annotations_writer_locks_in_the_library(demo_archive, tmp_path):
+    """embed, cluster, zeroshot and the annotate export take the lock themselves, not only behind the CLI."""
+    from biomedica.annotate.app import AnnotateConfig, export_labels
+    from biomedica.annotate.store import LabelStore
+    from biomedica.archive.annotations import AnnotationStore
+    from biomedica.curate.cluster import cluster_embeddings
+    from biomedica.curate.concepts import zero_shot_labels
+    from biomedica.curate.config import ClusterConfig, EmbedConfig, ZeroShotConfig
+    from biomedica.curate.embed import embed_archive
+
+    store = AnnotationStore(tmp_path / "ann")
+    embed = EmbedConfig(model="tiny-random", device="cpu", progress=False)
+    LabelStore(store.root / "labels.sqlite").close()
+    with _Held(store.root):
+        for write in (lambda: embed_archive(demo_archive, store, embed),
+                      lambda: cluster_embeddings(demo_archive, store, ClusterConfig(embeddings="tiny-random", k=2)),
+                      lambda: zero_shot_labels(demo_archive, store, ZeroShotConfig(embed=embed)),
+                      lambda: export_labels(AnnotateConfig(archive=demo_archive, annotations=store.root))):
+            with pytest.raises(ArchiveLocked, match="is being written by `biomedica ingest`"):
+                write()
+    assert sorted(p.name for p in store.root.iterdir()) == ["labels.sqlite"]

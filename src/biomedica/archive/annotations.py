@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biomedica.io.atomic import write_parquet_atomic
-from biomedica.io.lock import owner_root
+from biomedica.io.lock import ArchiveLock, owner_root
 
 ANNOTATIONS_DIR = "annotations"
 TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels")
@@ -40,6 +40,11 @@ def default_annotations_dir(archive: Path) -> Path:
 def annotations_owner(archive: Path, store: AnnotationStore) -> Path:
     """The folder a writer of `store` locks and records its errors in: the archive when `store` lies inside it, else `store`'s."""
     return owner_root(store.root, archive)
+
+
+def annotations_lock(archive: Path, store: AnnotationStore, command: str) -> ArchiveLock:
+    """The write lock every writer of `store` holds (curate's steps, the annotate export): `annotations_owner`'s."""
+    return ArchiveLock(annotations_owner(archive, store), command)
 
 
 def write_table_atomic(path: Path, table: pa.Table) -> None:

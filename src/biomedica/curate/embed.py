@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from biomedica.archive.annotations import AnnotationStore, annotations_owner, write_table_atomic
+from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.curate.config import EmbedConfig
@@ -77,8 +77,16 @@ def embed_archive(
 ) -> EmbedResult:
     """Embed every complete shard not yet embedded; returns counts. Images that fail to decode get NaN rows.
 
-    `encoder` reuses a model already loaded from the same `config`.
+    `encoder` reuses a model already loaded from the same `config`. Holds the annotations' write lock.
     """
+    with annotations_lock(archive, store, "biomedica curate embed"):
+        return _embed(Path(archive), store, config, progress, encoder)
+
+
+def _embed(
+    archive: Path, store: AnnotationStore, config: EmbedConfig, progress: Callable[[int], None] | None,
+    encoder: Model | None,
+) -> EmbedResult:
     folder = store.embeddings_dir(config.folder_name())
     meta_path = folder / "meta.json"
     model, pretrained = config.recorded_model()
@@ -91,7 +99,7 @@ def embed_archive(
     done = skipped = samples = failed = 0
     dim = 0
     decoder = ThreadPoolExecutor(config.workers) if config.workers else _InThread()
-    for group, tar_path in shard_paths(Path(archive)):
+    for group, tar_path in shard_paths(archive):
         stem = f"{group}-{tar_path.stem}"
         keys_path = folder / f"{stem}.keys.parquet"
         if keys_path.is_file():

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from biomedica.archive.annotations import AnnotationStore, annotations_owner, default_annotations_dir
+from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, default_annotations_dir
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, read_shard_index, shard_paths
 from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
 from biomedica.curate.quality import QUALITY_INPUT_COLUMNS, assess_quality
-from biomedica.io.lock import ArchiveLock
 from biomedica.records import ErrorRecord
 
 STEPS = ("dedup", "quality", "panels")
@@ -134,7 +133,7 @@ def run_curate(
     _require_archive(Path(archive))
     store = AnnotationStore(Path(annotations) if annotations else default_annotations_dir(Path(archive)))
     results = []
-    with ArchiveLock(annotations_owner(archive, store), f"biomedica curate {' '.join(steps)}"):
+    with annotations_lock(archive, store, f"biomedica curate {' '.join(steps)}"):
         for step in steps:
             if step == "dedup":
                 results.append(run_dedup(archive, store, dedup))
