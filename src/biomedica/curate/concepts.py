@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock
 from biomedica.curate.config import ZeroShotConfig
+from biomedica.models.spec import no_text_tower, parse_model_spec
 from biomedica.taxonomy import Taxonomy, load_taxonomy
 
 CONCEPTS_SCHEMA = pa.schema(
@@ -96,6 +97,8 @@ def zero_shot_labels(archive: Path, store: AnnotationStore, config: ZeroShotConf
     """Embed what is missing, score every image against the taxonomy, write concepts.parquet (under the annotations' lock)."""
     from biomedica.curate.embed import embed_archive, load_encoder, read_embeddings
 
+    if parse_model_spec(config.embed.spec()).kind == "timm":  # refused before any model loads or image is embedded
+        raise no_text_tower(config.embed.spec(), "curate zeroshot")
     taxonomy = load_taxonomy(config.taxonomy)
     with annotations_lock(archive, store, "biomedica curate zeroshot"):
         encoder = load_encoder(config.embed)
