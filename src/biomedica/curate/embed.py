@@ -8,7 +8,8 @@ biomedica.models only, so the rest of curation stays torch-free.
 
 Output, under `annotations/embeddings/<name>/`:
 
-    meta.json                          model, pretrained (EmbedConfig.recorded_model), dim, created; a resume must match it
+    meta.json                          model, pretrained (EmbedConfig.recorded_model), decode (the decode rule), dim,
+                                       created; a resume must match model, pretrained and decode
     <group>-<shard>.image.npy          float16 [n, dim], L2-normalised, rows in shard order
     <group>-<shard>.text.npy           the same for captions (OpenCLIP models only)
     <group>-<shard>.keys.parquet       the n sample keys, written last: it marks the part done
@@ -40,7 +41,7 @@ from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.curate.config import EmbedConfig
 from biomedica.io.atomic import atomic_open, write_json_atomic
 from biomedica.io.settings import check_settings
-from biomedica.models.decode import decode_image
+from biomedica.models.decode import DECODE_RULE, decode_image
 from biomedica.models.load import Model, load_model
 from biomedica.records import ErrorRecord
 
@@ -66,9 +67,10 @@ class EmbedResult:
     dim: int
 
 
-def _meta(config: EmbedConfig, dim: int, has_text: bool) -> dict:
+def _settings(config: EmbedConfig) -> dict:
+    """What a resume must match: the weights and the image decode rule (either changes the vectors)."""
     model, pretrained = config.recorded_model()
-    return {"model": model, "pretrained": pretrained, "dim": dim, "text": has_text, "dtype": "float16", "normalized": True}
+    return {"model": model, "pretrained": pretrained, "decode": DECODE_RULE}
 
 
 def embed_archive(
@@ -89,9 +91,9 @@ def _embed(
 ) -> EmbedResult:
     folder = store.embeddings_dir(config.folder_name())
     meta_path = folder / "meta.json"
-    model, pretrained = config.recorded_model()
-    previous = check_settings(meta_path, {"model": model, "pretrained": pretrained},
-                              f"embedding folder {folder}", "choose another --name or delete the folder", record=False)
+    settings = _settings(config)
+    previous = check_settings(meta_path, settings, f"embedding folder {folder}",
+                              "choose another --name or delete the folder", record=False)
     encoder = encoder or load_encoder(config)
     folder.mkdir(parents=True, exist_ok=True)
     has_text = config.captions and encoder.tokenizer is not None
@@ -127,7 +129,7 @@ def _embed(
             vectors[bad] = np.nan
         dim = vectors.shape[1] if len(vectors) else dim
         if previous is None:
-            previous = _meta(config, dim, has_text)
+            previous = {**settings, "dim": dim, "text": has_text, "dtype": "float16", "normalized": True}
             write_json_atomic(meta_path, {**previous, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         elif previous["dim"] != dim:
             raise ValueError(f"{folder}: holds {previous['dim']}-d embeddings, this model gives {dim}-d; delete the folder")
