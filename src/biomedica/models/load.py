@@ -237,6 +237,8 @@ def load_model(
     (ModelFileNotFound, also a FileNotFoundError, when a named file is missing).
     """
     spec = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+    if spec.kind == "timm" and config_file is not None:
+        raise ModelLoadError(f"{config_file}: an OpenCLIP architecture JSON does not apply to timm model {spec.text!r}; drop it")
     device = pick_device(device)
     check_device(device)
     if spec.kind == "timm":
