@@ -89,7 +89,8 @@ def _embed(
     archive: Path, store: AnnotationStore, config: EmbedConfig, progress: Callable[[int], None] | None,
     encoder: Model | None,
 ) -> EmbedResult:
-    folder = store.embeddings_dir(config.folder_name())
+    name = config.folder_name()
+    folder = store.embeddings_dir(name)
     meta_path = folder / "meta.json"
     settings = _settings(config)
     previous = check_settings(meta_path, settings, f"embedding folder {folder}",
@@ -143,7 +144,7 @@ def _embed(
         samples += len(keys)
         failed += len(bad)
     decoder.shutdown()
-    return EmbedResult(config.folder_name(), folder, done, skipped, samples, failed, dim or (previous or {}).get("dim", 0))
+    return EmbedResult(name, folder, done, skipped, samples, failed, dim or (previous or {}).get("dim", 0))
 
 
 def _decode_or_error(image_bytes: bytes, side: int) -> tuple[Image.Image | None, Exception | None]:

@@ -167,7 +167,7 @@ def _missing(spec: ModelSpec, what: str) -> ModelFileNotFound:
 
 
 def _open_clip_model(spec: ModelSpec):
-    """(model, preprocess, tokenizer, input side) of an OpenCLIP spec, built on the CPU."""
+    """(model, preprocess, tokenizer, None) of an OpenCLIP spec, built on the CPU (Model reads the side from model.visual)."""
     try:
         import open_clip
     except ImportError:
@@ -189,7 +189,7 @@ def _open_clip_model(spec: ModelSpec):
             f"could not load model {spec.text!r} from {where} ({type(exc).__name__}: {_first_line(exc)}); offline, "
             "download the weights elsewhere and pass ARCH:/path/to/weights (or fill the HF cache and set HF_HUB_OFFLINE=1)"
         ) from None
-    return model, preprocess, tokenizer, _visual_size(model)
+    return model, preprocess, tokenizer, None
 
 
 def _timm_model(spec: ModelSpec):
