@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,13 +82,14 @@ def embed_archive(
 
     `encoder` reuses a model already loaded from the same `config`. Holds the annotations' write lock.
     """
-    with annotations_lock(archive, store, "biomedica curate embed"):
-        return _embed(Path(archive), store, config, progress, encoder)
+    decoders = ThreadPoolExecutor(config.workers) if config.workers else nullcontext()  # 0: decode in this thread
+    with annotations_lock(archive, store, "biomedica curate embed"), decoders as pool:
+        return _embed(Path(archive), store, config, progress, encoder, pool.map if pool else map)
 
 
 def _embed(
     archive: Path, store: AnnotationStore, config: EmbedConfig, progress: Callable[[int], None] | None,
-    encoder: Model | None,
+    encoder: Model | None, decode_map: Callable,
 ) -> EmbedResult:
     name = config.folder_name()
     folder = store.embeddings_dir(name)
@@ -101,7 +103,6 @@ def _embed(
     errors_sink = ErrorSink(annotations_owner(archive, store), "curate")
     done = skipped = samples = failed = 0
     dim = 0
-    decoder = ThreadPoolExecutor(config.workers) if config.workers else _InThread()
     for group, tar_path in shard_paths(archive):
         stem = f"{group}-{tar_path.stem}"
         keys_path = folder / f"{stem}.keys.parquet"
@@ -110,7 +111,7 @@ def _embed(
             continue
         keys, images, captions, bad, errors = [], [], [], [], []
         records = list(iter_shard(tar_path))
-        decoded = decoder.map(lambda item: _decode_or_error(item[1], encoder.image_size), records)
+        decoded = decode_map(lambda item: _decode_or_error(item[1], encoder.image_size), records)
         for (record, _), (image, exc) in zip(records, decoded):
             keys.append(record["key"])
             captions.append(record.get("caption") or "")
@@ -143,7 +144,6 @@ def _embed(
         done += 1
         samples += len(keys)
         failed += len(bad)
-    decoder.shutdown()
     return EmbedResult(name, folder, done, skipped, samples, failed, dim or (previous or {}).get("dim", 0))
 
 
@@ -152,16 +152,6 @@ def _decode_or_error(image_bytes: bytes, side: int) -> tuple[Image.Image | None,
         return decode_image(image_bytes, side), None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is one undecodable image
         return None, exc
-
-
-class _InThread:
-    """`EmbedConfig.workers == 0`: decode in the calling thread, with the executor's map/shutdown."""
-
-    def map(self, fn, items):
-        return map(fn, items)
-
-    def shutdown(self) -> None:
-        pass
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
