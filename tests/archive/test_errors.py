@@ -51,10 +51,10 @@ def test_curate_errors_go_to_the_archive_and_inspect_shows_them_with_ingest(two_
     shard = two_unit_archive / "commercial" / "000001.tar"
     intact = shard.read_bytes()
     shard.write_bytes(intact[:1000])  # a damaged shard: panels cannot read its images
-    results = run_curate(two_unit_archive, tmp_path / "ann", steps=("panels",))
+    results = run_curate(two_unit_archive, steps=("panels",))  # default annotations: errors in the archive
     assert results[0].counts["errors"] == 1
     assert (two_unit_archive / "errors" / "curate-panels.parquet").is_file()
-    assert not list((tmp_path / "ann").glob("errors-*"))  # no second place for errors
+    assert not list((two_unit_archive / "annotations").glob("errors-*"))  # no second place for errors
 
     report = inspect_archive(two_unit_archive)
     assert report.errors_by_kind == {"image-missing": 1}  # ingest's, as before
@@ -66,7 +66,7 @@ def test_curate_errors_go_to_the_archive_and_inspect_shows_them_with_ingest(two_
     assert "curate" in by_stage and "ingest" not in by_stage and "image-missing" not in by_stage  # shown once
 
     shard.write_bytes(intact)  # repaired: the next run drops its old errors
-    run_curate(two_unit_archive, tmp_path / "ann", steps=("panels",))
+    run_curate(two_unit_archive, steps=("panels",))
     assert inspect_archive(two_unit_archive).errors_by_stage == {"ingest": {"image-missing": 1}}
     assert "Errors by stage" not in _render(inspect_archive(two_unit_archive))
 
@@ -88,9 +88,11 @@ def test_curate_embed_records_each_undecodable_image(tmp_path):
 
     tiny = Path(biomedica.models.__file__).parent / "configs" / "biomedica-tiny.json"
     config = EmbedConfig(model="biomedica-tiny", model_config_json=tiny, device="cpu", batch_size=4, progress=False)
-    result = embed_archive(root, AnnotationStore(tmp_path / "ann"), config)
+    result = embed_archive(root, AnnotationStore(root / "annotations"), config)
     assert result.failed == 1
     errors = read_errors(root).to_pylist()
     assert [(e["id"], e["stage"], e["kind"]) for e in errors] == [("PMC1_001", "curate", "image-undecodable")]
-    assert (root / "errors" / "curate-embed-biomedica-tiny-random-commercial-000000.parquet").is_file()  # per model
+    assert (root / "errors" / "curate-embed-commercial-000000.parquet").is_file()  # per shard, whatever the model
+    embed_archive(root, AnnotationStore(root / "annotations"), EmbedConfig(model="tiny-random", device="cpu", progress=False))
+    assert sorted(p.name for p in (root / "errors").glob("curate-*")) == ["curate-embed-commercial-000000.parquet"]
     assert inspect_archive(root).errors_by_stage == {"curate": {"image-undecodable": 1}}

@@ -63,13 +63,13 @@ def test_cluster_embeddings_writes_table(curation_archive, tiny_clip_config, tmp
     store = AnnotationStore(tmp_path)
     embed_archive(curation_archive, store, EmbedConfig(model=tiny_clip_config.stem, model_config_json=tiny_clip_config,
                                                        name="tiny", captions=False, device="cpu"))
-    table, model = cluster_embeddings(store, ClusterConfig(embeddings="tiny", k=4, pca_dim=8, backend="sklearn"))
+    table, model = cluster_embeddings(curation_archive, store, ClusterConfig(embeddings="tiny", k=4, pca_dim=8, backend="sklearn"))
     rows = {r["key"]: r["cluster"] for r in table.to_pylist()}
     assert len(rows) == 51 and set(rows.values()) <= {0, 1, 2, 3}
     assert rows["PMC9000004_000"] == rows["PMC9000100_000"]  # identical images, identical cluster
     assert (store.models_dir() / "clusters-tiny.npz").is_file() and store.read("clusters").num_rows == 51
     # assign-only keeps the saved model: same ids, even with another seed and k in the config
-    again, reused = cluster_embeddings(store, ClusterConfig(embeddings="tiny", k=9, seed=5), refit=False)
+    again, reused = cluster_embeddings(curation_archive, store, ClusterConfig(embeddings="tiny", k=9, seed=5), refit=False)
     assert reused.k == 4 and again.column("cluster").to_pylist() == table.column("cluster").to_pylist()
 
 

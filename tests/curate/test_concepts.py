@@ -39,3 +39,15 @@ def test_zero_shot_end_to_end_with_tiny_model(curation_archive, tiny_clip_config
     assert set(table.column("zs_global").to_pylist()) <= set(taxonomy.global_by_id())
     scores = np.array(table.column("zs_global_score").to_pylist())
     assert ((scores > 0) & (scores <= 1.0 + 1e-6)).all()
+
+
+def test_zero_shot_refuses_an_image_only_model_before_embedding(curation_archive, tmp_path):
+    from biomedica.archive.annotations import AnnotationStore
+    from biomedica.curate.concepts import zero_shot_labels
+    from biomedica.curate.config import EmbedConfig, ZeroShotConfig
+    from biomedica.models import ModelLoadError
+
+    embed = EmbedConfig(model="timm:test_vit:random", captions=False, device="cpu")
+    with pytest.raises(ModelLoadError, match="curate zeroshot needs a model with a text tower; 'timm:test_vit:random'"):
+        zero_shot_labels(curation_archive, AnnotationStore(tmp_path / "ann"), ZeroShotConfig(embed=embed))
+    assert not (tmp_path / "ann").exists()  # nothing embedded

@@ -85,3 +85,19 @@ def test_decoding_threads_give_the_same_vectors_and_progress_counts_every_image(
     a = read_embeddings(AnnotationStore(tmp_path / "a"), threaded_config.folder_name())[1]
     b = read_embeddings(AnnotationStore(tmp_path / "b"), threaded_config.folder_name())[1]
     assert np.array_equal(a, b)
+
+
+def test_a_folder_embedded_under_another_decode_rule_is_refused(curation_archive, tiny_clip_config, tmp_path):
+    from biomedica.models.decode import DECODE_RULE
+
+    store = AnnotationStore(tmp_path)
+    config = _config(tiny_clip_config)
+    embed_archive(curation_archive, store, config)
+    meta_path = store.embeddings_dir(config.folder_name()) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["decode"] == DECODE_RULE
+    del meta["decode"]  # as written before the decode rule was recorded
+    meta_path.write_text(json.dumps(meta))
+    next(store.embeddings_dir(config.folder_name()).glob("*.keys.parquet")).unlink()  # one shard left to resume
+    with pytest.raises(ValueError, match=r"started with other settings \(decode: None -> .*delete the folder"):
+        embed_archive(curation_archive, store, config)

@@ -90,3 +90,15 @@ def test_max_images_subsample_is_seeded(offline_benchmark, tiny_model, tmp_path)
     assert first.result["n_images"] == 50
     assert first.result["score"] == second.result["score"]
     assert first.result["score_ci95"] == [None, None]
+
+
+def test_an_image_only_model_is_refused_before_any_image_is_embedded(offline_benchmark, tmp_path):
+    import pytest
+
+    pytest.importorskip("timm")
+    from biomedica.models import ModelLoadError
+
+    config = EvalConfig(out_dir=tmp_path / "results", n_boot=10)
+    with pytest.raises(ModelLoadError, match="^eval needs a model with a text tower; 'timm:test_vit:random'"):
+        run_evaluation("timm:test_vit:random", [_task(offline_benchmark.root)], config, log=lambda line: None)
+    assert not (tmp_path / "results").exists()  # no cached image embeddings, no result

@@ -68,3 +68,49 @@ def test_demo_leaves_an_archive_being_written_alone(tmp_path):
     summary = run_demo(tmp_path, n_articles=4, workers=1)  # free again: the old demo archive is cleared
     assert summary.samples_total > 0 and not (archive / "kept.txt").exists()
     assert (archive / "manifest.json").is_file() and not (archive / LOCK_NAME).exists()
+
+
+def test_curate_into_an_outside_folder_keeps_its_errors_there(demo_archive, tmp_path):
+    """Errors go under the folder the run locks: another annotation set's errors in the archive stay as they were."""
+    import shutil
+
+    from biomedica.archive.errors import ErrorSink
+    from biomedica.curate.config import DedupConfig
+    from biomedica.records import ErrorRecord
+
+    archive = tmp_path / "archive"
+    shutil.copytree(demo_archive, archive)
+    theirs = ErrorRecord(id="x", stage="curate", kind="shard-unreadable", message="set A's")
+    archive_sink = ErrorSink(archive, "curate")
+    before = {part: archive_sink.write(part, [theirs]).read_bytes() for part in ("dedup", "panels")}
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "broken.png").write_bytes(b"\x89PNG not really")  # one dedup error of this run
+    results = run_curate(archive, annotations=tmp_path / "ann", steps=("dedup", "panels"),
+                         dedup=DedupConfig(eval_images=eval_dir))
+    assert [r.counts["errors"] for r in results] == [1, 0]
+    assert {part: archive_sink.path(part).read_bytes() for part in ("dedup", "panels")} == before
+    assert sorted(p.name for p in (tmp_path / "ann" / "errors").iterdir()) == ["curate-dedup.parquet"]
+
+
+def test_every_annotations_writer_locks_in_the_library(demo_archive, tmp_path):
+    """embed, cluster, zeroshot and the annotate export take the lock themselves, not only behind the CLI."""
+    from biomedica.annotate.app import AnnotateConfig, export_labels
+    from biomedica.annotate.store import LabelStore
+    from biomedica.archive.annotations import AnnotationStore
+    from biomedica.curate.cluster import cluster_embeddings
+    from biomedica.curate.concepts import zero_shot_labels
+    from biomedica.curate.config import ClusterConfig, EmbedConfig, ZeroShotConfig
+    from biomedica.curate.embed import embed_archive
+
+    store = AnnotationStore(tmp_path / "ann")
+    embed = EmbedConfig(model="tiny-random", device="cpu", progress=False)
+    LabelStore(store.root / "labels.sqlite").close()
+    with _Held(store.root):
+        for write in (lambda: embed_archive(demo_archive, store, embed),
+                      lambda: cluster_embeddings(demo_archive, store, ClusterConfig(embeddings="tiny-random", k=2)),
+                      lambda: zero_shot_labels(demo_archive, store, ZeroShotConfig(embed=embed)),
+                      lambda: export_labels(AnnotateConfig(archive=demo_archive, annotations=store.root))):
+            with pytest.raises(ArchiveLocked, match="is being written by `biomedica ingest`"):
+                write()
+    assert sorted(p.name for p in store.root.iterdir()) == ["labels.sqlite"]

@@ -102,6 +102,8 @@ def test_a_registered_architecture_json(tmp_path):
     assert register_model_config(path) == "tiny-16"
     with pytest.raises(ModelFileNotFound, match="absent.json: no such model config file"):
         load_model("tiny-16:random", device="cpu", config_file=tmp_path / "absent.json")
+    with pytest.raises(ModelLoadError, match="tiny-16.json: an OpenCLIP architecture JSON does not apply to timm model"):
+        load_model("timm:test_vit:random", device="cpu", config_file=path)  # was ignored
 
 
 def test_timm_random_weights_are_seeded_and_image_only(tmp_path):

@@ -16,18 +16,19 @@ Routes (JSON unless said):
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from biomedica.annotate.catalogue import ClusterCatalogue
-from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
+from biomedica.annotate.consensus import AgreementReport, agreement_report, consensus, consensus_table
 from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
-from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
+from biomedica.archive.annotations import AnnotationStore, annotations_lock, default_annotations_dir
 from biomedica.archive.labels import write_labels
-from biomedica.io.lock import ArchiveLock, ArchiveLocked, owner_root
+from biomedica.io.lock import ArchiveLocked
 from biomedica.taxonomy import load_taxonomy
 
 
@@ -50,9 +51,33 @@ class AnnotateConfig(BaseModel):
     def database_path(self) -> Path:
         return self.database or self.store().root / "labels.sqlite"
 
-    def export_lock(self) -> ArchiveLock:
-        """Held while an export writes the annotation tables (labels themselves go to SQLite, which locks itself)."""
-        return ArchiveLock(owner_root(self.store().root, self.archive), "biomedica annotate --export")
+
+@dataclass
+class ExportResult:
+    labels: pa.Table  # the propagated per-sample labels written to labels.parquet
+    report: AgreementReport
+
+
+def export_labels(config: AnnotateConfig, labels: LabelStore | None = None) -> ExportResult:
+    """Write the majority label per cluster (cluster_labels.parquet) and per sample (labels.parquet).
+
+    Holds the annotations' write lock while writing the tables (the labels themselves live in
+    SQLite, which locks itself). `labels`: the app's open store; else the database is opened.
+    """
+    if labels is not None:
+        latest = labels.latest()
+    elif not config.database_path().is_file():
+        raise FileNotFoundError(f"{config.database_path()}: no labels yet; run `biomedica annotate` first")
+    else:
+        opened = LabelStore(config.database_path())
+        try:
+            latest = opened.latest()
+        finally:
+            opened.close()
+    store = config.store()
+    with annotations_lock(config.archive, store, "biomedica annotate --export"):
+        table = write_labels(store, consensus_table(consensus(latest)))
+    return ExportResult(table, agreement_report(latest))
 
 
 class LabelIn(BaseModel):
@@ -162,13 +187,11 @@ def create_app(config: AnnotateConfig):
 
     @app.post("/api/export")
     def export() -> dict:
-        items = consensus(labels.latest())
         try:
-            with config.export_lock():
-                table = write_labels(store, consensus_table(items))
+            result = export_labels(config, labels)
         except ArchiveLocked as exc:
             raise HTTPException(409, str(exc)) from None
-        return {"clusters": len(items), "samples": table.num_rows,
+        return {"clusters": result.report.clusters_labelled, "samples": result.labels.num_rows,
                 "cluster_labels": str(store.table_path("cluster_labels")), "labels": str(store.table_path("labels"))}
 
     return app

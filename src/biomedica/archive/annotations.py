@@ -10,6 +10,10 @@ Layout (default `<archive>/annotations/`, or any folder the user names):
     annotations/concepts.parquet    zero-shot concept labels with scores
     annotations/labels.parquet      expert cluster labels propagated to samples
 
+A writer of the annotations locks, and writes its errors (`errors/curate-*.parquet`) under,
+`annotations_owner`: the archive for the default folder (so `inspect` shows them), else the
+annotations folder itself, so a run never touches an archive it does not lock.
+
 The shards are never touched. Every table is written whole under a temporary name and
 renamed into place, so a crash leaves the previous version (or none), never half a table.
 """
@@ -23,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biomedica.io.atomic import write_parquet_atomic
+from biomedica.io.lock import ArchiveLock, owner_root
 
 ANNOTATIONS_DIR = "annotations"
 TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels")
@@ -30,6 +35,16 @@ TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels")
 
 def default_annotations_dir(archive: Path) -> Path:
     return Path(archive) / ANNOTATIONS_DIR
+
+
+def annotations_owner(archive: Path, store: AnnotationStore) -> Path:
+    """The folder a writer of `store` locks and records its errors in: the archive when `store` lies inside it, else `store`'s."""
+    return owner_root(store.root, archive)
+
+
+def annotations_lock(archive: Path, store: AnnotationStore, command: str) -> ArchiveLock:
+    """The write lock every writer of `store` holds (curate's steps, the annotate export): `annotations_owner`'s."""
+    return ArchiveLock(annotations_owner(archive, store), command)
 
 
 def write_table_atomic(path: Path, table: pa.Table) -> None:

@@ -26,23 +26,15 @@ def annotate(
     config = AnnotateConfig(archive=archive, annotations=annotations, database=database, taxonomy=taxonomy,
                             samples_per_cluster=samples_per_cluster, host=host, port=port)
     if export:
-        from biomedica.annotate.consensus import agreement_report, consensus, consensus_table
-        from biomedica.annotate.store import LabelStore
-        from biomedica.archive.labels import write_labels
-        from biomedica.io.lock import ArchiveLocked
+        from biomedica.annotate.app import export_labels
 
-        if not config.database_path().is_file():
-            fail(f"{config.database_path()}: no labels yet; run `biomedica annotate` first")
-        store = LabelStore(config.database_path())
-        latest = store.latest()
         try:
-            with config.export_lock():
-                table = write_labels(config.store(), consensus_table(consensus(latest)))
-        except ArchiveLocked as exc:
+            result = export_labels(config)
+        except OSError as exc:  # no labels yet (FileNotFoundError), another writer (ArchiveLocked)
             fail(str(exc))
-        report = agreement_report(latest)
+        report = result.report
         stdout.print(
-            f"exported {report.clusters_labelled} clusters ({table.num_rows} samples) from {len(report.annotators)} "
+            f"exported {report.clusters_labelled} clusters ({result.labels.num_rows} samples) from {len(report.annotators)} "
             f"annotators; Fleiss' kappa category {report.fleiss_category}, panel type {report.fleiss_panel_type}"
         )
         return

@@ -29,13 +29,6 @@ def _store(archive: Path, annotations: Path | None):
     return AnnotationStore(annotations or default_annotations_dir(archive))
 
 
-def _lock(archive: Path, annotations: Path | None, step: str):
-    """The write lock of the annotations: the archive's, or the folder's when it lies outside the archive."""
-    from biomedica.io.lock import ArchiveLock, owner_root
-
-    return ArchiveLock(owner_root(_store(archive, annotations).root, archive), f"biomedica curate {step}")
-
-
 def _print_results(results) -> None:
     rows = []
     for result in results:
@@ -132,7 +125,7 @@ def _embed_config(model, pretrained, model_config_json, name, batch_size, device
 
 MODEL_OPT = typer.Option(
     ..., "--model", help="Model spec, as eval and train take it: tiny-random, ARCH:TAG, ARCH:/path.pt, hf-hub:ORG/NAME, "
-    "timm:NAME[:/path/weights] (or a bare ARCH with --pretrained).",
+    "timm:NAME:/path/weights, timm:NAME:random (or a bare ARCH or timm:NAME with --pretrained; without: random weights).",
 )
 PRETRAINED_OPT = typer.Option(None, help="Older form: pretrained tag or checkpoint file of a bare ARCH (timm:NAME: local weights).")
 CONFIG_JSON_OPT = typer.Option(None, "--model-config", help="Custom OpenCLIP model config JSON to register first.")
@@ -162,7 +155,7 @@ def embed(
 
     config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions, workers, progress)
     try:
-        with _lock(archive, annotations, "embed"), tqdm(desc="embed", unit="img", disable=not config.progress) as bar:
+        with tqdm(desc="embed", unit="img", disable=not config.progress) as bar:
             result = embed_archive(archive, _store(archive, annotations), config, progress=bar.update)
     except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
         fail(str(exc))
@@ -197,8 +190,7 @@ def cluster(
     except ValidationError as exc:
         fail(validation_message(exc))
     try:
-        with _lock(archive, annotations, "cluster"):
-            table, model = cluster_embeddings(_store(archive, annotations), config, refit=not assign_only)
+        table, model = cluster_embeddings(archive, _store(archive, annotations), config, refit=not assign_only)
     except (OSError, ValueError, ImportError) as exc:
         fail(str(exc))
     stdout.print(f"{table.num_rows} samples in {model.k} clusters ({model.info['backend']}, "
@@ -225,8 +217,7 @@ def zeroshot(
     config = ZeroShotConfig(embed=_embed_config(model, pretrained, model_config, name, batch_size, device, False),
                             taxonomy=taxonomy, top_k=top_k)
     try:
-        with _lock(archive, annotations, "zeroshot"):
-            table = zero_shot_labels(archive, _store(archive, annotations), config)
+        table = zero_shot_labels(archive, _store(archive, annotations), config)
     except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
         fail(str(exc))
     counts: dict[str, int] = {}

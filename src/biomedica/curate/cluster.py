@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from biomedica.archive.annotations import AnnotationStore
+from biomedica.archive.annotations import AnnotationStore, annotations_lock
 from biomedica.curate.config import ClusterConfig
 from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
 
@@ -174,26 +174,31 @@ def assign_clusters(model: ClusterModel, vectors: np.ndarray, use_faiss: bool | 
     return labels, distances
 
 
-def cluster_embeddings(store: AnnotationStore, config: ClusterConfig, refit: bool = True) -> tuple[pa.Table, ClusterModel]:
+def cluster_embeddings(
+    archive: Path, store: AnnotationStore, config: ClusterConfig, refit: bool = True,
+) -> tuple[pa.Table, ClusterModel]:
     """Fit on the stored image embeddings `config.embeddings`, save the model, write clusters.parquet.
+
+    Holds the write lock of the annotations of `archive` (archive.annotations.annotations_lock).
 
     With `refit=False` the saved model is loaded and only assigns (new shards embedded since
     keep the cluster ids, and therefore the expert labels, of the first fit).
     """
     from biomedica.curate.embed import read_embeddings
 
-    keys, vectors = read_embeddings(store, config.embeddings, "image")
-    name = f"clusters-{config.embeddings}"
-    if refit:
-        model = fit_clusters(vectors, config)
-        model.save(store.models_dir(), name)
-    else:
-        model = ClusterModel.load(store.models_dir(), name)
-    labels, distances = assign_clusters(model, vectors)
-    table = pa.table(
-        {"key": pa.array(keys, pa.string()), "cluster": pa.array(labels, pa.int32()),
-         "distance": pa.array(distances, pa.float32())},
-        schema=CLUSTERS_SCHEMA,
-    )
-    store.write("clusters", table)
+    with annotations_lock(archive, store, "biomedica curate cluster"):
+        keys, vectors = read_embeddings(store, config.embeddings, "image")
+        name = f"clusters-{config.embeddings}"
+        if refit:
+            model = fit_clusters(vectors, config)
+            model.save(store.models_dir(), name)
+        else:
+            model = ClusterModel.load(store.models_dir(), name)
+        labels, distances = assign_clusters(model, vectors)
+        table = pa.table(
+            {"key": pa.array(keys, pa.string()), "cluster": pa.array(labels, pa.int32()),
+             "distance": pa.array(distances, pa.float32())},
+            schema=CLUSTERS_SCHEMA,
+        )
+        store.write("clusters", table)
     return table, model

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from biomedica.archive.annotations import AnnotationStore
+from biomedica.archive.annotations import AnnotationStore, annotations_lock
 from biomedica.curate.config import ZeroShotConfig
+from biomedica.models.spec import no_text_tower, parse_model_spec
 from biomedica.taxonomy import Taxonomy, load_taxonomy
 
 CONCEPTS_SCHEMA = pa.schema(
@@ -93,14 +94,17 @@ def score_concepts(
 
 
 def zero_shot_labels(archive: Path, store: AnnotationStore, config: ZeroShotConfig) -> pa.Table:
-    """Embed what is missing, score every image against the taxonomy, write concepts.parquet."""
+    """Embed what is missing, score every image against the taxonomy, write concepts.parquet (under the annotations' lock)."""
     from biomedica.curate.embed import embed_archive, load_encoder, read_embeddings
 
+    if parse_model_spec(config.embed.spec()).kind == "timm":  # refused before any model loads or image is embedded
+        raise no_text_tower(config.embed.spec(), "curate zeroshot")
     taxonomy = load_taxonomy(config.taxonomy)
-    encoder = load_encoder(config.embed)
-    embed_archive(archive, store, config.embed, encoder=encoder)  # resumable: skips shards already embedded
-    keys, vectors = read_embeddings(store, config.embed.folder_name(), "image")
-    text = concept_text_embeddings(encoder, taxonomy)
-    table = score_concepts(keys, vectors, text, taxonomy, config.top_k, config.temperature, config.embed.folder_name())
-    store.write("concepts", table)
+    with annotations_lock(archive, store, "biomedica curate zeroshot"):
+        encoder = load_encoder(config.embed)
+        embed_archive(archive, store, config.embed, encoder=encoder)  # resumable: skips shards already embedded
+        keys, vectors = read_embeddings(store, config.embed.folder_name(), "image")
+        text = concept_text_embeddings(encoder, taxonomy)
+        table = score_concepts(keys, vectors, text, taxonomy, config.top_k, config.temperature, config.embed.folder_name())
+        store.write("concepts", table)
     return table

@@ -8,21 +8,25 @@ biomedica.models only, so the rest of curation stays torch-free.
 
 Output, under `annotations/embeddings/<name>/`:
 
-    meta.json                          model, pretrained (EmbedConfig.recorded_model), dim, created; a resume must match it
+    meta.json                          model, pretrained (EmbedConfig.recorded_model), decode (the decode rule), dim,
+                                       created; a resume must match model, pretrained and decode
     <group>-<shard>.image.npy          float16 [n, dim], L2-normalised, rows in shard order
     <group>-<shard>.text.npy           the same for captions (OpenCLIP models only)
     <group>-<shard>.keys.parquet       the n sample keys, written last: it marks the part done
 
 The shard is the unit of work: an interrupted run redoes only the shards without a keys
-file. Images decode through `biomedica.models.decode_image`, as eval's do, so the same
-archive embeds to the same vectors in curate and eval.
+file. Undecodable images get NaN rows and one error each in
+`errors/curate-embed-<group>-<shard>.parquet` (one part per shard, whatever the model: decoding
+does not depend on it), under the folder the run locks (archive.annotations.annotations_owner).
+Images decode through `biomedica.models.decode_image`, as eval's do, so the same archive
+embeds to the same vectors in curate and eval.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,13 +36,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from biomedica.archive.annotations import AnnotationStore, write_table_atomic
+from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, shard_paths
 from biomedica.curate.config import EmbedConfig
 from biomedica.io.atomic import atomic_open, write_json_atomic
 from biomedica.io.settings import check_settings
-from biomedica.models.decode import decode_image
+from biomedica.models.decode import DECODE_RULE, decode_image
 from biomedica.models.load import Model, load_model
 from biomedica.records import ErrorRecord
 
@@ -64,9 +68,10 @@ class EmbedResult:
     dim: int
 
 
-def _meta(config: EmbedConfig, dim: int, has_text: bool) -> dict:
+def _settings(config: EmbedConfig) -> dict:
+    """What a resume must match: the weights and the image decode rule (either changes the vectors)."""
     model, pretrained = config.recorded_model()
-    return {"model": model, "pretrained": pretrained, "dim": dim, "text": has_text, "dtype": "float16", "normalized": True}
+    return {"model": model, "pretrained": pretrained, "decode": DECODE_RULE}
 
 
 def embed_archive(
@@ -75,21 +80,30 @@ def embed_archive(
 ) -> EmbedResult:
     """Embed every complete shard not yet embedded; returns counts. Images that fail to decode get NaN rows.
 
-    `encoder` reuses a model already loaded from the same `config`.
+    `encoder` reuses a model already loaded from the same `config`. Holds the annotations' write lock.
     """
-    folder = store.embeddings_dir(config.folder_name())
+    decoders = ThreadPoolExecutor(config.workers) if config.workers else nullcontext()  # 0: decode in this thread
+    with annotations_lock(archive, store, "biomedica curate embed"), decoders as pool:
+        return _embed(Path(archive), store, config, progress, encoder, pool.map if pool else map)
+
+
+def _embed(
+    archive: Path, store: AnnotationStore, config: EmbedConfig, progress: Callable[[int], None] | None,
+    encoder: Model | None, decode_map: Callable,
+) -> EmbedResult:
+    name = config.folder_name()
+    folder = store.embeddings_dir(name)
     meta_path = folder / "meta.json"
-    model, pretrained = config.recorded_model()
-    previous = check_settings(meta_path, {"model": model, "pretrained": pretrained},
-                              f"embedding folder {folder}", "choose another --name or delete the folder", record=False)
+    settings = _settings(config)
+    previous = check_settings(meta_path, settings, f"embedding folder {folder}",
+                              "choose another --name or delete the folder", record=False)
     encoder = encoder or load_encoder(config)
     folder.mkdir(parents=True, exist_ok=True)
-    error_part = re.sub(r"[^a-z0-9_.-]+", "-", config.folder_name().lower())  # one error file per model and shard
     has_text = config.captions and encoder.tokenizer is not None
+    errors_sink = ErrorSink(annotations_owner(archive, store), "curate")
     done = skipped = samples = failed = 0
     dim = 0
-    decoder = ThreadPoolExecutor(config.workers) if config.workers else _InThread()
-    for group, tar_path in shard_paths(Path(archive)):
+    for group, tar_path in shard_paths(archive):
         stem = f"{group}-{tar_path.stem}"
         keys_path = folder / f"{stem}.keys.parquet"
         if keys_path.is_file():
@@ -97,7 +111,7 @@ def embed_archive(
             continue
         keys, images, captions, bad, errors = [], [], [], [], []
         records = list(iter_shard(tar_path))
-        decoded = decoder.map(lambda item: _decode_or_error(item[1], encoder.image_size), records)
+        decoded = decode_map(lambda item: _decode_or_error(item[1], encoder.image_size), records)
         for (record, _), (image, exc) in zip(records, decoded):
             keys.append(record["key"])
             captions.append(record.get("caption") or "")
@@ -117,7 +131,7 @@ def embed_archive(
             vectors[bad] = np.nan
         dim = vectors.shape[1] if len(vectors) else dim
         if previous is None:
-            previous = _meta(config, dim, has_text)
+            previous = {**settings, "dim": dim, "text": has_text, "dtype": "float16", "normalized": True}
             write_json_atomic(meta_path, {**previous, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         elif previous["dim"] != dim:
             raise ValueError(f"{folder}: holds {previous['dim']}-d embeddings, this model gives {dim}-d; delete the folder")
@@ -125,13 +139,12 @@ def embed_archive(
         if has_text:
             text_vectors = [encoder.text_vectors(batch).astype(np.float16) for batch in _batches(captions, config.batch_size)]
             _save_npy(folder / f"{stem}.text.npy", np.concatenate(text_vectors) if text_vectors else vectors[:0])
-        ErrorSink(Path(archive), "curate").write(f"embed-{error_part}-{stem}", errors)
+        errors_sink.write(f"embed-{stem}", errors)  # decode failures do not depend on the model
         write_table_atomic(keys_path, pa.table({"key": pa.array(keys, pa.string())}))
         done += 1
         samples += len(keys)
         failed += len(bad)
-    decoder.shutdown()
-    return EmbedResult(config.folder_name(), folder, done, skipped, samples, failed, dim or (previous or {}).get("dim", 0))
+    return EmbedResult(name, folder, done, skipped, samples, failed, dim or (previous or {}).get("dim", 0))
 
 
 def _decode_or_error(image_bytes: bytes, side: int) -> tuple[Image.Image | None, Exception | None]:
@@ -139,16 +152,6 @@ def _decode_or_error(image_bytes: bytes, side: int) -> tuple[Image.Image | None,
         return decode_image(image_bytes, side), None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is one undecodable image
         return None, exc
-
-
-class _InThread:
-    """`EmbedConfig.workers == 0`: decode in the calling thread, with the executor's map/shutdown."""
-
-    def map(self, fn, items):
-        return map(fn, items)
-
-    def shutdown(self) -> None:
-        pass
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -6,8 +6,10 @@ images, one shard at a time), builds its table in memory (a few columns per samp
 ~100 bytes each, so ~2.5 GB for 24M samples) and publishes it atomically. Re-running a
 step replaces its table; a crash leaves the previous one. Embeddings, clusters and
 zero-shot concepts are separate commands (`curate.embed`, `curate.cluster`, `curate.zeroshot`)
-because they need torch. What a step could not read goes to the archive's
-`errors/curate-<step>.parquet` (`archive.errors.ErrorSink`), which `biomedica inspect` shows.
+because they need torch. What a step could not read goes to `errors/curate-<step>.parquet`
+(`archive.errors.ErrorSink`) under the folder the run locks (`annotations_owner`): the
+archive's for the default annotations, which `biomedica inspect` shows, else the
+annotations folder's, so curating into a folder of one's own never writes the archive.
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
+from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, default_annotations_dir
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, read_shard_index, shard_paths
 from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
 from biomedica.curate.quality import QUALITY_INPUT_COLUMNS, assess_quality
-from biomedica.io.lock import ArchiveLock, owner_root
 from biomedica.records import ErrorRecord
 
 STEPS = ("dedup", "quality", "panels")
@@ -62,7 +63,7 @@ def run_dedup(archive: Path, store: AnnotationStore, config: DedupConfig = Dedup
         errors += eval_set.errors
     table = find_duplicates(index, config, eval_set)
     path = store.write("dedup", table)
-    ErrorSink(Path(archive), ERROR_STAGE).write("dedup", errors)
+    ErrorSink(annotations_owner(archive, store), ERROR_STAGE).write("dedup", errors)
     kinds = table.column("dup_kind").to_pylist()
     counts = {
         "samples": table.num_rows,
@@ -111,7 +112,7 @@ def run_panels(archive: Path, store: AnnotationStore, progress: Callable[[int], 
     rows.sort(key=lambda r: r["key"])
     table = pa.Table.from_pylist(rows, schema=PANELS_SCHEMA)
     path = store.write("panels", table)
-    ErrorSink(archive, ERROR_STAGE).write("panels", errors)
+    ErrorSink(annotations_owner(archive, store), ERROR_STAGE).write("panels", errors)
     kinds = table.column("panel_type").to_pylist()
     counts = {"samples": len(rows), "single": kinds.count("single"), "multiple": kinds.count("multiple"),
               "errors": len(errors)}
@@ -132,7 +133,7 @@ def run_curate(
     _require_archive(Path(archive))
     store = AnnotationStore(Path(annotations) if annotations else default_annotations_dir(Path(archive)))
     results = []
-    with ArchiveLock(owner_root(store.root, archive), f"biomedica curate {' '.join(steps)}"):
+    with annotations_lock(archive, store, f"biomedica curate {' '.join(steps)}"):
         for step in steps:
             if step == "dedup":
                 results.append(run_dedup(archive, store, dedup))

@@ -120,10 +120,7 @@ def embed_texts(model, texts: Sequence[str], cache: EmbeddingCache, batch_size: 
     cached = cache.load(key)
     if cached is not None and len(cached) == len(texts):
         return cached
-    chunks = [
-        model.encode_text(model.tokenizer([texts[i] for i in batch])).cpu().numpy()
-        for batch in _batches(len(texts), batch_size)
-    ]
+    chunks = [model.encode_text([texts[i] for i in batch]).cpu().numpy() for batch in _batches(len(texts), batch_size)]
     array = l2_normalise(np.concatenate(chunks).astype(np.float32))
     cache.save(key, array)
     return array

@@ -223,8 +223,12 @@ def run_evaluation(
     config: EvalConfig,
     log: Callable[[str], None] = print,
 ) -> list[TaskOutcome]:
-    """Evaluate `model_spec` (a --model string or a loaded ClipModel) on every task; one JSON per task."""
+    """Evaluate `model_spec` (a --model string or a loaded ClipModel) on every task; one JSON per task.
+
+    An image-only model is refused (models.spec.NoTextTower) once loaded, before anything is embedded.
+    """
     from biomedica.models import load_model
+    from biomedica.models.spec import no_text_tower
 
     model = None if isinstance(model_spec, str) else model_spec
     outcomes: list[TaskOutcome] = []
@@ -246,6 +250,8 @@ def run_evaluation(
             log(f"note {task.name}: {note}")
         if model is None:
             model = load_model(model_spec, device=config.device, precision=config.precision)
+        if model.tokenizer is None:  # before any image is embedded: every task scores against text
+            raise no_text_tower(model.name, "eval")
         try:
             result = evaluate_task(model, task, config, dataset)
         except (DatasetInvalid, ImageLoadError) as exc:

@@ -28,6 +28,7 @@ from biomedica.models.spec import (
     ModelFileNotFound,
     ModelLoadError,
     ModelSpec,
+    no_text_tower,
     parse_model_spec,
 )
 
@@ -39,11 +40,11 @@ class ClipModel(Protocol):
     name: str
     fingerprint: str  # changes whenever the weights or preprocessing may change (cache key)
     preprocess: Callable[[Any], Any]  # PIL image -> CHW tensor
-    tokenizer: Callable[[list[str]], Any]  # texts -> token tensor
+    tokenizer: Callable[[list[str]], Any] | None  # texts -> token tensor; None: no text tower
 
     def encode_image(self, images: Any) -> Any: ...
 
-    def encode_text(self, tokens: Any) -> Any: ...
+    def encode_text(self, tokens: Any) -> Any: ...  # a token tensor, or a list of texts to tokenise
 
 
 def l2_normalise(array: np.ndarray) -> np.ndarray:
@@ -86,11 +87,16 @@ class Model:
             return features.float()
 
     def encode_text(self, tokens):
-        """Text features (float32 tensor, not normalised) of a tokenised batch."""
+        """Text features (float32 tensor, not normalised) of a tokenised batch or of a list of texts (tokenised here).
+
+        The one check of a text tower: an image-only model raises NoTextTower (a ModelLoadError and ValueError).
+        """
         import torch
 
         if self.tokenizer is None:
-            raise ValueError("this model has no text tower (timm image model); use an OpenCLIP model for captions")
+            raise no_text_tower(self.name, "text embedding")
+        if isinstance(tokens, (list, tuple)):
+            tokens = self.tokenizer(list(tokens))
         with torch.inference_mode(), self._autocast():
             return self.model.encode_text(tokens.to(self.device, non_blocking=True)).float()
 
@@ -103,9 +109,7 @@ class Model:
 
     def text_vectors(self, texts: list[str]) -> np.ndarray:
         """float32 [n, dim] L2-normalised embeddings of texts."""
-        if self.tokenizer is None:
-            raise ValueError("this model has no text tower (timm image model); use an OpenCLIP model for captions")
-        return l2_normalise(self.encode_text(self.tokenizer(texts)).cpu().numpy())
+        return l2_normalise(self.encode_text(list(texts)).cpu().numpy())
 
 
 def _visual_size(model) -> int | None:
@@ -163,7 +167,7 @@ def _missing(spec: ModelSpec, what: str) -> ModelFileNotFound:
 
 
 def _open_clip_model(spec: ModelSpec):
-    """(model, preprocess, tokenizer, input side) of an OpenCLIP spec, built on the CPU."""
+    """(model, preprocess, tokenizer, None) of an OpenCLIP spec, built on the CPU (Model reads the side from model.visual)."""
     try:
         import open_clip
     except ImportError:
@@ -185,7 +189,7 @@ def _open_clip_model(spec: ModelSpec):
             f"could not load model {spec.text!r} from {where} ({type(exc).__name__}: {_first_line(exc)}); offline, "
             "download the weights elsewhere and pass ARCH:/path/to/weights (or fill the HF cache and set HF_HUB_OFFLINE=1)"
         ) from None
-    return model, preprocess, tokenizer, _visual_size(model)
+    return model, preprocess, tokenizer, None
 
 
 def _timm_model(spec: ModelSpec):
@@ -233,6 +237,8 @@ def load_model(
     (ModelFileNotFound, also a FileNotFoundError, when a named file is missing).
     """
     spec = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+    if spec.kind == "timm" and config_file is not None:
+        raise ModelLoadError(f"{config_file}: an OpenCLIP architecture JSON does not apply to timm model {spec.text!r}; drop it")
     device = pick_device(device)
     check_device(device)
     if spec.kind == "timm":

@@ -37,6 +37,18 @@ class ModelFileNotFound(ModelLoadError, FileNotFoundError):
     """A weights or architecture file named by a spec does not exist."""
 
 
+class NoTextTower(ModelLoadError, ValueError):
+    """An image-only (timm) model where text embeddings are needed (zero-shot, eval, captions)."""
+
+
+def no_text_tower(model: str, needed_by: str) -> NoTextTower:
+    """The one line for an image-only model given where text embeddings are needed."""
+    return NoTextTower(
+        f"{needed_by} needs a model with a text tower; {model!r} is an image-only timm model (no text tower): "
+        "give an OpenCLIP spec (ARCH:TAG, ARCH:/path/to/weights.pt, hf-hub:ORG/NAME, tiny-random)"
+    )
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A parsed `--model` string."""
