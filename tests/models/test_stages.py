@@ -111,7 +111,6 @@ LEGACY = [
     ({"model": "ViT-B-32", "pretrained": "/ckpt/epoch_3.pt"}, "ViT-B-32", "ViT-B-32:/ckpt/epoch_3.pt"),
     ({"model": "hf-hub:org/BMC-CLIP"}, "org--BMC-CLIP", "hf-hub:org/BMC-CLIP"),
     ({"model": "timm:vit_small", "pretrained": "w/dino.safetensors"}, "timm-vit_small", "timm:vit_small:w/dino.safetensors"),
-    ({"model": "timm:vit_small"}, "timm-vit_small", "timm:vit_small:random"),  # random weights, no download, as before
 ]
 
 
@@ -126,7 +125,5 @@ def test_older_embed_configs_keep_their_folder_and_resume_from_the_spec_form(leg
 
 def test_spec_forms_that_differ_get_different_folders():
     names = {EmbedConfig(model=m).folder_name() for m in
-             ["tiny-random", "tiny-random@1", "ViT-B-32:random", "ViT-B-32:random@1", "timm:vit_small:random@1",
-              "timm:vit_small:random"]}
-    assert names == {"tiny-random", "tiny-random@1", "ViT-B-32", "ViT-B-32--random@1", "timm-vit_small--random@1",
-                     "timm-vit_small"}
+             ["tiny-random", "tiny-random@1", "ViT-B-32:random", "ViT-B-32:random@1", "timm:vit_small", "timm:vit_small:random"]}
+    assert names == {"tiny-random", "tiny-random@1", "ViT-B-32", "ViT-B-32--random@1", "timm-vit_small--hub", "timm-vit_small"}

@@ -125,7 +125,7 @@ def _embed_config(model, pretrained, model_config_json, name, batch_size, device
 
 MODEL_OPT = typer.Option(
     ..., "--model", help="Model spec, as eval and train take it: tiny-random, ARCH:TAG, ARCH:/path.pt, hf-hub:ORG/NAME, "
-    "timm:NAME:/path/weights, timm:NAME:random (or a bare ARCH or timm:NAME with --pretrained; without: random weights).",
+    "timm:NAME[:/path/weights] (or a bare ARCH with --pretrained).",
 )
 PRETRAINED_OPT = typer.Option(None, help="Older form: pretrained tag or checkpoint file of a bare ARCH (timm:NAME: local weights).")
 CONFIG_JSON_OPT = typer.Option(None, "--model-config", help="Custom OpenCLIP model config JSON to register first.")

@@ -45,8 +45,7 @@ class EmbedConfig(BaseModel):
 
     model: str = Field(
         description="model spec as every stage takes it (biomedica.models.spec): tiny-random, ARCH:TAG, ARCH:/path.pt, "
-        "hf-hub:ORG/NAME, timm:NAME:/path, timm:NAME:random; or, the older form, a bare OpenCLIP ARCH or timm:NAME "
-        "with `pretrained` (without it: seeded random weights, nothing downloaded, as before)"
+        "hf-hub:ORG/NAME, timm:NAME[:/path]; or, the older form, a bare OpenCLIP ARCH or timm:NAME with `pretrained`"
     )
     pretrained: str | None = Field(
         default=None,
@@ -93,7 +92,7 @@ class EmbedConfig(BaseModel):
         model = f"timm:{spec.arch}" if spec.kind == "timm" else spec.arch
         if spec.is_random:
             return model, f"{RANDOM}@{spec.seed}" if spec.seed else None
-        return model, spec.pretrained
+        return model, spec.pretrained or "hub"  # None: timm's own (hub) weights
 
     def folder_name(self) -> str:
         if self.name:
@@ -106,16 +105,12 @@ class EmbedConfig(BaseModel):
 
 
 def _spec_text(model: str, pretrained: str | None) -> str:
-    """The spec of an EmbedConfig's model and pretrained.
-
-    Older form: a bare ARCH or timm:NAME without weights is ARCH:random / timm:NAME:random (seeded
-    random weights, no download, the folder name of before), not timm's hub weights.
-    """
+    """The spec of an EmbedConfig's model and pretrained (older form: bare ARCH without weights = ARCH:random)."""
     from biomedica.models.spec import RANDOM, TINY_PREFIX
 
     timm_name = model.startswith("timm:") and model.count(":") == 1
     if pretrained is None:
-        return model if (":" in model and not timm_name) or model.startswith(TINY_PREFIX) else f"{model}:{RANDOM}"
+        return model if ":" in model or model.startswith(TINY_PREFIX) else f"{model}:{RANDOM}"
     if (":" in model and not timm_name) or model.startswith(TINY_PREFIX):
         raise ValueError(f"model {model!r} already names its weights; drop pretrained {pretrained!r} (or give a bare ARCH)")
     return f"{model}:{pretrained}"
