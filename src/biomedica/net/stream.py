@@ -396,7 +396,9 @@ def filter_by_ranges(url: str, index_url: str, keys: set[str], destination: Bina
         return None
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(index), columns=INDEX_COLUMNS)
+    # no Arrow thread pool: this short-lived helper could otherwise abort at exit (SIGABRT, "terminate called
+    # without an active exception") while Arrow's threads are torn down, turning a good read into a failure
+    table = pq.read_table(io.BytesIO(index), columns=INDEX_COLUMNS, use_threads=False, pre_buffer=False)
     every_row = table.to_pylist()
     rows = [row for row in every_row if row["key"] in keys]
     if len(rows) < len(keys):
