@@ -170,7 +170,8 @@ def test_intermittent_server_gives_the_same_archive(make_pmc_bucket, pmc_cloud_f
     with FaultProxy(s3_server.endpoint_url) as proxy:
         clean = _ingest(_source(bucket, proxy.endpoint_url), pmc_cloud_folder, tmp_path / "clean")
     with FaultProxy(s3_server.endpoint_url, fail_every=3, latency=0.005) as flaky:
-        source = _source(bucket, flaky.endpoint_url, net={"retry": RetryPolicy(max_attempts=6, base_delay=0.01)})
+        # one request in three fails; ten attempts make a request that fails every time (1 in 3**10) practically impossible
+        source = _source(bucket, flaky.endpoint_url, net={"retry": RetryPolicy(retries=9, base_delay=0.01, max_delay=0.05)})
         noisy = _ingest(source, pmc_cloud_folder, tmp_path / "noisy", workers=2)  # spawn workers get a pickled source
         failures = sum(1 for r in flaky.log if r.status == 500)
     assert failures >= 10
