@@ -50,7 +50,7 @@ def test_labels_validation_agreement_and_export(client, clustered):
     assert clusters[0]["global_concepts"] == ["plots_and_charts"] and clusters[0]["local_concepts"] == ["bar_chart"]
     assert clusters[1]["status"] == "split"
     assert agreement["report"]["annotators"] == ["alice", "bob", "carol"]
-    exported = client.post("/api/export").json()
+    exported = client.post("/api/export", json={}).json()
     assert exported["clusters"] == 2
     labels = pq.read_table(exported["labels"]).to_pylist()
     clusters_table = pq.read_table(clustered[1] / "clusters.parquet").to_pylist()

@@ -5,9 +5,11 @@ the test is skipped only when /usr/bin/chromium is absent. `playwright install` 
 used: no browser download.
 """
 
+import dataclasses
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,16 +31,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture()
-def server(clustered):
+@contextmanager
+def _serving(app):
+    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
     import uvicorn
 
-    from biomedica.annotate.app import AnnotateConfig, create_app
-
-    archive, annotations = clustered
-    config = AnnotateConfig(archive=archive, annotations=annotations, samples_per_cluster=6)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -46,9 +45,21 @@ def server(clustered):
         if time.monotonic() > deadline:
             raise RuntimeError("annotation server did not start within 20 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", config
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def server(clustered):
+    from biomedica.annotate.app import AnnotateConfig, create_app
+
+    archive, annotations = clustered
+    config = AnnotateConfig(archive=archive, annotations=annotations, samples_per_cluster=6)
+    with _serving(create_app(config)) as url:
+        yield url, config
 
 
 def test_two_clusters_labelled_in_chromium(server):
@@ -113,3 +124,47 @@ def test_two_clusters_labelled_in_chromium(server):
         "multiple", ["clinical_imaging"], ["ultrasound"])
     assert [label.status for label in stored.values()].count("split") == 1
     assert config.store().read("labels").num_rows == 51  # every sample got its cluster's label row
+
+
+XSS_CAPTION = (
+    'Figure 1. <img src=x onerror="window.__pwned=(window.__pwned||0)+1"> '
+    '<script>window.__pwned=(window.__pwned||0)+1</script><b onmouseover="window.__pwned=1">CT</b>'
+)
+XSS_NAME = '<img src=y onerror="window.__pwned=(window.__pwned||0)+1">'
+
+
+def test_captions_and_names_are_shown_as_text_never_run(clustered, tmp_path):
+    """Captions come from the archive and names from other annotators: the page must never run them."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from biomedica.annotate.app import AnnotateConfig, create_app
+
+    archive, annotations = clustered
+    config = AnnotateConfig(archive=archive, annotations=annotations, samples_per_cluster=3,
+                            database=tmp_path / "labels.sqlite")
+    app = create_app(config)
+    for summary in app.state.catalogue.clusters.values():  # as if the archive's captions carried markup
+        summary.samples[0] = dataclasses.replace(summary.samples[0], caption=XSS_CAPTION)
+    dialogs = []
+    with _serving(app) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(url)
+        page.fill("#annotator", XSS_NAME)
+        page.click("#start")
+        expect(page.locator(".sample")).to_have_count(3)
+        page.wait_for_function("[...document.querySelectorAll('.sample img')].every(i => i.complete)")
+        expect(page.locator(".sample p").first).to_have_text(XSS_CAPTION)
+        page.locator(".sample p").first.hover()
+        # the annotator's name is stored and shown back to everyone in the agreement table
+        for _ in range(3):
+            page.click("#split")
+        expect(page.locator("#done")).to_be_visible()
+        page.click("#show-agreement")
+        expect(page.locator("#agreement")).to_contain_text(XSS_NAME)
+        page.wait_for_timeout(300)  # give a stray onerror time to fire
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("img[src=x], img[src=y], #grid script, #grid b").count() == 0
+        assert dialogs == []
+        browser.close()

@@ -12,6 +12,10 @@ Routes (JSON unless said):
 | `POST /api/labels` | store one label `{annotator, cluster, status, panel_type, global_concepts, local_concepts, note}` |
 | `GET /api/agreement` | majority vote per cluster, Fleiss' and Cohen's kappa |
 | `POST /api/export` | write `cluster_labels.parquet` and the propagated `labels.parquet` |
+| `GET /api/openapi.json`, `/api/docs` | the API's schema and its documentation page |
+
+Every request passes `guard.RequestGuard` (Host check, cross-site refusal, body cap); a
+malformed request is a 4xx with a short message that never repeats the request's bytes.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from biomedica.annotate.catalogue import ClusterCatalogue
 from biomedica.annotate.consensus import AgreementReport, agreement_report, consensus, consensus_table
+from biomedica.annotate.guard import DEFAULT_MAX_BODY, RequestGuard, shorten
 from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, default_annotations_dir
 from biomedica.archive.labels import write_labels
@@ -44,6 +50,12 @@ class AnnotateConfig(BaseModel):
     samples_per_cluster: int = Field(default=24, ge=1, le=200)
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names accepted in the Host header besides 127.0.0.1, localhost, [::1] and --host "
+        "(e.g. this machine's name when shared on a network)",
+    )
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, ge=1024, description="largest request body accepted")
 
     def store(self) -> AnnotationStore:
         return AnnotationStore(self.annotations or default_annotations_dir(self.archive))
@@ -80,22 +92,46 @@ def export_labels(config: AnnotateConfig, labels: LabelStore | None = None) -> E
     return ExportResult(table, agreement_report(latest))
 
 
+ConceptId = Annotated[str, StringConstraints(max_length=100)]
+MAX_CLUSTER = 2**31 - 1  # cluster ids are int32 (curate.cluster.CLUSTERS_SCHEMA)
+
+
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     annotator: str = Field(min_length=1, max_length=100)
-    cluster: int
-    status: str = "labelled"
-    panel_type: str | None = None
-    global_concepts: list[str] = Field(default_factory=list)
-    local_concepts: list[str] = Field(default_factory=list)
+    cluster: int = Field(ge=0, le=MAX_CLUSTER)
+    status: str = Field(default="labelled", max_length=20)
+    panel_type: str | None = Field(default=None, max_length=100)
+    global_concepts: list[ConceptId] = Field(default_factory=list, max_length=100)
+    local_concepts: list[ConceptId] = Field(default_factory=list, max_length=500)
     note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("annotator")
+    @classmethod
+    def _annotator_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("annotator name is blank: type your name")
+        return value.strip()
+
+
+def _validation_errors(errors) -> dict:
+    """A 422 body from pydantic errors: field locations and messages only, never the input."""
+    short = [{"loc": [shorten(str(part), 40) for part in e.get("loc", ())], "msg": shorten(str(e.get("msg", "")), 200)}
+             for e in list(errors)[:20]]
+    detail = "; ".join(
+        f"{'.'.join(p for p in e['loc'] if p not in ('body', 'query', 'path')) or 'request'}: {e['msg']}"
+        for e in short[:5]
+    )
+    return {"detail": detail, "errors": short}
 
 
 def create_app(config: AnnotateConfig):
     """The FastAPI application (state: catalogue, label store, taxonomy) for `config`."""
-    from fastapi import FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse, Response
+    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi import Path as PathParam
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     store = config.store()
     catalogue = ClusterCatalogue(config.archive, store, config.samples_per_cluster)
@@ -106,9 +142,15 @@ def create_app(config: AnnotateConfig):
     panel_ids = {p.id for p in taxonomy.panel_types}
     page = resources.files("biomedica.annotate").joinpath("static/index.html").read_text(encoding="utf-8")
 
-    app = FastAPI(title="biomedica annotate", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(title="biomedica annotate", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.labels = labels
     app.state.catalogue = catalogue
+    app.add_middleware(RequestGuard, max_body_bytes=config.max_body_bytes, allowed_hosts=config.allowed_hosts,
+                       bound_host=config.host)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_validation_errors(exc.errors()), status_code=422)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -127,14 +169,17 @@ def create_app(config: AnnotateConfig):
         }
 
     @app.get("/api/queue")
-    def queue(annotator: str) -> dict:
+    def queue(annotator: str = Query(min_length=1, max_length=100)) -> dict:
+        annotator = annotator.strip()
+        if not annotator:
+            raise HTTPException(422, "annotator: annotator name is blank: type your name")
         done = labels.labelled_by(annotator)
         order = catalogue.order()
         remaining = [c for c in order if c not in done]
         return {"annotator": annotator, "remaining": remaining, "done": len(order) - len(remaining), "total": len(order)}
 
     @app.get("/api/clusters/{cluster}")
-    def cluster_detail(cluster: int) -> dict:
+    def cluster_detail(cluster: int = PathParam(ge=0, le=MAX_CLUSTER)) -> dict:
         summary = catalogue.clusters.get(cluster)
         if summary is None:
             raise HTTPException(404, f"cluster {cluster} does not exist")
@@ -143,12 +188,12 @@ def create_app(config: AnnotateConfig):
             "samples": [{"key": s.key, "caption": s.caption[:400]} for s in summary.samples],
         }
 
-    @app.get("/api/images/{key}")
-    def image(key: str) -> Response:
+    @app.get("/api/images/{key}", response_class=Response, response_model=None)
+    def image(key: str):
         try:
             data, media_type = catalogue.image(key)
         except KeyError:
-            raise HTTPException(404, f"no sample {key!r} in this archive") from None
+            raise HTTPException(404, f"no sample {shorten(key)!r} in this archive") from None
         return Response(content=data, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
 
     @app.post("/api/labels")
@@ -167,7 +212,8 @@ def create_app(config: AnnotateConfig):
         unknown = [c for c in label.global_concepts if c not in global_ids]
         unknown += [c for c in label.local_concepts if c not in local_by_id]
         if unknown:
-            problems.append(f"not in taxonomy {taxonomy.label()}: {', '.join(unknown)}")
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            problems.append(f"not in taxonomy {taxonomy.label()}: {', '.join(shorten(u, 40) for u in unknown[:5])}{more}")
         if problems:
             raise HTTPException(422, "; ".join(problems))
         global_concepts = sorted(set(label.global_concepts) | implied)  # a local concept implies its global one

@@ -18,13 +18,18 @@ def annotate(
     samples_per_cluster: int = typer.Option(24, min=1, max=200, help="Images shown per cluster."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 to share on a network)."),
     port: int = typer.Option(8765, help="Port."),
+    allow_host: list[str] = typer.Option(
+        [], "--allow-host",
+        help="Also accept this name in the Host header (e.g. this machine's name when shared; repeatable).",
+    ),
     export: bool = typer.Option(False, "--export", help="Do not serve: write the majority labels and exit."),
 ) -> None:
     """Label clusters in the browser: several annotators, majority vote, kappa, export."""
     from biomedica.annotate.app import AnnotateConfig
 
     config = AnnotateConfig(archive=archive, annotations=annotations, database=database, taxonomy=taxonomy,
-                            samples_per_cluster=samples_per_cluster, host=host, port=port)
+                            samples_per_cluster=samples_per_cluster, host=host, port=port,
+                            allowed_hosts=allow_host)
     if export:
         from biomedica.annotate.app import export_labels
 
