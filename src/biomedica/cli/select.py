@@ -14,7 +14,11 @@ def select(
     archive: Path = typer.Argument(..., help="Archive folder written by `biomedica ingest`."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the subset (manifest or shards)."),
     annotations: Path = typer.Option(None, help="Annotation folder (default: ARCHIVE/annotations)."),
-    where: str = typer.Option(None, help="Extra SQL condition over the `annotated` view (DuckDB)."),
+    where: str = typer.Option(
+        None,
+        help="Extra SQL condition over the `annotated` view (raw DuckDB SQL, e.g. \"year >= 2020\"). It runs "
+        "sandboxed: one condition, files readable only inside the archive and annotations folders.",
+    ),
     license_group: list[str] = typer.Option([], "--license-group", help="Keep these groups (repeatable)."),
     min_year: int = typer.Option(None, help="Keep samples published in or after this year."),
     max_year: int = typer.Option(None, help="Keep samples published in or before this year."),

@@ -19,7 +19,8 @@ class SelectConfig(BaseModel):
     out: Path
     annotations: Path | None = Field(default=None, description="annotation tables (default <archive>/annotations)")
     where: str | None = Field(
-        default=None, description="extra SQL condition over the `annotated` view, e.g. \"year >= 2020 AND journal ILIKE '%radiol%'\""
+        default=None, description="extra SQL condition over the `annotated` view, e.g. \"year >= 2020 AND journal ILIKE '%radiol%'\" "
+        "(raw DuckDB SQL for the local command line; run sandboxed, never taken from a server request)"
     )
     license_groups: list[Literal["commercial", "noncommercial", "other"]] = Field(default_factory=list)
     min_year: int | None = None

@@ -12,10 +12,18 @@ Views every query can use:
 
 Only the shards of complete units are read (the file list comes from the unit markers),
 so a half-written build is never selected from.
+
+`--where` is raw DuckDB SQL, and DuckDB SQL can read and write files (`read_text`, `COPY`,
+`ATTACH`). So the connection is sandboxed once its views exist (`sandbox`): external access
+off except the archive's and the annotations' folders, configuration locked so SQL cannot
+turn it back on, and a query holding user SQL must be exactly one SELECT statement
+(`check_single_select`), which rules out COPY/ATTACH and a second statement. User SQL is
+for the local command line only: no server passes a request's text into these queries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +65,33 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
         joins.append(f"LEFT JOIN {name} USING (key)")
     connection.execute(f"CREATE VIEW annotated AS SELECT * FROM samples {' '.join(joins)}")
     _create_held_out(connection, held_out or HeldOutSplit(0.0))
+    sandbox(connection, [archive, store.root])
     return connection, present
+
+
+def sandbox(connection, readable: Iterable[Path]) -> None:
+    """Let the connection open files only below `readable`, and lock that setting (see the module docstring)."""
+    folders: set[str] = set()
+    for folder in readable:
+        for form in (Path(folder).absolute(), Path(folder).resolve()):
+            folders.add(str(form).rstrip("/\\") + "/")
+    listed = ", ".join(_sql_string(f) for f in sorted(folders))
+    connection.execute(f"SET allowed_directories = [{listed}]")
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+
+
+def check_single_select(sql: str, where: str) -> None:
+    """Refuse a query that is not exactly one SELECT: `where` must not close the query and start another."""
+    import duckdb
+
+    hint = f"check --where {where!r}"
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ValueError(f"selection query failed ({hint}): {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise ValueError(f"--where must be one SQL condition, not further statements ({hint})")
 
 
 def _create_held_out(connection, split: HeldOutSplit) -> None:
@@ -212,5 +246,9 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
     if config.limit:
         sql += f" LIMIT {int(config.limit)}"
         applied.append(f"first {config.limit}")
+    if config.where:
+        for text in (sql, held_out_sql):
+            if text is not None:
+                check_single_select(text, config.where)
     return SelectionQuery(sql=sql, parameters=parameters, applied=applied, held_out_sql=held_out_sql,
                           held_out_parameters=where_parameters)

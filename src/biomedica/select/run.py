@@ -107,7 +107,9 @@ def _select(config: SelectConfig) -> SelectResult:
             held_out_excluded = connection.execute(query.held_out_sql, query.held_out_parameters).fetchone()[0]
     except duckdb.Error as exc:
         hint = f" (check --where {config.where!r})" if config.where else ""
-        raise ValueError(f"selection query failed{hint}: {exc}") from exc
+        if isinstance(exc, duckdb.PermissionException):
+            hint += "; --where may read only the archive's own files"
+        raise ValueError(f"selection query failed{hint}: {str(exc).splitlines()[0]}") from exc
     total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
     out = _prepare_out(config)
     per_group: dict[str, int] = {}
