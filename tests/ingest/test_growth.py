@@ -115,6 +115,17 @@ def test_a_changed_document_supersedes_its_old_samples(demo_corpus, tmp_path):
     report = runner.invoke(app, ["inspect", str(out)])
     assert report.exit_code == 0 and "superseded" in report.output
 
+    from biomedica.train.config import SourceConfig
+    from biomedica.train.sources import resolve_source
+
+    for fraction in (0, 0.3):  # the superseded copies left out, with and without the eval split
+        resolved = resolve_source(SourceConfig(name="a", archive=str(out), held_out_fraction=fraction))
+        streamed = [k for shard in resolved.shards for k in (shard.keys or ())]
+        assert len(streamed) == len(set(streamed))
+        if fraction == 0:
+            assert resolved.samples == len(old_keys)
+            assert not set(mine) & {k for s in resolved.shards if s.url.endswith("000000.tar") for k in s.keys or ()}
+
 
 def test_one_article_in_two_files_of_different_units_is_kept_once(demo_corpus, tmp_path):
     from biomedica.archive.superseded import read_superseded
