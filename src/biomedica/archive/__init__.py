@@ -47,6 +47,9 @@ _EXPORTS = {
     "is_unit_complete": "units",
     "iter_samples": "reader",
     "iter_shard": "reader",
+    "live_shards": "reader",
+    "read_builds": "builds",
+    "superseded_keys": "superseded",
     "read_errors": "errors",
     "Manifest": "manifest",
     "ManifestError": "manifest",
@@ -63,7 +66,9 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from biomedica.archive.builds import read_builds
     from biomedica.archive.errors import ErrorSink, read_errors
+    from biomedica.archive.superseded import superseded_keys
     from biomedica.archive.inspect import InspectReport, SampleSummary, inspect_archive, render_report
     from biomedica.archive.layout import ArchiveLayout
     from biomedica.archive.manifest import Manifest, ManifestError, finalize_archive, read_manifest
@@ -71,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         is_archive,
         iter_samples,
         iter_shard,
+        live_shards,
         read_member,
         read_shard_index,
         shard_paths,

@@ -23,6 +23,7 @@ from biomedica.archive.errors import read_errors
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import Manifest
 from biomedica.archive.reader import read_shard_index, shard_paths
+from biomedica.archive.superseded import read_superseded
 from biomedica.archive.units import completed_units, incomplete_units
 from biomedica.archive.verify import verify_archive
 from biomedica.records import ErrorRecord
@@ -63,7 +64,8 @@ class InspectReport:
     units_complete: int = 0
     units_incomplete: list[int] = field(default_factory=list)
     total_articles: int = 0
-    total_samples: int = 0
+    total_samples: int = 0  # every sample in the tars
+    samples_superseded: int = 0  # of those, older or duplicate copies (superseded.parquet); readers skip them
     total_errors: int = 0
     total_bytes: int = 0
     samples_by_group: dict[str, int] = field(default_factory=dict)
@@ -73,8 +75,14 @@ class InspectReport:
     errors_by_kind: dict[str, int] = field(default_factory=dict)  # ingest's, as `total_errors`
     errors_by_stage: dict[str, dict[str, int]] = field(default_factory=dict)  # every stage: {stage: {kind: n}}
     example: SampleSummary | None = None
+    samples_superseded_by_reason: dict[str, int] = field(default_factory=dict)  # "changed" / "duplicate"
     verified: bool = False  # True when `problems` comes from a verify pass
     problems: list[ErrorRecord] = field(default_factory=list)
+
+    @property
+    def samples_live(self) -> int:
+        """The archive's content: what biomedica readers, select and train use."""
+        return self.total_samples - self.samples_superseded
 
 
 def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) -> InspectReport:
@@ -110,6 +118,11 @@ def inspect_archive(root: Path, top_journals: int = 10, verify: bool = False) ->
         for group, count in stats.samples.items():
             report.samples_by_group[group] = report.samples_by_group.get(group, 0) + count
     report.total_samples = sum(report.samples_by_group.values())
+    superseded = read_superseded(root)
+    report.samples_superseded = superseded.num_rows
+    report.samples_superseded_by_reason = dict(sorted(_value_counts(superseded.column("reason")).items()))
+    for group, count in _value_counts(superseded.column("group")).items():
+        report.samples_by_group[group] = report.samples_by_group.get(group, 0) - count  # live samples per group
 
     index = read_shard_index(root, columns=_INDEX_COLUMNS)
     years = _value_counts(index.column("year"))

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from biomedica import __version__
+from biomedica.archive.builds import read_builds
 from biomedica.archive.layout import MANIFEST_NAME, ArchiveLayout
+from biomedica.archive.superseded import write_superseded
 from biomedica.archive.units import completed_units, incomplete_units
 from biomedica.io.atomic import write_json_atomic
 from biomedica.records import LICENSE_GROUPS, SCHEMA_VERSION
@@ -31,10 +33,16 @@ def finalize_archive(root: Path, build_config: dict[str, Any], source: dict[str,
     what it read (reader, location, listing date); both are stored verbatim and must be
     JSON-serialisable. Units that left files but no marker are listed under
     `incomplete_units`: re-running the build redoes them, then finalize again.
+    Also rewrites `superseded.parquet` (archive.superseded); sizes.json keeps every tar
+    sample (the tars hold them), the totals say how many of them are superseded.
     """
     root = Path(root)
     layout = ArchiveLayout(root)
     units = completed_units(root)
+    superseded = write_superseded(root).num_rows
+    builds = read_builds(root)
+    if builds:
+        source = {**source, "builds": [b.summary() for b in builds]}
     groups: dict[str, ManifestGroup] = {}
     for group in LICENSE_GROUPS:
         shards = tuple(
@@ -64,6 +72,7 @@ def finalize_archive(root: Path, build_config: dict[str, Any], source: dict[str,
             samples=sum(s.total_samples for s in units.values()),
             errors=sum(s.errors for s in units.values()),
             bytes=sum(s.bytes for s in units.values()),
+            samples_superseded=superseded,
         ),
     ).to_dict()
     write_json_atomic(layout.manifest, manifest)
@@ -127,9 +136,15 @@ class ManifestGroup:
 class ManifestTotals:
     units: int
     articles: int
-    samples: int
+    samples: int  # every sample in the tars (what sizes.json counts)
     errors: int
     bytes: int
+    samples_superseded: int = 0  # of those, superseded by a newer or duplicate copy (superseded.parquet)
+
+    @property
+    def samples_live(self) -> int:
+        """The archive's content: samples biomedica readers, select and train use."""
+        return self.samples - self.samples_superseded
 
 
 @dataclass(frozen=True)
@@ -184,7 +199,8 @@ class Manifest:
                 finalized_at=str(data.get("finalized_at", "")), groups=groups,
                 units=tuple(int(u) for u in data.get("units", [])),
                 incomplete_units=tuple(int(u) for u in data.get("incomplete_units", [])),
-                totals=ManifestTotals(*(int(totals[k]) for k in ("units", "articles", "samples", "errors", "bytes"))),
+                totals=ManifestTotals(*(int(totals[k]) for k in ("units", "articles", "samples", "errors", "bytes")),
+                                      samples_superseded=int(totals.get("samples_superseded", 0))),
                 build_config=data.get("build_config") or {}, source=data.get("source") or {},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -228,5 +244,6 @@ class Manifest:
             },
             "units": list(self.units),
             "incomplete_units": list(self.incomplete_units),
-            "totals": {k: getattr(self.totals, k) for k in ("units", "articles", "samples", "errors", "bytes")},
+            "totals": {k: getattr(self.totals, k) for k in ("units", "articles", "samples", "errors", "bytes",
+                                                            "samples_superseded", "samples_live")},
         }

@@ -2,7 +2,9 @@
 
 Shard discovery lives here and only here: `shard_paths` lists the shards of complete units
 (those with a marker) of a local archive, so a reader never sees the half-written output
-of an interrupted build. A copy without `_units/` (a published archive: `manifest.json`
+of an interrupted build. Samples that archive.superseded lists (an older or duplicate copy
+of an article still in its tar) are skipped by `iter_samples` and `read_shard_index`, which
+take them from `superseded_keys`; `iter_shard` reads one tar as it is. A copy without `_units/` (a published archive: `manifest.json`
 and the group folders) is listed by its `Manifest` (archive.manifest), which finalize
 derives from the same markers, as is a remote archive.
 """
@@ -15,11 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from biomedica.archive.keys import split_member_name
 from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
 from biomedica.archive.manifest import Manifest
+from biomedica.archive.superseded import superseded_keys
 from biomedica.archive.units import completed_units
 from biomedica.records import LICENSE_GROUPS, SHARD_SCHEMA
 
@@ -46,14 +50,28 @@ def shard_paths(root: Path, group: str | None = None) -> list[tuple[str, Path]]:
     ]
 
 
+def live_shards(root: Path, group: str | None = None) -> list[tuple[str, Path, frozenset[str]]]:
+    """(group, tar path, keys to skip) of every complete shard: `shard_paths` plus the superseded keys of each.
+
+    What every reader of the archive's content iterates (iter_shard(path, skip) or an index filter).
+    """
+    superseded = superseded_keys(root)
+    return [(g, path, superseded.get(shard_name(g, path), frozenset())) for g, path in shard_paths(root, group)]
+
+
 def is_archive(root: Path) -> bool:
     """True when `root` is (the start of) a biomedica archive: it has manifest.json or unit markers."""
     layout = ArchiveLayout(Path(root))
     return layout.manifest.is_file() or layout.units_dir.is_dir()
 
 
-def iter_shard(path: Path) -> Iterator[tuple[dict, bytes]]:
-    """(figure record dict, image bytes) for each sample of one tar, in tar order."""
+def shard_name(group: str, tar_path: Path) -> str:
+    """`<group>/<NNNNNN>.tar`: how superseded_keys names a shard."""
+    return f"{group}/{Path(tar_path).name}"
+
+
+def iter_shard(path: Path, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[dict, bytes]]:
+    """(figure record dict, image bytes) for each sample of one tar, in tar order, less the `exclude` keys."""
     current_key: str | None = None
     members: dict[str, bytes] = {}
     with tarfile.open(path, mode="r|") as tar:
@@ -61,6 +79,8 @@ def iter_shard(path: Path) -> Iterator[tuple[dict, bytes]]:
             if not info.isfile():
                 continue
             key, ext = split_member_name(info.name) or (info.name, "")
+            if key in exclude:
+                continue
             if key != current_key:
                 if current_key is not None:
                     yield _sample(path, current_key, members)
@@ -72,16 +92,27 @@ def iter_shard(path: Path) -> Iterator[tuple[dict, bytes]]:
 
 
 def iter_samples(root: Path, group: str | None = None) -> Iterator[tuple[dict, bytes]]:
-    """(figure record dict, image bytes) for every sample of the archive (or of one group)."""
-    for _, path in shard_paths(root, group):
-        yield from iter_shard(path)
+    """(figure record dict, image bytes) for every live sample of the archive (or of one group)."""
+    for _, path, skip in live_shards(root, group):
+        yield from iter_shard(path, skip)
 
 
-def read_shard_index(root: Path, columns: list[str] | None = None) -> pa.Table:
-    """All shard index rows (records.SHARD_SCHEMA) of complete units, plus a `group` column."""
+def read_shard_index(root: Path, columns: list[str] | None = None, live: bool = True) -> pa.Table:
+    """All shard index rows (records.SHARD_SCHEMA) of complete units, plus a `group` column.
+
+    `live` (default) leaves out superseded samples; False gives every row of every tar.
+    """
+    superseded = superseded_keys(root) if live else {}
     tables = []
     for group, tar_path in shard_paths(root):
-        table = pq.read_table(tar_path.with_suffix(".parquet"), columns=columns)
+        skip = superseded.get(shard_name(group, tar_path))
+        read = columns if not skip or columns is None or "key" in columns else [*columns, "key"]
+        table = pq.read_table(tar_path.with_suffix(".parquet"), columns=read)
+        if skip:
+            keep = pc.invert(pc.is_in(table.column("key"), value_set=pa.array(sorted(skip), pa.string())))
+            table = table.filter(keep)
+            if read is not columns:
+                table = table.drop_columns(["key"])
         tables.append(table.append_column("group", pa.array([group] * table.num_rows, pa.string())))
     if not tables:
         schema = SHARD_SCHEMA if columns is None else pa.schema([SHARD_SCHEMA.field(c) for c in columns])

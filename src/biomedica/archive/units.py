@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedica.archive.layout import ArchiveLayout
+from biomedica.archive.layout import ArchiveLayout, unit_stem
 from biomedica.io.atomic import fsync_dir
 
 
@@ -120,3 +120,45 @@ def clean_unit(root: Path, unit_id: int) -> list[Path]:
     for directory in {p.parent for p in removed}:
         fsync_dir(directory)
     return removed
+
+
+def marker_problems(root: Path, stats: UnitStats) -> list[str]:
+    """What is wrong with the files a marker lists (stat only): "PATH missing" / "PATH has N bytes, not M"."""
+    problems = []
+    for name, size in sorted(stats.files.items()):
+        path = Path(root) / name
+        try:
+            found = path.stat().st_size if path.is_file() else None
+        except OSError:
+            found = None
+        if found is None:
+            problems.append(f"{name} missing")
+        elif found != size:
+            problems.append(f"{name} has {found} bytes, not {size}")
+    return problems
+
+
+def set_aside_broken_units(root: Path) -> dict[int, list[str]]:
+    """Move the marker of every complete unit whose files are missing or short to `_units/.broken-<id>.json`.
+
+    Such a unit is not complete: the next build redoes it. The old marker is kept (renamed,
+    never deleted) so what it listed can still be read. Returns unit id -> its problems.
+    """
+    root = Path(root)
+    layout = ArchiveLayout(root)
+    broken: dict[int, list[str]] = {}
+    for unit_id, stats in completed_units(root).items():
+        problems = marker_problems(root, stats)
+        if not problems:
+            continue
+        marker = layout.marker(unit_id)
+        aside = layout.units_dir / f".broken-{unit_stem(unit_id)}.json"
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = layout.units_dir / f".broken-{unit_stem(unit_id)}-{n}.json"
+        marker.rename(aside)
+        broken[unit_id] = problems
+    if broken:
+        fsync_dir(layout.units_dir)
+    return broken

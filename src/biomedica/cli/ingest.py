@@ -44,7 +44,10 @@ def ingest(
     include_retracted: bool = typer.Option(False, help="pmc-cloud: keep retracted articles."),
     all_versions: bool = typer.Option(False, help="pmc-cloud: every version, not only the latest."),
     incremental: bool = typer.Option(
-        False, help="pmc-cloud: sync: fetch only new or changed versions and append units to the archive."
+        False, help="pmc-cloud: the old name of what every ingest does: fetch only new or changed versions."
+    ),
+    frozen: bool = typer.Option(
+        False, help="Refuse, instead of appending new units, when the input differs from what the archive holds."
     ),
     requests_per_second: float = typer.Option(None, min=0.01, help="Network sources: request rate limit."),
     max_concurrency: int = typer.Option(16, min=1, help="Network sources: requests in flight per process."),
@@ -87,6 +90,7 @@ def ingest(
             articles_per_unit=articles_per_unit,
             lossy_images=lossy_images,
             limit=None if source == "pmc-cloud" else limit,
+            frozen=frozen,
             progress=progress,
             file_list=file_list,
             license_groups=tuple(license_group) if license_group else None,
@@ -96,7 +100,8 @@ def ingest(
     except ValidationError as exc:
         fail(validation_message(exc))
     if incremental and source != "pmc-cloud":
-        fail("--incremental works with --source pmc-cloud (the bucket's etags tell what changed)")
+        fail("--incremental works with --source pmc-cloud (and is the default: every ingest appends new or changed "
+             "documents); leave the flag out")
     try:
         if incremental:
             from biomedica.ingest.run import make_source
@@ -115,12 +120,22 @@ def print_ingest_summary(summary: IngestSummary) -> None:
     from biomedica.records import LICENSE_GROUPS
 
     rate = summary.items_run / summary.seconds if summary.seconds else 0.0
+    removed = ""
+    if summary.removed_items:
+        shown = ", ".join(summary.removed_items[:3]) + (" ..." if len(summary.removed_items) > 3 else "")
+        removed = f"{shown} (no longer in the input; their samples stay in the archive)"
+    broken = "; ".join(f"unit {u}: {', '.join(p[:2])}" for u, p in summary.broken_units.items())
     print_summary("biomedica ingest", [
         ("input documents (processed now)", f"{summary.items_total:,} ({summary.items_run:,})"),
+        ("compared with the archive", summary.growth_line),
+        *((("removed documents", removed),) if removed else ()),
+        *((("units redone (files were missing)", broken),) if broken else ()),
         ("work units (run / skipped, already done)", f"{summary.units_run} / {summary.units_skipped}"),
         ("articles", f"{summary.articles:,}"),
         *((f"samples {group}", f"{summary.samples.get(group, 0):,}") for group in LICENSE_GROUPS),
         ("samples total", f"{summary.samples_total:,}"),
+        *((("samples superseded (by a newer or duplicate copy)", f"{summary.samples_superseded:,}"),
+           ("samples live", f"{summary.samples_live:,}")) if summary.samples_superseded else ()),
         ("failed (errors/)", f"{summary.errors:,}"),
         *((f"  {kind}", f"{n:,}") for kind, n in summary.errors_by_kind.items()),
         ("time", f"{summary.seconds:.1f} s"),

@@ -23,7 +23,9 @@ _YEARS_SHOWN = 15
 def inspect(
     archive: Path = typer.Argument(..., help="Archive folder written by `biomedica ingest`."),
     top: int = typer.Option(10, min=1, help="How many journals to list."),
-    verify: bool = typer.Option(False, help="Also check every file against its unit marker (sizes, sha256)."),
+    verify: bool = typer.Option(
+        False, help="Also check every file against its unit marker (sizes, sha256); exit 1 naming what differs."
+    ),
 ) -> None:
     """Counts per license group, year, journal; errors by kind; one sample."""
     from biomedica.archive.inspect import inspect_archive
@@ -33,6 +35,8 @@ def inspect(
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     render_report(report)
+    if report.problems:
+        raise typer.Exit(code=1)
 
 
 def render_report(report: InspectReport, console: Console | None = None) -> None:
@@ -50,7 +54,11 @@ def render_report(report: InspectReport, console: Console | None = None) -> None
 
     summary_rows = [
         ("articles", f"{report.total_articles:,}"),
-        ("samples", f"{report.total_samples:,}"),
+        ("samples", f"{report.samples_live:,}"),
+        *((("samples superseded (still in the tars, skipped by readers)",
+            f"{report.samples_superseded:,} ("
+            + ", ".join(f"{n:,} {reason}" for reason, n in report.samples_superseded_by_reason.items()) + ")"),
+           ("samples in the tars", f"{report.total_samples:,}")) if report.samples_superseded else ()),
         ("errors", f"{report.total_errors:,}"),
         ("units complete", f"{report.units_complete:,}"),
         ("units incomplete", f"{len(report.units_incomplete):,}"),
@@ -59,7 +67,7 @@ def render_report(report: InspectReport, console: Console | None = None) -> None
     ]
     console.print(summary_table("Summary", summary_rows))
 
-    total = report.total_samples
+    total = report.samples_live
     console.print(_counts_table("By license group", "group", list(report.samples_by_group.items()), total))
     console.print(_counts_table("By image format", "format", list(report.samples_by_format.items()), total))
     console.print(_counts_table("By year", "year", _years_for_display(report.samples_by_year), total))

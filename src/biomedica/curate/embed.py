@@ -38,7 +38,7 @@ from PIL import Image
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
-from biomedica.archive.reader import iter_shard, shard_paths
+from biomedica.archive.reader import iter_shard, live_shards
 from biomedica.curate.config import EmbedConfig
 from biomedica.io.atomic import atomic_open, write_json_atomic
 from biomedica.io.settings import check_settings
@@ -103,14 +103,14 @@ def _embed(
     errors_sink = ErrorSink(annotations_owner(archive, store), "curate")
     done = skipped = samples = failed = 0
     dim = 0
-    for group, tar_path in shard_paths(archive):
+    for group, tar_path, superseded in live_shards(archive):
         stem = f"{group}-{tar_path.stem}"
         keys_path = folder / f"{stem}.keys.parquet"
         if keys_path.is_file():
             skipped += 1
             continue
         keys, images, captions, bad, errors = [], [], [], [], []
-        records = list(iter_shard(tar_path))
+        records = list(iter_shard(tar_path, superseded))
         decoded = decode_map(lambda item: _decode_or_error(item[1], encoder.image_size), records)
         for (record, _), (image, exc) in zip(records, decoded):
             keys.append(record["key"])

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, default_annotations_dir
 from biomedica.archive.errors import ErrorSink
-from biomedica.archive.reader import iter_shard, read_shard_index, shard_paths
+from biomedica.archive.reader import iter_shard, live_shards, read_shard_index, shard_paths
 from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
@@ -99,9 +99,9 @@ def run_panels(archive: Path, store: AnnotationStore, progress: Callable[[int], 
     graphics = graphics_per_figure(index_rows)
     rows = []
     errors: list[ErrorRecord] = []
-    for _, tar_path in shard_paths(archive):
+    for _, tar_path, superseded in live_shards(archive):
         try:
-            for record, image in iter_shard(tar_path):
+            for record, image in iter_shard(tar_path, superseded):
                 rows.append(panel_row(record["key"], record.get("caption"), graphics.get(record["key"], 1), image))
                 if progress:
                     progress(1)

@@ -45,7 +45,14 @@ class IngestConfig(BaseModel):
     lossy_images: bool = Field(default=False, description="convert non-JPEG/PNG images to JPEG instead of PNG")
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     max_image_pixels: int = Field(default=178_956_970, ge=1, description="refuse larger images (decompression bombs)")
-    limit: int | None = Field(default=None, ge=1, description="ingest only the first N input files (a sample)")
+    limit: int | None = Field(
+        default=None, ge=1,
+        description="ingest only the first N input files (a sample); documents beyond N are not counted as removed",
+    )
+    frozen: bool = Field(
+        default=False,
+        description="refuse (instead of appending new units) when the input differs from what the archive holds",
+    )
     progress: bool = True
 
     @field_validator("input", mode="before")

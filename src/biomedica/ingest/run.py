@@ -1,6 +1,9 @@
-"""`biomedica ingest`: plan work units, run the missing ones on a pool, finalize, summarise.
+"""`biomedica ingest`: plan a build, run its missing units on a pool, finalize, summarise.
 
-Resume is free: units that have their completion marker are skipped, a unit that died half
+Every run is a build (ingest.growth): a rerun whose input gained or changed documents
+appends them as new units after the last one (or, `frozen`, refuses); the summary counts
+new, changed, removed and unchanged documents. Units whose marker lists files that are gone
+or short are set aside (`_units/.broken-<id>.json`) and redone. Resume is free: units that have their completion marker are skipped, a unit that died half
 way is cleaned and redone, and the manifest / sizes.json are derived from the markers at the
 end, so an interrupted run followed by a re-run equals one uninterrupted run.
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +24,14 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from biomedica import __version__
+from biomedica.archive.builds import write_build
 from biomedica.archive.unit_writer import completed_units, finalize_archive
+from biomedica.archive.units import set_aside_broken_units
 from biomedica.exec import check_executor, run_units
 from biomedica.exec.job_array import array_task_from_env
 from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
+from biomedica.ingest.growth import GrowthPlan, build_units, new_retractions, now, plan_growth, record_retractions
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
@@ -51,10 +58,32 @@ class IngestSummary:
     errors: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # growth: the listing compared with what the archive holds (ingest.growth)
+    documents_new: int = 0
+    documents_changed: int = 0
+    documents_removed: int = 0  # no longer listed; their samples stay in the archive
+    documents_unchanged: int = 0
+    removed_items: list[str] = field(default_factory=list)
+    build: int | None = None  # number of the build this run started (None: nothing new)
+    resumed_build: int | None = None  # an unfinished build this run completed
+    adopted: bool = False  # an archive without build records was taken over as build 0
+    broken_units: dict[int, list[str]] = field(default_factory=dict)  # unit -> missing/short files; redone
+    samples_superseded: int = 0  # tar samples replaced by a newer or duplicate copy (superseded.parquet)
 
     @property
     def samples_total(self) -> int:
         return sum(self.samples.values())
+
+    @property
+    def samples_live(self) -> int:
+        return self.samples_total - self.samples_superseded
+
+    @property
+    def growth_line(self) -> str:
+        """"3 new documents, 1 changed, 0 removed, 8 unchanged"."""
+        return (f"{self.documents_new} new document{'s' if self.documents_new != 1 else ''}, "
+                f"{self.documents_changed} changed, {self.documents_removed} removed, "
+                f"{self.documents_unchanged} unchanged")
 
 
 def make_source(config: IngestConfig) -> ArticleSource:
@@ -91,16 +120,62 @@ def run_ingest(
     source: ArticleSource | None = None,
     item_ids: list[str] | None = None,
     first_unit_id: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> IngestSummary:
-    """Ingest `config.input` into the archive at `config.output`, resuming if it exists.
+    """Ingest `config.input` into the archive at `config.output`: create it, resume it, or grow it.
 
-    `source` overrides the source built from the config; `item_ids` (a build's own sorted
-    item list, e.g. the new versions of an incremental sync) and `first_unit_id` (the next
-    free unit number of the archive) let a later build append units without touching
-    earlier ones. Holds the archive's write lock while it runs (a job-array task: its shared lock).
+    `source` overrides the source built from the config; `log` gets the plan line first.
+    `item_ids` and `first_unit_id` write exactly those items as units from that number,
+    without build records (the low-level form; a plain call plans a build instead).
+    Holds the archive's write lock while it runs (a job-array task: its shared lock).
     """
     with _write_lock(config):
-        return _ingest(config, source, item_ids, first_unit_id)
+        if item_ids is not None:
+            return _ingest(config, source, item_ids, first_unit_id)
+        return _grow(config, source, log)
+
+
+def _grow(config: IngestConfig, source: ArticleSource | None, log: Callable[[str], None] | None) -> IngestSummary:
+    started = time.perf_counter()
+    root = config.output.resolve()
+    _check_settings(root, config)
+    source = source or make_source(config)
+    broken = set_aside_broken_units(root)
+    plan = plan_growth(root, source, config.articles_per_unit, limit=config.limit, frozen=config.frozen)
+    plan.retracted = new_retractions(root, source, plan.builds)
+    record_retractions(root, plan)
+    if log is not None:
+        log(_plan_line(plan, broken))
+    units = [u for build in plan.builds for u in build_units(build, config.articles_per_unit)]
+    summary = _run(config, source, root, plan.listed, units)
+    done = completed_units(root)
+    for build in plan.builds:
+        if build.status != "complete" and all(u in done for u in build.unit_range):
+            build.status, build.finished_at = "complete", build.finished_at or now()
+            write_build(root, build)
+    summary.documents_new, summary.documents_changed = plan.new, plan.changed
+    summary.documents_removed, summary.documents_unchanged = len(plan.removed), plan.unchanged
+    summary.removed_items = list(plan.removed)
+    summary.build = plan.new_build.number if plan.new_build is not None else None
+    summary.resumed_build = plan.resumed.number if plan.resumed is not None else None
+    summary.adopted, summary.broken_units = plan.adopted, broken
+    _finish(config, source, root, summary, started)
+    return summary
+
+
+def _plan_line(plan: GrowthPlan, broken: dict[int, list[str]]) -> str:
+    parts = [f"build {plan.snapshot}: {plan.counts_line}"]
+    if plan.retracted:
+        parts.append(f"{len(plan.retracted)} newly retracted")
+    if plan.new_build is not None and plan.new_build.items:
+        parts.append(f"units from {plan.new_build.first_unit_id}")
+    if plan.resumed is not None:
+        parts.append(f"resuming unfinished build {plan.resumed.number}")
+    if plan.adopted:
+        parts.append("an archive without build records adopted as build 0")
+    if broken:
+        parts.append(f"unit(s) {', '.join(map(str, broken))} lost files: redone")
+    return "; ".join(parts)
 
 
 def _write_lock(config: IngestConfig) -> ArchiveLock:
@@ -115,21 +190,26 @@ def _write_lock(config: IngestConfig) -> ArchiveLock:
                        name=shared_lock_name(f"array-of-{task.count}", f"task-{task.index}"))
 
 
-def _ingest(
-    config: IngestConfig, source: ArticleSource | None, item_ids: list[str] | None, first_unit_id: int
-) -> IngestSummary:
+def _ingest(config: IngestConfig, source: ArticleSource | None, item_ids: list[str], first_unit_id: int) -> IngestSummary:
     started = time.perf_counter()
     root = config.output.resolve()
     _check_settings(root, config)
     source = source or make_source(config)
-    items = source.list_items() if item_ids is None else list(item_ids)
+    items = list(item_ids)
     if config.limit is not None:
         items = items[: config.limit]
     units = plan_units(items, config.articles_per_unit, first_unit_id=first_unit_id)
+    summary = _run(config, source, root, len(items), units)
+    _finish(config, source, root, summary, started)
+    return summary
+
+
+def _run(config: IngestConfig, source: ArticleSource, root: Path, listed: int, units: list[WorkUnit]) -> IngestSummary:
+    """Run the units that have no marker yet; the summary counts what ran and what was already done."""
     done = completed_units(root)
     todo = [u for u in units if u.unit_id not in done]
     summary = IngestSummary(
-        archive=root, items_total=len(items), units_total=len(units), units_skipped=len(units) - len(todo)
+        archive=root, items_total=listed, units_total=len(units), units_skipped=len(units) - len(todo)
     )
     images = image_config(config)
 
@@ -148,19 +228,23 @@ def _ingest(
             bar.update(len(unit.item_ids))
             summary.units_run += 1
             summary.items_run += len(unit.item_ids)
-
-    if config.executor != "array":  # the other tasks may still write: the plain run after the array finalizes
-        build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
-        finalize_archive(root, build_config=build_config, source=source.describe())
-    _fill_totals(summary, root, units)
-    summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _fill_totals(summary: IngestSummary, root: Path, units: list[WorkUnit]) -> None:
-    """Totals over the units of this input (run now or earlier), read from their markers."""
-    wanted = {u.unit_id for u in units}
+def _finish(config: IngestConfig, source: ArticleSource, root: Path, summary: IngestSummary, started: float) -> None:
+    """Finalize (not a job-array task: the other tasks may still write) and count what the archive holds."""
+    if config.executor != "array":
+        build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
+        manifest = finalize_archive(root, build_config=build_config, source=source.describe())
+        summary.samples_superseded = manifest["totals"].get("samples_superseded", 0)
+    _fill_totals(summary, root)
+    summary.seconds = time.perf_counter() - started
+
+
+def _fill_totals(summary: IngestSummary, root: Path) -> None:
+    """Totals over every complete unit of the archive (this run's and earlier builds'), from their markers."""
     done = completed_units(root)
+    wanted = set(done)
     samples: Counter[str] = Counter()
     for unit_id, stats in done.items():
         if unit_id not in wanted:

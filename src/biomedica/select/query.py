@@ -4,7 +4,8 @@ Views every query can use:
 
 | view | rows |
 |---|---|
-| `samples` | every shard-index row of complete units (figure record + member offsets) + `group` |
+| `samples` | every live shard-index row of complete units (figure record + member offsets) + `group` |
+| `all_samples` | `samples` plus the superseded copies (`superseded.parquet`) still in the tars |
 | `dedup`, `quality`, `panels`, `clusters`, `concepts`, `labels` | the annotation tables present |
 | `annotated` | `samples` LEFT JOINed with every annotation table on `key` |
 | `concept_view` | `annotated` + `concept` (the id the strategies use) + `concept_score` |
@@ -32,6 +33,7 @@ import pyarrow as pa
 from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore, default_annotations_dir
 from biomedica.archive.reader import shard_paths
 from biomedica.archive.split import HeldOutSplit, is_held_out
+from biomedica.archive.superseded import read_superseded
 from biomedica.select.config import SelectConfig
 
 
@@ -52,10 +54,17 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
         raise FileNotFoundError(f"{archive}: no complete shards to select from; build the archive with `biomedica ingest`")
     connection = duckdb.connect()
     index_files = ", ".join(_sql_string(str(tar.with_suffix(".parquet"))) for _, tar in paths)
+    superseded = read_superseded(archive).select(["group", "shard", "key"])
+    connection.register("superseded_samples", superseded)
     connection.execute(
-        f"CREATE VIEW samples AS SELECT * EXCLUDE (filename), "
+        f"CREATE VIEW all_samples AS SELECT * EXCLUDE (filename), "
         f"split_part(replace(filename, '\\', '/'), '/', -2) AS \"group\" "
         f"FROM read_parquet([{index_files}], filename = true)"
+    )
+    # the archive's content: older or duplicate copies of an article (archive.superseded) are left out
+    connection.execute(
+        "CREATE VIEW samples AS SELECT * FROM all_samples s WHERE NOT EXISTS (SELECT 1 FROM superseded_samples x "
+        "WHERE x.\"group\" = s.\"group\" AND x.shard = s.shard AND x.key = s.key)"
     )
     store = AnnotationStore(Path(annotations) if annotations else default_annotations_dir(archive))
     present = [name for name in TABLE_NAMES if store.has(name)]

@@ -7,7 +7,8 @@ Three kinds of source (config `data.sources[*]`):
 - `archive`: the root of a biomedica archive; shards and counts come from its
   `manifest.json` (`archive.manifest.Manifest`, complete units only), for the chosen license
   `groups`. The articles evaluation holds out (`archive.split`, `held_out_fraction`, 5% by
-  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep.
+  default) are left out: each shard's index (`NNNNNN.parquet`) is read to list the keys to keep;
+  so are the samples the archive's `superseded.parquet` lists (older copies of changed articles);
   As the validation source (`data.val`, role "val") it keeps only those held-out articles;
 - `selection`: a *key manifest* (`archive.selection`), the subset format of `biomedica select`:
   a table with one row per sample and (at least) the columns `shard` (the tar's URL or path;
@@ -35,6 +36,7 @@ from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestError
 from biomedica.archive.selection import KeyManifest, SelectionManifestError, parse_key_manifest
 from biomedica.archive.split import HeldOutSplit, is_held_out
+from biomedica.archive.superseded import SUPERSEDED_NAME, superseded_from_bytes
 from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
 from biomedica.net.errors import FetchError, NotFoundError
 from biomedica.net.stream import STREAM_RETRY, FetchOptions, index_url_of, read_bytes
@@ -163,10 +165,43 @@ def _resolve_archive(source: SourceConfig, options: FetchOptions) -> tuple[list[
             f"source {source.name}: archive {root} has no samples in group(s) {missing}; "
             f"it has {sorted(manifest.groups) or 'none'}"
         )
-    shards = [Shard(join_url(root, entry.path), entry.samples) for entry in manifest.shards(wanted) if entry.samples > 0]
+    superseded = _read_superseded(root, options, source.name)
+    shards = []
+    for entry in manifest.shards(wanted):
+        if entry.samples <= 0:
+            continue
+        url, skip = join_url(root, entry.path), superseded.get(entry.path)
+        if not skip:
+            shards.append(Shard(url, entry.samples))
+            continue
+        keys = [k for k in _shard_keys(url, options, source.name) if k not in skip]  # older copies left out
+        if keys:
+            shards.append(Shard(url, len(keys), tuple(sorted(keys)), entry.samples))
     if not shards:
         raise SourceError(f"source {source.name}: archive {root} lists no shard for {wanted}")
     return shards, MANIFEST_NAME
+
+
+def _read_superseded(root: str, options: FetchOptions, source: str) -> dict[str, frozenset[str]]:
+    """`<group>/<shard>.tar` -> superseded keys, from the archive's `superseded.parquet` (none when absent)."""
+    url = join_url(root, SUPERSEDED_NAME)
+    try:
+        return superseded_from_bytes(read_bytes(url, options))
+    except NotFoundError:
+        return {}
+    except FetchError as exc:
+        raise SourceError(f"source {source}: {exc}") from None
+
+
+def _shard_keys(url: str, options: FetchOptions, source: str) -> list[str]:
+    index_url = index_url_of(url)
+    try:
+        return _read_split_columns(index_url, options).column("key").to_pylist()
+    except NotFoundError:
+        raise SourceError(f"source {source}: no shard index {index_url} to leave out its superseded samples; "
+                          "restore it from the archive") from None
+    except FetchError as exc:
+        raise SourceError(f"source {source}: {exc}") from None
 
 
 def _read_split_columns(index_url: str, options: FetchOptions):
@@ -207,25 +242,29 @@ def _split_by_held_out(
             ) from None
         except FetchError as exc:
             raise SourceError(f"source {source}: {exc}") from None
-        if index.num_rows != shard.samples:
+        if index.num_rows != (shard.shard_samples if shard.keys is not None else shard.samples):
             raise SourceError(
                 f"source {source}: shard index {index_url} has {index.num_rows} rows but {MANIFEST_NAME} counts "
                 f"{shard.samples} samples in {shard.url}; the index is stale, so the eval split would be wrong: "
                 "check the archive with `biomedica inspect ARCHIVE --verify` and rebuild that unit"
             )
         keys = []
+        allowed = set(shard.keys) if shard.keys is not None else None  # e.g. superseded copies already left out
+        total = shard.samples
         for key, pmcid in zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist()):
+            if allowed is not None and key not in allowed:
+                continue
             article = sample_article(key, pmcid)
             held = held_by_article.get(article)
             if held is None:
                 held = held_by_article[article] = is_held_out(article, split.fraction, split.salt)
             if held == keep_held_out:
                 keys.append(key)
-        dropped += index.num_rows - len(keys)
+        dropped += total - len(keys)
         if len(keys) == index.num_rows:
             kept_shards.append(shard)
         elif keys:
-            kept_shards.append(Shard(shard.url, len(keys), tuple(sorted(keys)), shard.samples))
+            kept_shards.append(Shard(shard.url, len(keys), tuple(sorted(keys)), shard.shard_samples or shard.samples))
     return kept_shards, dropped
 
 

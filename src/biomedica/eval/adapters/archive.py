@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from biomedica.archive.keys import sample_article
-from biomedica.archive.reader import is_archive, shard_paths
+from biomedica.archive.reader import is_archive, live_shards
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit, is_held_out
 from biomedica.eval.adapters.registry import (
     AdapterOptions,
@@ -60,10 +60,12 @@ def load_archive(root: Path, options: ArchiveOptions) -> EvalDataset:
         raise DatasetMissing(f"{root} is not a biomedica archive (no manifest.json, no license-group folders)")
     columns = ["key", "pmcid", "shard", "image_offset", "image_size", *options.caption_fields]
     images, captions, groups = [], [], []
-    shards = shard_paths(root)
+    shards = live_shards(root)
     for group in options.license_groups:
-        for _, tar_path in (s for s in shards if s[0] == group):
+        for _, tar_path, superseded in (s for s in shards if s[0] == group):
             for row in pq.read_table(tar_path.with_suffix(".parquet"), columns=columns).to_pylist():
+                if row["key"] in superseded:
+                    continue
                 in_test = held_out.holds(row["key"], row["pmcid"])
                 if (options.split == "test" and not in_test) or (options.split == "train" and in_test):
                     continue

@@ -1,7 +1,7 @@
 """Ingest sources: where article XML and figure media come from.
 
 A source lists its articles as a sorted, deterministic sequence of item ids (so work units
-are a pure function of the input), and opens one item as XML bytes plus a lookup of the
+are a pure function of the input), signs each item (so a later build knows what changed), and opens one item as XML bytes plus a lookup of the
 media files that belong with it. Readers for PMC Cloud (S3) and legacy packages plug in
 behind the same two methods.
 """
@@ -30,6 +30,14 @@ class ArticleSource(Protocol):
 
     def open_item(self, item_id: str) -> SourceItem:
         """Read one item. Raises OSError when the document itself cannot be read."""
+
+    def signatures(self, item_ids: list[str]) -> dict[str, str]:
+        """What the source knows of each item's content, cheaply (a hash, an etag, size and date).
+
+        A later build compares them with the archive's build records: an equal signature is an
+        unchanged document, another one a changed document (re-ingested, its old samples superseded).
+        An item that cannot be read gets a signature that never matches ("unreadable").
+        """
 
     def describe(self) -> dict:
         """What this source is, for manifest.json (kind, location, snapshot)."""

@@ -6,6 +6,7 @@ the root by file stem, nearest folder first, so `xml/` + `images/` splits work t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import defaultdict
 from functools import lru_cache
@@ -57,6 +58,18 @@ class DirectorySource:
 
     def list_items(self) -> list[str]:
         return list(self._xml)
+
+    def signatures(self, item_ids: list[str]) -> dict[str, str]:
+        """`sha256:<hex>:<size>` of each XML file's bytes (images are not signed)."""
+        found = {}
+        for item_id in item_ids:
+            try:
+                data = (self.root / item_id).read_bytes()
+            except OSError:
+                found[item_id] = "unreadable"
+                continue
+            found[item_id] = f"sha256:{hashlib.sha256(data).hexdigest()}:{len(data)}"
+        return found
 
     def describe(self) -> dict:
         return {"kind": "dir", "location": str(self.root), "documents": len(self._xml)}

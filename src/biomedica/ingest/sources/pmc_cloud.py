@@ -241,9 +241,30 @@ class PmcCloudSource:
         self.scan()
         return list(self._order)
 
+    def signatures(self, item_ids: list[str]) -> dict[str, str]:
+        """`<xml etag>/<json etag>` from the listing (VersionListing.signature)."""
+        self.scan()
+        return {item: "/".join(self._etags.get(item, ("", ""))) for item in item_ids}
+
+    @property
+    def limited(self) -> bool:
+        """True when the listing is cut to a sample (config.limit): items beyond it are not "removed"."""
+        return self.config.limit is not None
+
+    def retracted_versions(self) -> list[tuple[str, str, int]]:
+        """(article id, item id, version) of every listed version whose metadata says is_retracted."""
+        return sorted(
+            {
+                (c.listing.pmcid, c.listing.item_id, c.listing.version)
+                for c in self.scan().candidates
+                if c.metadata is not None and c.metadata.is_retracted
+            }
+        )
+
     def describe(self) -> dict:
         return {
             "kind": "pmc-cloud",
+            "location": f"s3://{self.config.bucket}",
             "bucket": self.config.bucket,
             "endpoint_url": self.config.net.endpoint_url,
             "selection": self.config.select,

@@ -115,6 +115,30 @@ class PmcPackageSource:
             self._items = self._list_from_file_list() if self.file_list else self._scan()
         return list(self._items)
 
+    def signatures(self, item_ids: list[str]) -> dict[str, str]:
+        """A local package: `size:<bytes>:mtime:<ns>` (no read); else its file-list row (last updated, license).
+
+        Hashing every package (images included) would read the whole mirror on each run.
+        """
+        rows = {}
+        if self.file_list:
+            rows = {e.package_path: e for e in self.read_file_list().entries}
+        found = {}
+        for item_id in item_ids:
+            parts = []
+            if not self.remote:
+                root = Path(self.location)
+                for path in (root / item_id, root / PurePosixPath(item_id).name):
+                    if path.is_file():
+                        info = path.stat()
+                        parts.append(f"size:{info.st_size}:mtime:{info.st_mtime_ns}")
+                        break
+            entry = rows.get(item_id)
+            if entry is not None:
+                parts.append(f"list:{entry.last_updated or ''}:{entry.license_code or ''}")
+            found[item_id] = "|".join(parts) or "unreadable"
+        return found
+
     def describe(self) -> dict:
         info: dict = {"kind": "pmc-package", "location": self.location, "packages": len(self.list_items())}
         if self.file_list:
