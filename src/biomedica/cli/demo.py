@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from biomedica.cli.console import stderr
+from biomedica.cli.errors import output_folder_option
 
 if TYPE_CHECKING:
     from biomedica.ingest.run import IngestSummary
 
 
 def demo(
-    out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Where the demo corpus and archive go."),
+    out: Path = typer.Option(
+        Path("demo-out"), "--out", "-o", help="Where the demo corpus and archive go.", callback=output_folder_option
+    ),
     articles: int = typer.Option(24, min=1, help="Number of generated articles."),
     workers: int = typer.Option(2, "--workers", "-w", min=1),
     seed: int = typer.Option(0),

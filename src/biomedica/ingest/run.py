@@ -38,6 +38,23 @@ SETTINGS_FILE = "_build_settings.json"
 IngestSettingsMismatch = SettingsMismatch  # the name callers catch; one rule for every stage (io.settings)
 
 
+class NothingToIngest(ValueError):
+    """The source lists no document: a run would "succeed" with an empty archive."""
+
+
+def nothing_listed(config: IngestConfig) -> str:
+    """The one line saying which input listed nothing and what to check."""
+    if config.source == "dir":
+        return f"no .xml/.nxml files under {config.input}; point ingest at the folder holding the JATS XML"
+    if config.source == "pmc-package":
+        listing = f"the file list {config.file_list}" if config.file_list else f"{config.input}"
+        groups = f" in license group(s) {', '.join(config.license_groups)}" if config.license_groups else ""
+        return f"{listing} names no article package (PMC*.tar.gz){groups}; check the input, --file-list and --license-group"
+    cloud = config.pmc_cloud
+    where = f"bucket {cloud.bucket} (--select {cloud.select})" if cloud else "the pmc-cloud bucket"
+    return f"{where} lists no article to ingest; check --ids / --prefix / --license, --bucket and --endpoint-url"
+
+
 @dataclass
 class IngestSummary:
     archive: Path
@@ -120,9 +137,11 @@ def _ingest(
 ) -> IngestSummary:
     started = time.perf_counter()
     root = config.output.resolve()
-    _check_settings(root, config)
     source = source or make_source(config)
     items = source.list_items() if item_ids is None else list(item_ids)
+    if not items and item_ids is None:  # before anything is recorded: an empty run must not pin the settings
+        raise NothingToIngest(nothing_listed(config))
+    _check_settings(root, config)
     if config.limit is not None:
         items = items[: config.limit]
     units = plan_units(items, config.articles_per_unit, first_unit_id=first_unit_id)
