@@ -40,14 +40,12 @@ def annotate(
             f"annotators; Fleiss' kappa category {report.fleiss_category}, panel type {report.fleiss_panel_type}"
         )
         return
-    try:
+    try:  # without fastapi/uvicorn: one line naming biomedica[annotate] (cli.groups)
         import uvicorn
 
         from biomedica.annotate.app import create_app
 
         app = create_app(config)
-    except ImportError as exc:
-        fail(f"{exc}; install the app extra: pip install 'biomedica[annotate]'")
     except FileNotFoundError as exc:
         fail(str(exc))
     stderr.print(f"annotation app on http://{host}:{port}/  (labels in {config.database_path()})")
