@@ -26,7 +26,7 @@ RUN_WITHOUT = (
 def _run_without(missing: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = os.environ | {"PYTHONPATH": str(SRC), "COLUMNS": "300"}
     return subprocess.run([sys.executable, "-c", RUN_WITHOUT, missing, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.slow
