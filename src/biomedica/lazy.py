@@ -1,8 +1,10 @@
-"""Lazy package exports (PEP 562): a package names its public objects without importing them.
+"""Lazy imports: package exports (PEP 562) and optional packages named by the extra that installs them.
 
 `archive`, `models` and `net` export many names, but a caller of one light module (the
 stdlib-only `pipe:` helper, a config validating a spec string) must not pay for pyarrow,
 torch or boto3. Each package lists `name -> module` and gets its `__getattr__` here.
+An optional package that is missing is named with the extra that installs it
+(`missing_extra_message`, `require`), so every command says it in one line.
 """
 
 from __future__ import annotations
@@ -25,3 +27,37 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
         return value
 
     return __getattr__
+
+
+# Optional packages and the pyproject extra that installs each (top-level import names).
+EXTRAS: dict[str, str] = {
+    "torch": "clip", "torchvision": "clip", "open_clip": "clip", "open_clip_train": "clip", "timm": "clip",
+    "webdataset": "clip", "braceexpand": "clip", "pandas": "clip", "tensorboard": "clip", "safetensors": "clip",
+    "sklearn": "curate", "faiss": "faiss", "matplotlib": "eval", "boto3": "cloud", "botocore": "cloud",
+    "ray": "ray", "fastapi": "annotate", "uvicorn": "annotate", "starlette": "annotate",
+    "pydicom": "demo", "pydicom_data": "demo", "skimage": "demo",
+}
+
+
+class MissingExtra(ImportError):
+    """An optional package is not installed; the message names the extra that brings it."""
+
+
+def missing_extra_message(exc: ImportError, needed_for: str | None = None) -> str | None:
+    """`... needs X: pip install 'biomedica[EXTRA]'` when `exc` is a missing optional package, else None."""
+    if isinstance(exc, MissingExtra):
+        return str(exc)
+    top = (exc.name or "").partition(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return f"{needed_for or 'this command'} needs the Python package {top!r}, which is not installed: pip install 'biomedica[{extra}]'"
+
+
+def require(module: str, needed_for: str) -> Any:
+    """Import an optional module, or raise MissingExtra naming the extra that installs it."""
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        message = missing_extra_message(exc, needed_for) or f"{needed_for} needs {module!r}: {exc}"
+        raise MissingExtra(message, name=exc.name) from None

@@ -292,3 +292,18 @@ def test_archive_without_units_and_pmid_cleaning(tmp_path, eutils):
         enrich_archive(_config(tmp_path, eutils))
     assert clean_pmid("PMID: 123") == "123" and clean_pmid(" 42 ") == "42"
     assert clean_pmid("") is None and clean_pmid("abc") is None and clean_pmid("0") is None
+
+
+@pytest.mark.slow  # the CLI keeps NCBI's retry policy: a failing batch waits out its backoff (~8 s)
+def test_cli_exits_1_with_counts_when_some_batches_failed(archive, eutils):
+    from typer.testing import CliRunner
+
+    from biomedica.cli import app
+
+    FakeEutils.always_fail = {"19079722"}
+    result = CliRunner().invoke(app, ["enrich", str(archive), "--base-url", eutils, "--batch-size", "2", "--no-progress"],
+                                env={"NCBI_API_KEY": ""}, terminal_width=300)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "2 of 5 articles" in errors[0] and "rerun `biomedica enrich`" in errors[0]
+    assert "enriched (with MeSH)" in result.output  # the summary comes first

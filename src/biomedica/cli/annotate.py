@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 
 from biomedica.cli.console import stderr, stdout
-from biomedica.cli.errors import fail
+from biomedica.cli.errors import fail, output_folder_option
 
 
 def annotate(
     archive: Path = typer.Argument(..., help="Archive folder (with annotations/clusters.parquet from `curate cluster`)."),
-    annotations: Path = typer.Option(None, help="Annotation folder (default: ARCHIVE/annotations)."),
+    annotations: Path = typer.Option(
+        None, help="Annotation folder (default: ARCHIVE/annotations).", callback=output_folder_option
+    ),
     database: Path = typer.Option(None, help="SQLite file of the labels (default: ANNOTATIONS/labels.sqlite)."),
     taxonomy: Path = typer.Option(None, help="Taxonomy YAML (default: the shipped biomedica taxonomy)."),
     samples_per_cluster: int = typer.Option(24, min=1, max=200, help="Images shown per cluster."),
@@ -43,14 +45,12 @@ def annotate(
             f"annotators; Fleiss' kappa category {report.fleiss_category}, panel type {report.fleiss_panel_type}"
         )
         return
-    try:
+    try:  # without fastapi/uvicorn: one line naming biomedica[annotate] (cli.groups)
         import uvicorn
 
         from biomedica.annotate.app import create_app
 
         app = create_app(config)
-    except ImportError as exc:
-        fail(f"{exc}; install the app extra: pip install 'biomedica[annotate]'")
     except FileNotFoundError as exc:
         fail(str(exc))
     stderr.print(f"annotation app on http://{host}:{port}/  (labels in {config.database_path()})")

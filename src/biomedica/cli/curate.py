@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from biomedica.cli.console import stdout
-from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.errors import fail, output_folder_option, validation_message
 from biomedica.cli.groups import command_group
 from biomedica.cli.summary import print_summary
 
@@ -20,7 +20,9 @@ curate_app = command_group(
 )
 
 ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")
-ANNOTATIONS_OPT = typer.Option(None, "--annotations", help="Annotation folder (default: ARCHIVE/annotations).")
+ANNOTATIONS_OPT = typer.Option(
+    None, "--annotations", help="Annotation folder (default: ARCHIVE/annotations).", callback=output_folder_option
+)
 
 
 def _store(archive: Path, annotations: Path | None):

@@ -19,10 +19,14 @@ def enrich(
     api_key: str = typer.Option(None, envvar="NCBI_API_KEY", help="NCBI API key: 10 requests/s instead of 3."),
     email: str = typer.Option(None, help="Contact e-mail sent to NCBI with each request."),
     batch_size: int = typer.Option(200, min=1, max=200, help="PMIDs per efetch request."),
-    base_url: str = typer.Option(None, help="E-utilities base URL (default NCBI's)."),
+    base_url: str = typer.Option(None, help="E-utilities base URL (default $BIOMEDICA_EUTILS_URL, else NCBI's)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Add MeSH terms, publication types and missing abstracts/DOIs from PubMed (enrichment/*.parquet)."""
+    """Add MeSH terms, publication types and missing abstracts/DOIs from PubMed (enrichment/*.parquet).
+
+    Exit status 2 when nothing could be done (E-utilities unreachable, not an archive), 1 when
+    some PMIDs failed (errors/enrich-efetch.parquet; a rerun asks for them again).
+    """
     from pydantic import ValidationError
 
     from biomedica.enrich import EnrichConfig, enrich_archive
@@ -37,6 +41,10 @@ def enrich(
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
     print_enrich_summary(summary)
+    if summary.failed:
+        fail(f"{summary.failed:,} of {summary.articles - summary.already_enriched - summary.without_pmid:,} articles asked "
+             f"about could not be enriched (errors/enrich-efetch.parquet in {summary.archive}); rerun "
+             "`biomedica enrich` to retry them", code=1)
 
 
 def print_enrich_summary(summary: EnrichSummary) -> None:

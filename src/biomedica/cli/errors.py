@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -13,14 +14,33 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
-def fail(problem: str | BaseException) -> NoReturn:
-    """Print the problem as one error line (brackets shown as typed) and exit with status 2.
+def fail(problem: str | BaseException, code: int = 2) -> NoReturn:
+    """Print the problem as one error line (brackets shown as typed) and exit with `code` (2: refused).
 
     An exception's notes (e.g. "raised while running work unit 7" from biomedica.exec) follow its message.
     """
     message = problem if isinstance(problem, str) else " ".join([str(problem), *getattr(problem, "__notes__", ())])
     stderr.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
+
+
+def check_output_folder(path: Path | None, option: str = "--out") -> Path | None:
+    """Refuse, in one line and before any work, an output folder that is a file or lies under a file."""
+    if path is None:
+        return None
+    for place in [path, *path.parents]:
+        if place.is_dir():
+            return path
+        if place.exists() or place.is_symlink():  # a file, or a dangling link: mkdir would fail with a raw errno
+            if place == path:
+                fail(f"{option} {path} is a file, not a folder; give a folder (new or existing) instead")
+            fail(f"{option} {path}: {place} is a file, not a folder; give a folder (new or existing) instead")
+    return path
+
+
+def output_folder_option(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Typer callback of every option naming a folder a command writes into (`--out`, `--annotations`)."""
+    return check_output_folder(value, max(param.opts, key=len) if param.opts else "--out")
 
 
 def validation_message(exc: ValidationError) -> str:

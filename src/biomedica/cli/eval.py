@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from biomedica.cli.console import stderr, stdout
-from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.errors import fail, output_folder_option, validation_message
 from biomedica.cli.groups import command_group
 
 app = command_group(
@@ -27,7 +27,9 @@ app = command_group(
 def run(
     model: str = typer.Option(..., "--model", "-m", help="tiny-random, ARCH:TAG, ARCH:/path/ckpt.pt or hf-hub:ORG/NAME."),
     tasks: str = typer.Option("all", "--tasks", "-t", help="all, task names, domain:NAME, or YAML paths (comma list)."),
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Folder for <model>/<task>.json results."),
+    out: Path = typer.Option(
+        Path("results"), "--out", "-o", help="Folder for <model>/<task>.json results.", callback=output_folder_option
+    ),
     data_dir: Path = typer.Option(None, help="Where task data roots live (default $BIOMEDICA_EVAL_DATA or ./eval-data)."),
     task_dir: list[Path] = typer.Option([], help="Extra folder(s) of task YAML files."),
     cache_dir: Path = typer.Option(None, help="Embedding cache (default <out>/.embedding-cache)."),
@@ -76,7 +78,9 @@ def run(
 @app.command()
 def report(
     results: list[Path] = typer.Argument(..., help="Result folders or JSON files (several models may be mixed)."),
-    out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder for report.md and plots/<domain>.png."),
+    out: Path = typer.Option(
+        Path("report"), "--out", "-o", help="Folder for report.md and plots/<domain>.png.", callback=output_folder_option
+    ),
     plots: bool = typer.Option(True, help="Write one bar plot PNG per domain."),
 ) -> None:
     """Compare models: Markdown table with CIs, domain and overall means, bar plots per domain."""
@@ -119,7 +123,9 @@ def list_tasks(
 
 @app.command("make-offline-benchmark")
 def make_offline_benchmark(
-    out: Path = typer.Option(Path("eval-data/offline-modality"), "--out", "-o", help="Folder to create."),
+    out: Path = typer.Option(
+        Path("eval-data/offline-modality"), "--out", "-o", help="Folder to create.", callback=output_folder_option
+    ),
     images_per_class: int = typer.Option(40, min=2),
     image_size: int = typer.Option(96, min=16),
     seed: int = typer.Option(0),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from biomedica.cli.console import stderr
-from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.errors import fail, output_folder_option, validation_message
 from biomedica.cli.summary import print_summary
 
 if TYPE_CHECKING:
@@ -21,7 +21,9 @@ def ingest(
         help="dir: folder of JATS XML (.xml/.nxml) + images, any layout. pmc-package: mirror folder or "
         "http(s) base URL. pmc-cloud: leave out.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Archive folder to create, or to resume."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Archive folder to create, or to resume.", callback=output_folder_option
+    ),
     source: str = typer.Option("dir", help="Source reader: dir | pmc-package | pmc-cloud."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (ray: tasks in flight)."),
     executor: str = typer.Option("local", help="Where work units run: local | ray | array (Slurm job array)."),

@@ -28,12 +28,16 @@ def inspect(
     ),
 ) -> None:
     """Counts per license group, year, journal; errors by kind; one sample."""
-    from biomedica.archive.inspect import inspect_archive
+    from biomedica.archive.inspect import STATUS_NOT_ARCHIVE, inspect_archive
 
+    if not archive.exists():
+        fail(f"{archive} does not exist; give the folder an ingest wrote (`biomedica ingest ... --out DIR`)")
     try:
         report = inspect_archive(archive, top_journals=top, verify=verify)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    if report.status == STATUS_NOT_ARCHIVE:  # nothing to show: a refusal, not a report
+        fail(report.advice or f"{archive} is not a biomedica archive")
     render_report(report)
     if report.problems:
         raise typer.Exit(code=1)

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import typer
 
-from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.errors import fail, output_folder_option, validation_message
 from biomedica.cli.summary import print_summary
 
 
 def select(
     archive: Path = typer.Argument(..., help="Archive folder written by `biomedica ingest`."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the subset (manifest or shards)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Folder for the subset (manifest or shards).", callback=output_folder_option
+    ),
     annotations: Path = typer.Option(None, help="Annotation folder (default: ARCHIVE/annotations)."),
     where: str = typer.Option(
         None,

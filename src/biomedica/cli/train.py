@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from biomedica.cli.console import stderr
-from biomedica.cli.errors import fail
+from biomedica.cli.errors import check_output_folder, fail, output_folder_option
 from biomedica.cli.groups import command_group
 from biomedica.cli.summary import print_summary
 
@@ -52,6 +52,7 @@ def run(
     from biomedica.train.sources import SourceError
 
     config = _load(config_path, steps)
+    check_output_folder(config.run_dir, f"{config_path}: output_dir/name")
     if nproc_per_node > 1 or torchrun_args:
         if steps:
             fail("--steps applies to single-process runs; edit schedule.total_steps for torchrun")
@@ -117,7 +118,9 @@ def wise_ft(
 def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (epoch_N.pt) or any weights file."),
     model: str = typer.Option(..., "--model", "-m", help="OpenCLIP architecture name, e.g. ViT-L-14."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (weights + open_clip_config.json)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Folder to write (weights + open_clip_config.json).", callback=output_folder_option
+    ),
     model_config: Path = typer.Option(None, help="JSON of a custom architecture (registered first)."),
 ) -> None:
     """Export weights as an OpenCLIP model folder loadable by open_clip.create_model_and_transforms."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from biomedica.net.retry import RetryPolicy
 
 EUTILS_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+EUTILS_URL_ENV = "BIOMEDICA_EUTILS_URL"  # a mirror, a proxy, or a local server in tests
 # NCBI's published limits: 3 requests/s per IP without an API key, 10/s with one
 RATE_WITHOUT_KEY = 3.0
 RATE_WITH_KEY = 10.0
@@ -18,6 +19,10 @@ MAX_EFETCH_BATCH = 200
 
 def _api_key_from_env() -> str | None:
     return os.environ.get("NCBI_API_KEY") or None
+
+
+def _base_url_from_env() -> str:
+    return os.environ.get(EUTILS_URL_ENV) or EUTILS_BASE_URL
 
 
 class EnrichConfig(BaseModel):
@@ -31,7 +36,9 @@ class EnrichConfig(BaseModel):
     )
     email: str | None = Field(default=None, description="contact address NCBI asks heavy users to send")
     tool: str = Field(default="biomedica", description="the `tool` parameter NCBI uses to identify the client")
-    base_url: str = Field(default=EUTILS_BASE_URL, description="E-utilities base URL (a local server in tests)")
+    base_url: str = Field(
+        default_factory=_base_url_from_env, description=f"E-utilities base URL (default ${EUTILS_URL_ENV}, else NCBI's)"
+    )
     batch_size: int = Field(default=MAX_EFETCH_BATCH, ge=1, le=MAX_EFETCH_BATCH, description="PMIDs per efetch")
     requests_per_second: float | None = Field(
         default=None, gt=0, description="request rate; default 3/s without an API key, 10/s with one"

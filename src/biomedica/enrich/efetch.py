@@ -12,11 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from biomedica.enrich.config import EnrichConfig
+from biomedica.enrich.config import EUTILS_URL_ENV, EnrichConfig
 from biomedica.enrich.pubmed_xml import PubmedRecord, PubmedReplyError, parse_record, split_articles
-from biomedica.net import ContentCache, FetchError, NetClient, NetConfig, cache_key
+from biomedica.net import ContentCache, FetchError, NetClient, NetConfig, cache_key, host_of, unreachable
 
 _CACHE_VERSION = "efetch-pubmed-xml-v1"
+PROBE_TIMEOUT = 5.0  # seconds a TCP connect to E-utilities may take before the host counts as unreachable
+
+
+class EutilsUnreachable(ConnectionError):
+    """No TCP connection to the E-utilities host: offline, a firewall, or a wrong --base-url."""
 
 
 @dataclass
@@ -71,8 +76,23 @@ class PubmedFetcher:
         if cached.pmids:
             yield cached
         size = self.config.batch_size
-        for start in range(0, len(missing), size):
-            yield self._fetch_batch(missing[start : start + size])
+        batches = [missing[start : start + size] for start in range(0, len(missing), size)]
+        for index, batch in enumerate(batches):
+            if index == 0 and (why := self._unreachable()):  # offline: say so now, not after every retry
+                raise EutilsUnreachable(
+                    f"cannot reach the E-utilities server {host_of(self.config.base_url)} ({why}); nothing was asked. "
+                    f"Check the network, or point --base-url (or ${EUTILS_URL_ENV}) at a reachable server, then rerun"
+                )
+            result = self._fetch_batch(batch)
+            yield result
+            if result.failed and (why := self._unreachable()):  # the server went away: skip the other batches' retries
+                host = host_of(self.config.base_url)
+                for rest in batches[index + 1 :]:
+                    yield BatchResult(pmids=rest, failed={pmid: f"not asked: {host} unreachable ({why})" for pmid in rest})
+                return
+
+    def _unreachable(self) -> str | None:
+        return unreachable(self.config.base_url, timeout=min(self.config.connect_timeout, PROBE_TIMEOUT))
 
     def _fetch_batch(self, pmids: list[str]) -> BatchResult:
         result = BatchResult(pmids=pmids, requests=1)

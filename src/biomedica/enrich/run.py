@@ -23,7 +23,7 @@ from biomedica.archive.errors import ErrorSink
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.units import completed_units
 from biomedica.enrich.config import EnrichConfig
-from biomedica.enrich.efetch import PubmedFetcher
+from biomedica.enrich.efetch import EutilsUnreachable, PubmedFetcher
 from biomedica.enrich.pubmed_xml import PubmedRecord
 from biomedica.io.lock import ArchiveLock
 from biomedica.net import NetClient
@@ -94,32 +94,37 @@ def _enrich(config: EnrichConfig, client: NetClient | None) -> EnrichSummary:
     rows: list[EnrichmentRow] = []
     errors: list[ErrorRecord] = []
     with tqdm(total=len(pmids), unit="pmid", desc="enrich", disable=not config.progress, dynamic_ncols=True) as bar:
-        for batch in fetcher.fetch(pmids):
-            summary.from_cache += batch.from_cache
-            summary.requests += batch.requests
-            for pmid, record in batch.records.items():
-                rows += [_row(article, record, summary) for article in by_pmid[pmid]]
-            for pmid in batch.not_found:
-                for article in by_pmid[pmid]:
-                    rows.append(EnrichmentRow(article_id=article["article_id"], pmid=pmid, status="not-found"))
-                    summary.not_found += 1
-            for pmid, why in batch.failed.items():
-                for article in by_pmid[pmid]:
-                    errors.append(
-                        ErrorRecord(
-                            id=article["article_id"],
-                            stage=STAGE,
-                            kind="efetch-failed",
-                            message=f"PMID {pmid}: {why}; run `biomedica enrich` again to retry these",
-                            source=f"pubmed:{pmid}",
+        try:
+            for batch in fetcher.fetch(pmids):
+                summary.from_cache += batch.from_cache
+                summary.requests += batch.requests
+                for pmid, record in batch.records.items():
+                    rows += [_row(article, record, summary) for article in by_pmid[pmid]]
+                for pmid in batch.not_found:
+                    for article in by_pmid[pmid]:
+                        rows.append(EnrichmentRow(article_id=article["article_id"], pmid=pmid, status="not-found"))
+                        summary.not_found += 1
+                for pmid, why in batch.failed.items():
+                    for article in by_pmid[pmid]:
+                        errors.append(
+                            ErrorRecord(
+                                id=article["article_id"],
+                                stage=STAGE,
+                                kind="efetch-failed",
+                                message=f"PMID {pmid}: {why}; run `biomedica enrich` again to retry these",
+                                source=f"pubmed:{pmid}",
+                            )
                         )
-                    )
-                    summary.failed += 1
-            if len(rows) >= config.rows_per_part:
+                        summary.failed += 1
+                if len(rows) >= config.rows_per_part:
+                    _flush(root, next_part, rows, summary)
+                    next_part += 1
+                    rows = []
+                bar.update(len(batch.pmids))
+        except EutilsUnreachable:  # asked nothing: keep what the cache answered; errors/ stays as it was
+            if rows:
                 _flush(root, next_part, rows, summary)
-                next_part += 1
-                rows = []
-            bar.update(len(batch.pmids))
+            raise
     if rows:
         _flush(root, next_part, rows, summary)
     ErrorSink(root, STAGE).write(ERROR_PART, errors)  # none failed: the previous run's failures are gone

@@ -37,6 +37,10 @@ RETRACTION_SCHEMA = pa.schema([
 ])
 
 
+class NothingToIngest(ValueError):
+    """The source lists no document: a run would "succeed" with an empty archive."""
+
+
 class InputChanged(ValueError):
     """A `--frozen` run whose input differs from what the archive holds."""
 
@@ -73,14 +77,17 @@ def now() -> str:
 
 def plan_growth(
     root: Path, source: ArticleSource, items_per_unit: int, limit: int | None = None, frozen: bool = False,
-    write: bool = True,
+    write: bool = True, empty_message: str | None = None,
 ) -> GrowthPlan:
     """Plan the run; writes the adopted / new build record (status running) unless `frozen` refuses or not `write`.
 
-    Call under the archive's write lock.
+    Call under the archive's write lock. A listing without documents raises NothingToIngest
+    (`empty_message`), before anything is written: a run must not "succeed" on an empty input.
     """
     root = Path(root)
     items = source.list_items()
+    if not items:
+        raise NothingToIngest(empty_message or f"{root}: the input lists no document; check the input")
     if limit is not None:
         items = items[:limit]
     limited = limit is not None or bool(getattr(source, "limited", False))

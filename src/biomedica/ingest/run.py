@@ -31,7 +31,15 @@ from biomedica.exec import check_executor, run_units
 from biomedica.exec.job_array import array_task_from_env
 from biomedica.images import ImageConfig
 from biomedica.ingest.config import IngestConfig
-from biomedica.ingest.growth import GrowthPlan, build_units, new_retractions, now, plan_growth, record_retractions
+from biomedica.ingest.growth import (
+    GrowthPlan,
+    NothingToIngest,  # noqa: F401  (re-exported: callers catch it from here)
+    build_units,
+    new_retractions,
+    now,
+    plan_growth,
+    record_retractions,
+)
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
@@ -43,6 +51,19 @@ SETTINGS_FILE = "_build_settings.json"
 
 
 IngestSettingsMismatch = SettingsMismatch  # the name callers catch; one rule for every stage (io.settings)
+
+
+def nothing_listed(config: IngestConfig) -> str:
+    """The one line saying which input listed nothing and what to check."""
+    if config.source == "dir":
+        return f"no .xml/.nxml files under {config.input}; point ingest at the folder holding the JATS XML"
+    if config.source == "pmc-package":
+        listing = f"the file list {config.file_list}" if config.file_list else f"{config.input}"
+        groups = f" in license group(s) {', '.join(config.license_groups)}" if config.license_groups else ""
+        return f"{listing} names no article package (PMC*.tar.gz){groups}; check the input, --file-list and --license-group"
+    cloud = config.pmc_cloud
+    where = f"bucket {cloud.bucket} (--select {cloud.select})" if cloud else "the pmc-cloud bucket"
+    return f"{where} lists no article to ingest; check --ids / --prefix / --license, --bucket and --endpoint-url"
 
 
 @dataclass
@@ -109,10 +130,10 @@ def image_config(config: IngestConfig) -> ImageConfig:
     )
 
 
-def _check_settings(root: Path, config: IngestConfig) -> None:
-    """Record the unit/image settings on first run; refuse a resume that changes them."""
+def _check_settings(root: Path, config: IngestConfig, record: bool = True) -> None:
+    """Record the unit/image settings on first run (unless not `record`); refuse a resume that changes them."""
     check_settings(root / SETTINGS_FILE, config.archive_settings(), str(root),
-                   "re-run with the original settings to resume, or write to a new --out folder")
+                   "re-run with the original settings to resume, or write to a new --out folder", record=record)
 
 
 def run_ingest(
@@ -138,10 +159,12 @@ def run_ingest(
 def _grow(config: IngestConfig, source: ArticleSource | None, log: Callable[[str], None] | None) -> IngestSummary:
     started = time.perf_counter()
     root = config.output.resolve()
-    _check_settings(root, config)
+    _check_settings(root, config, record=False)  # recorded only once the listing is known to hold documents
     source = source or make_source(config)
     broken = set_aside_broken_units(root)
-    plan = plan_growth(root, source, config.articles_per_unit, limit=config.limit, frozen=config.frozen)
+    plan = plan_growth(root, source, config.articles_per_unit, limit=config.limit, frozen=config.frozen,
+                       empty_message=nothing_listed(config))
+    _check_settings(root, config)
     plan.retracted = new_retractions(root, source, plan.builds)
     record_retractions(root, plan)
     if log is not None:
@@ -193,9 +216,9 @@ def _write_lock(config: IngestConfig) -> ArchiveLock:
 def _ingest(config: IngestConfig, source: ArticleSource | None, item_ids: list[str], first_unit_id: int) -> IngestSummary:
     started = time.perf_counter()
     root = config.output.resolve()
-    _check_settings(root, config)
     source = source or make_source(config)
     items = list(item_ids)
+    _check_settings(root, config)
     if config.limit is not None:
         items = items[: config.limit]
     units = plan_units(items, config.articles_per_unit, first_unit_id=first_unit_id)

@@ -22,6 +22,7 @@ import numpy as np
 from biomedica.models.configs import register_builtin_configs, register_model_config
 from biomedica.models.decode import DECODE_RULE
 from biomedica.models.device import check_device, pick_device, resolve_precision
+from biomedica.models.hub import cache_only, offline_reason
 from biomedica.models.spec import (
     MISSING_EXTRA,
     TINY_PREFIX,
@@ -166,7 +167,7 @@ def _missing(spec: ModelSpec, what: str) -> ModelFileNotFound:
     )
 
 
-def _open_clip_model(spec: ModelSpec):
+def _open_clip_model(spec: ModelSpec, offline: str | None):
     """(model, preprocess, tokenizer, None) of an OpenCLIP spec, built on the CPU (Model reads the side from model.visual)."""
     try:
         import open_clip
@@ -175,24 +176,43 @@ def _open_clip_model(spec: ModelSpec):
     kwargs: dict[str, Any] = {}
     if not spec.is_hub:
         if spec.arch not in open_clip.list_models():
-            raise ModelLoadError(f"unknown OpenCLIP architecture {spec.arch!r}; see open_clip.list_models()")
+            raise ModelLoadError(f"unknown OpenCLIP architecture {spec.arch!r}{_closest(spec.arch, open_clip.list_models())}")
         if spec.is_path and not spec.path.is_file():
             raise _missing(spec, "checkpoint")
+        tags = open_clip.list_pretrained_tags_by_model(spec.arch)
+        if not spec.is_random and not spec.is_path and spec.pretrained not in tags:
+            raise ModelLoadError(
+                f"unknown pretrained tag {spec.pretrained!r} for {spec.arch}{_closest(spec.pretrained, tags)} "
+                "(or give ARCH:/path/to/weights.pt, ARCH:random)"
+            )
         kwargs["pretrained"] = None if spec.is_random else str(spec.path) if spec.is_path else spec.pretrained
-    try:
-        with _quiet(spec.is_random), _seeded(spec.seed) if spec.is_random else nullcontext():
-            model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, device="cpu", **kwargs)
-        tokenizer = open_clip.get_tokenizer(spec.arch)
-    except Exception as exc:  # noqa: BLE001 - network, hub, pickle and shape errors all end here
-        where = "the checkpoint" if spec.is_path else "the Hugging Face Hub"
-        raise ModelLoadError(
-            f"could not load model {spec.text!r} from {where} ({type(exc).__name__}: {_first_line(exc)}); offline, "
-            "download the weights elsewhere and pass ARCH:/path/to/weights (or fill the HF cache and set HF_HUB_OFFLINE=1)"
-        ) from None
+    with cache_only(offline):
+        try:
+            with _quiet(spec.is_random), _seeded(spec.seed) if spec.is_random else nullcontext():
+                model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, device="cpu", **kwargs)
+            tokenizer = open_clip.get_tokenizer(spec.arch)
+        except Exception as exc:  # noqa: BLE001 - network, hub, pickle and shape errors all end here
+            where = "the checkpoint" if spec.is_path else "the Hugging Face cache" if offline else "the Hugging Face Hub"
+            raise ModelLoadError(
+                f"could not load model {spec.text!r} from {where} ({type(exc).__name__}: {_first_line(exc)}); "
+                + (f"{offline}: " if offline else "offline, ")
+                + "download the weights elsewhere and pass ARCH:/path/to/weights (or fill the HF cache and set HF_HUB_OFFLINE=1)"
+            ) from None
     return model, preprocess, tokenizer, None
 
 
-def _timm_model(spec: ModelSpec):
+def _closest(name: str, known: list[str]) -> str:
+    """`; did you mean A, B?` from the names most like `name` (difflib), or the list's size when none is close."""
+    import difflib
+
+    by_lower = {k.lower(): k for k in known}  # ViT-B-16 for vit-b-16
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
+    if close:
+        return "; did you mean " + ", ".join(by_lower[c] for c in close) + "?"
+    return f" ({len(known)} known)"
+
+
+def _timm_model(spec: ModelSpec, offline: str | None):
     """(model, preprocess, None, input side) of a timm spec: classifier head removed, image features out."""
     try:
         import timm
@@ -201,14 +221,18 @@ def _timm_model(spec: ModelSpec):
         raise ModelLoadError(MISSING_EXTRA) from None
     if spec.is_path and not spec.path.is_file():
         raise _missing(spec, "timm weights")
-    try:
-        with _seeded(spec.seed) if spec.is_random else nullcontext():
-            model = timm.create_model(spec.arch, pretrained=spec.pretrained is None, num_classes=0)
-    except Exception as exc:  # noqa: BLE001 - unknown names, network and hub errors
-        raise ModelLoadError(
-            f"could not build timm model {spec.arch!r} ({type(exc).__name__}: {_first_line(exc)}); see timm.list_models(), "
-            "or pass local weights as timm:NAME:/path/to/weights"
-        ) from None
+    if not timm.is_model(spec.arch):
+        raise ModelLoadError(f"unknown timm model {spec.arch!r}{_closest(spec.arch.partition('.')[0], timm.list_models())}")
+    with cache_only(offline):
+        try:
+            with _seeded(spec.seed) if spec.is_random else nullcontext():
+                model = timm.create_model(spec.arch, pretrained=spec.pretrained is None, num_classes=0)
+        except Exception as exc:  # noqa: BLE001 - network and hub errors
+            raise ModelLoadError(
+                f"could not build timm model {spec.arch!r} ({type(exc).__name__}: {_first_line(exc)}); "
+                + (f"{offline}; " if offline else "")
+                + "pass local weights as timm:NAME:/path/to/weights"
+            ) from None
     if spec.is_path:
         try:
             if spec.path.suffix == ".safetensors":
@@ -239,14 +263,15 @@ def load_model(
     spec = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
     if spec.kind == "timm" and config_file is not None:
         raise ModelLoadError(f"{config_file}: an OpenCLIP architecture JSON does not apply to timm model {spec.text!r}; drop it")
+    offline = offline_reason(spec)  # before torch is imported: offline, a missing hub model fails in seconds
     device = pick_device(device)
     check_device(device)
     if spec.kind == "timm":
-        model, preprocess, tokenizer, size = _timm_model(spec)
+        model, preprocess, tokenizer, size = _timm_model(spec, offline)
     else:
         register_builtin_configs()
         if config_file is not None:
             register_model_config(config_file)
-        model, preprocess, tokenizer, size = _open_clip_model(spec)
+        model, preprocess, tokenizer, size = _open_clip_model(spec, offline)
     name = TINY_PREFIX + (f"@{spec.seed}" if spec.seed else "") if spec.text.startswith(TINY_PREFIX) else spec.text
     return Model(model, preprocess, tokenizer, name, _fingerprint(spec), device, precision, kind=spec.kind, image_size=size)

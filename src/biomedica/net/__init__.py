@@ -32,7 +32,9 @@ _EXPORTS = {
     "TransientError": "errors",
     "Unlimited": "ratelimit",
     "cache_key": "cache",
+    "host_of": "probe",
     "read_bytes": "stream",
+    "unreachable": "probe",
 }
 # URL names the package exported before they moved to biomedica.io.locations
 _EXPORTS.update({name: "biomedica.io.locations" for name in ("ObjectRef", "md5_from_url", "parse_object_url")})
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.net.client import NetClient, NetStats, ObjectInfo
     from biomedica.net.config import NetConfig
     from biomedica.net.errors import AccessDeniedError, ChecksumMismatch, FetchError, NotFoundError, TransientError
+    from biomedica.net.probe import host_of, unreachable
     from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
     from biomedica.net.retry import RetryPolicy
     from biomedica.net.stream import FetchOptions, RetryingReader, read_bytes
