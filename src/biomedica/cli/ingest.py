@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from biomedica.cli.console import stderr
 from biomedica.cli.errors import fail, validation_message
@@ -108,6 +109,26 @@ def ingest(
     except (OSError, ValueError) as exc:  # settings mismatch, lock, missing input, a unit's error
         fail(exc)
     print_ingest_summary(summary)
+    exit_if_unfetched(summary)
+
+
+def exit_if_unfetched(summary: IngestSummary) -> None:
+    """Exit 1 (after the summary) when objects could not be fetched intact: the job was partly not done.
+
+    Documents that are themselves unusable (bad XML, a missing image) are the archive's
+    content and exit 0, as before; a network read that failed on every attempt is not.
+    """
+    from biomedica.ingest.pipeline import FETCH_FAILED_KINDS
+
+    unfetched = {kind: n for kind, n in summary.errors_by_kind.items() if kind in FETCH_FAILED_KINDS}
+    if unfetched:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in unfetched.items())
+        message = (
+            f"{sum(unfetched.values()):,} object(s) could not be fetched intact after the retries ({kinds}); "
+            f"the archive lacks them: see {summary.archive}/errors/ for each one and its fix"
+        )
+        stderr.print(f"[bold red]error:[/] {escape(message)}")
+        raise typer.Exit(code=1)
 
 
 def print_ingest_summary(summary: IngestSummary) -> None:

@@ -153,10 +153,10 @@ def test_corrupt_and_missing_objects_are_recorded(make_pmc_bucket, pmc_cloud_cor
         corrupt_gets = proxy.requests_for("/PMC3166277.1/1471-2180-11-174-2.jpg")
         missing_gets = proxy.requests_for("/PMC13173394.1/RCM-40-e70102-g004.jpg")
     errors = {e["id"]: e for e in _errors(out)}
-    assert errors["PMC3166277_001"]["kind"] == "image-unreadable"
+    assert errors["PMC3166277_001"]["kind"] == "image-fetch-failed"  # never read intact: the job is partly not done
     assert "md5" in errors["PMC3166277_001"]["message"] and "gave up after 3 attempts" in errors["PMC3166277_001"]["message"]
     assert len(corrupt_gets) == 3  # retried, then recorded
-    assert errors["PMC2329613.1"]["kind"] == "source-unreadable"
+    assert errors["PMC2329613.1"]["kind"] == "source-fetch-failed"
     assert "md5" in errors["PMC2329613.1"]["message"]
     missing = [e for e in errors.values() if "RCM-40-e70102-g004.jpg" in (e["source"] or "")]
     assert len(missing) == 1 and "does not exist" in missing[0]["message"]
