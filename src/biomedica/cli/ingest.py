@@ -49,6 +49,9 @@ def ingest(
     ),
     requests_per_second: float = typer.Option(None, min=0.01, help="Network sources: request rate limit."),
     max_concurrency: int = typer.Option(16, min=1, help="Network sources: requests in flight per process."),
+    retries: int = typer.Option(
+        4, min=0, help="Network sources: retries of a failed or damaged read (exponential backoff)."
+    ),
     cache_dir: Path = typer.Option(None, help="Network sources: on-disk cache so a re-run downloads nothing twice."),
 ) -> None:
     """Build (or resume) an archive from a source."""
@@ -57,11 +60,12 @@ def ingest(
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
     from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
-    from biomedica.net import NetConfig
+    from biomedica.net import NetConfig, RetryPolicy
 
     try:
         net = NetConfig(
             endpoint_url=endpoint_url,
+            retry=RetryPolicy(retries=retries),
             requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
             cache_dir=cache_dir,

@@ -28,6 +28,7 @@ from biomedica.net.config import NetConfig
 from biomedica.net.errors import (
     DAMAGED_FIX,
     UNAVAILABLE_FIX,
+    UNUSABLE_FIX,
     ChecksumMismatch,
     ContentError,
     FetchError,
@@ -273,7 +274,7 @@ class NetClient:
         self.stats.add(failures=1)
         last = damaged or last
         assert last is not None
-        fix = DAMAGED_FIX if damaged is not None else UNAVAILABLE_FIX
+        fix = UNUSABLE_FIX if isinstance(damaged, ContentError) else DAMAGED_FIX if damaged is not None else UNAVAILABLE_FIX
         raise type(last)(
             url, f"{last.reason} (gave up after {policy.attempts} attempts; {fix})", attempts=policy.attempts
         ) from last

@@ -44,6 +44,7 @@ class ContentError(FetchError):
 
 # The fixes named when a read failed on every attempt (the object itself may be fine).
 DAMAGED_FIX = "the body was damaged on every attempt: rerun later, or check the endpoint and any proxy between"
+UNUSABLE_FIX = "the object read back unusable on every attempt: rerun later; if it persists, it is wrong at the source"
 UNAVAILABLE_FIX = "the server failed on every attempt: rerun later, or allow more retries"
 
 

@@ -67,6 +67,8 @@ class FaultRule:
     half and closes the connection; a tuple picks one of its modes per request. `fraction`
     applies the rule to that share of matching requests, chosen from (seed, path, n-th request
     of that path): the same requests every run, whatever the order threads send them in.
+    `per_path` applies it to the first n requests of each matching path (every object fails
+    its first attempt, say), a fixed pattern that no interleaving of threads can change.
     `strip_headers` drops response headers starting with these names (e.g. "x-amz-checksum",
     "etag"), so only the checks that remain can notice a damaged body.
     """
@@ -79,6 +81,7 @@ class FaultRule:
     fraction: float | None = None
     seed: int = 0
     strip_headers: tuple[str, ...] = ()
+    per_path: int | None = None
     _seen: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,11 +95,12 @@ class FaultRule:
     def take(self, path: str) -> bool:
         if self.path_contains and self.path_contains not in path:
             return False
-        if self.fraction is not None:
-            n = self._seen.get(path, 0)
-            self._seen[path] = n + 1
-            if self._draw(path, n, "apply").random() >= self.fraction:
-                return False
+        n = self._seen.get(path, 0)
+        self._seen[path] = n + 1
+        if self.per_path is not None and n >= self.per_path:
+            return False
+        if self.fraction is not None and self._draw(path, n, "apply").random() >= self.fraction:
+            return False
         if self.times is not None:
             if self.times <= 0:
                 return False
@@ -136,7 +140,7 @@ def corrupting_proxy(
     modes: tuple[str, ...] = BODY_FAULTS,
     path_contains: str = "",
     latency: float = 0.0,
-) -> "FaultProxy":
+) -> FaultProxy:
     """A FaultProxy (use it as a context manager) damaging `fraction` of object GET bodies, deterministically.
 
     Which requests are damaged depends on (seed, path, n-th request of that path) only, so a

@@ -22,7 +22,7 @@ from biomedica.ingest.run import run_ingest
 from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource, normalise_license_code, parse_pmcid
 from biomedica.net import NetConfig, RetryPolicy
-from biomedica.testing.servers import FaultProxy
+from biomedica.testing.servers import FaultProxy, FaultRule
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 
@@ -169,9 +169,10 @@ def test_intermittent_server_gives_the_same_archive(make_pmc_bucket, pmc_cloud_f
     bucket = make_pmc_bucket()
     with FaultProxy(s3_server.endpoint_url) as proxy:
         clean = _ingest(_source(bucket, proxy.endpoint_url), pmc_cloud_folder, tmp_path / "clean")
-    with FaultProxy(s3_server.endpoint_url, fail_every=3, latency=0.005) as flaky:
-        # one request in three fails; ten attempts make a request that fails every time (1 in 3**10) practically impossible
-        source = _source(bucket, flaky.endpoint_url, net={"retry": RetryPolicy(retries=9, base_delay=0.01, max_delay=0.05)})
+    # every object and listing answers 500 to its first request, then recovers: a fixed pattern per
+    # path, so no interleaving of the workers' threads can land one request's every attempt on a failure
+    with FaultProxy(s3_server.endpoint_url, latency=0.005, rules=[FaultRule(status=500, per_path=1)]) as flaky:
+        source = _source(bucket, flaky.endpoint_url)
         noisy = _ingest(source, pmc_cloud_folder, tmp_path / "noisy", workers=2)  # spawn workers get a pickled source
         failures = sum(1 for r in flaky.log if r.status == 500)
     assert failures >= 10

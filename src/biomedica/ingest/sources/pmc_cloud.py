@@ -110,7 +110,7 @@ class VersionMetadata:
     media_urls: tuple[str, ...]
 
     @classmethod
-    def from_json(cls, raw: bytes, where: str, item_id: str | None = None) -> "VersionMetadata":
+    def from_json(cls, raw: bytes, where: str, item_id: str | None = None) -> VersionMetadata:
         """The record in `raw`; a MetadataError naming `where` when it is unusable (see `parse`)."""
         try:
             return cls.parse(raw, item_id)
@@ -118,7 +118,7 @@ class VersionMetadata:
             raise MetadataError(f"{where}: {exc}") from exc
 
     @classmethod
-    def parse(cls, raw: bytes, item_id: str | None = None) -> "VersionMetadata":
+    def parse(cls, raw: bytes, item_id: str | None = None) -> VersionMetadata:
         """The record in `raw`, or a ValueError saying what is wrong (never quoting the bytes).
 
         Implausible records are refused, not read with defaults: a body damaged on the way
@@ -132,8 +132,9 @@ class VersionMetadata:
             raise ValueError(f"not PMC Cloud metadata JSON: not UTF-8 text (at byte {exc.start})") from None
         except ValueError as exc:
             raise ValueError(f"not PMC Cloud metadata JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"not PMC Cloud metadata JSON: a JSON {type(data).__name__}, expected an object")
+        if not isinstance(data, dict):  # a ValueError, like every unusable body (the client retries those)
+            kind = type(data).__name__
+            raise ValueError(f"not PMC Cloud metadata JSON: a JSON {kind}, expected an object")  # noqa: TRY004
         missing = [name for name in ("pmcid", "license_code") if name not in data]
         if missing:
             raise ValueError(f"PMC Cloud metadata without {' and '.join(missing)}; expected pmcid, version, "
@@ -232,6 +233,7 @@ class PmcCloudSource:
     def _runtime_init(self) -> None:
         self._memo_lock = threading.Lock()  # read-ahead threads share the memo
         self._metadata_memo: OrderedDict[str, VersionMetadata] = OrderedDict()
+        self._metadata_failed: dict[str, OSError] = {}  # read by scan() in this process, retries spent
         self._ahead: OrderedDict[str, Future] = OrderedDict()  # item id -> Future[_PreparedItem]
         self._position: dict[str, int] = {item: i for i, item in enumerate(self._order)}
 
@@ -350,6 +352,7 @@ class PmcCloudSource:
                 candidate = Candidate(listing)
                 if isinstance(meta, OSError):
                     candidate.problem = str(meta)
+                    self._metadata_failed[listing.item_id] = meta
                 elif isinstance(meta, BaseException):
                     raise meta
                 else:
@@ -418,6 +421,9 @@ class PmcCloudSource:
         """The item's metadata JSON (memoised per process; from the on-disk cache when enabled)."""
         with self._memo_lock:
             meta = self._metadata_memo.get(item_id)
+            failed = self._metadata_failed.get(item_id)
+        if failed is not None:  # this process spent the retries in scan(); a spawn worker tries afresh
+            raise failed
         if meta is None:
             meta = self._fetch_metadata(_listing_for(item_id, self._etags.get(item_id)))
             with self._memo_lock:
