@@ -46,14 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.net.cache import ContentCache, cache_key
     from biomedica.net.client import NetClient, NetStats, ObjectInfo
     from biomedica.net.config import NetConfig
-    from biomedica.net.errors import (
-        AccessDeniedError,
-        ChecksumMismatch,
-        ContentError,
-        FetchError,
-        NotFoundError,
-        TransientError,
-    )
+    from biomedica.net.errors import AccessDeniedError, ChecksumMismatch, FetchError, NotFoundError, TransientError
     from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
     from biomedica.net.retry import RetryPolicy
     from biomedica.net.stream import FetchOptions, RetryingReader, read_bytes
