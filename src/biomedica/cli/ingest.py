@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from biomedica.cli.console import stderr
 from biomedica.cli.errors import fail, output_folder_option, validation_message
@@ -53,6 +54,9 @@ def ingest(
     ),
     requests_per_second: float = typer.Option(None, min=0.01, help="Network sources: request rate limit."),
     max_concurrency: int = typer.Option(16, min=1, help="Network sources: requests in flight per process."),
+    retries: int = typer.Option(
+        4, min=0, help="Network sources: retries of a failed or damaged read (exponential backoff)."
+    ),
     cache_dir: Path = typer.Option(None, help="Network sources: on-disk cache so a re-run downloads nothing twice."),
 ) -> None:
     """Build (or resume) an archive from a source."""
@@ -61,11 +65,12 @@ def ingest(
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
     from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
-    from biomedica.net import NetConfig
+    from biomedica.net import NetConfig, RetryPolicy
 
     try:
         net = NetConfig(
             endpoint_url=endpoint_url,
+            retry=RetryPolicy(retries=retries),
             requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
             cache_dir=cache_dir,
@@ -115,6 +120,26 @@ def ingest(
     except (OSError, ValueError) as exc:  # settings mismatch, lock, missing input, a unit's error
         fail(exc)
     print_ingest_summary(summary)
+    exit_if_unfetched(summary)
+
+
+def exit_if_unfetched(summary: IngestSummary) -> None:
+    """Exit 1 (after the summary) when objects could not be fetched intact: the job was partly not done.
+
+    Documents that are themselves unusable (bad XML, a missing image) are the archive's
+    content and exit 0, as before; a network read that failed on every attempt is not.
+    """
+    from biomedica.ingest.pipeline import FETCH_FAILED_KINDS
+
+    unfetched = {kind: n for kind, n in summary.errors_by_kind.items() if kind in FETCH_FAILED_KINDS}
+    if unfetched:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in unfetched.items())
+        message = (
+            f"{sum(unfetched.values()):,} object(s) could not be fetched intact after the retries ({kinds}); "
+            f"the archive lacks them: see {summary.archive}/errors/ for each one and its fix"
+        )
+        stderr.print(f"[bold red]error:[/] {escape(message)}")
+        raise typer.Exit(code=1)
 
 
 def print_ingest_summary(summary: IngestSummary) -> None:

@@ -15,7 +15,17 @@ from biomedica.images import ImageConfig, ImageError, StoredImage, prepare_image
 from biomedica.ingest.jats import ParsedArticle, parse_articles
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import ArticleSource, SourceItem
+from biomedica.net.errors import ChecksumMismatch, ContentError, TransientError
 from biomedica.records import ErrorRecord, FigureRecord
+
+# Error kinds of objects a network source could not fetch intact after its retries: the job
+# was partly not done (the CLI exits non-zero), unlike a document that is itself unusable.
+FETCH_FAILED_KINDS = frozenset({"source-fetch-failed", "image-fetch-failed", "metadata-unreadable"})
+
+
+def _gave_up(exc: BaseException) -> bool:
+    """A network read that failed on every attempt (damaged or no answer), not a missing or refused object."""
+    return isinstance(exc, (TransientError, ChecksumMismatch, ContentError))
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,8 @@ def attach_image(
     except ImageError as exc:
         return None, _error(figure.key, exc.kind, f"{item.location}: image '{name}': {exc}", name)
     except OSError as exc:
-        return None, _error(figure.key, "image-unreadable", f"{item.location}: cannot read image '{name}': {exc}", name)
+        kind = "image-fetch-failed" if _gave_up(exc) else "image-unreadable"
+        return None, _error(figure.key, kind, f"{item.location}: cannot read image '{name}': {exc}", name)
     figure.image_name = name.rsplit("/", 1)[-1]
     figure.image_format = stored.format
     figure.width = stored.width
@@ -167,9 +178,11 @@ def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
             try:
                 item = source.open_item(item_id)
             except OSError as exc:
-                writer.add_error(
-                    _error(item_id, "source-unreadable", f"cannot read {item_id}: {exc}; check the file", item_id)
-                )
+                # a source may name the kind (pmc-cloud: metadata-unreadable); a network read that
+                # gave up says why and what to do in its own message
+                kind = getattr(exc, "error_kind", None) or ("source-fetch-failed" if _gave_up(exc) else None)
+                hint = "" if kind else "; check the file"
+                writer.add_error(_error(item_id, kind or "source-unreadable", f"cannot read {item_id}: {exc}{hint}", item_id))
                 continue
             try:
                 process_item(item, writer, config, seen_ids)

@@ -18,6 +18,7 @@ _EXPORTS = {
     "AccessDeniedError": "errors",
     "ChecksumMismatch": "errors",
     "ContentCache": "cache",
+    "ContentError": "errors",
     "FetchError": "errors",
     "FetchOptions": "stream",
     "NetClient": "client",

@@ -1,9 +1,10 @@
 """The one network client every reader uses: HTTP(S) GET and S3 GET/LIST, done carefully.
 
 Every request goes through the same loop: take a token from the rate limiter, send with
-connect/read timeouts, verify the md5 the URL promised, and on a transient failure (5xx,
-429/throttling, reset, timeout, checksum mismatch) wait with exponential backoff and
-jitter and try again. A 404 or 403 is final at once. Successful reads of objects whose
+connect/read timeouts, verify the body (the md5 the URL promised, the server's
+`x-amz-checksum-*` through botocore, a single-part etag, and a caller's parse), and on a
+transient failure (5xx, 429/throttling, reset, timeout, short or damaged body) wait with
+exponential backoff and jitter and try again. A 404 or 403 is final at once. Successful reads of objects whose
 version is known (md5 or etag) go to the on-disk cache, so a re-run downloads nothing twice.
 
 The client pickles to its configuration only (a spawn worker gets a copy), and builds its
@@ -13,6 +14,7 @@ boto3 client, HTTP connection pool and thread pool lazily in each process.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,11 +25,22 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from biomedica.io.locations import md5_from_url, parse_object_url, strip_query
 from biomedica.net.cache import ContentCache, cache_key
 from biomedica.net.config import NetConfig
-from biomedica.net.errors import ChecksumMismatch, FetchError, TransientError, error_for_status, s3_error
+from biomedica.net.errors import (
+    DAMAGED_FIX,
+    UNAVAILABLE_FIX,
+    UNUSABLE_FIX,
+    ChecksumMismatch,
+    ContentError,
+    FetchError,
+    TransientError,
+    error_for_status,
+    s3_error,
+)
 from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
 
 T = TypeVar("T")
 R = TypeVar("R")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")  # a single-part etag; a multipart one ends in -<parts>
 
 
 @dataclass(frozen=True)
@@ -87,16 +100,33 @@ class NetClient:
     # -- public API ---------------------------------------------------------------------------
     def get(self, url: str, md5: str | None = None, etag: str | None = None) -> bytes:
         """The bytes at `url`, md5-verified when the URL (or `md5`) names one, cached when versioned."""
+        return self.load(url, None, md5=md5, etag=etag)
+
+    def get_object(self, bucket: str, key: str, md5: str | None = None, etag: str | None = None) -> bytes:
+        """One S3 object's bytes (GET through the configured endpoint), verified and cached.
+
+        `etag` is the object's etag from a listing: the cache version, and (single part) its expected md5.
+        """
+        return self.load_object(bucket, key, None, md5=md5, etag=etag)
+
+    def load(self, url: str, parse: Callable[[bytes], T] | None, md5: str | None = None, etag: str | None = None) -> T:
+        """`parse(bytes at url)`; a body that `parse` rejects (ValueError, KeyError, ...) is retried like a bad md5.
+
+        Only a body that passed every check and `parse` reaches the cache, and a cached body is
+        checked the same way before use (a failing entry is dropped and fetched again).
+        """
         ref = parse_object_url(url)
         md5 = (md5 or (ref.md5 if ref else md5_from_url(url)) or None)
         if ref is not None:
-            return self.get_object(ref.bucket, ref.key, md5=md5, etag=etag)
-        return self._cached(url, md5, etag, lambda: self._http_get(url))
+            return self.load_object(ref.bucket, ref.key, parse, md5=md5, etag=etag)
+        return self._cached(url, md5, etag, lambda: (self._http_get(url), None), parse)
 
-    def get_object(self, bucket: str, key: str, md5: str | None = None, etag: str | None = None) -> bytes:
-        """One S3 object's bytes (GET through the configured endpoint), verified and cached."""
+    def load_object(
+        self, bucket: str, key: str, parse: Callable[[bytes], T] | None, md5: str | None = None, etag: str | None = None
+    ) -> T:
+        """`parse(bytes of the object)`, with the checks, retries and cache of `load`."""
         url = f"s3://{bucket}/{key}"
-        return self._cached(url, md5, etag, lambda: self._s3_get(bucket, key))
+        return self._cached(url, md5, etag, lambda: self._s3_get(bucket, key), parse)
 
     def list_objects(self, bucket: str, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, in key order (one ListObjectsV2 page at a time, retried)."""
@@ -162,25 +192,70 @@ class NetClient:
                 self._http_pool = None
 
     # -- the retry loop -----------------------------------------------------------------------
-    def _cached(self, url: str, md5: str | None, etag: str | None, fetch: Callable[[], bytes]) -> bytes:
-        version = md5 or (etag.strip('"') if etag else None)
+    def _cached(
+        self,
+        url: str,
+        md5: str | None,
+        etag: str | None,
+        fetch: Callable[[], tuple[bytes, str | None]],
+        parse: Callable[[bytes], Any] | None,
+    ) -> Any:
+        md5 = md5.lower() if md5 else None
+        etag = etag.strip('"').lower() if etag else None
+        version = md5 or etag
         key = cache_key(url, version) if (self.cache is not None and version) else None
         if key is not None:
             data = self.cache.get(key)
-            if data is not None and (md5 is None or hashlib.md5(data).hexdigest() == md5):
-                self.stats.add(cache_hits=1)
-                return data
-            if data is not None:  # a damaged cache entry: drop it and fetch again
-                self.cache.discard(key)
-        data = self._with_retries(url, fetch, md5)
-        if key is not None:
-            self.cache.put(key, data)
-        return data
+            if data is not None:
+                try:
+                    value = self._verify(url, data, md5, etag, parse)
+                except (ChecksumMismatch, ContentError):  # a damaged cache entry: drop it and fetch again
+                    self.cache.discard(key)
+                else:
+                    self.stats.add(cache_hits=1)
+                    return value
 
-    def _with_retries(self, url: str, attempt: Callable[[], T], md5: str | None = None) -> T:
+        def attempt() -> tuple[bytes, Any, bool]:
+            data, served = fetch()
+            self.stats.add(bytes=len(data))
+            # The S3 fetch checked the body against the etag the server sent with it; the listing's
+            # etag is the reference only where the server sent none. An etag that differs from the
+            # listing's means the object changed since it was listed: served, but not cached under
+            # the listing's version.
+            value = self._verify(url, data, md5, etag if served is None else None, parse)
+            return data, value, served is None or etag is None or served == etag
+
+        data, value, listed_version = self._with_retries(url, attempt)
+        if key is not None and listed_version:
+            self.cache.put(key, data)
+        return value
+
+    def _verify(
+        self, url: str, data: bytes, md5: str | None, etag: str | None, parse: Callable[[bytes], Any] | None
+    ) -> Any:
+        """`data` (or parse(data)) when it has the md5 the URL promised and the md5 a single-part etag is."""
+        if md5 is not None:
+            got = hashlib.md5(data).hexdigest()
+            if got != md5:
+                raise ChecksumMismatch(url, f"md5 of the {len(data)} bytes received is {got}, the URL says {md5}")
+        if etag is not None and self.config.verify_etag and _MD5.match(etag):
+            # a multipart etag (`<md5 of the parts' md5s>-<parts>`) is no digest of the body: not compared
+            got = hashlib.md5(data).hexdigest()
+            if got != etag:
+                raise ChecksumMismatch(url, f"md5 of the {len(data)} bytes received is {got}, the listing's etag says {etag}")
+        if parse is None:
+            return data
+        try:
+            return parse(data)
+        except FetchError:
+            raise
+        except (ValueError, LookupError, TypeError, EOFError, OSError) as exc:
+            raise ContentError(url, str(exc)) from exc
+
+    def _with_retries(self, url: str, attempt: Callable[[], T]) -> T:
         policy = self.config.retry
         last: FetchError | None = None
-        mismatch: ChecksumMismatch | None = None  # reported first: it says the object is damaged
+        damaged: FetchError | None = None  # reported first: it says what arrived was damaged
         for n in range(policy.attempts):
             if n:
                 self.stats.add(retries=1)
@@ -188,26 +263,20 @@ class NetClient:
             self.rate_limiter.acquire()
             self.stats.add(requests=1)
             try:
-                result = attempt()
-                if md5 is not None:
-                    got = hashlib.md5(result).hexdigest()  # type: ignore[arg-type]
-                    if got != md5:
-                        raise ChecksumMismatch(url, f"md5 of the {len(result)} bytes received is {got}, the URL says {md5}")  # type: ignore[arg-type]
-                if isinstance(result, (bytes, bytearray)):
-                    self.stats.add(bytes=len(result))
-                return result
-            except ChecksumMismatch as exc:
-                last = mismatch = exc
+                return attempt()
+            except (ChecksumMismatch, ContentError) as exc:
+                last = damaged = exc
             except TransientError as exc:
                 last = exc
             except FetchError:
                 self.stats.add(failures=1)
                 raise
         self.stats.add(failures=1)
-        last = mismatch or last
+        last = damaged or last
         assert last is not None
+        fix = UNUSABLE_FIX if isinstance(damaged, ContentError) else DAMAGED_FIX if damaged is not None else UNAVAILABLE_FIX
         raise type(last)(
-            url, f"{last.reason} (gave up after {policy.attempts} attempts)", attempts=policy.attempts
+            url, f"{last.reason} (gave up after {policy.attempts} attempts; {fix})", attempts=policy.attempts
         ) from last
 
     # -- one attempt: S3 ------------------------------------------------------------------------
@@ -241,11 +310,24 @@ class NetClient:
         with _s3_errors(url):
             return getattr(self._s3(), operation)(**kwargs)
 
-    def _s3_get(self, bucket: str, key: str) -> bytes:
+    def _s3_get(self, bucket: str, key: str) -> tuple[bytes, str | None]:
+        """The body and the etag the server sent with it, checked against that etag where it is an md5.
+
+        botocore checks the `x-amz-checksum-*` the server sends (FlexibleChecksumError, mapped to
+        ChecksumMismatch); the etag check covers objects stored without such a checksum.
+        """
         url = f"s3://{bucket}/{key}"
         with _s3_errors(url):
             response = self._s3().get_object(Bucket=bucket, Key=key)
-            return response["Body"].read()
+            data = response["Body"].read()
+        served = str(response.get("ETag") or "").strip('"').lower() or None
+        # SSE-KMS and SSE-C objects have etags that are no md5 of the body (AWS S3 docs, "Checking object integrity")
+        encrypted = response.get("SSECustomerAlgorithm") or response.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse")
+        if served and self.config.verify_etag and _MD5.match(served) and not encrypted:
+            got = hashlib.md5(data).hexdigest()
+            if got != served:
+                raise ChecksumMismatch(url, f"md5 of the {len(data)} bytes received is {got}, the server's etag says {served}")
+        return data, served
 
     # -- one attempt: HTTP ----------------------------------------------------------------------
     def _http(self) -> Any:

@@ -27,6 +27,11 @@ class NetConfig(BaseModel):
     )
     burst: float | None = Field(default=None, ge=1, description="requests allowed at once above the rate")
     max_concurrency: int = Field(default=16, ge=1, le=1024, description="requests in flight per process")
+    verify_etag: bool = Field(
+        default=True,
+        description="check S3 bodies against a single-part etag (the md5 of the body); turn off for S3-compatible "
+        "servers whose etags are not md5 digests",
+    )
     cache_dir: Path | None = Field(
         default=None, description="on-disk cache of fetched objects (None = no cache); safe to share between runs"
     )

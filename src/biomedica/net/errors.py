@@ -34,6 +34,20 @@ class TransientError(FetchError):
     """A failure worth retrying: 5xx, 429, 408, throttling, connection reset, timeout, short read."""
 
 
+class ContentError(FetchError):
+    """The bytes arrived intact by every check but cannot be what the object is (not JSON, fields missing).
+
+    Retried like a checksum mismatch: a body damaged in a way no checksum covers (an object
+    without etag or md5) looks exactly like this, and a wrong parse must never pass as data.
+    """
+
+
+# The fixes named when a read failed on every attempt (the object itself may be fine).
+DAMAGED_FIX = "the body was damaged on every attempt: rerun later, or check the endpoint and any proxy between"
+UNUSABLE_FIX = "the object read back unusable on every attempt: rerun later; if it persists, it is wrong at the source"
+UNAVAILABLE_FIX = "the server failed on every attempt: rerun later, or allow more retries"
+
+
 _RETRYABLE_S3_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
      "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
@@ -59,6 +73,7 @@ def s3_error(url: str, exc: BaseException) -> FetchError | None:
     if isinstance(exc, FetchError):
         return None
     from botocore import exceptions as bx
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, bx.ClientError):
         error = exc.response.get("Error", {})
@@ -71,10 +86,22 @@ def s3_error(url: str, exc: BaseException) -> FetchError | None:
         if status in (401, 403) or code == "AccessDenied":
             return AccessDeniedError(url, f"{code}: access refused (public bucket? use anonymous access)")
         return FetchError(url, f"{code} (HTTP {status}): {error.get('Message', '')}")
+    if isinstance(exc, bx.FlexibleChecksumError):  # x-amz-checksum-* disagrees with the body received
+        return ChecksumMismatch(url, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ResponseParserError):  # its text quotes the response body: never shown
+        return TransientError(url, "ResponseParserError: the server's response was garbled (not the XML S3 sends)")
     if isinstance(exc, (bx.HTTPClientError, bx.ConnectionError, bx.IncompleteReadError)):
+        # HTTPClientError covers ReadTimeoutError and ResponseStreamingError (a body cut or stalled
+        # mid-read); IncompleteReadError is a body shorter than its Content-Length
         return TransientError(url, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, bx.NoCredentialsError):
         return AccessDeniedError(url, "no AWS credentials; set anonymous access for public buckets")
     if isinstance(exc, OSError):
+        return TransientError(url, f"{type(exc).__name__}: {exc}")
+    import http.client
+
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    if isinstance(exc, (http.client.HTTPException, Urllib3Error)):  # a short read botocore did not wrap
         return TransientError(url, f"{type(exc).__name__}: {exc}")
     return None

@@ -2,12 +2,16 @@
 
 `LocalS3Server` runs moto's S3 server on 127.0.0.1 (real sockets, real S3 protocol).
 `FaultProxy` sits in front of any HTTP server and adds latency, 500s or stalls to chosen
-requests and logs every request, so tests can count what a run fetched.
+requests, damages response bodies (flipped bytes, a short body, a connection cut mid-body)
+and logs every request, so tests can count what a run fetched. moto sends the
+`x-amz-checksum-crc32` of objects uploaded by boto3, so a damaged body reaches botocore's
+own response checksum validation (FlexibleChecksumError) as it would from AWS.
 """
 
 from __future__ import annotations
 
 import http.client
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,23 +54,101 @@ class LocalS3Server:
         )
 
 
+BODY_FAULTS = ("flip", "truncate", "cut")
+
+
 @dataclass
 class FaultRule:
-    """Apply to requests whose path contains `path_contains` (all when empty), `times` times (None = always)."""
+    """Apply to requests whose path contains `path_contains` (all when empty), `times` times (None = always).
+
+    `body` damages the body of a successful object GET instead of answering an error:
+    "flip" changes one byte (same length, so only a checksum sees it), "truncate" sends the
+    first half with a Content-Length that matches it, "cut" announces the whole length, sends
+    half and closes the connection; a tuple picks one of its modes per request. `fraction`
+    applies the rule to that share of matching requests, chosen from (seed, path, n-th request
+    of that path): the same requests every run, whatever the order threads send them in.
+    `per_path` applies it to the first n requests of each matching path (every object fails
+    its first attempt, say), a fixed pattern that no interleaving of threads can change.
+    `strip_headers` drops response headers starting with these names (e.g. "x-amz-checksum",
+    "etag"), so only the checks that remain can notice a damaged body.
+    """
 
     path_contains: str = ""
     status: int | None = None  # answer with this status instead of forwarding (e.g. 500)
     stall: float = 0.0  # sleep this long before answering (provokes read timeouts)
     times: int | None = None
+    body: str | tuple[str, ...] | None = None
+    fraction: float | None = None
+    seed: int = 0
+    strip_headers: tuple[str, ...] = ()
+    per_path: int | None = None
+    _seen: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        modes = (self.body,) if isinstance(self.body, str) else (self.body or ())
+        unknown = [m for m in modes if m not in BODY_FAULTS]
+        if unknown:
+            raise ValueError(f"FaultRule body {unknown[0]!r} is not one of {', '.join(BODY_FAULTS)}")
+        if self.fraction is not None and not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"FaultRule fraction must be within [0, 1], got {self.fraction}")
 
     def take(self, path: str) -> bool:
         if self.path_contains and self.path_contains not in path:
+            return False
+        n = self._seen.get(path, 0)
+        self._seen[path] = n + 1
+        if self.per_path is not None and n >= self.per_path:
+            return False
+        if self.fraction is not None and self._draw(path, n, "apply").random() >= self.fraction:
             return False
         if self.times is not None:
             if self.times <= 0:
                 return False
             self.times -= 1
         return True
+
+    def body_fault(self, path: str) -> str | None:
+        """The body fault for the request just taken (one mode, drawn when `body` lists several)."""
+        if self.body is None or isinstance(self.body, str):
+            return self.body
+        return self._draw(path, self._seen.get(path, 0), "mode").choice(self.body)
+
+    def _draw(self, path: str, n: int, purpose: str) -> random.Random:
+        return random.Random(f"{self.seed}\0{path}\0{n}\0{purpose}")
+
+
+@dataclass
+class _Decision:
+    status: int | None = None
+    stall: float = 0.0
+    body: str | None = None
+    strip_headers: tuple[str, ...] = ()
+
+
+def damage(data: bytes, fault: str) -> bytes:
+    """`data` as a body fault leaves it: one byte flipped (same length) or the first half."""
+    if fault == "flip":
+        middle = len(data) // 2
+        return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+    return data[: len(data) // 2]
+
+
+def corrupting_proxy(
+    upstream_url: str,
+    fraction: float,
+    seed: int = 0,
+    modes: tuple[str, ...] = BODY_FAULTS,
+    path_contains: str = "",
+    latency: float = 0.0,
+) -> FaultProxy:
+    """A FaultProxy (use it as a context manager) damaging `fraction` of object GET bodies, deterministically.
+
+    Which requests are damaged depends on (seed, path, n-th request of that path) only, so a
+    rerun damages the same attempts; a retry of a damaged attempt is drawn afresh. Listings
+    are never damaged (no checksum protects a listing; TLS does): only object GETs.
+    """
+    rule = FaultRule(path_contains=path_contains, body=tuple(modes), fraction=fraction, seed=seed)
+    return FaultProxy(upstream_url, latency=latency, rules=[rule])
 
 
 @dataclass
@@ -75,6 +157,7 @@ class ProxyRequest:
     path: str  # decoded path, no query
     query: str
     status: int
+    fault: str | None = None  # the body fault applied ("flip", "truncate", "cut"), if any
 
 
 @dataclass
@@ -110,11 +193,12 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 path, _, query = self.path.partition("?")
-                status_override, stall = proxy._decide(unquote(path))
+                decision = proxy._decide(self.command, unquote(path))
+                status_override = decision.status
                 if proxy.latency:
                     time.sleep(proxy.latency)
-                if stall:
-                    time.sleep(stall)
+                if decision.stall:
+                    time.sleep(decision.stall)
                 if status_override is not None:
                     proxy._record(self.command, unquote(path), query, status_override)  # logged before the client sees it
                     payload = b"<Error><Code>InternalError</Code><Message>injected by FaultProxy</Message></Error>"
@@ -140,15 +224,30 @@ class FaultProxy:
                         local.conn = None
                         if attempt:
                             raise
-                proxy._record(self.command, unquote(path), query, response.status)
+                fault = decision.body if 200 <= response.status < 300 and data else None
+                announced = len(data)
+                if fault is not None:
+                    data = damage(data, fault)
+                    if fault != "cut":
+                        announced = len(data)
+                proxy._record(self.command, unquote(path), query, response.status, fault)
                 self.send_response(response.status, response.reason)
                 for key, value in response.getheaders():
-                    if key.lower() not in _HOP_HEADERS and key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                    lower = key.lower()
+                    if lower in _HOP_HEADERS or lower == "content-length":
+                        continue
+                    if any(lower.startswith(prefix.lower()) for prefix in decision.strip_headers):
+                        continue
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(announced))
+                if fault == "cut":
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
+                if fault == "cut":  # the client sees the connection end before the announced length
+                    self.wfile.flush()
+                    self.close_connection = True
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
@@ -164,22 +263,27 @@ class FaultProxy:
             self._server.shutdown()
             self._server.server_close()
 
-    def _decide(self, path: str) -> tuple[int | None, float]:
+    def _decide(self, method: str, path: str) -> _Decision:
         with self._lock:
             self._count += 1
-            status: int | None = None
-            stall = 0.0
+            decision = _Decision()
+            # body faults damage objects only: a GET of /bucket/key (path-style), never a listing
+            names_object = method == "GET" and len([p for p in path.split("/") if p]) >= 2
             for rule in self.rules:
+                if rule.body is not None and not names_object:
+                    continue
                 if rule.take(path):
-                    status = rule.status if rule.status is not None else status
-                    stall = max(stall, rule.stall)
-            if status is None and self.fail_every and self._count % self.fail_every == 0:
-                status = 500
-            return status, stall
+                    decision.status = rule.status if rule.status is not None else decision.status
+                    decision.stall = max(decision.stall, rule.stall)
+                    decision.body = rule.body_fault(path) or decision.body
+                    decision.strip_headers += rule.strip_headers
+            if decision.status is None and self.fail_every and self._count % self.fail_every == 0:
+                decision.status = 500
+            return decision
 
-    def _record(self, method: str, path: str, query: str, status: int) -> None:
+    def _record(self, method: str, path: str, query: str, status: int, fault: str | None = None) -> None:
         with self._lock:
-            self.log.append(ProxyRequest(method, path, query, status))
+            self.log.append(ProxyRequest(method, path, query, status, fault))
 
     def requests_for(self, path_contains: str, method: str = "GET") -> list[ProxyRequest]:
         with self._lock:

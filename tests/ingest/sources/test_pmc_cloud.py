@@ -22,7 +22,7 @@ from biomedica.ingest.run import run_ingest
 from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource, normalise_license_code, parse_pmcid
 from biomedica.net import NetConfig, RetryPolicy
-from biomedica.testing.servers import FaultProxy
+from biomedica.testing.servers import FaultProxy, FaultRule
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 
@@ -153,10 +153,10 @@ def test_corrupt_and_missing_objects_are_recorded(make_pmc_bucket, pmc_cloud_cor
         corrupt_gets = proxy.requests_for("/PMC3166277.1/1471-2180-11-174-2.jpg")
         missing_gets = proxy.requests_for("/PMC13173394.1/RCM-40-e70102-g004.jpg")
     errors = {e["id"]: e for e in _errors(out)}
-    assert errors["PMC3166277_001"]["kind"] == "image-unreadable"
+    assert errors["PMC3166277_001"]["kind"] == "image-fetch-failed"  # never read intact: the job is partly not done
     assert "md5" in errors["PMC3166277_001"]["message"] and "gave up after 3 attempts" in errors["PMC3166277_001"]["message"]
     assert len(corrupt_gets) == 3  # retried, then recorded
-    assert errors["PMC2329613.1"]["kind"] == "source-unreadable"
+    assert errors["PMC2329613.1"]["kind"] == "source-fetch-failed"
     assert "md5" in errors["PMC2329613.1"]["message"]
     missing = [e for e in errors.values() if "RCM-40-e70102-g004.jpg" in (e["source"] or "")]
     assert len(missing) == 1 and "does not exist" in missing[0]["message"]
@@ -169,9 +169,10 @@ def test_intermittent_server_gives_the_same_archive(make_pmc_bucket, pmc_cloud_f
     bucket = make_pmc_bucket()
     with FaultProxy(s3_server.endpoint_url) as proxy:
         clean = _ingest(_source(bucket, proxy.endpoint_url), pmc_cloud_folder, tmp_path / "clean")
-    with FaultProxy(s3_server.endpoint_url, fail_every=3, latency=0.005) as flaky:
-        # one request in three fails; ten attempts make a request that fails every time (1 in 3**10) practically impossible
-        source = _source(bucket, flaky.endpoint_url, net={"retry": RetryPolicy(retries=9, base_delay=0.01, max_delay=0.05)})
+    # every object and listing answers 500 to its first request, then recovers: a fixed pattern per
+    # path, so no interleaving of the workers' threads can land one request's every attempt on a failure
+    with FaultProxy(s3_server.endpoint_url, latency=0.005, rules=[FaultRule(status=500, per_path=1)]) as flaky:
+        source = _source(bucket, flaky.endpoint_url)
         noisy = _ingest(source, pmc_cloud_folder, tmp_path / "noisy", workers=2)  # spawn workers get a pickled source
         failures = sum(1 for r in flaky.log if r.status == 500)
     assert failures >= 10

@@ -68,17 +68,32 @@ def find_latest_manifest(client: NetClient, bucket: str, prefix: str = "inventor
     return max(dated or keys)
 
 
-def read_manifest(client: NetClient, bucket: str, key: str) -> InventoryManifest:
-    """Parse one inventory `manifest.json`."""
-    where = f"s3://{bucket}/{key}"
+def _parse_manifest(raw: bytes) -> tuple[dict, tuple[InventoryFile, ...]]:
     try:
-        data = json.loads(client.get_object(bucket, key))
+        data = json.loads(raw)
         files = tuple(
             InventoryFile(key=f["key"], size=int(f.get("size", 0)), md5=(f.get("MD5checksum") or None))
             for f in data["files"]
         )
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"not an S3 inventory manifest (not UTF-8 at byte {exc.start})") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise InventoryError(f"{where}: not an S3 inventory manifest ({exc}); expected JSON with a 'files' list") from exc
+        raise InventoryError(f"not an S3 inventory manifest ({type(exc).__name__}: {exc}); expected JSON with a "
+                             "'files' list") from None
+    return data, files
+
+
+def _gunzip_text(raw: bytes) -> str:
+    try:
+        return gzip.decompress(raw).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"not a gzip'd UTF-8 CSV ({type(exc).__name__})") from None
+
+
+def read_manifest(client: NetClient, bucket: str, key: str) -> InventoryManifest:
+    """Parse one inventory `manifest.json` (a body that does not parse is fetched again, then refused)."""
+    where = f"s3://{bucket}/{key}"
+    data, files = client.load_object(bucket, key, _parse_manifest)
     if str(data.get("fileFormat", "CSV")).upper() != "CSV":
         raise InventoryError(f"{where}: inventory format {data.get('fileFormat')!r} is not supported; use CSV")
     schema_text = data.get("fileSchema")
@@ -103,11 +118,8 @@ def iter_rows(client: NetClient, manifest: InventoryManifest) -> Iterator[Invent
         ) from None
     bucket_col, size_col = columns.get("bucket"), columns.get("size")
     for file in manifest.files:
-        raw = client.get_object(manifest.bucket, file.key, md5=file.md5)
-        try:
-            text = gzip.decompress(raw).decode("utf-8")
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise InventoryError(f"s3://{manifest.bucket}/{file.key}: not a gzip'd UTF-8 CSV ({exc})") from exc
+        # md5-checked against the manifest, and gunzipped inside the fetch: a damaged file is fetched again
+        text = client.load_object(manifest.bucket, file.key, _gunzip_text, md5=file.md5)
         for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
             if not row:
                 continue

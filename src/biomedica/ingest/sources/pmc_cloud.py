@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import SourceItem
 from biomedica.ingest.sources.inventory import find_latest_manifest, iter_rows, read_manifest
-from biomedica.net import NetClient, NetConfig, NotFoundError, parse_object_url
+from biomedica.net import FetchError, NetClient, NetConfig, NotFoundError, parse_object_url
 
 PMC_BUCKET = "pmc-oa-opendata"
 _VERSION_KEY = re.compile(r"^(PMC\d+)\.(\d+)/(PMC\d+\.\d+)\.(xml|json)$")
@@ -110,31 +110,70 @@ class VersionMetadata:
     media_urls: tuple[str, ...]
 
     @classmethod
-    def from_json(cls, raw: bytes, where: str) -> "VersionMetadata":
+    def from_json(cls, raw: bytes, where: str, item_id: str | None = None) -> VersionMetadata:
+        """The record in `raw`; a MetadataError naming `where` when it is unusable (see `parse`)."""
+        try:
+            return cls.parse(raw, item_id)
+        except ValueError as exc:
+            raise MetadataError(f"{where}: {exc}") from exc
+
+    @classmethod
+    def parse(cls, raw: bytes, item_id: str | None = None) -> VersionMetadata:
+        """The record in `raw`, or a ValueError saying what is wrong (never quoting the bytes).
+
+        Implausible records are refused, not read with defaults: a body damaged on the way
+        (a key lost, a pmcid changed) must be fetched again or recorded, never turned into
+        a silent licence or open-access exclusion. `item_id` ("PMC123.2") is the key it was
+        read under: its pmcid and version must agree.
+        """
         try:
             data = json.loads(raw)
-            return cls(
-                pmcid=str(data["pmcid"]),
-                version=int(data.get("version") or 1),
-                pmid=None if data.get("pmid") in (None, "") else str(data["pmid"]),
-                doi=data.get("doi") or None,
-                license_code=data.get("license_code") or None,
-                is_pmc_openaccess=bool(data.get("is_pmc_openaccess", True)),
-                is_manuscript=bool(data.get("is_manuscript", False)),
-                is_historical_ocr=bool(data.get("is_historical_ocr", False)),
-                is_retracted=bool(data.get("is_retracted", False)),
-                xml_url=data.get("xml_url") or None,
-                media_urls=tuple(data.get("media_urls") or ()),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MetadataError(
-                f"{where}: not PMC Cloud metadata JSON ({type(exc).__name__}: {exc}); expected an object with "
-                "pmcid, version, license_code, xml_url, media_urls"
-            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not PMC Cloud metadata JSON: not UTF-8 text (at byte {exc.start})") from None
+        except ValueError as exc:
+            raise ValueError(f"not PMC Cloud metadata JSON: {exc}") from None
+        if not isinstance(data, dict):  # a ValueError, like every unusable body (the client retries those)
+            kind = type(data).__name__
+            raise ValueError(f"not PMC Cloud metadata JSON: a JSON {kind}, expected an object")  # noqa: TRY004
+        missing = [name for name in ("pmcid", "license_code") if name not in data]
+        if missing:
+            raise ValueError(f"PMC Cloud metadata without {' and '.join(missing)}; expected pmcid, version, "
+                             "license_code, xml_url, media_urls")
+        parsed = parse_pmcid(str(data["pmcid"]))
+        version = data.get("version")
+        if parsed is None or (version is not None and not isinstance(version, int)):
+            raise ValueError(f"PMC Cloud metadata with an unreadable pmcid or version ({str(data['pmcid'])[:20]!r})")
+        if item_id is not None:
+            key_pmcid, _, key_version = item_id.partition(".")
+            if parsed[0] != key_pmcid or (version is not None and key_version.isdigit() and version != int(key_version)):
+                raise ValueError(f"PMC Cloud metadata of {parsed[0]} version {version} stored under {item_id}: "
+                                 "the record does not belong to its key")
+        flags = ("is_pmc_openaccess", "is_manuscript", "is_historical_ocr", "is_retracted")
+        wrong = [name for name in flags if data.get(name) is not None and not isinstance(data[name], bool)]
+        wrong += [name for name in ("license_code", "xml_url") if data.get(name) is not None and not isinstance(data[name], str)]
+        if not isinstance(data.get("media_urls") or [], list):
+            wrong.append("media_urls")
+        if wrong:
+            raise ValueError(f"PMC Cloud metadata with fields of the wrong type: {', '.join(wrong)}")
+        return cls(
+            pmcid=parsed[0],
+            version=int(version or 1),
+            pmid=None if data.get("pmid") in (None, "") else str(data["pmid"]),
+            doi=data.get("doi") or None,
+            license_code=data.get("license_code") or None,
+            is_pmc_openaccess=bool(data.get("is_pmc_openaccess", True)),
+            is_manuscript=bool(data.get("is_manuscript", False)),
+            is_historical_ocr=bool(data.get("is_historical_ocr", False)),
+            is_retracted=bool(data.get("is_retracted", False)),
+            xml_url=data.get("xml_url") or None,
+            media_urls=tuple(str(url) for url in data.get("media_urls") or ()),
+        )
 
 
 class MetadataError(OSError):
     """A metadata JSON that cannot be read; an OSError so the pipeline records it per item."""
+
+    error_kind = "metadata-unreadable"  # the errors/ kind the pipeline records
 
 
 @dataclass
@@ -194,6 +233,7 @@ class PmcCloudSource:
     def _runtime_init(self) -> None:
         self._memo_lock = threading.Lock()  # read-ahead threads share the memo
         self._metadata_memo: OrderedDict[str, VersionMetadata] = OrderedDict()
+        self._metadata_failed: dict[str, OSError] = {}  # read by scan() in this process, retries spent
         self._ahead: OrderedDict[str, Future] = OrderedDict()  # item id -> Future[_PreparedItem]
         self._position: dict[str, int] = {item: i for i, item in enumerate(self._order)}
 
@@ -333,6 +373,7 @@ class PmcCloudSource:
                 candidate = Candidate(listing)
                 if isinstance(meta, OSError):
                     candidate.problem = str(meta)
+                    self._metadata_failed[listing.item_id] = meta
                 elif isinstance(meta, BaseException):
                     raise meta
                 else:
@@ -401,6 +442,9 @@ class PmcCloudSource:
         """The item's metadata JSON (memoised per process; from the on-disk cache when enabled)."""
         with self._memo_lock:
             meta = self._metadata_memo.get(item_id)
+            failed = self._metadata_failed.get(item_id)
+        if failed is not None:  # this process spent the retries in scan(); a spawn worker tries afresh
+            raise failed
         if meta is None:
             meta = self._fetch_metadata(_listing_for(item_id, self._etags.get(item_id)))
             with self._memo_lock:
@@ -417,8 +461,17 @@ class PmcCloudSource:
                 f"{item} is not in the bucket (no version prefix found); check the PMCID list",
             )
         key = f"{item}/{item}.json"
-        raw = self.client.get_object(self.config.bucket, key, etag=listing.json_etag or None)
-        return VersionMetadata.from_json(raw, f"s3://{self.config.bucket}/{key}")
+        try:
+            # parsed inside the fetch: a damaged or implausible record is fetched again, never cached
+            return self.client.load_object(
+                self.config.bucket, key, lambda raw: VersionMetadata.parse(raw, item), etag=listing.json_etag or None
+            )
+        except NotFoundError:
+            raise
+        except FetchError as exc:
+            raise MetadataError(
+                f"{exc}; {item} is left out of this build (recorded, not filtered as an exclusion)"
+            ) from exc
 
     def _xml_url(self, item_id: str, meta: VersionMetadata) -> tuple[str, str | None]:
         if meta.xml_url:
