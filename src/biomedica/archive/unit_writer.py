@@ -138,6 +138,10 @@ class UnitWriter:
         self._check_open()
         self._errors.append(error.to_dict())
 
+    def error_kinds(self, start: int = 0) -> list[str]:
+        """Kinds of the error rows added so far, from the `start`-th on (what one document added)."""
+        return [row["kind"] for row in self._errors[start:]]
+
     @property
     def sample_count(self) -> int:
         return sum(len(w) for w in self._shards.values())

@@ -129,14 +129,11 @@ def exit_if_unfetched(summary: IngestSummary) -> None:
     Documents that are themselves unusable (bad XML, a missing image) are the archive's
     content and exit 0, as before; a network read that failed on every attempt is not.
     """
-    from biomedica.ingest.pipeline import FETCH_FAILED_KINDS
-
-    unfetched = {kind: n for kind, n in summary.errors_by_kind.items() if kind in FETCH_FAILED_KINDS}
-    if unfetched:
-        kinds = ", ".join(f"{kind} {n:,}" for kind, n in unfetched.items())
+    if summary.unfetched:
         message = (
-            f"{sum(unfetched.values()):,} object(s) could not be fetched intact after the retries ({kinds}); "
-            f"the archive lacks them: see {summary.archive}/errors/ for each one and its fix"
+            f"{len(summary.unfetched):,} document(s) have objects that could not be fetched intact after the retries "
+            f"(first: {summary.unfetched[0]}); the archive lacks them: see {summary.archive}/errors/ for each one, "
+            "and rerun the same command to fetch them again"
         )
         stderr.print(f"[bold red]error:[/] {escape(message)}")
         raise typer.Exit(code=1)

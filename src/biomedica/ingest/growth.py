@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from biomedica.archive.builds import BuildState, read_builds, write_build
 from biomedica.archive.units import UnitStats, completed_units
-from biomedica.ingest.pipeline import plan_units
+from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.sources import ArticleSource
 from biomedica.io.atomic import write_parquet_atomic
 
@@ -63,12 +63,14 @@ class GrowthPlan:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     adopted: bool = False
+    retried: int = 0  # of `changed`: unchanged documents whose last ingest failed to fetch an object
     retracted: list[tuple[str, str, int]] = field(default_factory=list)  # newly found (pmc-cloud)
 
     @property
     def counts_line(self) -> str:
         return (f"{self.new} new document{'s' if self.new != 1 else ''}, {self.changed} changed, "
-                f"{len(self.removed)} removed, {self.unchanged} unchanged")
+                f"{len(self.removed)} removed, {self.unchanged} unchanged"
+                + (f" ({self.retried} fetched again after a failed fetch)" if self.retried else ""))
 
 
 def now() -> str:
@@ -105,14 +107,16 @@ def plan_growth(
         for item in build.removed:
             known.pop(item, None)
         known.update(build.signatures)
+    earlier_units = [unit for build in builds for unit in build_units(build, items_per_unit)]
+    retry = set(unfetched_items(earlier_units, done)) & set(items)  # an object not fetched intact: try again
     new = [item for item in items if item not in known]
-    changed = [item for item in items if item in known and known[item] != signatures[item]]
+    changed = [item for item in items if item in known and (known[item] != signatures[item] or item in retry)]
     removed = [] if limited else sorted(set(known) - set(items))
     running = [b for b in builds if b.status != "complete"]
     plan = GrowthPlan(
         builds=builds, new_build=None, resumed=running[0] if running else None, snapshot=snapshot,
         listed=len(items), new=len(new), changed=len(changed), unchanged=len(items) - len(new) - len(changed),
-        removed=removed, adopted=adopted,
+        removed=removed, adopted=adopted, retried=len(retry),
     )
     if frozen and (new or changed or removed):
         raise InputChanged(
@@ -137,6 +141,21 @@ def plan_growth(
             write_build(root, plan.new_build)
         plan.builds = [*builds, plan.new_build]
     return plan
+
+
+def unfetched_items(units: list[WorkUnit], done: dict[int, UnitStats]) -> list[str]:
+    """Items whose latest unit (of `units`, oldest first) could not fetch all their objects intact.
+
+    A unit marker lists them in `extra.unfetched`; a later unit that took the item again decides.
+    """
+    latest: dict[str, int] = {}
+    for unit in units:
+        for item in unit.item_ids:
+            latest[item] = unit.unit_id
+    return sorted(
+        item for item, unit_id in latest.items()
+        if unit_id in done and item in done[unit_id].extra.get("unfetched", ())
+    )
 
 
 def build_units(build: BuildState, items_per_unit: int):

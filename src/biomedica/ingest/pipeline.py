@@ -166,6 +166,30 @@ class UnitContext:
         return replace(self, source=self.source.with_rate_limiter(limiter))  # type: ignore[attr-defined]
 
 
+def _write_item(item_id: str, source: ArticleSource, writer: UnitWriter, config: ImageConfig, seen_ids: set[str]) -> None:
+    """Read one document and write it to the unit; whatever goes wrong becomes error rows."""
+    try:
+        item = source.open_item(item_id)
+    except OSError as exc:
+        # a source may name the kind (pmc-cloud: metadata-unreadable); a network read that
+        # gave up says why and what to do in its own message
+        kind = getattr(exc, "error_kind", None) or ("source-fetch-failed" if _gave_up(exc) else None)
+        hint = "" if kind else "; check the file"
+        writer.add_error(_error(item_id, kind or "source-unreadable", f"cannot read {item_id}: {exc}{hint}", item_id))
+        return
+    try:
+        process_item(item, writer, config, seen_ids)
+    except Exception as exc:  # a bug on one document must not stop the unit
+        writer.add_error(
+            _error(
+                item_id,
+                "internal-error",
+                f"{item.location}: unexpected {type(exc).__name__}: {exc}; please report this file",
+                item.location,
+            )
+        )
+
+
 def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
     """Write one unit from scratch (its partial output from a dead run is removed first)."""
     started = time.perf_counter()
@@ -173,29 +197,17 @@ def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
     clean_unit(root, unit.unit_id)
     writer = UnitWriter(root, unit.unit_id)
     seen_ids: set[str] = set()
+    unfetched: list[str] = []  # items with an object not fetched intact: the next run tries them again
     try:
         for item_id in unit.item_ids:
-            try:
-                item = source.open_item(item_id)
-            except OSError as exc:
-                # a source may name the kind (pmc-cloud: metadata-unreadable); a network read that
-                # gave up says why and what to do in its own message
-                kind = getattr(exc, "error_kind", None) or ("source-fetch-failed" if _gave_up(exc) else None)
-                hint = "" if kind else "; check the file"
-                writer.add_error(_error(item_id, kind or "source-unreadable", f"cannot read {item_id}: {exc}{hint}", item_id))
-                continue
-            try:
-                process_item(item, writer, config, seen_ids)
-            except Exception as exc:  # a bug on one document must not stop the unit
-                writer.add_error(
-                    _error(
-                        item_id,
-                        "internal-error",
-                        f"{item.location}: unexpected {type(exc).__name__}: {exc}; please report this file",
-                        item.location,
-                    )
-                )
-        return writer.commit({"items": len(unit.item_ids), "seconds": round(time.perf_counter() - started, 3)})
+            errors_before = len(writer.error_kinds())
+            _write_item(item_id, source, writer, config, seen_ids)
+            if FETCH_FAILED_KINDS.intersection(writer.error_kinds(errors_before)):
+                unfetched.append(item_id)
+        extra = {"items": len(unit.item_ids), "seconds": round(time.perf_counter() - started, 3)}
+        if unfetched:
+            extra["unfetched"] = unfetched
+        return writer.commit(extra)
     except BaseException:
         writer.abort()
         raise

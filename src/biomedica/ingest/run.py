@@ -39,6 +39,7 @@ from biomedica.ingest.growth import (
     now,
     plan_growth,
     record_retractions,
+    unfetched_items,
 )
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
@@ -90,6 +91,7 @@ class IngestSummary:
     adopted: bool = False  # an archive without build records was taken over as build 0
     broken_units: dict[int, list[str]] = field(default_factory=dict)  # unit -> missing/short files; redone
     samples_superseded: int = 0  # tar samples replaced by a newer or duplicate copy (superseded.parquet)
+    unfetched: list[str] = field(default_factory=list)  # documents with objects not fetched intact: rerun
 
     @property
     def samples_total(self) -> int:
@@ -251,6 +253,7 @@ def _run(config: IngestConfig, source: ArticleSource, root: Path, listed: int, u
             bar.update(len(unit.item_ids))
             summary.units_run += 1
             summary.items_run += len(unit.item_ids)
+    summary.unfetched = unfetched_items(units, completed_units(root))
     return summary
 
 

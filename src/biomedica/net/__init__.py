@@ -48,7 +48,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from biomedica.net.cache import ContentCache, cache_key
     from biomedica.net.client import NetClient, NetStats, ObjectInfo
     from biomedica.net.config import NetConfig
-    from biomedica.net.errors import AccessDeniedError, ChecksumMismatch, FetchError, NotFoundError, TransientError
+    from biomedica.net.errors import (
+        AccessDeniedError,
+        ChecksumMismatch,
+        ContentError,
+        FetchError,
+        NotFoundError,
+        TransientError,
+    )
     from biomedica.net.probe import host_of, unreachable
     from biomedica.net.ratelimit import RateLimiter, TokenBucket, Unlimited
     from biomedica.net.retry import RetryPolicy

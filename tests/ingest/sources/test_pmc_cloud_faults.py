@@ -128,7 +128,8 @@ def test_the_cli_exits_1_when_objects_could_not_be_fetched(make_pmc_bucket, s3_s
         result = CliRunner().invoke(app, [*args, str(tmp_path / "out")])
         assert result.exit_code == 1, result.output
         said = " ".join(result.output.split())
-        assert "1 object(s) could not be fetched intact after the retries (metadata-unreadable 1)" in said
+        assert "1 document(s) have objects that could not be fetched intact after the retries (first: PMC3166277.1)" in said
+        assert "rerun the same command to fetch them again" in said
         assert "Traceback" not in result.output
         assert _errors(tmp_path / "out")["PMC3166277.1"]["kind"] == "metadata-unreadable"
         rule.times = 1  # damaged once only: retried, the job is done
@@ -150,3 +151,19 @@ def test_a_seeded_share_of_damaged_bodies_gives_the_clean_archive(make_pmc_bucke
         assert _samples(tmp_path / f"noisy{n}") == _samples(tmp_path / "clean")
         assert _errors(tmp_path / f"noisy{n}").keys() == _errors(tmp_path / "clean").keys()
         assert run.summary.errors_by_kind == clean.summary.errors_by_kind
+
+
+def test_a_rerun_fetches_again_what_could_not_be_fetched(make_pmc_bucket, pmc_cloud_folder, s3_server, tmp_path):
+    """An object that failed for good is not forgotten: the next plain run takes its document again."""
+    bucket = make_pmc_bucket()
+    clean = _ingest(_source(bucket, s3_server.endpoint_url), pmc_cloud_folder, tmp_path / "clean")
+    rule = FaultRule(path_contains="/RCM-40-e70102-g002.jpg", body="cut")
+    with FaultProxy(s3_server.endpoint_url, rules=[rule]) as proxy:
+        out = _ingest(_source(bucket, proxy.endpoint_url), pmc_cloud_folder, tmp_path / "out")
+    assert len(_samples(out)) == len(_samples(clean)) - 1
+    config = IngestConfig(input=pmc_cloud_folder, output=out, articles_per_unit=2, progress=False)
+    again = run_ingest(config, source=_source(bucket, s3_server.endpoint_url))
+    assert (again.documents_new, again.documents_changed, again.documents_removed) == (0, 1, 0)
+    assert _samples(out) == _samples(clean)  # the old copy of the article is superseded by the complete one
+    settled = run_ingest(config, source=_source(bucket, s3_server.endpoint_url))
+    assert (settled.documents_new, settled.documents_changed) == (0, 0)
