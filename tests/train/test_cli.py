@@ -32,6 +32,19 @@ def test_plan_prints_sources_counts_and_steps(tmp_path):
     assert "--dataset-resampled" in summary["openclip_argv"]
 
 
+def test_steps_shorter_than_the_checkpoint_interval_cut_the_interval(tmp_path):
+    # the shipped recipes checkpoint every 20-1000 steps; `--steps 1` used to fail validation instead
+    path = _write_config(tmp_path)
+    result = runner.invoke(app, ["plan", str(path), "--steps", "1"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["steps_per_checkpoint"], summary["checkpoints"], summary["total_steps"]) == (1, 1, 1)
+    # `run --steps 1` gets past the config to the sources (here: no sizes.json, so it stops there, untrained)
+    (tmp_path / "data" / "sizes.json").unlink()
+    result = runner.invoke(app, ["run", str(path), "--steps", "1"])
+    assert result.exit_code == 2 and "set num_samples" in result.output, result.output
+
+
 def test_bad_config_exits_2_with_the_field(tmp_path):
     path = _write_config(tmp_path, optim={"lr": 0})
     result = runner.invoke(app, ["run", str(path)])

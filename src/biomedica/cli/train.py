@@ -29,13 +29,13 @@ app = command_group(
 
 
 def _load(config_path: Path, steps: int | None):
-    from biomedica.train.config import ConfigError, load_config
+    from biomedica.train.config import ConfigError, load_config, with_total_steps
 
-    overrides = {"schedule.total_steps": steps} if steps else None
     try:
-        return load_config(config_path, overrides)
+        config = load_config(config_path)
     except ConfigError as exc:
         fail(str(exc))
+    return with_total_steps(config, steps) if steps else config
 
 
 @app.command()
@@ -43,7 +43,9 @@ def run(
     config_path: Path = typer.Argument(..., metavar="CONFIG.yaml", help="Training config (see configs/train/)."),
     nproc_per_node: int = typer.Option(1, min=1, help="Processes (GPUs) on this machine; >1 runs torchrun (DDP)."),
     torchrun_args: str = typer.Option("", help="More torchrun flags for multi-node, e.g. '--nnodes 2 --rdzv-endpoint host:29400'."),
-    steps: int = typer.Option(None, min=1, help="Override schedule.total_steps."),
+    steps: int = typer.Option(
+        None, min=1, help="Override schedule.total_steps (and a longer checkpoint interval, which is cut to it)."
+    ),
 ) -> None:
     """Train (or resume: the same config continues from its latest checkpoint)."""
     from biomedica.eval.tasks import TaskFileError
@@ -81,12 +83,13 @@ def plan(
     config_path: Path = typer.Argument(..., metavar="CONFIG.yaml"),
     world_size: int = typer.Option(1, min=1, help="Processes the run will use (batch and epoch sizes depend on it)."),
     argv: bool = typer.Option(False, help="Also print the open_clip_train arguments."),
+    steps: int = typer.Option(None, min=1, help="As `train run --steps`: the plan of a run that long."),
 ) -> None:
     """Resolve the sources (sizes.json / manifest.json / key manifest) and print what would run."""
     from biomedica.train.openclip_args import PlanError, build_plan
     from biomedica.train.sources import SourceError
 
-    config = _load(config_path, None)
+    config = _load(config_path, steps)
     try:
         result = build_plan(config, world_size=world_size)
     except (SourceError, PlanError) as exc:

@@ -269,6 +269,15 @@ def load_config(path: Path, overrides: dict | None = None) -> TrainConfig:
     return parse_config(data, str(path), base_dir=Path.cwd())
 
 
+def with_total_steps(config: TrainConfig, steps: int) -> TrainConfig:
+    """`config` run for `steps` optimiser steps (`train run --steps`): a checkpoint interval longer than
+    that is cut to it, so a quick look at any recipe still ends with a checkpoint instead of an error."""
+    schedule = config.schedule.model_copy(
+        update={"total_steps": steps, "checkpoint_every_steps": min(steps, config.schedule.checkpoint_every_steps)}
+    )
+    return config.model_copy(update={"schedule": schedule})
+
+
 def _set_dotted(data: object, dotted: str, value: object, path: Path) -> None:
     node = data
     keys = dotted.split(".")
