@@ -59,8 +59,9 @@ def attach_image(
             figure.key,
             "image-missing",
             f"{item.location}: graphic '{href}' of figure {figure.fig_id or figure.fig_label or '?'} has no "
-            "image file (looked for the exact name, then the name with image extensions, beside the XML and "
-            "under the input folder); add the image file or fetch the complete article package",
+            "image file (looked for the exact name, then the name with image extensions, beside the XML, then "
+            "in its subfolders and image folders outside any other article's folder); add the image file or "
+            "fetch the complete article package",
             item.location,
         )
     try:

@@ -1,14 +1,15 @@
 """Source `dir`: a folder of JATS XML files and images in any layout.
 
-Images are looked up next to the XML first (the PMC package layout), then anywhere under
-the root by file stem, nearest folder first, so `xml/` + `images/` splits work too.
+Images are looked up next to the XML first (the PMC package layout), then by file stem in
+the folders the article may use, nearest folder first (see `DirectorySource._find`), so
+`xml/` + `images/` splits work too while one package never borrows another's figure.
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 
 from biomedica.ingest.sources import SourceItem
@@ -78,9 +79,32 @@ class DirectorySource:
     def _read(self, name: str) -> bytes:
         return (self.root / name).read_bytes()
 
+    @cached_property
+    def _xml_dirs(self) -> frozenset[str]:
+        """Folders that directly hold an XML document: each one is an article package's own folder."""
+        return frozenset(_parent(rel) for rel in self._xml)
+
+    def _owner(self, folder: str) -> str | None:
+        """The nearest folder at or above `folder` that directly holds XML: whose media these are."""
+        while True:
+            if folder in self._xml_dirs:
+                return folder
+            if not folder:
+                return None
+            folder = _parent(folder)
+
     def _find(self, href: str, xml_dir: str) -> list[str]:
-        """Files anywhere under the root whose stem matches the href, from the nearest folder."""
-        matches = self._by_stem.get(media_stem(href), [])
+        """Files whose stem matches the href, from the nearest folder the document in `xml_dir` may use.
+
+        A media file belongs to the nearest folder above it (its own included) that directly
+        holds an XML file. The document may use its own folder's media (that folder and its
+        XML-free subfolders) and media that belong to no folder (no XML above them: a bulk
+        `xml/` + `images/` split), never the media of another article's folder: a figure
+        whose file is missing is reported missing, not paired with another article's `fig1`.
+        """
+        matches = [
+            rel for rel in self._by_stem.get(media_stem(href), ()) if self._owner(_parent(rel)) in (xml_dir, None)
+        ]
         if not matches:
             return []
         by_folder: dict[str, list[str]] = defaultdict(list)
@@ -88,6 +112,12 @@ class DirectorySource:
             by_folder[PurePosixPath(rel).parent.as_posix()].append(rel)
         nearest = max(by_folder, key=lambda folder: (_common_depth(folder, xml_dir), -len(folder), folder))
         return by_folder[nearest]
+
+
+def _parent(rel: str) -> str:
+    """The folder of a relative path, "" for the root."""
+    parent = PurePosixPath(rel).parent.as_posix()
+    return "" if parent == "." else parent
 
 
 @lru_cache(maxsize=4096)
