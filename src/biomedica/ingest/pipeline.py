@@ -15,6 +15,8 @@ from biomedica.images import ImageConfig, ImageError, StoredImage, prepare_image
 from biomedica.ingest.jats import ParsedArticle, parse_articles
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import ArticleSource, SourceItem
+from biomedica.ingest.sources.safe_read import InputRefused
+from biomedica.io.redact import reason
 from biomedica.records import ErrorRecord, FigureRecord
 
 
@@ -69,8 +71,12 @@ def attach_image(
         stored = prepare_image(data, name, config)
     except ImageError as exc:
         return None, _error(figure.key, exc.kind, f"{item.location}: image '{name}': {exc}", name)
+    except InputRefused as exc:  # a FIFO, a device, a symlink out of the input, an oversized file
+        return None, _error(figure.key, exc.kind, f"{item.location}: image '{name}': {exc}", name)
     except OSError as exc:
-        return None, _error(figure.key, "image-unreadable", f"{item.location}: cannot read image '{name}': {exc}", name)
+        return None, _error(
+            figure.key, "image-unreadable", f"{item.location}: cannot read image '{name}': {_os_reason(exc)}", name
+        )
     figure.image_name = name.rsplit("/", 1)[-1]
     figure.image_format = stored.format
     figure.width = stored.width
@@ -126,6 +132,23 @@ def _write_article(
         stats.samples += 1
 
 
+def _os_reason(exc: OSError) -> str:
+    """An OSError's reason without its file name (the message names the file already)."""
+    return exc.strerror or str(exc)
+
+
+def _code_place(exc: BaseException) -> str:
+    """Where in biomedica the exception came from (`jats/metadata.py:123`), for the bug report."""
+    place = "unknown place"
+    tb = exc.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/biomedica/" in path:
+            place = f"{path.rsplit('/biomedica/', 1)[1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return place
+
+
 @dataclass
 class ItemStats:
     articles: int = 0
@@ -167,6 +190,9 @@ def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
         for item_id in unit.item_ids:
             try:
                 item = source.open_item(item_id)
+            except InputRefused as exc:  # not a regular file, a symlink out of the input, too large
+                writer.add_error(_error(item_id, exc.kind, str(exc), item_id))
+                continue
             except OSError as exc:
                 writer.add_error(
                     _error(item_id, "source-unreadable", f"cannot read {item_id}: {exc}; check the file", item_id)
@@ -179,7 +205,7 @@ def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
                     _error(
                         item_id,
                         "internal-error",
-                        f"{item.location}: unexpected {type(exc).__name__}: {exc}; please report this file",
+                        f"{item.location}: unexpected {reason(exc)} ({_code_place(exc)}); please report this file",
                         item.location,
                     )
                 )

@@ -3,6 +3,7 @@
 Images are looked up next to the XML first (the PMC package layout), then by file stem in
 the folders the article may use, nearest folder first (see `DirectorySource._find`), so
 `xml/` + `images/` splits work too while one package never borrows another's figure.
+Every file is read through `read_regular_file`: regular files inside the folder, size-capped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 
 from biomedica.ingest.sources import SourceItem
+from biomedica.ingest.sources.safe_read import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_XML_BYTES, read_regular_file
 
 XML_SUFFIXES = (".xml", ".nxml")
 # extensions a graphic href may omit; used only to group files by stem for the wider search
@@ -31,8 +33,15 @@ def media_stem(name: str) -> str:
 class DirectorySource:
     """Reads every `.xml` / `.nxml` under `root`; everything else is a candidate media file."""
 
-    def __init__(self, root: Path | str):
+    def __init__(
+        self,
+        root: Path | str,
+        max_xml_bytes: int = DEFAULT_MAX_XML_BYTES,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    ):
         self.root = Path(root).resolve()
+        self.max_xml_bytes = max_xml_bytes
+        self.max_image_bytes = max_image_bytes
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"input folder {self.root} does not exist or is not a folder: pass the folder that holds "
@@ -64,7 +73,7 @@ class DirectorySource:
 
     def open_item(self, item_id: str) -> SourceItem:
         path = self.root / item_id
-        xml = path.read_bytes()
+        xml = read_regular_file(path, self.root, self.max_xml_bytes, "xml")
         xml_dir = PurePosixPath(item_id).parent.as_posix()
         xml_dir = "" if xml_dir == "." else xml_dir
         return SourceItem(
@@ -77,7 +86,7 @@ class DirectorySource:
         )
 
     def _read(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+        return read_regular_file(self.root / name, self.root, self.max_image_bytes, "image")
 
     @cached_property
     def _xml_dirs(self) -> frozenset[str]:
