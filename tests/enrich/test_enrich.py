@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,8 +140,8 @@ def eutils():
 @pytest.fixture(scope="module")
 def ingested(fixtures_dir, tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("enrich-input")
-    for rel in ARCHIVE_FILES:
-        (source / Path(rel).name).symlink_to(fixtures_dir / rel)
+    for rel in ARCHIVE_FILES:  # copies: ingest refuses symlinks that lead out of its input folder
+        shutil.copyfile(fixtures_dir / rel, source / Path(rel).name)
     out = tmp_path_factory.mktemp("enrich-archive") / "archive"
     run_ingest(IngestConfig(input=source, output=out, articles_per_unit=4, progress=False))
     return out

@@ -65,8 +65,8 @@ def test_demo_leaves_an_archive_being_written_alone(tmp_path):
             run_demo(tmp_path, n_articles=4, workers=1)
         assert sorted(p.name for p in archive.iterdir()) == sorted([LOCK_NAME, "kept.txt"])
         assert not (tmp_path / "corpus").exists()
-    summary = run_demo(tmp_path, n_articles=4, workers=1)  # free again: the old demo archive is cleared
-    assert summary.samples_total > 0 and not (archive / "kept.txt").exists()
+    summary = run_demo(tmp_path, n_articles=4, workers=1)  # free again: built beside what is there, deleting nothing
+    assert summary.samples_total > 0 and (archive / "kept.txt").read_text() == "written by the other writer"
     assert (archive / "manifest.json").is_file() and not (archive / LOCK_NAME).exists()
 
 

@@ -32,6 +32,12 @@ def ingest(
         500, min=1, help="Input documents per work unit (one shard per license group per unit)."
     ),
     lossy_images: bool = typer.Option(False, help="Convert TIFF/GIF/other images to JPEG instead of lossless PNG."),
+    max_xml_bytes: int = typer.Option(
+        None, min=1, help="dir, pmc-package: refuse a larger XML file (xml-too-large in errors/). Default 64 MiB."
+    ),
+    max_image_bytes: int = typer.Option(
+        None, min=1, help="dir, pmc-package: refuse a larger image (image-too-large in errors/). Default 256 MiB."
+    ),
     limit: int = typer.Option(None, min=1, help="Only the first N articles (a sample)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     file_list: str = typer.Option(None, help="pmc-package: oa_file_list.csv/.txt (path or URL)."),
@@ -88,7 +94,9 @@ def ingest(
                 all_versions=all_versions,
                 limit=limit,
             )
+        caps = {"max_xml_bytes": max_xml_bytes, "max_image_bytes": max_image_bytes}
         config = IngestConfig(
+            **{name: value for name, value in caps.items() if value is not None},
             source=source,
             input=input,
             output=out,

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+from biomedica.io.safe_xml import safe_xml_parser
+
+# opens nothing a reply's DOCTYPE names (no DTD, entity, network or file), see biomedica.io.safe_xml
+_PARSER = safe_xml_parser(huge_tree=True)
 
 
 class PubmedReplyError(ValueError):

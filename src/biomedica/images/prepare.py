@@ -42,6 +42,7 @@ from biomedica.images.errors import (
 from biomedica.images.phash import JPEG_DRAFT_SIDE, perceptual_hash
 from biomedica.images.scientific_tiff import decode_first_page, first_page_shape
 from biomedica.images.sniff import sniff_format
+from biomedica.io.redact import redact
 
 # Pillow formats whose bytes are stored as they are, and their tar member extension.
 _KEPT_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png"}  # MPO: a JPEG with extra views
@@ -102,7 +103,7 @@ def _reader_reason(data: bytes, format_name: str) -> str:
     try:
         reader(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - any reader failure is the reason we report
-        return str(exc) or type(exc).__name__
+        return redact(str(exc)) or type(exc).__name__
     return "unknown reason"
 
 
@@ -112,7 +113,7 @@ def _unidentified(data: bytes, name: str) -> ImageError:
     if sniffed is None:
         return ImageError(
             IMAGE_CORRUPT,
-            f"'{name}' is not an image file (it starts with {data[:8]!r}); the file is damaged or "
+            f"'{name}' is not an image file (its first bytes match no image format); the file is damaged or "
             "mislabelled: fetch it again from the source",
         )
     if sniffed.name == "html":
@@ -172,7 +173,7 @@ def _open(data: bytes, name: str, config: ImageConfig) -> Image.Image:
     except UnidentifiedImageError:
         raise _unidentified(data, name) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(IMAGE_CORRUPT, f"'{name}' cannot be opened ({exc}); fetch the file again") from None
+        raise ImageError(IMAGE_CORRUPT, f"'{name}' cannot be opened ({redact(str(exc))}); fetch the file again") from None
     _check_size(image.size, name, config)
     if image.format in _VECTOR_FORMATS:
         raise ImageError(
@@ -190,7 +191,7 @@ def _load(image: Image.Image, name: str, config: ImageConfig) -> None:
     except Image.DecompressionBombError:
         raise too_large_error(name, None, config.max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-        reason = str(exc)
+        reason = redact(str(exc))
         if "not available" in reason or "Ghostscript" in reason:
             raise ImageError(
                 IMAGE_UNSUPPORTED,
@@ -225,7 +226,7 @@ def _keep(data: bytes, image: Image.Image, name: str, config: ImageConfig) -> St
             image.verify()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(
-                IMAGE_CORRUPT, f"'{name}' is a PNG file that fails its checksums ({exc}); fetch it again"
+                IMAGE_CORRUPT, f"'{name}' is a PNG file that fails its checksums ({redact(str(exc))}); fetch it again"
             ) from None
         image = Image.open(io.BytesIO(data))  # verify() leaves the image unusable
     else:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from biomedica.exec import check_executor
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig
+from biomedica.ingest.sources.safe_read import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_XML_BYTES
 from biomedica.net import NetConfig
 
 
@@ -45,6 +46,12 @@ class IngestConfig(BaseModel):
     lossy_images: bool = Field(default=False, description="convert non-JPEG/PNG images to JPEG instead of PNG")
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     max_image_pixels: int = Field(default=178_956_970, ge=1, description="refuse larger images (decompression bombs)")
+    max_xml_bytes: int = Field(
+        default=DEFAULT_MAX_XML_BYTES, ge=1, description="dir, pmc-package: refuse (xml-too-large) a larger XML file"
+    )
+    max_image_bytes: int = Field(
+        default=DEFAULT_MAX_IMAGE_BYTES, ge=1, description="dir, pmc-package: refuse (image-too-large) a larger image"
+    )
     limit: int | None = Field(
         default=None, ge=1,
         description="ingest only the first N input files (a sample); documents beyond N are not counted as removed",
@@ -79,4 +86,16 @@ class IngestConfig(BaseModel):
             "lossy_images": self.lossy_images,
             "jpeg_quality": self.jpeg_quality,
             "max_image_pixels": self.max_image_pixels,
+            "max_xml_bytes": self.max_xml_bytes,
+            "max_image_bytes": self.max_image_bytes,
         }
+
+    @classmethod
+    def settings_defaults(cls) -> dict:
+        """What an archive recorded before a setting existed was built with: today's default.
+
+        (Such archives read files without a size limit; the defaults are far above real
+        PMC files, so resuming one with them leaves its content unchanged.)
+        """
+        fields = cls.model_fields
+        return {name: fields[name].default for name in ("max_xml_bytes", "max_image_bytes")}

@@ -15,6 +15,8 @@ from biomedica.images import ImageConfig, ImageError, StoredImage, prepare_image
 from biomedica.ingest.jats import ParsedArticle, parse_articles
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import ArticleSource, SourceItem
+from biomedica.ingest.sources.safe_read import InputRefused
+from biomedica.io.redact import reason
 from biomedica.net.errors import ChecksumMismatch, ContentError, TransientError
 from biomedica.records import ErrorRecord, FigureRecord
 
@@ -69,8 +71,9 @@ def attach_image(
             figure.key,
             "image-missing",
             f"{item.location}: graphic '{href}' of figure {figure.fig_id or figure.fig_label or '?'} has no "
-            "image file (looked for the exact name, then the name with image extensions, beside the XML and "
-            "under the input folder); add the image file or fetch the complete article package",
+            "image file (looked for the exact name, then the name with image extensions, beside the XML, then "
+            "in its subfolders and image folders outside any other article's folder); add the image file or "
+            "fetch the complete article package",
             item.location,
         )
     try:
@@ -78,9 +81,14 @@ def attach_image(
         stored = prepare_image(data, name, config)
     except ImageError as exc:
         return None, _error(figure.key, exc.kind, f"{item.location}: image '{name}': {exc}", name)
+    except InputRefused as exc:  # a FIFO, a device, a symlink out of the input, an oversized file
+        return None, _error(figure.key, exc.kind, f"{item.location}: image '{name}': {exc}", name)
     except OSError as exc:
-        kind = "image-fetch-failed" if _gave_up(exc) else "image-unreadable"
-        return None, _error(figure.key, kind, f"{item.location}: cannot read image '{name}': {exc}", name)
+        if _gave_up(exc):  # a network read that failed on every attempt: its message says why and what to do
+            return None, _error(figure.key, "image-fetch-failed", f"{item.location}: cannot read image '{name}': {exc}", name)
+        return None, _error(
+            figure.key, "image-unreadable", f"{item.location}: cannot read image '{name}': {_os_reason(exc)}", name
+        )
     figure.image_name = name.rsplit("/", 1)[-1]
     figure.image_format = stored.format
     figure.width = stored.width
@@ -136,6 +144,23 @@ def _write_article(
         stats.samples += 1
 
 
+def _os_reason(exc: OSError) -> str:
+    """An OSError's reason without its file name (the message names the file already)."""
+    return exc.strerror or str(exc)
+
+
+def _code_place(exc: BaseException) -> str:
+    """Where in biomedica the exception came from (`jats/metadata.py:123`), for the bug report."""
+    place = "unknown place"
+    tb = exc.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/biomedica/" in path:
+            place = f"{path.rsplit('/biomedica/', 1)[1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return place
+
+
 @dataclass
 class ItemStats:
     articles: int = 0
@@ -170,12 +195,15 @@ def _write_item(item_id: str, source: ArticleSource, writer: UnitWriter, config:
     """Read one document and write it to the unit; whatever goes wrong becomes error rows."""
     try:
         item = source.open_item(item_id)
+    except InputRefused as exc:  # not a regular file, a symlink out of the input, too large
+        writer.add_error(_error(item_id, exc.kind, str(exc), item_id))
+        return
     except OSError as exc:
         # a source may name the kind (pmc-cloud: metadata-unreadable); a network read that
         # gave up says why and what to do in its own message
         kind = getattr(exc, "error_kind", None) or ("source-fetch-failed" if _gave_up(exc) else None)
-        hint = "" if kind else "; check the file"
-        writer.add_error(_error(item_id, kind or "source-unreadable", f"cannot read {item_id}: {exc}{hint}", item_id))
+        said = exc if kind else f"{_os_reason(exc)}; check the file"
+        writer.add_error(_error(item_id, kind or "source-unreadable", f"cannot read {item_id}: {said}", item_id))
         return
     try:
         process_item(item, writer, config, seen_ids)
@@ -184,7 +212,7 @@ def _write_item(item_id: str, source: ArticleSource, writer: UnitWriter, config:
             _error(
                 item_id,
                 "internal-error",
-                f"{item.location}: unexpected {type(exc).__name__}: {exc}; please report this file",
+                f"{item.location}: unexpected {reason(exc)} ({_code_place(exc)}); please report this file",
                 item.location,
             )
         )

@@ -112,12 +112,19 @@ class IngestSummary:
 def make_source(config: IngestConfig) -> ArticleSource:
     """The reader the config names; network readers import their clients lazily."""
     if config.source == "dir":
-        return DirectorySource(Path(config.input))
+        return DirectorySource(
+            Path(config.input), max_xml_bytes=config.max_xml_bytes, max_image_bytes=config.max_image_bytes
+        )
     if config.source == "pmc-package":
         from biomedica.ingest.sources.pmc_package import PmcPackageSource
 
         return PmcPackageSource(
-            config.input, file_list=config.file_list, license_groups=config.license_groups, net=config.net
+            config.input,
+            file_list=config.file_list,
+            license_groups=config.license_groups,
+            net=config.net,
+            max_xml_bytes=config.max_xml_bytes,
+            max_image_bytes=config.max_image_bytes,
         )
     if config.source == "pmc-cloud":
         from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource
@@ -135,7 +142,8 @@ def image_config(config: IngestConfig) -> ImageConfig:
 def _check_settings(root: Path, config: IngestConfig, record: bool = True) -> None:
     """Record the unit/image settings on first run (unless not `record`); refuse a resume that changes them."""
     check_settings(root / SETTINGS_FILE, config.archive_settings(), str(root),
-                   "re-run with the original settings to resume, or write to a new --out folder", record=record)
+                   "re-run with the original settings to resume, or write to a new --out folder", record=record,
+                   defaults=IngestConfig.settings_defaults())
 
 
 def run_ingest(

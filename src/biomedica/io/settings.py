@@ -18,11 +18,20 @@ class SettingsMismatch(ValueError):
     """A run would continue an output started with other settings."""
 
 
-def check_settings(path: Path, settings: dict[str, Any], what: str, fix: str, record: bool = True) -> dict | None:
+def check_settings(
+    path: Path,
+    settings: dict[str, Any],
+    what: str,
+    fix: str,
+    record: bool = True,
+    defaults: dict[str, Any] | None = None,
+) -> dict | None:
     """Compare `settings` with those recorded in `path`; None on a first run, else the recorded dict.
 
     A first run records `settings` atomically (`record=False`: the caller writes a fuller file
-    itself). Keys recorded but not in `settings` are not compared. On a difference raises
+    itself). Keys recorded but not in `settings` are not compared. A key in `defaults` that the
+    file lacks (recorded before the setting existed) counts as recorded with that default, so
+    adding a setting never locks older outputs out of a resume. On a difference raises
     SettingsMismatch: "`what` was started with other settings (key: old -> new); `fix`".
     """
     path = Path(path)
@@ -37,7 +46,12 @@ def check_settings(path: Path, settings: dict[str, Any], what: str, fix: str, re
         raise SettingsMismatch(f"{path}: unreadable settings ({exc}); {fix}") from None
     if not isinstance(had, dict):
         raise SettingsMismatch(f"{path}: holds no settings object; {fix}")
-    changes = [f"{key}: {had.get(key)!r} -> {value!r}" for key, value in wanted.items() if had.get(key) != value]
+    had_or_default = json.loads(json.dumps(defaults or {})) | had
+    changes = [
+        f"{key}: {had_or_default.get(key)!r} -> {value!r}"
+        for key, value in wanted.items()
+        if had_or_default.get(key) != value
+    ]
     if changes:
         raise SettingsMismatch(f"{what} was started with other settings ({', '.join(changes)}); {fix}")
     return had

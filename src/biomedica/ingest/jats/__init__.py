@@ -19,6 +19,7 @@ from biomedica.ingest.jats.figures import read_figures
 from biomedica.ingest.jats.metadata import read_article
 from biomedica.ingest.jats.text import ArticleText
 from biomedica.ingest.jats.xmlload import XMLLoadError, parse_xml, unwrap_articles
+from biomedica.io.redact import reason
 from biomedica.records import ArticleRecord, ErrorRecord, FigureRecord
 
 STAGE = "ingest"
@@ -76,7 +77,7 @@ def parse_articles(data: bytes, source: str) -> ParseResult:
                     stage=STAGE,
                     kind="parse-error",
                     message=(
-                        f"{source}: article {index} could not be parsed ({type(exc).__name__}: {exc}); "
+                        f"{source}: article {index} could not be parsed ({reason(exc)}); "
                         "the XML is unusual JATS - please report it with this file attached."
                     ),
                     source=source,

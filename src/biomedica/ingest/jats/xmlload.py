@@ -1,8 +1,12 @@
 """Safe XML loading: parse bytes once, drop element namespaces, find the articles inside.
 
-The parser never fetches anything: no DTD loading, no network, no entity expansion (an
-external entity such as `<!ENTITY x SYSTEM "file:///etc/passwd">` stays an unresolved
-entity node and is dropped by the text flattener). Element namespaces are removed from
+The parser never opens anything a document names (biomedica.io.safe_xml): no DTD loading,
+no network, no entity expansion (an external entity such as `<!ENTITY x SYSTEM
+"file:///etc/passwd">` stays an unresolved entity node and is dropped by the text
+flattener), and a DOCTYPE naming `/dev/stdin` or a FIFO is never read. Syntax errors are
+reported by line, column and error code, never with the document's text.
+
+Element namespaces are removed from
 namespaced documents (OAI-PMH records put the JATS namespace on `<article>`), so the
 same code reads them and plain PMC nxml; in plain nxml only MathML and `ali:` elements
 stay namespaced and are matched by local name. Attribute namespaces always stay, so
@@ -16,6 +20,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from biomedica.io.redact import clip
+from biomedica.io.safe_xml import safe_xml_parser, xml_error_summary
+
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
 _thread_state = threading.local()
@@ -28,17 +35,10 @@ def _parser(recover: bool = False) -> etree.XMLParser:
     name = "recovering_parser" if recover else "parser"
     parser = getattr(_thread_state, name, None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=True,
-            remove_comments=True,
-            remove_pis=True,
-            remove_blank_text=False,
-            collect_ids=False,  # we build our own id maps, only for the ids we need
-            recover=recover,
-        )
+        # huge_tree: lifts libxml2's depth and text-node limits, which real JATS (long
+        # tables, deep MathML) exceeds; the size of what is parsed is capped by the sources
+        # (IngestConfig.max_xml_bytes), not here
+        parser = safe_xml_parser(recover=recover, huge_tree=True, remove_comments=True, remove_pis=True)
         setattr(_thread_state, name, parser)
     return parser
 
@@ -68,8 +68,8 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
                 return root
         raise XMLLoadError(
             "xml-syntax",
-            f"{source}: not well-formed XML ({exc}); the file is probably truncated or not XML, "
-            "re-download it from the source.",
+            f"{source}: not well-formed XML ({xml_error_summary(exc)}); the file is probably truncated "
+            "or not XML, re-download it from the source.",
         ) from exc
     if root is None:
         raise XMLLoadError("xml-syntax", f"{source}: no XML element found; re-download it from the source.")
@@ -169,7 +169,7 @@ def unwrap_articles(root: etree._Element, source: str) -> Unwrapped:
             errors.append(
                 (
                     "efetch-error",
-                    f"{source}: efetch returned an error instead of an article: {reason!r}; "
+                    f"{source}: efetch returned an error instead of an article: {clip(reason)!r}; "
                     "check the PMCID, or fetch the article from the PMC Cloud Service instead.",
                     reply.get("Id"),
                 )
@@ -195,7 +195,7 @@ def unwrap_articles(root: etree._Element, source: str) -> Unwrapped:
             errors.append(
                 (
                     "oai-error",
-                    f"{source}: the OAI-PMH service answered {code}: {(error.text or '').strip()!r}; "
+                    f"{source}: the OAI-PMH service answered {clip(code, 40)}: {clip(error.text or '')!r}; "
                     "check the identifier (oai:pubmedcentral.nih.gov:<digits>) and metadataPrefix=pmc.",
                     None,
                 )
@@ -216,8 +216,8 @@ def unwrap_articles(root: etree._Element, source: str) -> Unwrapped:
         [
             (
                 "not-jats",
-                f"{source}: the root element is <{tag}>, not a JATS <article>, <pmc-articleset> or OAI-PMH "
-                "reply; pass JATS XML files only (images and PDFs are read by the image resolver).",
+                f"{source}: the root element is <{clip(str(tag), 40)}>, not a JATS <article>, <pmc-articleset> "
+                "or OAI-PMH reply; pass JATS XML files only (images and PDFs are read by the image resolver).",
                 None,
             )
         ],

@@ -23,6 +23,14 @@ from pathlib import Path, PurePosixPath
 from biomedica.ingest.resolve_images import CANDIDATE_EXTENSIONS
 from biomedica.ingest.sources import SourceItem
 from biomedica.ingest.sources.oa_file_list import OaFileList, parse_oa_file_list
+from biomedica.ingest.sources.safe_read import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_XML_BYTES,
+    InputRefused,
+    read_regular_file,
+    too_large,
+)
+from biomedica.io.redact import redact
 from biomedica.net import NetClient, NetConfig, RateLimiter
 from biomedica.records import LICENSE_GROUPS
 
@@ -32,6 +40,8 @@ ARTICLE_SUFFIXES = (".nxml", ".xml")
 _MEDIA_SUFFIXES = frozenset(CANDIDATE_EXTENSIONS)
 # a package whose wanted members inflate past this is refused (a gzip bomb, or not a PMC package)
 MAX_PACKAGE_MEMBER_BYTES = 2 * 1024**3
+# a package file larger than this is not read from a mirror (PMC packages are far smaller)
+MAX_PACKAGE_BYTES = 4 * 1024**3
 
 
 class PackageError(OSError):
@@ -58,7 +68,11 @@ class PmcPackageSource:
         license_groups: Collection[str] | None = None,
         net: NetConfig | None = None,
         rate_limiter: RateLimiter | None = None,
+        max_xml_bytes: int = DEFAULT_MAX_XML_BYTES,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     ):
+        self.max_xml_bytes = max_xml_bytes
+        self.max_image_bytes = max_image_bytes
         self.remote = is_remote(location)
         self.location = str(location).rstrip("/") if self.remote else str(Path(location).resolve())
         if not self.remote and not Path(self.location).is_dir():
@@ -157,7 +171,7 @@ class PmcPackageSource:
 
     def open_item(self, item_id: str) -> SourceItem:
         data, where = self._read_package(item_id)
-        article_name, members = read_package_members(data, where)
+        article_name, members = read_package_members(data, where, self.max_xml_bytes, self.max_image_bytes)
         media_names = [name for name in members if name != article_name]
         return SourceItem(
             item_id=item_id,
@@ -211,8 +225,8 @@ class PmcPackageSource:
         root = Path(self.location)
         candidates = [root / item_id, root / PurePosixPath(item_id).name]
         for path in candidates:
-            if path.is_file():
-                return path.read_bytes(), str(path)
+            if path.is_symlink() or path.exists():  # a FIFO or device is refused, never opened
+                return read_regular_file(path, root, MAX_PACKAGE_BYTES, "package"), str(path)
         raise PackageError(
             f"package {item_id} is not in the mirror (looked for {candidates[0]} and {candidates[1]}); "
             "download it, or remove its row from the file list"
@@ -222,26 +236,33 @@ class PmcPackageSource:
 class _MemberReader:
     """read_media for one opened package (a class, not a closure, so an item can be pickled)."""
 
-    def __init__(self, where: str, members: dict[str, bytes]):
+    def __init__(self, where: str, members: dict[str, bytes | InputRefused]):
         self.where = where
         self.members = members
 
     def __call__(self, name: str) -> bytes:
         try:
-            return self.members[name]
+            data = self.members[name]
         except KeyError:
             raise PackageError(f"{self.where}: no member {name!r} in the package") from None
+        if isinstance(data, InputRefused):
+            raise data
+        return data
 
 
-def read_package_members(data: bytes, where: str) -> tuple[str, dict[str, bytes]]:
+def read_package_members(
+    data: bytes, where: str, max_xml_bytes: int = DEFAULT_MAX_XML_BYTES, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+) -> tuple[str, dict[str, bytes | InputRefused]]:
     """Read a package's article XML and image members: (article member name, {name: bytes}).
 
     Streams through the whole gzip tar, so a truncated download fails here (not half way
-    through the figures). Raises PackageError with what was read before the damage.
+    through the figures). Raises PackageError with what was read before the damage. An
+    image member over `max_image_bytes` is not extracted: its entry is the InputRefused
+    that reading it raises; an article member over `max_xml_bytes` refuses the package.
     """
     if not data:
         raise PackageError(f"{where}: package is empty (0 bytes; the download was cut short); download it again")
-    members: dict[str, bytes] = {}
+    members: dict[str, bytes | InputRefused] = {}
     seen: list[str] = []
     total = 0
     try:
@@ -253,6 +274,13 @@ def read_package_members(data: bytes, where: str) -> tuple[str, dict[str, bytes]
                 lower = info.name.lower()
                 wanted = lower.endswith(ARTICLE_SUFFIXES) or PurePosixPath(lower).suffix in _MEDIA_SUFFIXES
                 if not wanted:
+                    continue
+                is_article = lower.endswith(ARTICLE_SUFFIXES)
+                cap = max_xml_bytes if is_article else max_image_bytes
+                if info.size > cap:  # not extracted; reading the member raises this
+                    members[info.name] = too_large(
+                        f"{where}!/{info.name}", info.size, cap, "xml" if is_article else "image"
+                    )
                     continue
                 total += info.size
                 if total > MAX_PACKAGE_MEMBER_BYTES:
@@ -270,7 +298,7 @@ def read_package_members(data: bytes, where: str) -> tuple[str, dict[str, bytes]
         cut_short = isinstance(exc, EOFError) or any(w in reason for w in ("unexpected end", "truncated", "empty file"))
         kind = "truncated (the download was cut short)" if cut_short else "damaged or not a gzip tar"
         raise PackageError(
-            f"{where}: package is {kind} ({type(exc).__name__}: {exc}){after}; "
+            f"{where}: package is {kind} ({type(exc).__name__}: {redact(str(exc))}){after}; "
             f"download it again ({len(data):,} bytes on hand)"
         ) from exc
     articles = sorted(name for name in members if name.lower().endswith(ARTICLE_SUFFIXES))
@@ -280,7 +308,10 @@ def read_package_members(data: bytes, where: str) -> tuple[str, dict[str, bytes]
             f"{', '.join(seen[:5])}{'...' if len(seen) > 5 else ''}); is it a PMC article package?"
         )
     nxml = [name for name in articles if name.lower().endswith(".nxml")]
-    return (nxml or articles)[0], members
+    article = (nxml or articles)[0]
+    if isinstance(members[article], InputRefused):
+        raise members[article]
+    return article, members
 
 
 def _is_url(value: str | None) -> bool:
