@@ -42,6 +42,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -233,8 +234,8 @@ class Cli:
         return [line for line in self.stderr.read_text(errors="replace").splitlines() if line.strip()]
 
     def last_error(self) -> str:
-        lines = self.error_lines()
-        return lines[-1][:200] if lines else ""
+        """The end of what the process printed on stderr (its error line), at most 400 characters."""
+        return " | ".join(self.error_lines()[-3:])[-400:]
 
 
 def _wait_for(condition, timeout: float = 120.0) -> None:
@@ -262,12 +263,12 @@ def leftovers(root: Path) -> list[str]:
 
 
 def file_digests(root: Path) -> dict[str, str]:
-    """sha256 of every unit file (shards, indexes, parts, markers) of an archive."""
+    """sha256 of every unit's data file: shard tars and indexes, articles/ and errors/ parts (not markers)."""
     digests = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and not path.name.startswith(".") and rel.parts[0] != "manifest.json" \
-                and path.name != "sizes.json" and path.stem[-6:].isdigit():
+        if path.is_file() and len(rel.parts) == 2 and rel.parts[0] != "_units" and not path.name.startswith(".") \
+                and path.stem.removeprefix("part-").isdigit():
             digests[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
 
@@ -330,7 +331,7 @@ def scenario_kill(work: Path, runs: int, seed: int, sizes: Sizes) -> ScenarioRes
         _wait_for(lambda: _units_done(out) >= after_units or cli.proc.poll() is not None)  # noqa: B023
         time.sleep(extra)
         tree = process_tree(cli.proc.pid)
-        units_done = _units_done(out)
+        units_done, kill_after = _units_done(out), time.monotonic() - cli.started
         if cli.proc.poll() is None:
             os.kill(cli.proc.pid, signal.SIGKILL)  # the main process only, not its group
         rc = cli.proc.wait()
@@ -339,7 +340,7 @@ def scenario_kill(work: Path, runs: int, seed: int, sizes: Sizes) -> ScenarioRes
             time.sleep(0.1)
         survivors = alive(tree)
         result.details.update({
-            "kill_after_units": after_units, "kill_after_s": round(time.monotonic() - cli.started, 2), "killed_rc": rc, "processes_at_kill": len(tree),
+            "kill_after_units": after_units, "kill_after_s": round(kill_after, 2), "killed_rc": rc, "processes_at_kill": len(tree),
             "units_done_at_kill": units_done, "units_total": units_total, "orphans_after_10s": len(survivors),
         })
         if rc != -signal.SIGKILL:
@@ -560,8 +561,9 @@ def scenario_cloud_faults(work: Path, runs: int, seed: int, sizes: Sizes, rate: 
                 rc, cli, _ = run_cli(cloud(out, proxy.endpoint_url), work / "logs", f"cloud{run:03d}")
             result.details.update({"requests": proxy.requests, "injected": dict(proxy.injected), "rc": rc})
             if rc != 0:
-                result.reasons.append(f"ingest exit {rc}")
                 result.details["error"] = cli.last_error()
+                kind = re.search(r"\b(\w+(?:Error|Exception))\b", result.details["error"])
+                result.reasons.append(f"ingest exit {rc}" + (f" ({kind.group(1)})" if kind else ""))
             check_archive(reference, out, result)
             result.survived = not result.reasons
             scenario.runs.append(result)
