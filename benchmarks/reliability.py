@@ -429,8 +429,8 @@ class CorruptingProxy:
     Which responses: a hash of (seed, method, path and query, how many times that request was seen),
     so a run is the same whatever the thread interleaving, and a retry of a damaged request is
     drawn again. Truncated bodies keep the full Content-Length and the connection is closed (what a
-    dropped connection looks like). Kept here until biomedica.testing.servers has a seeded
-    corrupting proxy; the scenario only uses `endpoint_url` and `injected`.
+    dropped connection looks like). Used only where biomedica.testing.servers has no
+    `corrupting_proxy` (older sources); delete it once every branch has that.
     """
 
     def __init__(self, upstream: str, rate: float, seed: int) -> None:
@@ -514,9 +514,20 @@ class CorruptingProxy:
         self._server.server_close()
 
 
-def corrupting_proxy(upstream: str, rate: float, seed: int) -> CorruptingProxy:
-    """The one place that picks the corrupting proxy (swap in a biomedica.testing.servers helper here)."""
-    return CorruptingProxy(upstream, rate, seed)
+def corrupting_proxy(upstream: str, rate: float, seed: int):
+    """The proxy damaging `rate` of bodies: biomedica.testing.servers' seeded one where it exists, else ours."""
+    try:
+        from biomedica.testing.servers import corrupting_proxy as shared
+    except ImportError:
+        return CorruptingProxy(upstream, rate, seed)
+    return shared(upstream, rate, seed=seed)
+
+
+def proxy_counts(proxy) -> tuple[int, dict[str, int]]:
+    """(requests forwarded, damaged bodies per fault) of either proxy."""
+    if isinstance(proxy, CorruptingProxy):
+        return proxy.requests, dict(proxy.injected)
+    return len(proxy.log), dict(Counter(r.fault for r in proxy.log if getattr(r, "fault", None)))
 
 
 def publish_corpus(s3, bucket: str, corpus: Path) -> None:
@@ -559,7 +570,8 @@ def scenario_cloud_faults(work: Path, runs: int, seed: int, sizes: Sizes, rate: 
             result = RunResult(run, False, False, 0, [])
             with corrupting_proxy(s3.endpoint_url, rate, seed=seed * 1_000_003 + run) as proxy:
                 rc, cli, _ = run_cli(cloud(out, proxy.endpoint_url), work / "logs", f"cloud{run:03d}")
-            result.details.update({"requests": proxy.requests, "injected": dict(proxy.injected), "rc": rc})
+            requests, injected = proxy_counts(proxy)
+            result.details.update({"requests": requests, "injected": injected, "rc": rc})
             if rc != 0:
                 result.details["error"] = cli.last_error()
                 kind = re.search(r"\b(\w+(?:Error|Exception))\b", result.details["error"])

@@ -3,7 +3,9 @@
 Two archives are equal when they hold the same live samples (sample key -> image sha256,
 caption, figure record, shard-index row without its location columns), the same article rows
 and the same failures (errors/ id and kind). Only complete units count (those with a marker),
-as for every reader. With `same_units=True` the shards must also be the same files
+as for every reader, and samples the archive lists as superseded (an older or duplicate copy
+of an article, where the archive format has that listing) are not live; an article's live row
+is the one of the unit its live samples come from. With `same_units=True` the shards must also be the same files
 byte for byte (a resumed build must equal a clean build of the same input); without it,
 samples may sit in other units (a grown archive against a clean build of the union).
 """
@@ -20,9 +22,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from biomedica.archive import reader
 from biomedica.archive.keys import split_member_name
 from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
-from biomedica.archive.reader import shard_paths
 from biomedica.records import SHARD_INDEX_FIELDS
 
 LOCATION_COLUMNS = frozenset(name for name, _ in SHARD_INDEX_FIELDS)
@@ -62,7 +64,8 @@ def read_archive(root: Path, ignore_fields: frozenset[str] = frozenset({"source"
     root = Path(root)
     layout = ArchiveLayout(root)
     content = ArchiveContent()
-    for group, tar_path in shard_paths(root):
+    kept_unit = _kept_units(root)
+    for group, tar_path, superseded in _live_shards(root):
         unit_id = int(tar_path.stem)
         digest = hashlib.sha256()
         members: dict[str, dict[str, bytes]] = {}
@@ -75,9 +78,11 @@ def read_archive(root: Path, ignore_fields: frozenset[str] = frozenset({"source"
                 if not info.isfile():
                     continue
                 key, ext = split_member_name(info.name) or (info.name, "")
+                if key in superseded:
+                    continue
                 extracted = tar.extractfile(info)
                 members.setdefault(key, {})[ext] = extracted.read() if extracted is not None else b""
-        index_rows = _index_rows(tar_path.with_suffix(".parquet"))
+        index_rows = {k: v for k, v in _index_rows(tar_path.with_suffix(".parquet")).items() if k not in superseded}
         for key, parts in members.items():
             images = [parts[ext] for ext in IMAGE_EXTENSIONS if ext in parts]
             if len(images) != 1 or "json" not in parts or "txt" not in parts:
@@ -93,14 +98,17 @@ def read_archive(root: Path, ignore_fields: frozenset[str] = frozenset({"source"
             if key in content.samples:
                 content.duplicates[key] += 1
             content.samples[key] = sample
-        for key in index_rows:  # rows without a sample in the tar: the index and the tar disagree
-            content.samples.setdefault(key, Sample(group, unit_id, "", "", {}, index_rows[key]))
+        for key, row in index_rows.items():  # rows without a sample in the tar: the index and the tar disagree
+            content.samples.setdefault(key, Sample(group, unit_id, "", "", {}, row))
     for part in sorted(layout.articles_dir.glob("part-*.parquet")) if layout.articles_dir.is_dir() else []:
         if not _unit_complete(layout, part):
             continue
+        unit_id = int(part.stem.removeprefix("part-")) if part.stem.removeprefix("part-").isdigit() else -1
         for row in pq.read_table(part).to_pylist():
             row = {k: v for k, v in row.items() if k not in ignore_fields}
             article_id = str(row.get("article_id"))
+            if kept_unit.get(article_id, unit_id) != unit_id:
+                continue  # a superseded copy
             if article_id in content.articles:
                 content.duplicate_articles[article_id] += 1
             content.articles[article_id] = row
@@ -192,6 +200,24 @@ def compare_archives(
 def samples_lost(differences: list[Difference]) -> int:
     """How many distinct samples the differences name as missing, wrong or doubled."""
     return len({k for d in differences if d.loss and d.samples for k in d.keys})
+
+
+def _live_shards(root: Path) -> list[tuple[str, Path, frozenset[str]]]:
+    """(group, tar, superseded keys) of every complete shard; no keys where the format lists none."""
+    live = getattr(reader, "live_shards", None)  # archives that grow list superseded samples
+    if live is not None:
+        return live(root)
+    return [(group, path, frozenset()) for group, path in reader.shard_paths(root)]
+
+
+def _kept_units(root: Path) -> dict[str, int]:
+    """article id -> the unit holding its live copy, for the articles with a superseded copy."""
+    try:
+        from biomedica.archive.superseded import read_superseded
+    except ImportError:  # an archive format without superseded samples
+        return {}
+    table = read_superseded(root)
+    return dict(zip(table.column("article_id").to_pylist(), table.column("kept_unit").to_pylist()))
 
 
 def _index_rows(path: Path) -> dict[str, dict[str, Any]]:
