@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import json
 import os
 import random
@@ -48,14 +47,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import biomedica
 from biomedica.testing.archive_compare import ArchiveContent, diff_archives, read_archive, samples_lost
@@ -423,110 +419,15 @@ def _second_midway(args: list[str], work: Path, run: int, out: Path, units: int)
 # ---------------------------------------------------------------- 3. pmc-cloud through a corrupting proxy
 
 
-class CorruptingProxy:
-    """An HTTP proxy to `upstream` that corrupts (flips bytes) or truncates `rate` of GET response bodies.
-
-    Which responses: a hash of (seed, method, path and query, how many times that request was seen),
-    so a run is the same whatever the thread interleaving, and a retry of a damaged request is
-    drawn again. Truncated bodies keep the full Content-Length and the connection is closed (what a
-    dropped connection looks like). Used only where biomedica.testing.servers has no
-    `corrupting_proxy` (older sources); delete it once every branch has that.
-    """
-
-    def __init__(self, upstream: str, rate: float, seed: int) -> None:
-        self.upstream, self.rate, self.seed = upstream, rate, seed
-        self.injected: Counter[str] = Counter()
-        self.requests = 0
-        self._seen: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self.endpoint_url = ""
-
-    def decide(self, method: str, target: str) -> str | None:
-        with self._lock:
-            self.requests += 1
-            n = self._seen[f"{method} {target}"]
-            self._seen[f"{method} {target}"] += 1
-        digest = hashlib.sha256(f"{self.seed}\0{method}\0{target}\0{n}".encode()).digest()
-        if method != "GET" or int.from_bytes(digest[:8], "big") / 2**64 >= self.rate:
-            return None
-        return "corrupt" if digest[8] % 2 == 0 else "truncate"
-
-    def __enter__(self):  # -> CorruptingProxy
-        proxy = self
-        parts = urlsplit(self.upstream)
-        local = threading.local()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                return None
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
-                for attempt in range(2):
-                    conn = getattr(local, "conn", None) or http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-                    local.conn = conn
-                    try:
-                        conn.request(self.command, self.path, body=body, headers=headers)
-                        response = conn.getresponse()
-                        data = response.read()
-                        break
-                    except (http.client.HTTPException, OSError):
-                        conn.close()
-                        local.conn = None
-                        if attempt:
-                            raise
-                fault = proxy.decide(self.command, self.path) if response.status in (200, 206) and data else None
-                self.send_response(response.status, response.reason)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                if fault == "truncate":
-                    self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                if fault == "corrupt":
-                    at = int(hashlib.sha256(self.path.encode()).hexdigest(), 16) % len(data)
-                    data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
-                elif fault == "truncate":
-                    data = data[: len(data) // 2]
-                    self.close_connection = True
-                if fault:
-                    with proxy._lock:
-                        proxy.injected[fault] += 1
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.endpoint_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, name="corrupting-proxy", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 def corrupting_proxy(upstream: str, rate: float, seed: int):
-    """The proxy damaging `rate` of bodies: biomedica.testing.servers' seeded one where it exists, else ours."""
-    try:
-        from biomedica.testing.servers import corrupting_proxy as shared
-    except ImportError:
-        return CorruptingProxy(upstream, rate, seed)
+    """The project's seeded proxy damaging (flip / truncate / cut) `rate` of object bodies."""
+    from biomedica.testing.servers import corrupting_proxy as shared
+
     return shared(upstream, rate, seed=seed)
 
 
 def proxy_counts(proxy) -> tuple[int, dict[str, int]]:
-    """(requests forwarded, damaged bodies per fault) of either proxy."""
-    if isinstance(proxy, CorruptingProxy):
-        return proxy.requests, dict(proxy.injected)
+    """(requests forwarded, damaged bodies per fault)."""
     return len(proxy.log), dict(Counter(r.fault for r in proxy.log if getattr(r, "fault", None)))
 
 

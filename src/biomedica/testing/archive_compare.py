@@ -204,18 +204,13 @@ def samples_lost(differences: list[Difference]) -> int:
 
 def _live_shards(root: Path) -> list[tuple[str, Path, frozenset[str]]]:
     """(group, tar, superseded keys) of every complete shard; no keys where the format lists none."""
-    live = getattr(reader, "live_shards", None)  # archives that grow list superseded samples
-    if live is not None:
-        return live(root)
-    return [(group, path, frozenset()) for group, path in reader.shard_paths(root)]
+    return reader.live_shards(root)
 
 
 def _kept_units(root: Path) -> dict[str, int]:
     """article id -> the unit holding its live copy, for the articles with a superseded copy."""
-    try:
-        from biomedica.archive.superseded import read_superseded
-    except ImportError:  # an archive format without superseded samples
-        return {}
+    from biomedica.archive.superseded import read_superseded
+
     table = read_superseded(root)
     return dict(zip(table.column("article_id").to_pylist(), table.column("kept_unit").to_pylist()))
 
