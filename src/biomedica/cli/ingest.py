@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from biomedica.cli.console import stderr
-from biomedica.cli.errors import fail, validation_message
+from biomedica.cli.errors import fail, resumable_on_interrupt, validation_message
 from biomedica.cli.summary import print_summary
 
 if TYPE_CHECKING:
@@ -98,13 +98,14 @@ def ingest(
     if incremental and source != "pmc-cloud":
         fail("--incremental works with --source pmc-cloud (the bucket's etags tell what changed)")
     try:
-        if incremental:
-            from biomedica.ingest.run import make_source
-            from biomedica.ingest.sync import run_sync
+        with resumable_on_interrupt():
+            if incremental:
+                from biomedica.ingest.run import make_source
+                from biomedica.ingest.sync import run_sync
 
-            summary = run_sync(config, make_source(config), log=stderr.print).ingest
-        else:
-            summary = run_ingest(config)
+                summary = run_sync(config, make_source(config), log=stderr.print).ingest
+            else:
+                summary = run_ingest(config)
     except (OSError, ValueError) as exc:  # settings mismatch, lock, missing input, a unit's error
         fail(exc)
     print_ingest_summary(summary)
