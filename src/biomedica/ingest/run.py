@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from biomedica import __version__
+from biomedica.archive.leftovers import remove_leftovers
 from biomedica.archive.unit_writer import completed_units, finalize_archive
 from biomedica.exec import check_executor, run_units
 from biomedica.exec.job_array import array_task_from_env
@@ -28,7 +29,7 @@ from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
-from biomedica.io.lock import ArchiveLock, shared_lock_name
+from biomedica.io.lock import ArchiveLock, held_lock, shared_lock_name
 from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.records import LICENSE_GROUPS
 
@@ -120,6 +121,8 @@ def _ingest(
 ) -> IngestSummary:
     started = time.perf_counter()
     root = config.output.resolve()
+    if config.executor != "array":  # under the exclusive lock only: array tasks on other hosts write beside us
+        remove_leftovers(root)
     _check_settings(root, config)
     source = source or make_source(config)
     items = source.list_items() if item_ids is None else list(item_ids)
@@ -141,7 +144,7 @@ def _ingest(
         dynamic_ncols=True,
     )
     with bar:
-        context = UnitContext(source, root, images)
+        context = UnitContext(source, root, images, owner=held_lock(root))
         for unit, _stats in run_units(
             run_unit, todo, executor=config.executor, workers=config.workers, context=context
         ):
@@ -152,6 +155,7 @@ def _ingest(
     if config.executor != "array":  # the other tasks may still write: the plain run after the array finalizes
         build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
         finalize_archive(root, build_config=build_config, source=source.describe())
+        remove_leftovers(root)  # temporaries of any writer that died while this run worked
     _fill_totals(summary, root, units)
     summary.seconds = time.perf_counter() - started
     return summary
