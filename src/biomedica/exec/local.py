@@ -10,16 +10,18 @@ leave workers that keep writing units into an archive the run no longer holds:
   then checks that its parent is still the process that spawned it (it may have died
   before the request). The signal follows the parent *thread* that forked the worker:
   ProcessPoolExecutor (3.11-3.13, spawn context, no `max_tasks_per_child`) starts workers
-  only inside `submit`, and `run_local` submits every unit from its own thread before it
-  waits, then shuts the pool down in that same thread. The calling thread therefore
-  outlives its workers.
+  only inside `submit`, and `run_local` submits every unit from the thread that first
+  iterates it before it waits, then shuts the pool down in that same thread, which
+  therefore outlives its workers. (Iterate it to the end in one thread: were that thread to
+  exit first, the workers would die and the pool fail loudly with BrokenProcessPool.)
 - Everywhere, a worker checks that its parent is alive before each unit, and unit functions
   call `stop_if_orphaned()` before each document; where PDEATHSIG is missing a watchdog
   thread also exits a worker that waits idle for a parent that is gone.
 
 Ctrl-C reaches every process of the terminal's group: workers ignore SIGINT from their start
-(no tracebacks, not even while they import) and the main process stops them (SIGTERM: the unit in hand is abandoned and its
-temporaries removed), so an interrupted run ends in moments and resumes where it stopped.
+(no tracebacks, not even while they import) and the main process stops them (SIGTERM: the
+unit in hand is abandoned and its temporaries removed), so an interrupted run ends in
+moments and resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -154,8 +156,8 @@ def run_local(fn: Callable[[U, Any], R], units: list[U], context: Any, workers: 
                 name_unit(exc, unit)
                 raise
             yield unit, result
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: stop now, not after the running units
-        _terminate_workers(pool)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):  # Ctrl-C, SIGTERM, a caller that stopped
+        _terminate_workers(pool)  # listening (e.g. interrupted between two units): stop now, not after the running units
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -1,6 +1,7 @@
 """One writer per archive: `ArchiveLock(root, command)` holds `<root>/.biomedica.lock` while a command writes.
 
-The lock file names its holder (host, pid, command, start time; JSON). It appears complete
+The lock file names its holder (host, pid, command, start time, and a generation: a uuid4
+new for every taking of the lock, takeovers included; JSON). It appears complete
 or not at all (written under a temporary name, then hard-linked to its final name, which
 fails when a lock exists; where the file system has no hard links it is created in place,
 and a lock file still unreadable is waited for, never taken over) and stays flock'd while
@@ -10,6 +11,11 @@ this host (pid gone, flock free) is taken over with a warning; a lock from anoth
 cannot be checked and is never taken over. A lock is re-entrant within a thread (`run_sync`
 calls `run_ingest`); other threads of the process wait until the holding thread leaves. It is
 released on return, on exceptions and on SIGTERM.
+
+The run's workers (other processes, Ray tasks) get the lock's `LockToken` and call
+`token.check()` right before they publish: it raises LostArchiveLock when the lock file is
+gone, carries another generation (another run owns the folder now), or names a holder of this
+host that no longer runs (the run was killed; its workers must not publish for it).
 
 Writers that may write one folder together (the tasks of a job array, each writing its own
 units) take shared locks instead: `ArchiveLock(root, command, name=shared_lock_name(group,
