@@ -35,12 +35,9 @@ def test_a_rerun_after_kill_9_of_the_main_process_equals_a_clean_build(report):
     assert kill["setup_error"] is None
     assert (kill["tried"], kill["lost"], kill["samples_lost"]) == (2, 0, 0), kill["reasons"]
     orphans = "processes of the killed run alive 10 s after the kill"
-    assert set(kill["reasons"]) <= {orphans}, kill["reasons"]  # the orphans are the next test's
+    assert set(kill["reasons"]) <= {orphans}, kill["reasons"]  # orphans are the next test's
 
 
-# Not strict: a kill that lands after the last unit leaves no busy worker behind even today.
-# Remove the marker once pool workers die with their parent (issue 10 item 3).
-@pytest.mark.xfail(reason="issue 10 item 3: pool workers outlive a kill -9 of the main process")
 def test_no_process_of_a_killed_run_survives_10_s(report):
     kill = report["kill"]
     assert kill["survived"] == kill["tried"] == 2, kill["reasons"]

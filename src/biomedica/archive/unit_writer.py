@@ -11,6 +11,12 @@ Usage inside a worker::
 Everything is written under temporary names, fsync'd, renamed into place, and only then
 is the marker written (atomically). Leaving the `with` block without `commit` (an
 exception) removes the unit's temporaries and any file it had already published.
+
+`owner` (the `LockToken` of the run's archive lock) is checked when the writer starts and
+right before its files and its marker are published: a worker whose run no longer owns the
+archive (another run took the lock over, or the run died) raises LostArchiveLock and
+publishes nothing, removing only its own temporaries (the unit's files are then the new
+owner's business).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from biomedica.archive.units import (
     is_unit_complete,
 )
 from biomedica.io.atomic import fsync_file, publish, write_json_atomic
+from biomedica.io.lock import LockToken, LostArchiveLock
 from biomedica.records import (
     ARTICLE_SCHEMA,
     ERROR_SCHEMA,
@@ -76,11 +83,14 @@ def _write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, final: Path) -
 class UnitWriter:
     """Writes the output of work unit `unit_id` under `root`, all-or-nothing."""
 
-    def __init__(self, root: Path, unit_id: int) -> None:
+    def __init__(self, root: Path, unit_id: int, owner: LockToken | None = None) -> None:
         self.root = Path(root)
         self.unit_id = unit_id
+        self.owner = owner
         self.layout = ArchiveLayout(self.root)
         unit_stem(unit_id)  # validates the id
+        if owner is not None:
+            owner.check()  # before clean_unit: a stale writer must not touch the new owner's files
         if self.layout.marker(unit_id).is_file():
             raise UnitAlreadyComplete(
                 f"unit {unit_id} is already complete ({self.layout.marker(unit_id)}); skip it "
@@ -93,6 +103,7 @@ class UnitWriter:
         self._errors: list[dict[str, Any]] = []
         self._started_at = _utc_now()
         self._started = time.monotonic()
+        self._temporaries: list[Path] = []  # index / part temporaries written by commit, until published
         self._state = "open"  # open -> committed | aborted
 
     # -- adding -------------------------------------------------------------------------
@@ -157,8 +168,12 @@ class UnitWriter:
             }
             articles = sorted(self._articles, key=lambda a: a["article_id"] or "")
             renames = [pair for shard in finished.values() for pair in shard.renames]
-            renames.append(_write_parquet(articles, ARTICLE_SCHEMA, self.layout.articles(self.unit_id)))
-            renames.append(_write_parquet(self._errors, ERROR_SCHEMA, self.layout.errors(self.unit_id)))
+            self._temporaries = [tmp for tmp, _ in renames]
+            for rows, schema, final in ((articles, ARTICLE_SCHEMA, self.layout.articles(self.unit_id)),
+                                        (self._errors, ERROR_SCHEMA, self.layout.errors(self.unit_id))):
+                renames.append(_write_parquet(rows, schema, final))
+                self._temporaries.append(renames[-1][0])
+            self._check_owner()
             files: dict[str, int] = {}
             for tmp, final in renames:
                 files[final.relative_to(self.root).as_posix()] = tmp.stat().st_size
@@ -180,7 +195,11 @@ class UnitWriter:
                 schema_version=SCHEMA_VERSION,
                 extra=dict(extra or {}),
             )
+            self._check_owner()
             write_json_atomic(self.layout.marker(self.unit_id), stats.to_dict())
+        except LostArchiveLock:
+            self._abandon()
+            raise
         except BaseException:
             self.abort()
             raise
@@ -189,7 +208,7 @@ class UnitWriter:
 
     def abort(self) -> None:
         """Drop everything this unit wrote so far (no-op after a successful commit)."""
-        if self._state == "committed":
+        if self._state != "open":
             return
         for writer in self._shards.values():
             writer.discard()
@@ -207,6 +226,18 @@ class UnitWriter:
             self.abort()
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _check_owner(self) -> None:
+        if self.owner is not None:
+            self.owner.check()
+
+    def _abandon(self) -> None:
+        """Remove only this writer's own temporaries: the archive belongs to another run now."""
+        for writer in self._shards.values():
+            writer.discard()
+        for tmp in self._temporaries:
+            tmp.unlink(missing_ok=True)
+        self._state = "aborted"
 
     def _check_open(self) -> None:
         if self._state != "open":

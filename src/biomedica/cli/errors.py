@@ -1,7 +1,15 @@
-"""How every command refuses: one red `error:` line on stderr and exit code 2."""
+"""How every command refuses: one red `error:` line on stderr and exit code 2.
+
+An interrupted writer (Ctrl-C, SIGTERM) says in one line that its output is consistent and
+how to resume, and exits 130 / 143 (`resumable_on_interrupt`).
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -49,3 +57,32 @@ def validation_message(exc: ValidationError) -> str:
 
     first = first_error(exc)
     return f"invalid option {first.location or 'options'}: {first.message}{first.suffix()}"
+
+
+INTERRUPTED = "interrupted: the archive is consistent; rerun the same command to resume"
+
+
+class _Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so the command unwinds (locks released, workers stopped)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated(128 + signum)
+
+
+@contextmanager
+def resumable_on_interrupt(message: str = INTERRUPTED) -> Iterator[None]:
+    """Turn Ctrl-C (exit 130) and SIGTERM (exit 143) inside the block into one line on stderr, no traceback."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        stderr.print(escape(message))
+        raise typer.Exit(code=128 + signal.SIGINT) from None
+    except _Terminated as exc:
+        stderr.print(escape(message))
+        raise typer.Exit(code=exc.code) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

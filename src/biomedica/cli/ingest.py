@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from biomedica.cli.console import stderr
-from biomedica.cli.errors import fail, output_folder_option, validation_message
+from biomedica.cli.errors import fail, output_folder_option, resumable_on_interrupt, validation_message
 from biomedica.cli.summary import print_summary
 
 if TYPE_CHECKING:
@@ -118,13 +118,14 @@ def ingest(
         fail("--incremental works with --source pmc-cloud (and is the default: every ingest appends new or changed "
              "documents); leave the flag out")
     try:
-        if incremental:
-            from biomedica.ingest.run import make_source
-            from biomedica.ingest.sync import run_sync
+        with resumable_on_interrupt():
+            if incremental:
+                from biomedica.ingest.run import make_source
+                from biomedica.ingest.sync import run_sync
 
-            summary = run_sync(config, make_source(config), log=stderr.print).ingest
-        else:
-            summary = run_ingest(config)
+                summary = run_sync(config, make_source(config), log=stderr.print).ingest
+            else:
+                summary = run_ingest(config)
     except (OSError, ValueError) as exc:  # settings mismatch, lock, missing input, a unit's error
         fail(exc)
     print_ingest_summary(summary)

@@ -13,7 +13,8 @@ writes its unit function; where the units run is the executor's business:
 | array    | this job-array task's share of the units, then `local`             | processes             |
 
 An exception raised by `fn` propagates with its own type and a note naming the unit; the
-units still waiting are cancelled. Ray comes with the extra `biomedica[ray]` and is imported
+units still waiting are cancelled. Pool workers die with the run that started them; a unit
+function calls `stop_if_orphaned()` between documents (see `exec.local`). Ray comes with the extra `biomedica[ray]` and is imported
 only when chosen.
 """
 
@@ -23,13 +24,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from biomedica.exec.errors import ExecutorError
+from biomedica.exec.local import WorkerOrphaned, stop_if_orphaned
 
 U = TypeVar("U")
 R = TypeVar("R")
 
 EXECUTORS: tuple[str, ...] = ("local", "ray", "array")
 
-__all__ = ["EXECUTORS", "ExecutorError", "check_executor", "run_units"]
+__all__ = ["EXECUTORS", "ExecutorError", "WorkerOrphaned", "check_executor", "run_units", "stop_if_orphaned"]
 
 
 def check_executor(name: str) -> str:

@@ -10,12 +10,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from biomedica.archive.unit_writer import UnitStats, UnitWriter, clean_unit
+from biomedica.archive.unit_writer import UnitStats, UnitWriter
+from biomedica.exec import stop_if_orphaned
 from biomedica.images import ImageConfig, ImageError, StoredImage, prepare_image
 from biomedica.ingest.jats import ParsedArticle, parse_articles
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import ArticleSource, SourceItem
 from biomedica.ingest.sources.safe_read import InputRefused
+from biomedica.io.lock import LockToken
 from biomedica.io.redact import reason
 from biomedica.net.errors import ChecksumMismatch, ContentError, TransientError
 from biomedica.records import ErrorRecord, FigureRecord
@@ -170,11 +172,16 @@ class ItemStats:
 
 @dataclass(frozen=True)
 class UnitContext:
-    """What every unit of one run shares; the executor sends it once per worker process."""
+    """What every unit of one run shares; the executor sends it once per worker process.
+
+    `owner` is the token of the run's archive lock: a unit publishes only while the run
+    that holds that lock still owns the archive (see UnitWriter).
+    """
 
     source: ArticleSource
     root: Path
     images: ImageConfig
+    owner: LockToken | None = None
 
     @property
     def requests_per_second(self) -> float | None:
@@ -219,15 +226,15 @@ def _write_item(item_id: str, source: ArticleSource, writer: UnitWriter, config:
 
 
 def run_unit(unit: WorkUnit, context: UnitContext) -> UnitStats:
-    """Write one unit from scratch (its partial output from a dead run is removed first)."""
+    """Write one unit from scratch (UnitWriter removes the partial output of a dead run first)."""
     started = time.perf_counter()
     source, root, config = context.source, context.root, context.images
-    clean_unit(root, unit.unit_id)
-    writer = UnitWriter(root, unit.unit_id)
+    writer = UnitWriter(root, unit.unit_id, owner=context.owner)
     seen_ids: set[str] = set()
     unfetched: list[str] = []  # items with an object not fetched intact: the next run tries them again
     try:
         for item_id in unit.item_ids:
+            stop_if_orphaned()  # a pool worker whose run died stops here (where the kernel did not kill it)
             errors_before = len(writer.error_kinds())
             _write_item(item_id, source, writer, config, seen_ids)
             if FETCH_FAILED_KINDS.intersection(writer.error_kinds(errors_before)):

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from biomedica import __version__
 from biomedica.archive.builds import write_build
+from biomedica.archive.leftovers import remove_leftovers
 from biomedica.archive.unit_writer import completed_units, finalize_archive
 from biomedica.archive.units import set_aside_broken_units
 from biomedica.exec import check_executor, run_units
@@ -44,7 +45,7 @@ from biomedica.ingest.growth import (
 from biomedica.ingest.pipeline import UnitContext, WorkUnit, plan_units, run_unit
 from biomedica.ingest.sources import ArticleSource
 from biomedica.ingest.sources.directory import DirectorySource
-from biomedica.io.lock import ArchiveLock, shared_lock_name
+from biomedica.io.lock import ArchiveLock, held_lock, shared_lock_name
 from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.records import LICENSE_GROUPS
 
@@ -161,6 +162,8 @@ def run_ingest(
     Holds the archive's write lock while it runs (a job-array task: its shared lock).
     """
     with _write_lock(config):
+        if config.executor != "array":  # under the exclusive lock only: array tasks on other hosts write beside us
+            remove_leftovers(config.output.resolve())  # temporaries of writers that died
         if item_ids is not None:
             return _ingest(config, source, item_ids, first_unit_id)
         return _grow(config, source, log)
@@ -254,7 +257,7 @@ def _run(config: IngestConfig, source: ArticleSource, root: Path, listed: int, u
         dynamic_ncols=True,
     )
     with bar:
-        context = UnitContext(source, root, images)
+        context = UnitContext(source, root, images, owner=held_lock(root))
         for unit, _stats in run_units(
             run_unit, todo, executor=config.executor, workers=config.workers, context=context
         ):
@@ -271,6 +274,7 @@ def _finish(config: IngestConfig, source: ArticleSource, root: Path, summary: In
         build_config = config.model_dump(mode="json") | {"biomedica_version": __version__}
         manifest = finalize_archive(root, build_config=build_config, source=source.describe())
         summary.samples_superseded = manifest["totals"].get("samples_superseded", 0)
+        remove_leftovers(root)  # temporaries of any writer that died while this run worked
     _fill_totals(summary, root)
     summary.seconds = time.perf_counter() - started
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 _serial = itertools.count()  # next() is atomic: no two calls of one process get the same number
+_TEMP_NAME = re.compile(r"\.(?P<final>.+)\.tmp-(?P<pid>[0-9]+)-[0-9]+-[0-9a-f]{4}")
 
 
 def temp_path(final: Path) -> Path:
@@ -30,6 +32,51 @@ def temp_path(final: Path) -> Path:
     """
     final = Path(final)
     return final.with_name(f".{final.name}.tmp-{os.getpid()}-{next(_serial)}-{secrets.token_hex(2)}")
+
+
+def temp_writer_pid(path: Path) -> int | None:
+    """The pid in a `temp_path` name (the process that wrote it); None for any other name."""
+    match = _TEMP_NAME.fullmatch(Path(path).name)
+    return int(match["pid"]) if match else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (one we may not signal counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the `temp_path` files directly in `folder` whose writing process is gone; return them.
+
+    Only names `temp_path` makes are touched, and only when their pid runs no process on this
+    host. Call it while holding the folder's exclusive write lock: no writer of another host
+    can then be at work there (its pid would mean nothing here).
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        pid = temp_writer_pid(Path(entry.name))
+        if pid is None or pid_alive(pid) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed.append(Path(entry.path))
+    if removed:
+        fsync_dir(Path(folder))
+    return removed
 
 
 def fsync_file(path: Path) -> None:

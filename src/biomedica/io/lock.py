@@ -1,6 +1,7 @@
 """One writer per archive: `ArchiveLock(root, command)` holds `<root>/.biomedica.lock` while a command writes.
 
-The lock file names its holder (host, pid, command, start time; JSON). It appears complete
+The lock file names its holder (host, pid, command, start time, and a generation: a uuid4
+new for every taking of the lock, takeovers included; JSON). It appears complete
 or not at all (written under a temporary name, then hard-linked to its final name, which
 fails when a lock exists; where the file system has no hard links it is created in place,
 and a lock file still unreadable is waited for, never taken over) and stays flock'd while
@@ -10,6 +11,11 @@ this host (pid gone, flock free) is taken over with a warning; a lock from anoth
 cannot be checked and is never taken over. A lock is re-entrant within a thread (`run_sync`
 calls `run_ingest`); other threads of the process wait until the holding thread leaves. It is
 released on return, on exceptions and on SIGTERM.
+
+The run's workers (other processes, Ray tasks) get the lock's `LockToken` and call
+`token.check()` right before they publish: it raises LostArchiveLock when the lock file is
+gone, carries another generation (another run owns the folder now), or names a holder of this
+host that no longer runs (the run was killed; its workers must not publish for it).
 
 Writers that may write one folder together (the tasks of a job array, each writing its own
 units) take shared locks instead: `ArchiveLock(root, command, name=shared_lock_name(group,
@@ -33,11 +39,12 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from biomedica.io.atomic import fsync_dir, temp_path
+from biomedica.io.atomic import fsync_dir, pid_alive, temp_path
 
 LOCK_NAME = ".biomedica.lock"
 _ATTEMPTS = 20  # a lock released (or re-taken) while we looked at it: look again
@@ -48,12 +55,17 @@ class ArchiveLocked(OSError):
     """Another process writes this folder; the message names it and the way out."""
 
 
+class LostArchiveLock(ArchiveLocked):
+    """A worker's run no longer owns the folder (its lock is gone, taken over, or its holder died)."""
+
+
 @dataclass(frozen=True)
 class LockHolder:
     host: str
     pid: int
     command: str
     started: str
+    generation: str = ""  # new for every taking of the lock: who owns the folder *now*
 
     def describe(self) -> str:
         return f"`{self.command}` (pid {self.pid} on host {self.host}, since {self.started})"
@@ -81,12 +93,40 @@ def owner_root(folder: Path, archive: Path) -> Path:
     return archive if folder.is_relative_to(archive) else folder
 
 
+@dataclass(frozen=True)
+class LockToken:
+    """What a worker of the lock-holding run needs to tell, before it publishes, that the run still owns the folder.
+
+    Picklable, so it travels to pool workers and Ray tasks with the unit's context.
+    """
+
+    path: Path
+    generation: str
+    host: str
+    pid: int
+
+    def check(self) -> None:
+        """Raise LostArchiveLock unless the lock file still carries this generation and its holder still runs."""
+        try:
+            fields = json.loads(self.path.read_bytes())
+            generation = fields.get("generation") if isinstance(fields, dict) else None
+        except (OSError, ValueError):
+            generation = None  # gone, or being rewritten by whoever takes it over
+        if generation != self.generation:
+            raise LostArchiveLock(f"lost the archive lock; another run owns {self.path.parent} now "
+                                  f"({self.path} changed hands), so this unit is not published")
+        if self.host == socket.gethostname() and not pid_alive(self.pid):
+            raise LostArchiveLock(f"lost the archive lock of {self.path.parent}: the run holding it (pid {self.pid}) "
+                                  "is gone, so this unit is not published; rerun the command to resume")
+
+
 @dataclass
 class _Held:
     fd: int
     name: str
     count: int
     created: list[Path]  # folders the lock had to create, removed again when left empty
+    token: LockToken
 
 
 _held: dict[Path, _Held] = {}
@@ -129,7 +169,7 @@ class ArchiveLock:
             return
         created = _make_dirs(self.root)
         try:
-            fd = self._take()
+            fd, token = self._take()
             try:
                 self._check_others()
             except BaseException:
@@ -139,8 +179,13 @@ class ArchiveLock:
             _remove_empty(created)
             raise
         with _registry:
-            _held[self.root] = _Held(fd, self.name, 1, created)
+            _held[self.root] = _Held(fd, self.name, 1, created, token)
             _catch_sigterm()
+
+    @property
+    def token(self) -> LockToken:
+        """The token of the lock this `with` holds (the outer one when re-entered)."""
+        return held_lock(self.root)
 
     def __exit__(self, *exc_info: object) -> None:
         try:
@@ -159,14 +204,15 @@ class ArchiveLock:
         finally:
             _threads[self.root].release()
 
-    def _take(self) -> int:
+    def _take(self) -> tuple[int, LockToken]:
         me = LockHolder(socket.gethostname(), os.getpid(), self.command,
-                        datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                        datetime.now(timezone.utc).isoformat(timespec="seconds"), uuid.uuid4().hex)
         data = (json.dumps(asdict(me), indent=1) + "\n").encode("utf-8")
+        token = LockToken(self.path, me.generation, me.host, me.pid)
         for _ in range(_ATTEMPTS):
             fd = _create(self.path, data)
             if fd is not None:
-                return fd
+                return fd, token
             try:
                 fd = os.open(self.path, os.O_RDWR)
             except FileNotFoundError:
@@ -181,7 +227,7 @@ class ArchiveLock:
                     os.close(fd)
                     time.sleep(_CREATING_WAIT)
                     continue
-                if not free or holder.host != me.host or _pid_alive(holder.pid):
+                if not free or holder.host != me.host or pid_alive(holder.pid):
                     raise ArchiveLocked(self._refusal(holder, self.path))
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, data, 0)
@@ -191,7 +237,7 @@ class ArchiveLock:
                 raise
             sys.stderr.write(f"warning: {self.path} was left by {holder.describe()}, which is no longer running; "
                              "taking it over\n")
-            return fd
+            return fd, token
         raise ArchiveLocked(self._unsettled(self.path))
 
     def _check_others(self) -> None:
@@ -223,7 +269,7 @@ class ArchiveLock:
             if free and holder is None:
                 time.sleep(_CREATING_WAIT)
                 continue
-            if not free or holder.host != host or _pid_alive(holder.pid):
+            if not free or holder.host != host or pid_alive(holder.pid):
                 raise ArchiveLocked(self._refusal(holder, path))
             return
         raise ArchiveLocked(self._unsettled(path))
@@ -236,6 +282,14 @@ class ArchiveLock:
     def _unsettled(self, path: Path) -> str:
         return (f"{self.root}: {path} is unreadable or keeps changing hands; retry, "
                 f"or if no biomedica command writes this folder delete {path}")
+
+
+def held_lock(root: Path) -> LockToken:
+    """The token of the lock this process holds on `root` (for the workers of the run that holds it)."""
+    held = _held.get(Path(root).resolve())
+    if held is None:
+        raise RuntimeError(f"{root}: this process holds no write lock there; take ArchiveLock first")
+    return held.token
 
 
 def _release(path: Path, fd: int) -> None:
@@ -325,18 +379,6 @@ def _read_holder(fd: int) -> LockHolder | None:
         return LockHolder(str(fields["host"]), int(fields["pid"]), str(fields["command"]), str(fields["started"]))
     except (ValueError, TypeError, KeyError):
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _make_dirs(root: Path) -> list[Path]:
