@@ -5,7 +5,7 @@ article read from two files of one build, leaves older copies in older tars. For
 article id (from the units' `articles/part-*.parquet`) the winning unit is the one of the
 newest build (archive.builds), and within a build the lowest unit id; every sample of that
 article in another unit is *superseded*. `write_superseded` (run by finalize) derives this
-from the markers and Parquet tables alone and writes `ROOT/superseded.parquet` (absent when
+from the markers and Parquet tables alone and writes `ROOT/superseded.parquet` (empty when
 nothing is superseded) plus the same-build duplicates as `errors/finalize-duplicates.parquet`.
 
 The tars and sizes.json keep every sample (what plain WebDataset/OpenCLIP readers see);
@@ -85,10 +85,7 @@ def write_superseded(root: Path) -> pa.Table:
     root = Path(root)
     table = compute_superseded(root)
     path = root / SUPERSEDED_NAME
-    if table.num_rows:
-        write_parquet_atomic(path, table)
-    else:
-        path.unlink(missing_ok=True)
+    write_parquet_atomic(path, table)  # also when empty: SQL over the archive can always anti-join it
     ErrorSink(root, FINALIZE_STAGE).write(DUPLICATES_PART, _duplicate_errors(root, table))
     return table
 
