@@ -236,3 +236,19 @@ def test_a_killed_growth_build_resumes_the_same_units(demo_corpus, tmp_path):
     assert resumed["status"] == "complete" and resumed["items"] == record["items"]
     assert sorted((killed / "builds").glob("*.json")) == [killed / "builds" / f"000{n}.json" for n in (0, 1)]
     assert _shard_files(killed) == _shard_files(reference)
+
+
+def test_a_source_that_cannot_sign_an_item_is_refused_not_read_as_unchanged(demo_corpus, tmp_path):
+    """Without a signature a changed document would compare equal to its old copy: refuse before writing."""
+    from biomedica.ingest.sources.directory import DirectorySource
+
+    class Unsigned(DirectorySource):
+        def signatures(self, item_ids):
+            return {item: sig for item, sig in super().signatures(item_ids).items() if item != item_ids[0]}
+
+    source = Unsigned(demo_corpus)
+    out = tmp_path / "out"
+    config = IngestConfig(input=demo_corpus, output=out, articles_per_unit=3, progress=False)
+    with pytest.raises(ValueError, match=f"no signature for 1 listed item.*first: {source.list_items()[0]}"):
+        run_ingest(config, source=source)
+    assert not (out / "_units").exists() and not (out / "builds").exists()

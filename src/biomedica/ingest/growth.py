@@ -164,9 +164,15 @@ def build_units(build: BuildState, items_per_unit: int):
 
 
 def _signatures(source: ArticleSource, items: list[str]) -> dict[str, str]:
-    sign = getattr(source, "signatures", None)
-    found = sign(items) if sign is not None else {}
-    return {item: found.get(item, "") for item in items}
+    """The source's signature of every listed item; a source that cannot sign one is an error, not "unchanged"."""
+    found = source.signatures(items)
+    unsigned = [item for item in items if not found.get(item)]
+    if unsigned:
+        raise ValueError(
+            f"{type(source).__name__} gave no signature for {len(unsigned)} listed item(s) (first: {unsigned[0]}); "
+            "without one a changed document would count as unchanged: implement ArticleSource.signatures for it"
+        )
+    return {item: found[item] for item in items}
 
 
 def _source_record(description: dict) -> dict:

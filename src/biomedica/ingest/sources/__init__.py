@@ -36,7 +36,8 @@ class ArticleSource(Protocol):
 
         A later build compares them with the archive's build records: an equal signature is an
         unchanged document, another one a changed document (re-ingested, its old samples superseded).
-        An item that cannot be read gets a signature that never matches ("unreadable").
+        Every listed item gets a non-empty signature; one that cannot be read gets a fixed marker
+        ("unreadable"), so it counts as changed once it can be read.
         """
 
     def describe(self) -> dict:

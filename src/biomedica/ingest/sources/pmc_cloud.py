@@ -284,7 +284,7 @@ class PmcCloudSource:
     def signatures(self, item_ids: list[str]) -> dict[str, str]:
         """`<xml etag>/<json etag>` from the listing (VersionListing.signature)."""
         self.scan()
-        return {item: "/".join(self._etags.get(item, ("", ""))) for item in item_ids}
+        return {item: "/".join(self._etags[item]) for item in item_ids if item in self._etags}
 
     @property
     def limited(self) -> bool:
