@@ -55,6 +55,7 @@ from pathlib import Path
 
 import biomedica
 from biomedica.testing.archive_compare import ArchiveContent, diff_archives, read_archive, samples_lost
+from biomedica.testing.processes import cli_waiting_for, ready
 
 SCENARIOS = ("kill", "concurrent", "cloud-faults", "growth")
 ORPHAN_GRACE = 10.0  # seconds the processes of a killed run get to die
@@ -183,19 +184,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-# The real CLI, started only once a file exists, with the command's imports done before (so it
-# reaches the archive lock at that moment, not a second of imports later).
-_CLI_AT_GO = """
-import sys, time
-from pathlib import Path
-from biomedica.cli import app
-import biomedica.ingest.run
-go = Path(sys.argv[1])
-Path(f"{go}.ready").touch()
-while not go.exists():
-    time.sleep(0.002)
-app(args=sys.argv[2:], prog_name="biomedica")
-"""
 
 
 @dataclass
@@ -212,9 +200,9 @@ class Cli:
         """Start `biomedica ARGS`; with `go`, the process imports everything first and runs when `go` exists."""
         logs.mkdir(parents=True, exist_ok=True)
         out, err = logs / f"{name}.out", logs / f"{name}.err"
-        command = ["-m", "biomedica.cli"] if go is None else ["-c", _CLI_AT_GO, str(go)]
+        command = [sys.executable, "-m", "biomedica.cli"] if go is None else cli_waiting_for(go)
         with open(out, "wb") as o, open(err, "wb") as e:
-            proc = subprocess.Popen([sys.executable, *command, *args], stdout=o, stderr=e,
+            proc = subprocess.Popen([*command, *args], stdout=o, stderr=e,
                                     stdin=subprocess.DEVNULL, env=_env(), start_new_session=True)
         return cls(proc, out, err, time.monotonic())
 
@@ -353,10 +341,7 @@ def scenario_kill(work: Path, runs: int, seed: int, sizes: Sizes) -> ScenarioRes
         if left := leftovers(out):
             result.reasons.append("temporary or lock files left after the rerun")
             result.details["leftovers"] = left[:10]
-        result.survived = not result.reasons
-        scenario.runs.append(result)
-        _progress(scenario, result)
-        shutil.rmtree(out, ignore_errors=True)
+        _finish_run(scenario, result, out)
     return scenario
 
 
@@ -396,10 +381,7 @@ def scenario_concurrent(work: Path, runs: int, seed: int, sizes: Sizes) -> Scena
         if left := leftovers(out):
             result.reasons.append("temporary or lock files left")
             result.details["leftovers"] = left[:10]
-        result.survived = not result.reasons
-        scenario.runs.append(result)
-        _progress(scenario, result)
-        shutil.rmtree(out, ignore_errors=True)
+        _finish_run(scenario, result, out)
     return scenario
 
 
@@ -407,7 +389,7 @@ def _second_midway(args: list[str], work: Path, run: int, out: Path, units: int)
     """Start a run, then let a second one (imports done, waiting) go once the first completed `units` units."""
     go = work / f"go{run:03d}"
     second = Cli.start(args, work / "logs", f"conc{run:03d}b", go=go)
-    _wait_for(lambda: Path(f"{go}.ready").exists() or second.proc.poll() is not None)
+    _wait_for(lambda: ready(go) > 0 or second.proc.poll() is not None)
     first = Cli.start(args, work / "logs", f"conc{run:03d}a")
 
     _wait_for(lambda: ((out / LOCK_NAME).exists() and _units_done(out) >= units) or first.proc.poll() is not None)
@@ -478,10 +460,7 @@ def scenario_cloud_faults(work: Path, runs: int, seed: int, sizes: Sizes, rate: 
                 kind = re.search(r"\b(\w+(?:Error|Exception))\b", result.details["error"])
                 result.reasons.append(f"ingest exit {rc}" + (f" ({kind.group(1)})" if kind else ""))
             check_archive(reference, out, result)
-            result.survived = not result.reasons
-            scenario.runs.append(result)
-            _progress(scenario, result)
-            shutil.rmtree(out, ignore_errors=True)
+            _finish_run(scenario, result, out)
     return scenario
 
 
@@ -533,11 +512,7 @@ def scenario_growth(work: Path, runs: int, seed: int, sizes: Sizes) -> ScenarioR
         if misplaced:
             result.reasons.append("new samples not in units appended after the first build's")
             result.details["misplaced"] = misplaced[:10]
-        result.survived = not result.reasons
-        scenario.runs.append(result)
-        _progress(scenario, result)
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(src, ignore_errors=True)
+        _finish_run(scenario, result, out, src)
     return scenario
 
 
@@ -546,6 +521,15 @@ def scenario_growth(work: Path, runs: int, seed: int, sizes: Sizes) -> ScenarioR
 
 RUNNERS = {"kill": scenario_kill, "concurrent": scenario_concurrent, "cloud-faults": scenario_cloud_faults,
            "growth": scenario_growth}
+
+
+def _finish_run(scenario: ScenarioResult, result: RunResult, *folders: Path) -> None:
+    """Record a run (it survived when no check gave a reason), say it, and free its folders."""
+    result.survived = not result.reasons
+    scenario.runs.append(result)
+    _progress(scenario, result)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _progress(scenario: ScenarioResult, result: RunResult) -> None:

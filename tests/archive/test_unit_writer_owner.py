@@ -1,38 +1,27 @@
 """UnitWriter checks, right before it publishes, that its run still owns the archive (the lock's generation)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from biomedica.archive import UnitWriter
-from biomedica.io.lock import LOCK_NAME, ArchiveLock, LockToken, LostArchiveLock
+from biomedica.io.lock import LOCK_NAME, ArchiveLock, LostArchiveLock
+from biomedica.testing.processes import LockHolderProcess
 
 FIGURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "images" / "pmc_package_figures" / \
     "PMC10118017" / "fpls-14-1154535-g001.jpg"
 
-_HOLDER = """
-import sys
-from biomedica.io.lock import ArchiveLock
-with ArchiveLock(sys.argv[1], "biomedica ingest") as lock:
-    print(lock.path.read_text().replace("\\n", " "), flush=True)
-    sys.stdin.readline()
-"""
 
 
 def test_a_writer_whose_run_lost_the_lock_publishes_nothing(tmp_path, make_figure):
     root = tmp_path / "archive"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    fields = json.loads(holder.stdout.readline())
-    token = LockToken(root.resolve() / LOCK_NAME, fields["generation"], fields["host"], fields["pid"])
+    holder = LockHolderProcess(root)
+    token = holder.token
     writer = UnitWriter(root, 3, owner=token)  # its run owns the archive now
     writer.add_sample(make_figure("PMC10118017_000"), FIGURE.read_bytes(), "jpg")
     assert [p.name for p in (root / "commercial").iterdir() if p.name.startswith(".000003.tar.tmp-")]
 
-    holder.communicate("\n", timeout=30)
+    holder.release()
     with ArchiveLock(root, "biomedica ingest"):  # another run took the archive
         with pytest.raises(LostArchiveLock, match="another run owns"):
             writer.commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -18,6 +17,7 @@ from biomedica.ingest.pipeline import WorkUnit, plan_units
 from biomedica.ingest.run import run_ingest
 from biomedica.ingest.sources.directory import DirectorySource
 from biomedica.io.lock import LOCK_NAME
+from biomedica.testing.processes import cli_waiting_for, release_when_ready
 
 
 def test_task_position_from_slurm_or_biomedica_variables():
@@ -56,33 +56,17 @@ def test_array_tasks_then_final_run_equal_one_local_build(demo_corpus, demo_arch
             assert (out / group / "sizes.json").read_text() == (demo_archive / group / "sizes.json").read_text()
 
 
-# The real CLI, started only once `go` exists, so the tasks reach the lock together (tests/io/test_concurrent_ingest.py).
-_CLI_AT_GO = """
-import os, sys, time
-from pathlib import Path
-from biomedica.cli import app
-import biomedica.ingest.run
-go = Path(sys.argv[1])
-Path(f"{go}.ready-{os.getpid()}").touch()
-while not go.exists():
-    time.sleep(0.002)
-app(args=sys.argv[2:], prog_name="biomedica")
-"""
 
 
 @pytest.mark.slow
 def test_concurrent_array_tasks_then_final_run_equal_one_local_build(demo_corpus, demo_archive, tmp_path):
     out, go = tmp_path / "archive", tmp_path / "go"
-    cli = [sys.executable, "-c", _CLI_AT_GO, str(go), "ingest", str(demo_corpus), "--out", str(out),
+    cli = [*cli_waiting_for(go), "ingest", str(demo_corpus), "--out", str(out),
            "--articles-per-unit", "4", "--workers", "1", "--executor", "array", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "BIOMEDICA_TASK_COUNT": "2"}
     tasks = [subprocess.Popen(cli, env=env | {"BIOMEDICA_TASK_INDEX": str(i)}, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("go.ready-*"))) < 2:
-        assert time.monotonic() < deadline and all(t.poll() is None for t in tasks), "a task did not start"
-        time.sleep(0.01)
-    go.touch()
+    release_when_ready(go, tasks)
     outputs = [t.communicate(timeout=300) for t in tasks]
     assert [t.returncode for t in tasks] == [0, 0], outputs
     assert not (out / "manifest.json").exists()  # tasks leave the manifest and sizes.json to the final run

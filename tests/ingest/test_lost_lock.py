@@ -1,8 +1,5 @@
 """A pool worker of a run that lost the archive lock publishes nothing and leaves the new owner's files alone."""
 
-import json
-import subprocess
-import sys
 
 import pytest
 
@@ -10,24 +7,15 @@ from biomedica.exec import run_units
 from biomedica.images import ImageConfig
 from biomedica.ingest.pipeline import UnitContext, plan_units, run_unit
 from biomedica.ingest.sources.directory import DirectorySource
-from biomedica.io.lock import LOCK_NAME, ArchiveLock, LockToken, LostArchiveLock
-
-_HOLDER = """
-import sys
-from biomedica.io.lock import ArchiveLock
-with ArchiveLock(sys.argv[1], "biomedica ingest") as lock:
-    print(lock.path.read_text().replace("\\n", " "), flush=True)
-    sys.stdin.readline()
-"""
+from biomedica.io.lock import LOCK_NAME, ArchiveLock, LostArchiveLock
+from biomedica.testing.processes import LockHolderProcess
 
 
 def test_workers_whose_lock_changed_hands_do_not_publish(demo_corpus, tmp_path):
     root = tmp_path / "archive"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    fields = json.loads(holder.stdout.readline())
-    stale = LockToken(root.resolve() / LOCK_NAME, fields["generation"], fields["host"], fields["pid"])
-    holder.communicate("\n", timeout=30)  # that run ends; the next one takes the archive
+    holder = LockHolderProcess(root)
+    stale = holder.token
+    holder.release()  # that run ends; the next one takes the archive
 
     source = DirectorySource(demo_corpus)
     units = plan_units(source.list_items(), 4)[:2]

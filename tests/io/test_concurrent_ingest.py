@@ -13,19 +13,7 @@ import pytest
 from biomedica.archive import verify_archive
 from biomedica.io.lock import LOCK_NAME
 from biomedica.records import LICENSE_GROUPS
-
-# The real CLI, started only once `go` exists, so both runs reach the lock together (not one after the other).
-_CLI_AT_GO = """
-import os, sys, time
-from pathlib import Path
-from biomedica.cli import app
-import biomedica.ingest.run  # the command's own imports, done before the start line too
-go = Path(sys.argv[1])
-Path(f"{go}.ready-{os.getpid()}").touch()
-while not go.exists():
-    time.sleep(0.002)
-app(args=sys.argv[2:], prog_name="biomedica")
-"""
+from biomedica.testing.processes import cli_waiting_for, release_when_ready
 
 
 def _samples(root: Path) -> int:
@@ -45,14 +33,10 @@ def _keys_and_hashes(root: Path) -> list[tuple[str, str]]:
 @pytest.mark.slow
 def test_two_concurrent_ingests_into_one_out(demo_corpus, demo_archive, tmp_path):
     out, go = tmp_path / "archive", tmp_path / "go"
-    cli = [sys.executable, "-c", _CLI_AT_GO, str(go), "ingest", str(demo_corpus), "--out", str(out),
+    cli = [*cli_waiting_for(go), "ingest", str(demo_corpus), "--out", str(out),
            "--articles-per-unit", "1", "--no-progress"]
     procs = [subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("go.ready-*"))) < 2:
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a run did not start"
-        time.sleep(0.01)
-    go.touch()
+    release_when_ready(go, procs)
     finished = []
     while len(finished) < 2:
         finished += [p for p in procs if p not in finished and p.poll() is not None]

@@ -4,10 +4,14 @@ Two archives are equal when they hold the same live samples (sample key -> image
 caption, figure record, shard-index row without its location columns), the same article rows
 and the same failures (errors/ id and kind). Only complete units count (those with a marker),
 as for every reader, and samples the archive lists as superseded (an older or duplicate copy
-of an article, where the archive format has that listing) are not live; an article's live row
-is the one of the unit its live samples come from. With `same_units=True` the shards must also be the same files
-byte for byte (a resumed build must equal a clean build of the same input); without it,
-samples may sit in other units (a grown archive against a clean build of the union).
+of an article) are not live; an article's live row is the one of the unit its live samples
+come from. With `same_units=True` the shards must also be the same files byte for byte (a
+resumed build must equal a clean build of the same input); without it, samples may sit in
+other units (a grown archive against a clean build of the union).
+
+The tars are read here with tarfile rather than `archive.reader.iter_shard` on purpose: the
+check must see every member (a sample with two images, a key written twice) that the reader,
+the code under test, would fold or refuse.
 """
 
 from __future__ import annotations
