@@ -6,9 +6,9 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from biomedica.annotate.app import AnnotateConfig, create_app  # noqa: E402
+from biomedica.annotate.app import AnnotateConfig, create_app
 
 
 @pytest.fixture()

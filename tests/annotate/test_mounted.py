@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi import FastAPI  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from biomedica.annotate.app import AnnotateConfig, create_app  # noqa: E402
-from biomedica.web.guard import RequestGuard  # noqa: E402
+from biomedica.annotate.app import AnnotateConfig, create_app
+from biomedica.web.guard import RequestGuard
 
 
 @pytest.fixture()
@@ -33,7 +33,7 @@ def parent(clustered, tmp_path):
 
 
 def test_queue_cluster_label_and_image_through_the_mount(parent):
-    client, config = parent
+    client, _ = parent
     assert client.get("/api/search").json() == {"total": 0, "results": []}  # the parent's own routes untouched
     redirect = client.get("/annotate")
     assert redirect.status_code in (307, 308) and redirect.headers["location"].endswith("/annotate/")
