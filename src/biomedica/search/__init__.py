@@ -18,6 +18,9 @@ _EXPORTS = {
     "SearchFilters": "filters",
     "FilterColumns": "filters",
     "SearchIndex": "reader",
+    "VectorIndex": "vectors",
+    "VectorUpdate": "vectors",
+    "update_vectors": "vectors",
     "default_index_dir": "layout",
 }
 __all__ = sorted(_EXPORTS)
@@ -29,3 +32,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from biomedica.search.keyword import KeywordHits
     from biomedica.search.layout import IndexLayout, default_index_dir
     from biomedica.search.reader import IndexMissing, SearchIndex
+    from biomedica.search.vectors import VectorIndex, VectorUpdate, update_vectors
