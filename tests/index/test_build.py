@@ -99,7 +99,7 @@ def test_a_run_killed_before_state_json_is_repaired_by_the_rerun(growing, tmp_pa
     _copy(articles[1::2], src)
     _ingest(src, archive)
 
-    import biomedica.index.build as build
+    from biomedica.index import build
 
     def die(path, obj):  # the process dies after the docs part and the tantivy commit, before state.json
         raise KeyboardInterrupt
@@ -182,3 +182,29 @@ def test_cli_summary(demo_archive, tmp_path):
     assert result.exit_code == 0, result.output
     for word in ("units new / skipped", "docs added", "docs/s", "curate embed"):
         assert word in result.output
+
+
+def test_annotation_filters_refresh_when_the_tables_change(demo_archive, tmp_path):
+    import pyarrow as pa
+
+    from biomedica.archive.annotations import AnnotationStore
+    from biomedica.curate.run import run_curate
+
+    annotations = tmp_path / "ann"
+    run_curate(demo_archive, annotations, steps=("panels",))
+    config = IndexConfig(archive=demo_archive, index_dir=tmp_path / "index", annotations=annotations)
+    build_index(config)
+    index = SearchIndex.open(config.index_folder(), demo_archive)
+    assert not index.mask(SearchFilters(panel_type="multiple")).any()
+    assert build_index(config).filters_refreshed is False
+
+    store = AnnotationStore(annotations)
+    panels = store.read("panels")
+    first = panels.column("key")[0].as_py()
+    kinds = ["multiple" if i == 0 else k for i, k in enumerate(panels.column("panel_type").to_pylist())]
+    store.write("panels", panels.set_column(panels.schema.get_field_index("panel_type"), "panel_type",
+                                            pa.array(kinds, pa.string())))
+    result = build_index(config)
+    assert result.filters_refreshed and result.docs_added == 0
+    index = SearchIndex.open(config.index_folder(), demo_archive)
+    assert index.keys(np.flatnonzero(index.mask(SearchFilters(panel_type="multiple")))) == [first]

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 import tantivy
 
-from biomedica.search.keyword import KeywordSearcher, KeywordWriter
 from biomedica.search.filters import SearchFilters
+from biomedica.search.keyword import KeywordSearcher, KeywordWriter
 from biomedica.search.tokenize import (
-    COMPOUND_ANALYZER, PARTS_ANALYZER, parts, query_groups, register_analyzers, spans, tokens,
+    COMPOUND_ANALYZER,
+    PARTS_ANALYZER,
+    parts,
+    query_groups,
+    register_analyzers,
+    spans,
+    tokens,
 )
 
 TERMS = ["IL-6", "CD4+", "T2-weighted", "H&E", "18F-FDG", "Ki-67", "COVID-19", "α-SMA"]
