@@ -7,8 +7,10 @@ it is tested without HTTP and the app stays a thin layer of parameter checks and
 Ranking (the design page): keyword = BM25 (tantivy) with every query token required, falling
 back to any token; semantic = reciprocal rank fusion (RRF) of the query text's embedding
 against the caption vectors and against the image vectors (each that the index holds);
-hybrid = RRF of the keyword, caption-vector and image-vector ranks, score sum 1/(k + rank)
-with k = `rrf_k` (60). Image query = the upload's image embedding against the image vectors;
+hybrid = RRF of the keyword ranking and that semantic ranking (the issue's "RRF of keyword and
+semantic ranks": two lists, so keyword and semantic weigh the same, where three lists would let
+the two vector lists outvote every keyword match), score sum 1/(k + rank) with k = `rrf_k` (60).
+Image query = the upload's image embedding against the image vectors;
 similar = the key's own image vector against the image vectors, the key itself left out and
 near-duplicates (one dedup group) marked.
 
@@ -293,12 +295,12 @@ class SearchEngine:
         query = self.text_vector(q)
         lists = [r for r in (self._vector_ranking(k, query, depth, allowed) for k in ("text", "image")) if r is not None]
         total = self._vector_total(allowed)
-        match = None
-        if mode == "hybrid":
-            kw_docs, _, kw_total, match = self._keyword(q, filters, depth)
-            lists.insert(0, kw_docs)
-            total = max(total, kw_total)
         docs, scores = rrf(lists, self.config.rrf_k)
+        match = None
+        if mode == "hybrid":  # keyword and semantic weigh the same: two lists, not keyword against two vector lists
+            kw_docs, _, kw_total, match = self._keyword(q, filters, depth)
+            docs, scores = rrf([kw_docs, docs[:depth]], self.config.rrf_k)
+            total = max(total, kw_total)
         return Ranked(docs[offset:end].tolist(), scores[offset:end].tolist(), total, match)
 
     def rank_image(self, data: bytes, filters: SearchFilters, limit: int, offset: int) -> Ranked:
