@@ -48,3 +48,36 @@ def test_a_query_model_that_does_not_load_is_one_line_and_keyword_still_works(se
         engine.search("retina", "semantic")
     assert failed.value.status == 503 and "--model" in str(failed.value) and "\n" not in str(failed.value)
     assert engine.search("fundus", "keyword")["total"] > 0
+
+
+WITHOUT_CLIP = """
+import sys
+for name in ("torch", "open_clip", "timm"):
+    sys.modules[name] = None  # `import torch` now raises ImportError: as if biomedica[clip] were not installed
+from pathlib import Path
+from fastapi.testclient import TestClient
+from biomedica.serve.app import create_app
+from biomedica.serve.config import ServeConfig
+client = TestClient(create_app(ServeConfig(archive=Path(sys.argv[1]))))
+for mode in ("keyword", "semantic", "hybrid"):
+    reply = client.get("/api/search", params={"q": "fundus", "mode": mode})
+    print(mode, reply.status_code, reply.json().get("detail", reply.json().get("total")))
+"""
+
+
+def test_without_the_clip_extra_semantic_is_a_400_naming_it(search_archive):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import biomedica
+
+    env = {**os.environ, "PYTHONPATH": str(Path(biomedica.__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", WITHOUT_CLIP, str(search_archive)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    keyword, semantic, hybrid = done.stdout.splitlines()
+    assert keyword.startswith("keyword 200 ") and int(keyword.split()[-1]) > 0
+    for line in (semantic, hybrid):
+        assert line.split()[1] == "400" and "pip install 'biomedica[clip]'" in line and "keyword search works" in line

@@ -202,6 +202,9 @@ class SearchEngine:
     def _load_model(self):
         spec = self.config.model or spec_from_meta(self.index.embedding_meta(self.embedding))
         try:
+            from biomedica.lazy import require
+
+            require("torch", "semantic and image search")  # a MissingExtra (ImportError) names biomedica[clip]
             from biomedica.models.load import load_model
             from biomedica.models.spec import ModelLoadError
 
