@@ -35,6 +35,7 @@ EXTRAS: dict[str, str] = {
     "webdataset": "clip", "braceexpand": "clip", "pandas": "clip", "tensorboard": "clip", "safetensors": "clip",
     "sklearn": "curate", "faiss": "faiss", "matplotlib": "eval", "boto3": "cloud", "botocore": "cloud",
     "ray": "ray", "fastapi": "annotate", "uvicorn": "annotate", "starlette": "annotate",
+    "tantivy": "index", "multipart": "serve", "python_multipart": "serve",
     "pydicom": "demo", "pydicom_data": "demo", "skimage": "demo",
 }
 

@@ -85,11 +85,11 @@ def build_index(config: IndexConfig, progress: Progress | None = None) -> IndexR
     started = time.monotonic()
     archive = Path(config.archive)
     if not is_archive(archive):
-        raise NothingToIndex(f"{archive}: not a biomedica archive; run `biomedica ingest SOURCE --output {archive}` first")
+        raise NothingToIndex(f"{archive}: not a biomedica archive; run `biomedica ingest SOURCE --out {archive}` first")
     units = completed_units(archive)
     if not units:
         raise NothingToIndex(f"{archive}: the archive holds no ingested documents yet; "
-                             f"run `biomedica ingest SOURCE --output {archive}` first")
+                             f"run `biomedica ingest SOURCE --out {archive}` first")
     layout = IndexLayout(config.index_folder())
     store = AnnotationStore(config.annotations_folder())
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -265,11 +265,11 @@ def _update_kind(config: IndexConfig, target: Path, folder: Path, kind: str, ran
     todo = [s for s in stems if s not in done and s in ranges and (folder / f"{s}.{kind}.npy").is_file()]
     if not todo and kind_state is None:
         return None
-    from biomedica.search.vectors import VectorIndex, update_vectors
+    from biomedica.search.vectors import update_vectors
 
-    present = set()
-    if target.is_dir():  # a run that died after appending: its vectors are in, its state.json is not
-        present = set(VectorIndex.open(target).doc_ids.tolist())
+    existing = _open_vectors(target)
+    # a run that died after appending: its vectors are in, its state.json is not
+    present = set(existing.doc_ids.tolist()) if existing is not None else set()
     added, update = 0, None
     batch_docs: list[np.ndarray] = []
     batch_vectors: list[np.ndarray] = []
@@ -304,11 +304,22 @@ def _update_kind(config: IndexConfig, target: Path, folder: Path, kind: str, ran
             flush()
     flush()
     if update is None:  # nothing new: report what is there
-        if not target.is_dir():
+        if existing is None:
             return None
-        index = VectorIndex.open(target)
-        total, mode, recall = index.count, index.mode, index.recall_at_10
+        total, mode, recall = existing.count, existing.mode, existing.recall_at_10
     else:
         total, mode, recall = update.total, update.mode, update.recall_at_10
     kind_state = {"parts": sorted(done), "count": total, "mode": mode, "recall_at_10": recall}
     return VectorSummary("", kind, added, total, mode, recall), kind_state
+
+
+def _open_vectors(folder: Path):
+    """The VectorIndex at `folder`, None when there is none (yet)."""
+    from biomedica.search.vectors import VectorIndex, VectorIndexMissing
+
+    if not folder.is_dir():
+        return None
+    try:
+        return VectorIndex.open(folder)
+    except VectorIndexMissing:
+        return None

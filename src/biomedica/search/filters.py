@@ -231,12 +231,14 @@ def build_filter_table(docs: pa.Table, live: np.ndarray, store: AnnotationStore)
         con.register("docs", base)
         joins = []
         for name in present:
-            path = str(store.table_path(name)).replace("'", "''")  # a view cannot take a prepared parameter
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+            con.read_parquet(str(store.table_path(name))).create_view(name)  # a path, never pasted into SQL
             joins.append(f"LEFT JOIN (SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY key) = 1) {name} "
                          f"USING (key)")
         empty = "CAST([] AS VARCHAR[])"
-        zeroshot = (f"list_filter([concepts.zs_global, concepts.zs_local], x -> x IS NOT NULL)"
+        def one(column: str) -> str:  # [value] or [] (no lambdas: their syntax differs across DuckDB versions)
+            return f"CASE WHEN {column} IS NULL THEN {empty} ELSE [{column}] END"
+
+        zeroshot = (f"list_concat({one('concepts.zs_global')}, {one('concepts.zs_local')})"
                     if "concepts" in present else empty)
         if "labels" in present:
             expert = f"list_concat(coalesce(labels.label_global, {empty}), coalesce(labels.label_local, {empty}))"

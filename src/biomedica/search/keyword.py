@@ -107,8 +107,13 @@ class KeywordWriter:
         self.writer.add_document(make_document(doc, batch, row))
 
     def delete_docs(self, docs: Iterable[int]) -> None:
-        for doc in docs:
-            self.writer.delete_documents_by_term("doc", int(doc))
+        """Delete docs by id (a term-set query: delete_documents_by_term would look for an i64 term and miss)."""
+        import tantivy
+
+        docs = [int(d) for d in docs]
+        for start in range(0, len(docs), 65_536):
+            chunk = docs[start : start + 65_536]
+            self.writer.delete_documents_by_query(tantivy.Query.term_set_query(self.index.schema, "doc", chunk))
 
     def delete_batches_after(self, batch: int) -> None:
         """Delete every doc added by a run later than `batch` (a run that died before its state.json)."""
