@@ -1,12 +1,14 @@
+import io
+
 import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from biomedica.annotate.app import AnnotateConfig, create_app  # noqa: E402
+from biomedica.annotate.app import AnnotateConfig, create_app
 
 
 @pytest.fixture()
@@ -61,4 +63,22 @@ def test_labels_validation_agreement_and_export(client, clustered):
 
 def test_page_is_served(client):
     page = client.get("/")
-    assert page.status_code == 200 and 'id="annotator"' in page.text and "/api/labels" in page.text
+    assert page.status_code == 200 and 'id="annotator"' in page.text and '"api/labels"' in page.text
+    assert '"/api/' not in page.text  # relative URLs only, so the app works mounted below a prefix
+
+
+def test_image_route_thumb_full_and_alias(client):
+    from PIL import Image
+
+    key = client.get("/api/clusters/0").json()["samples"][0]["key"]
+    full = client.get(f"/api/image/{key}", params={"size": "full"})
+    assert full.status_code == 200 and full.content == client.get(f"/api/images/{key}").content  # the old alias
+    assert client.get(f"/api/image/{key}").content == full.content  # full by default
+    thumb = client.get(f"/api/image/{key}", params={"size": "thumb"})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(thumb.content)) as small, Image.open(io.BytesIO(full.content)) as big:
+        assert max(small.size) <= 256 and max(small.size) == min(256, max(big.size))
+    missing = client.get("/api/image/PMC0_000", params={"size": "thumb"})
+    assert missing.status_code == 404 and "PMC0_000" in missing.json()["detail"]
+    bad = client.get(f"/api/image/{key}", params={"size": "huge" * 100})
+    assert bad.status_code == 400 and "thumb or full" in bad.json()["detail"] and len(bad.content) < 300

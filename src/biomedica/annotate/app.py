@@ -8,14 +8,19 @@ Routes (JSON unless said):
 | `GET /api/taxonomy` | global concepts with their local concepts, panel types, version |
 | `GET /api/queue?annotator=NAME` | clusters NAME has not labelled yet, in queue order, and progress |
 | `GET /api/clusters/{id}` | size, top caption terms, samples (key, caption) |
-| `GET /api/images/{key}` | the image bytes (JPEG/PNG as stored) |
+| `GET /api/image/{key}?size=thumb` (or `full`) | the image: a JPEG thumbnail, or the bytes as stored (web.images) |
+| `GET /api/images/{key}` | the stored bytes (the old route, kept as an alias for one release) |
 | `POST /api/labels` | store one label `{annotator, cluster, status, panel_type, global_concepts, local_concepts, note}` |
 | `GET /api/agreement` | majority vote per cluster, Fleiss' and Cohen's kappa |
 | `POST /api/export` | write `cluster_labels.parquet` and the propagated `labels.parquet` |
 | `GET /api/openapi.json`, `/api/docs` | the API's schema and its documentation page |
 
-Every request passes `guard.RequestGuard` (Host check, cross-site refusal, body cap); a
+Every request passes `web.guard.RequestGuard` (Host check, cross-site refusal, body cap); a
 malformed request is a 4xx with a short message that never repeats the request's bytes.
+
+The page calls the API by relative URLs (`api/...`), so the app also works mounted below a
+prefix: `parent.mount("/annotate", create_app(config, guard=False))` in an app whose own guard
+already covers every path (serve does this); `/annotate` then redirects to `/annotate/`.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from biomedica.annotate.catalogue import ClusterCatalogue
 from biomedica.annotate.consensus import AgreementReport, agreement_report, consensus, consensus_table
-from biomedica.annotate.guard import DEFAULT_MAX_BODY, RequestGuard, shorten
 from biomedica.annotate.store import STATUSES, ClusterLabel, LabelStore
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, default_annotations_dir
 from biomedica.archive.labels import write_labels
 from biomedica.io.lock import ArchiveLocked
 from biomedica.taxonomy import load_taxonomy
+from biomedica.web.guard import DEFAULT_MAX_BODY, RequestGuard, shorten
+from biomedica.web.images import ImageResponder
 
 
 class AnnotateConfig(BaseModel):
@@ -126,8 +132,12 @@ def _validation_errors(errors) -> dict:
     return {"detail": detail, "errors": short}
 
 
-def create_app(config: AnnotateConfig):
-    """The FastAPI application (state: catalogue, label store, taxonomy) for `config`."""
+def create_app(config: AnnotateConfig, *, guard: bool = True, images: ImageResponder | None = None):
+    """The FastAPI application (state: catalogue, label store, taxonomy) for `config`.
+
+    `guard=False` only when mounting it in a parent app whose own RequestGuard sees every
+    request first; `images`: a parent's responder to share (one thumbnail cache), else its own.
+    """
     from fastapi import FastAPI, HTTPException, Query, Request
     from fastapi import Path as PathParam
     from fastapi.exceptions import RequestValidationError
@@ -145,8 +155,10 @@ def create_app(config: AnnotateConfig):
     app = FastAPI(title="biomedica annotate", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.labels = labels
     app.state.catalogue = catalogue
-    app.add_middleware(RequestGuard, max_body_bytes=config.max_body_bytes, allowed_hosts=config.allowed_hosts,
-                       bound_host=config.host)
+    app.state.images = images = images or ImageResponder(catalogue.image)
+    if guard:
+        app.add_middleware(RequestGuard, max_body_bytes=config.max_body_bytes, allowed_hosts=config.allowed_hosts,
+                           bound_host=config.host)
 
     @app.exception_handler(RequestValidationError)
     async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -188,13 +200,13 @@ def create_app(config: AnnotateConfig):
             "samples": [{"key": s.key, "caption": s.caption[:400]} for s in summary.samples],
         }
 
-    @app.get("/api/images/{key}", response_class=Response, response_model=None)
-    def image(key: str):
-        try:
-            data, media_type = catalogue.image(key)
-        except KeyError:
-            raise HTTPException(404, f"no sample {shorten(key)!r} in this archive") from None
-        return Response(content=data, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
+    @app.get("/api/image/{key}", response_class=Response, response_model=None)
+    def image(key: str, size: str = "full"):
+        return images.respond(key, size)
+
+    @app.get("/api/images/{key}", response_class=Response, response_model=None, include_in_schema=False)
+    def image_alias(key: str):
+        return images.respond(key, "full")
 
     @app.post("/api/labels")
     def add_label(label: LabelIn) -> dict:

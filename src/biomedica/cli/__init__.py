@@ -16,7 +16,7 @@ app = command_group(
 
 
 def _register_commands() -> None:
-    from biomedica.cli import annotate, curate, demo, enrich, eval, ingest, inspect, select, train
+    from biomedica.cli import annotate, curate, demo, enrich, eval, ingest, inspect, select, serve, train
 
     app.command()(ingest.ingest)
     app.command()(enrich.enrich)
@@ -25,6 +25,7 @@ def _register_commands() -> None:
     app.add_typer(curate.curate_app, name="curate", help="Dedup, quality flags, embeddings, clusters, concept labels.")
     app.command(help="Build a training subset with SQL over archive + annotations.")(select.select)
     app.command(help="The expert annotation web app for clusters.")(annotate.annotate)
+    app.command(help="Search the archive in the browser: keyword, semantic, hybrid; figure view, export.")(serve.serve)
     app.add_typer(train.app, name="train", help="Streaming continual pre-training on OpenCLIP (YAML config).")
     app.add_typer(eval.app, name="eval", help="Zero-shot classification and retrieval benchmarks.")
 

@@ -1,0 +1,314 @@
+"""build_index: bring ARCHIVE/index/ up to date with the archive and its annotations, incrementally.
+
+One run (holding `index/.biomedica.lock`):
+1. repair: a previous run that died after its tantivy commit but before state.json left docs
+   of a later batch; they are deleted from tantivy and their docs part removed, then redone;
+2. new units only: every sample of a unit the index does not hold gets the next doc id
+   (docs/NNNN.parquet, written before the tantivy commit); live ones go into tantivy;
+3. superseded copies (archive.superseded) are deleted from tantivy and masked (`live`);
+4. filters.parquet is rebuilt when docs were added or the annotation tables or the
+   superseded list changed;
+5. vectors: for each embedding folder and kind (image, text), the parts not yet indexed are
+   mapped key -> doc id and appended (biomedica.search.vectors.update_vectors);
+6. state.json, written last: what the index holds. A reader trusts only what it lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomedica.archive.annotations import AnnotationStore
+from biomedica.archive.reader import is_archive, shard_name
+from biomedica.archive.superseded import superseded_keys
+from biomedica.archive.units import completed_units
+from biomedica.index.config import IndexConfig
+from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
+from biomedica.io.lock import ArchiveLock
+from biomedica.search.docs import docs_part, read_docs, unit_samples
+from biomedica.search.filters import annotation_fingerprint, build_filter_table, read_filter_table
+from biomedica.search.keyword import KeywordWriter
+from biomedica.search.layout import KINDS, SCHEMA_VERSION, IndexLayout
+from biomedica.search.reader import read_state
+
+Progress = Callable[[int, int], None]  # (docs just indexed, docs to index in this run)
+VECTOR_CHUNK = 262_144  # vectors handed to update_vectors at a time
+EMBED_HINT = "keyword search only: `biomedica curate embed ARCHIVE` computes embeddings, then rerun index for semantic search"
+
+
+class NothingToIndex(ValueError):
+    """The archive holds no complete unit (or is no archive); the message says what to run."""
+
+
+@dataclass
+class VectorSummary:
+    name: str
+    kind: str
+    added: int
+    total: int
+    mode: str
+    recall_at_10: float | None
+
+
+@dataclass
+class IndexResult:
+    index_dir: Path
+    units_new: int
+    units_skipped: int
+    docs_added: int
+    docs_removed: int  # deleted from the keyword index: newly superseded copies
+    docs_repaired: int  # docs of an interrupted earlier run, removed and redone
+    docs_total: int
+    docs_live: int
+    filters_refreshed: bool
+    vectors: list[VectorSummary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.docs_added / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_index(config: IndexConfig, progress: Progress | None = None) -> IndexResult:
+    """Index what is new in the archive (see the module docstring); returns counts for the summary."""
+    started = time.monotonic()
+    archive = Path(config.archive)
+    if not is_archive(archive):
+        raise NothingToIndex(f"{archive}: not a biomedica archive; run `biomedica ingest SOURCE --output {archive}` first")
+    units = completed_units(archive)
+    if not units:
+        raise NothingToIndex(f"{archive}: the archive holds no ingested documents yet; "
+                             f"run `biomedica ingest SOURCE --output {archive}` first")
+    layout = IndexLayout(config.index_folder())
+    store = AnnotationStore(config.annotations_folder())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with ArchiveLock(layout.root, "biomedica index"):
+        result = _build(config, archive, units, layout, store, progress)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout, store: AnnotationStore,
+           progress: Progress | None) -> IndexResult:
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    state = read_state(layout) or {"schema_version": SCHEMA_VERSION, "batch": 0, "units": [], "docs": 0,
+                                   "created": now, "embeddings": {}}
+    last = int(state["batch"])
+    writer = KeywordWriter(layout.keyword)
+    # 1. repair a run that died after its commit but before state.json
+    repaired = 0
+    for batch, path in layout.docs_parts():
+        if batch > last:
+            repaired += pq.ParquetFile(path).metadata.num_rows
+            path.unlink()
+    writer.delete_batches_after(last)
+    docs = read_docs(layout, through_batch=last)
+    if docs.num_rows != state["docs"]:
+        raise ValueError(f"{layout.root}: the docs table has {docs.num_rows} rows, state.json says {state['docs']}; "
+                         "delete the index folder and run `biomedica index` again")
+    previous_live = read_filter_table(layout.filters, docs).column("live").to_numpy(zero_copy_only=False)[: docs.num_rows]
+
+    # 2. new units
+    indexed = set(state["units"])
+    new_units = [u for u in units if u not in indexed]
+    superseded = superseded_keys(archive)
+    batch = last + 1
+    to_add = sum(units[u].total_samples for u in new_units)
+    parts, next_doc = [], docs.num_rows
+    for unit in new_units:
+        samples = unit_samples(archive, unit, units[unit])
+        part = docs_part(samples, next_doc)
+        live = _live(part, superseded)
+        for i, row in enumerate(samples.to_pylist()):
+            if live[i]:
+                writer.add(next_doc + i, batch, row)
+        next_doc += part.num_rows
+        parts.append(part)
+        if progress:
+            progress(part.num_rows, to_add)
+    if parts:
+        all_docs = pa.concat_tables([docs, *parts])
+        write_parquet_atomic(layout.docs_part(batch), pa.concat_tables(parts), compression="zstd")
+    else:
+        all_docs = docs
+
+    # 3. superseded copies leave the keyword index
+    live = _live(all_docs, superseded)
+    superseded_sig = _superseded_signature(superseded)
+    old_live = np.asarray(previous_live, bool) if len(previous_live) == docs.num_rows else np.ones(docs.num_rows, bool)
+    removed = int((old_live & ~live[: docs.num_rows]).sum())
+    if superseded_sig != state.get("superseded") or parts:
+        writer.delete_docs(np.flatnonzero(~live[: docs.num_rows]))
+    writer.commit()
+
+    # 4. annotation filters
+    fingerprint = annotation_fingerprint(store)
+    refresh = (bool(parts) or fingerprint != state.get("annotation_fingerprint")
+               or superseded_sig != state.get("superseded") or not layout.filters.is_file())
+    if refresh:
+        write_parquet_atomic(layout.filters, build_filter_table(all_docs, live, store), compression="zstd")
+
+    # 5. vectors
+    vectors, notes = _update_all_vectors(config, layout, store, all_docs, state)
+
+    # 6. state, last
+    state.update({
+        "schema_version": SCHEMA_VERSION, "archive": str(archive), "annotations": str(store.root),
+        "batch": batch if parts else last, "units": sorted(indexed | set(new_units)), "docs": all_docs.num_rows,
+        "live_docs": int(live.sum()), "annotation_fingerprint": fingerprint, "superseded": superseded_sig,
+        "updated": now,
+    })
+    write_json_atomic(layout.state, state)
+    return IndexResult(
+        index_dir=layout.root, units_new=len(new_units), units_skipped=len(units) - len(new_units),
+        docs_added=all_docs.num_rows - docs.num_rows, docs_removed=removed, docs_repaired=repaired,
+        docs_total=all_docs.num_rows, docs_live=int(live.sum()), filters_refreshed=refresh,
+        vectors=vectors, notes=notes,
+    )
+
+
+def _live(docs: pa.Table, superseded: dict[str, frozenset[str]]) -> np.ndarray:
+    """Bool per row of a docs table: not listed as superseded in its shard."""
+    live = np.ones(docs.num_rows, bool)
+    if not superseded or not docs.num_rows:
+        return live
+    groups = docs.column("group").to_pylist()
+    shards = docs.column("shard").to_pylist()
+    keys = docs.column("key").to_pylist()
+    for i, (group, shard, key) in enumerate(zip(groups, shards, keys)):
+        skip = superseded.get(shard_name(group, Path(shard)))
+        if skip and key in skip:
+            live[i] = False
+    return live
+
+
+def _superseded_signature(superseded: dict[str, frozenset[str]]) -> str:
+    digest = hashlib.sha256()
+    for shard in sorted(superseded):
+        for key in sorted(superseded[shard]):
+            digest.update(f"{shard}\t{key}\n".encode())
+    return digest.hexdigest()
+
+
+def _shard_ranges(docs: pa.Table) -> dict[str, tuple[int, int]]:
+    """`<group>-<shard stem>` (an embedding part's name) -> the doc range of that shard (contiguous by construction)."""
+    groups = docs.column("group").to_pylist()
+    shards = docs.column("shard").to_pylist()
+    ranges: dict[str, tuple[int, int]] = {}
+    start = 0
+    for i in range(1, len(groups) + 1):
+        if i == len(groups) or groups[i] != groups[start] or shards[i] != shards[start]:
+            ranges[f"{groups[start]}-{Path(shards[start]).stem}"] = (start, i)
+            start = i
+    return ranges
+
+
+def _embedding_names(config: IndexConfig, store: AnnotationStore) -> list[str]:
+    root = Path(store.root) / "embeddings"
+    present = sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file()) if root.is_dir() else []
+    if not config.embeddings:
+        return present
+    missing = [n for n in config.embeddings if n not in present]
+    if missing:
+        raise ValueError(f"{root}: no embedding folder {', '.join(repr(n) for n in missing)} "
+                         f"(present: {', '.join(present) or 'none'}); run `biomedica curate embed` first")
+    return list(config.embeddings)
+
+
+def _update_all_vectors(config: IndexConfig, layout: IndexLayout, store: AnnotationStore, docs: pa.Table,
+                        state: dict) -> tuple[list[VectorSummary], list[str]]:
+    names = _embedding_names(config, store)
+    if not names:
+        return [], [EMBED_HINT]
+    ranges = _shard_ranges(docs)
+    keys = docs.column("key").to_pylist()
+    summaries = []
+    recorded = state.setdefault("embeddings", {})
+    for name in names:
+        folder = store.embeddings_dir(name)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        entry = recorded.get(name)
+        same = ("model", "pretrained", "dim", "decode")
+        if entry is not None and any(entry.get("meta", {}).get(k) != meta.get(k) for k in same):
+            shutil.rmtree(layout.vectors(name, "image").parent, ignore_errors=True)  # re-embedded: start over
+            entry = None
+        entry = entry or {"kinds": {}}
+        entry["meta"] = meta
+        for kind in KINDS:
+            summary = _update_kind(config, layout.vectors(name, kind), folder, kind, ranges, keys,
+                                   entry["kinds"].get(kind))
+            if summary is None:
+                continue
+            vector_summary, kind_state = summary
+            entry["kinds"][kind] = kind_state
+            vector_summary.name = name
+            summaries.append(vector_summary)
+        recorded[name] = entry
+    return summaries, []
+
+
+def _update_kind(config: IndexConfig, target: Path, folder: Path, kind: str, ranges: dict[str, tuple[int, int]],
+                 keys: list[str], kind_state: dict | None) -> tuple[VectorSummary, dict] | None:
+    done = set((kind_state or {}).get("parts", []))
+    stems = sorted(p.name[: -len(".keys.parquet")] for p in folder.glob("*.keys.parquet"))
+    todo = [s for s in stems if s not in done and s in ranges and (folder / f"{s}.{kind}.npy").is_file()]
+    if not todo and kind_state is None:
+        return None
+    from biomedica.search.vectors import VectorIndex, update_vectors
+
+    present = set()
+    if target.is_dir():  # a run that died after appending: its vectors are in, its state.json is not
+        present = set(VectorIndex.open(target).doc_ids.tolist())
+    added, update = 0, None
+    batch_docs: list[np.ndarray] = []
+    batch_vectors: list[np.ndarray] = []
+
+    def flush():
+        nonlocal added, update
+        if batch_docs:
+            update = update_vectors(target, np.concatenate(batch_docs), np.concatenate(batch_vectors),
+                                    exact_max=config.exact_max, nlist=config.nlist, nprobe=config.nprobe)
+            added += update.added
+            batch_docs.clear()
+            batch_vectors.clear()
+
+    for stem in todo:
+        part_keys = pq.read_table(folder / f"{stem}.keys.parquet", columns=["key"]).column("key").to_pylist()
+        vectors = np.load(folder / f"{stem}.{kind}.npy", mmap_mode="r", allow_pickle=False)
+        start, stop = ranges[stem]
+        doc_of = {keys[d]: d for d in range(start, stop)}
+        rows, doc_ids = [], []
+        for row, key in enumerate(part_keys):
+            doc = doc_of.get(key)
+            if doc is not None and doc not in present:
+                rows.append(row)
+                doc_ids.append(doc)
+        if rows:
+            chosen = np.asarray(vectors[rows])
+            finite = np.isfinite(chosen).all(axis=1)  # undecodable images are NaN rows: no vector
+            batch_docs.append(np.asarray(doc_ids, np.int64)[finite])
+            batch_vectors.append(chosen[finite])
+        done.add(stem)
+        if sum(len(d) for d in batch_docs) >= VECTOR_CHUNK:
+            flush()
+    flush()
+    if update is None:  # nothing new: report what is there
+        if not target.is_dir():
+            return None
+        index = VectorIndex.open(target)
+        total, mode, recall = index.count, index.mode, index.recall_at_10
+    else:
+        total, mode, recall = update.total, update.mode, update.recall_at_10
+    kind_state = {"parts": sorted(done), "count": total, "mode": mode, "recall_at_10": recall}
+    return VectorSummary("", kind, added, total, mode, recall), kind_state

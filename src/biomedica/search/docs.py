@@ -1,0 +1,102 @@
+"""The docs table: one row per indexed sample, doc id = row number, everything a result list shows.
+
+Doc ids are dense and assigned in unit order (then license group, then shard row), never
+reused, so the table is the concatenation of its parts (`docs/NNNN.parquet`, one per index
+run) and `row(doc)` is a slice. Every sample of a unit gets a doc id, superseded copies
+included (they are masked by `live`), so ids do not depend on when supersession was seen.
+A sample is found in the archive by (group, shard, key): keys repeat across copies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from biomedica.archive.layout import ArchiveLayout
+from biomedica.archive.units import UnitStats
+from biomedica.records import LICENSE_GROUPS
+from biomedica.search.layout import IndexLayout
+
+CAPTION_CHARS = 500  # the docs table keeps the caption's start, for result lists; the full text is in the shard
+
+DOCS_SCHEMA = pa.schema([
+    ("doc", pa.int64()),
+    ("key", pa.string()),
+    ("pmcid", pa.string()),
+    ("group", pa.string()),
+    ("shard", pa.string()),
+    ("unit", pa.int64()),
+    ("image_offset", pa.int64()),
+    ("image_size", pa.int64()),
+    ("image_format", pa.string()),
+    ("json_offset", pa.int64()),
+    ("json_size", pa.int64()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("license", pa.string()),
+    ("license_group", pa.string()),
+    ("year", pa.int32()),
+    ("journal", pa.string()),
+    ("article_type", pa.string()),
+    ("has_mentions", pa.bool_()),
+    ("fig_label", pa.string()),
+    ("caption_title", pa.string()),
+    ("caption", pa.string()),
+    ("article_title", pa.string()),
+    ("doi", pa.string()),
+])
+
+# What the keyword index reads from a shard beyond the docs columns (full text).
+TEXT_COLUMNS = ["caption", "caption_title", "mentions", "article_title", "keywords"]
+_SHARD_COLUMNS = sorted({f.name for f in DOCS_SCHEMA} - {"doc", "group", "unit", "has_mentions"} | set(TEXT_COLUMNS))
+
+
+def unit_samples(archive: Path, unit_id: int, stats: UnitStats) -> pa.Table:
+    """Every sample row of one unit (superseded copies too), groups in LICENSE_GROUPS order, shard row order.
+
+    Columns: the docs columns less `doc`, plus the full text columns (caption untruncated, mentions, keywords).
+    """
+    layout = ArchiveLayout(Path(archive))
+    tables = []
+    for group in LICENSE_GROUPS:
+        if group not in stats.shards:
+            continue
+        path = layout.group_dir(group) / stats.shards[group].name.replace(".tar", ".parquet")
+        table = pq.read_table(path, columns=_SHARD_COLUMNS)
+        n = table.num_rows
+        table = table.append_column("group", pa.array([group] * n, pa.string()))
+        table = table.append_column("unit", pa.array([unit_id] * n, pa.int64()))
+        tables.append(table)
+    if not tables:
+        return pa.schema([DOCS_SCHEMA.field(c) for c in _SHARD_COLUMNS if c in DOCS_SCHEMA.names]).empty_table()
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def docs_part(samples: pa.Table, first_doc: int) -> pa.Table:
+    """The DOCS_SCHEMA rows of `samples` (from unit_samples), doc ids from `first_doc`."""
+    n = samples.num_rows
+    mentions = samples.column("mentions")
+    has_mentions = pc.fill_null(pc.greater(pc.list_value_length(mentions), 0), False)
+    caption = pc.utf8_slice_codeunits(pc.fill_null(samples.column("caption"), ""), 0, CAPTION_CHARS)
+    columns = {
+        "doc": pa.array(range(first_doc, first_doc + n), pa.int64()),
+        "has_mentions": has_mentions,
+        "caption": caption,
+    }
+    arrays = [columns[f.name] if f.name in columns else samples.column(f.name).cast(f.type) for f in DOCS_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=DOCS_SCHEMA)
+
+
+def read_docs(layout: IndexLayout, through_batch: int | None = None) -> pa.Table:
+    """The docs table: every part (up to `through_batch`), in doc order; checked dense."""
+    parts = [p for b, p in layout.docs_parts() if through_batch is None or b <= through_batch]
+    if not parts:
+        return DOCS_SCHEMA.empty_table()
+    table = pa.concat_tables([pq.read_table(p, schema=DOCS_SCHEMA, memory_map=True) for p in parts])
+    docs = table.column("doc")
+    if table.num_rows and (docs[0].as_py() != 0 or docs[-1].as_py() != table.num_rows - 1):
+        raise ValueError(f"{layout.docs_dir}: doc ids are not dense; delete {layout.root} and run `biomedica index` again")
+    return table

@@ -1,0 +1,60 @@
+"""The index folder's file names (ARCHIVE/index/ by default): the only code that knows them.
+
+```
+state.json                 written last by each index run (what is indexed; see biomedica.index.build)
+docs/NNNN.parquet          the docs table, one part per run that added docs (doc ids dense, in unit order)
+keyword/                   the tantivy index
+filters.parquet            annotation filter columns per doc (live, panel_type, concepts, cluster, ...)
+vectors/<name>/<kind>/     a VectorIndex per embedding name and kind (image | text)
+.biomedica.lock            the writer's lock (biomedica.io.lock)
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+INDEX_DIR = "index"
+SCHEMA_VERSION = 1
+KINDS = ("image", "text")
+
+
+def default_index_dir(archive: Path) -> Path:
+    return Path(archive) / INDEX_DIR
+
+
+@dataclass(frozen=True)
+class IndexLayout:
+    """Paths inside one index folder."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return Path(self.root) / "state.json"
+
+    @property
+    def docs_dir(self) -> Path:
+        return Path(self.root) / "docs"
+
+    def docs_part(self, batch: int) -> Path:
+        return self.docs_dir / f"{batch:04d}.parquet"
+
+    def docs_parts(self) -> list[tuple[int, Path]]:
+        """(batch, path) of every docs part present, batch ascending."""
+        if not self.docs_dir.is_dir():
+            return []
+        found = [(int(p.stem), p) for p in self.docs_dir.glob("*.parquet") if p.stem.isdigit()]
+        return sorted(found)
+
+    @property
+    def keyword(self) -> Path:
+        return Path(self.root) / "keyword"
+
+    @property
+    def filters(self) -> Path:
+        return Path(self.root) / "filters.parquet"
+
+    def vectors(self, name: str, kind: str) -> Path:
+        return Path(self.root) / "vectors" / name / kind

@@ -1,0 +1,135 @@
+"""The search server under hostile or careless requests: Host check, cross-site writes, upload cap, bad params.
+
+Host and cap checks run against a real uvicorn on 127.0.0.1 (a thread); parameter checks use FastAPI's
+in-process client. No request gets a 5xx, and no reply repeats what was sent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+
+import pytest
+
+from .conftest import UNIQUE_WORD
+
+MB = 1024 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(search_archive, engine):
+    """A real uvicorn serving the search app on a free 127.0.0.1 port: its port."""
+    import uvicorn
+
+    from biomedica.serve.app import create_app
+    from biomedica.serve.config import ServeConfig
+
+    port = _free_port()
+    app = create_app(ServeConfig(archive=search_archive, port=port, max_upload_bytes=1 * MB), engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "search server did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _request(port, method, path, body=b"", headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_host_header_must_name_this_server(live):
+    status, _ = _request(live, "GET", f"/api/search?q={UNIQUE_WORD}", headers={"Host": f"127.0.0.1:{live}"})
+    assert status == 200
+    status, body = _request(live, "GET", f"/api/search?q={UNIQUE_WORD}", headers={"Host": f"evil.example:{live}"})
+    assert status == 421 and b"not this server" in body
+    status, _ = _request(live, "GET", "/", headers={"Host": f"localhost:{live}"})
+    assert status == 200
+
+
+def test_cross_origin_posts_are_refused(live):
+    body = b'{"keys": ["PMC9000001_000"]}'
+    headers = {"Host": f"127.0.0.1:{live}", "Content-Type": "application/json"}
+    status, _ = _request(live, "POST", "/api/export", body, {**headers, "Origin": "https://evil.example"})
+    assert status == 403
+    status, _ = _request(live, "POST", "/api/export", body, {**headers, "Sec-Fetch-Site": "cross-site"})
+    assert status == 403
+    status, _ = _request(live, "POST", "/api/export", body, {**headers, "Content-Type": "text/plain"})
+    assert status == 415  # a plain HTML form elsewhere cannot post
+    status, _ = _request(live, "POST", "/api/export", body, {**headers, "Origin": f"http://127.0.0.1:{live}"})
+    assert status == 200
+    status, _ = _request(live, "POST", "/api/search/image", b"--x--\r\n",
+                         {"Host": f"127.0.0.1:{live}", "Content-Type": "multipart/form-data; boundary=x",
+                          "Origin": "https://evil.example"})
+    assert status == 403
+
+
+def test_oversize_upload_is_413(live):
+    boundary = "b0undary"
+    payload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.png\"\r\n"
+               "Content-Type: image/png\r\n\r\n").encode() + b"\0" * (2 * MB) + f"\r\n--{boundary}--\r\n".encode()
+    status, body = _request(live, "POST", "/api/search/image", payload,
+                            {"Host": f"127.0.0.1:{live}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 413 and b"\0\0\0" not in body
+    status, _ = _request(live, "POST", "/api/export", b"{" + b" " * (5 * MB) + b"}",
+                         {"Host": f"127.0.0.1:{live}", "Content-Type": "application/json"})
+    assert status == 413
+    # multipart is taken by the image route only
+    status, _ = _request(live, "POST", "/api/export", b"--x--\r\n",
+                         {"Host": f"127.0.0.1:{live}", "Content-Type": "multipart/form-data; boundary=x"})
+    assert status == 415
+
+
+@pytest.mark.parametrize("params, status, words", [
+    ({"q": "x", "limit": "-1"}, 422, "limit"),
+    ({"q": "x", "limit": "10000"}, 422, "limit"),
+    ({"q": "x", "limit": "ten"}, 422, "limit"),
+    ({"q": "x", "offset": "-5"}, 422, "offset"),
+    ({"q": "x", "year_from": "abc"}, 422, "year_from"),
+    ({"q": "x", "year_from": "2020", "year_to": "2010"}, 422, "year_from"),
+    ({"q": "x", "mode": "foo"}, 422, "mode"),
+    ({"q": "x", "license_group": "secret"}, 422, "license_group"),
+    ({"q": "x", "panel_type": "many"}, 422, "panel_type"),
+    ({"q": "x", "canonical_only": "perhaps"}, 422, "canonical_only"),
+    ({"q": "x", "cluster": "abc"}, 422, "cluster"),
+    ({"q": "x", "colour": "red", "sort": "date"}, 400, "'colour', 'sort'"),
+    ({"q": ""}, 400, "empty"),
+])
+def test_bad_parameters_are_a_clear_4xx(client, params, status, words):
+    response = client.get("/api/search", params=params)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert words in detail and "\n" not in detail and "Traceback" not in detail
+    for value in params.values():
+        if len(value) > 3 and not value.lstrip("-").isdigit():
+            assert value not in detail.replace(words, "")  # never an echo of what was sent
+
+
+def test_unknown_keys_are_404(client):
+    for path in ("/api/figure/PMC0_000", "/api/similar/PMC0_000", "/api/image/PMC0_000?size=thumb"):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.text)
+    response = client.post("/api/export", json={"keys": ["PMC0_000"]})
+    assert response.status_code == 404 and "PMC0_000" in response.json()["detail"]
+    assert client.get("/api/facets", params={"bogus": "1"}).status_code == 400
+    assert client.get("/api/similar/PMC9000001_000", params={"q": "x"}).status_code == 400
+    response = client.post("/api/export", json={"keys": ["PMC9000001_000"], "format": "zip"})
+    assert response.status_code == 422 and "format" in response.json()["detail"]
