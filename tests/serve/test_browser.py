@@ -85,9 +85,9 @@ def _mark_up(corpus: Path) -> None:
     """Put markup into one article's figure caption and title, as XML text (escaped), as a publisher might."""
     nxml = corpus / XSS_PMCID / f"{XSS_PMCID}.nxml"
     text = nxml.read_text(encoding="utf-8")
-    escaped = (f" {XSS_WORD} " + XSS_SCRIPT + " " + XSS_IMG).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    caption_end = text.index("</p>", text.index("<caption>"))
-    text = text[:caption_end] + escaped + text[caption_end:]
+    escaped = (f"{XSS_WORD} " + XSS_SCRIPT + " " + XSS_IMG + " ").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    caption_start = text.index("<p>", text.index("<caption>")) + len("<p>")  # first, so the result card shows it
+    text = text[:caption_start] + escaped + text[caption_start:]
     title = re.search(r"<article-title>(.*?)</article-title>", text, re.S)
     text = text[: title.start(1)] + XSS_TITLE.replace("<", "&lt;").replace(">", "&gt;") + text[title.end(1):]
     nxml.write_text(text, encoding="utf-8")
@@ -134,12 +134,21 @@ def _api(url: str, path: str, **params):
 
 
 def _search(page, text: str) -> None:
+    """Type `text` into the search box the keyboard way and wait for the answer.
+
+    Predicates are functions, never expression strings: the page's CSP forbids eval, and Playwright
+    evaluates expression strings with it.
+    """
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.keyboard.press("/")  # `/` focuses the search box
     page.keyboard.press("Control+A")
     page.keyboard.type(text)
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('status').dataset.total !== undefined && "
+    _wait_answer(page)
+
+
+def _wait_answer(page) -> None:
+    page.wait_for_function("() => document.getElementById('status').dataset.total !== undefined && "
                            "!document.getElementById('status').textContent.startsWith('searching')")
 
 
@@ -174,7 +183,7 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         first_caption = page.locator("#results .result .caption").first
         expect(first_caption).to_contain_text(XSS_SCRIPT)
         expect(first_caption).to_contain_text(XSS_IMG)
-        page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete)")
+        page.wait_for_function("() => [...document.querySelectorAll('#results img')].every(i => i.complete)")
 
         # keyboard: focus the first result, arrows move, Enter opens, Esc closes and gives focus back
         page.locator("#results .result").first.focus()
@@ -183,7 +192,7 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         expect(dialog).to_be_visible()
         expect(page.locator("#figure-caption")).to_contain_text(XSS_SCRIPT)
         expect(page.locator("#figure-title")).to_contain_text(XSS_TITLE)
-        page.wait_for_function("document.getElementById('figure-image').complete && "
+        page.wait_for_function("() => document.getElementById('figure-image').complete && "
                                "document.getElementById('figure-image').naturalWidth > 0")
         # the paragraph citing "Fig. 1" is listed and the citing sentence is marked
         expect(page.locator("#figure-mentions mark.cited").first).to_contain_text("Fig. 1")
@@ -203,12 +212,20 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         expect(page.locator("#figure-meta")).to_contain_text(similar[0])
         page.keyboard.press("Escape")
         expect(dialog).to_be_hidden()
+        assert page.evaluate("document.activeElement.dataset.key") == xss_key  # focus back on the opened result
         page.hover("#results .result")
         page.wait_for_timeout(300)  # give a stray onerror or onmouseover time to fire
         assert page.evaluate("window.__xss") is None
         assert page.locator("script").count() == 1  # the page's own, nothing created
         assert page.locator("img[src=x], img[onerror], [onmouseover], #results b, #figure-view b").count() == 0
         assert dialogs == []
+
+        # the mode switch searches again: hybrid (keyword + caption and image vectors) keeps the figure first
+        page.check("input[name=mode][value=hybrid]")
+        _wait_answer(page)
+        assert _shown_keys(page)[0] == xss_key
+        page.check("input[name=mode][value=keyword]")
+        _wait_answer(page)
 
         # arrow keys move through the grid
         _search(page, "plot")
@@ -250,7 +267,18 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         upload.write_bytes(image.content)
         page.set_input_files("#image-input", str(upload))
         expect(page.locator("#query-image")).to_be_visible()
-        page.wait_for_function("document.getElementById('status').textContent.includes('the image')")
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('the image')")
         assert _shown_keys(page)[0] == probe
+
+        # and by drag and drop onto the drop zone
+        dropped = keys[1]
+        data = httpx.get(f"{url}/api/image/{dropped}", params={"size": "full"}, timeout=30)
+        transfer = page.evaluate_handle(
+            "([bytes, type]) => { const t = new DataTransfer();"
+            " t.items.add(new File([new Uint8Array(bytes)], 'dropped', { type })); return t; }",
+            [list(data.content), data.headers["content-type"]])
+        page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('the image dropped')")
+        assert _shown_keys(page)[0] == dropped
         assert page.evaluate("window.__xss") is None
         browser.close()
