@@ -58,3 +58,33 @@ def test_old_select_write_names_still_import():
     from biomedica.select import write
 
     assert write.manifest_table is selection.manifest_table and write.MANIFEST_NAME == "manifest.parquet"
+
+
+def test_manifest_for_keys_on_an_archive(demo_archive):
+    from pathlib import Path
+
+    from biomedica.archive.reader import read_member, read_shard_index
+    from biomedica.archive.selection import manifest_for_keys
+
+    index = {r["key"]: r for r in read_shard_index(demo_archive).to_pylist()}
+    keys = sorted(index)[::3]
+    table, missing, held_out = manifest_for_keys(demo_archive, ["PMC0_000", *reversed(keys)], HeldOutSplit(0.0))
+    assert missing == ["PMC0_000"] and held_out == 0
+    assert table.column_names == MANIFEST_COLUMNS and sorted(table.column("key").to_pylist()) == keys
+    rows = table.to_pylist()
+    assert rows == sorted(rows, key=lambda r: (r["group"], r["shard"], r["key"]))
+    for row in rows:  # the offsets point at the sample's own members
+        assert Path(row["url"]).is_file() and Path(row["url"]).parent.name == row["group"]
+        caption = read_member(demo_archive, row["group"], row["shard"], row["txt_offset"], row["txt_size"])
+        assert caption.decode("utf-8") == index[row["key"]]["caption"]
+    assert read_key_manifest_bytes(table).held_out == HeldOutSplit(0.0)
+    empty = manifest_for_keys(demo_archive, [], HeldOutSplit(0.0))
+    assert empty.table.num_rows == 0 and empty.table.column_names == MANIFEST_COLUMNS and empty.missing == []
+
+
+def read_key_manifest_bytes(table: pa.Table):
+    import io
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return parse_key_manifest(buffer.getvalue(), "export.parquet")

@@ -82,15 +82,51 @@ def test_cross_origin_posts_are_refused(live):
     assert status == 403
 
 
+def _declared(port, path, content_type, length) -> tuple[int, bytes]:
+    """Send headers declaring a `length`-byte body and a first chunk of it only, then read the reply:
+    the guard answers from Content-Length before reading the body (and closes the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+                      f"Content-Length: {length}\r\n\r\n").encode() + b"\0" * 1024)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _chunked(port, path, content_type, total) -> tuple[int, bytes]:
+    """Stream a chunked body of `total` bytes (no Content-Length); the guard counts and cuts it off at the cap."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+                      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode())
+        head = (b'--b0undary\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n")
+        piece = b"\0" * 65536
+        try:
+            sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
+            for _ in range(total // len(piece)):
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading at the cap
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except ConnectionResetError:
+            pass
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
 def test_oversize_upload_is_413(live):
-    boundary = "b0undary"
-    payload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.png\"\r\n"
-               "Content-Type: image/png\r\n\r\n").encode() + b"\0" * (2 * MB) + f"\r\n--{boundary}--\r\n".encode()
-    status, body = _request(live, "POST", "/api/search/image", payload,
-                            {"Host": f"127.0.0.1:{live}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    assert status == 413 and b"\0\0\0" not in body
-    status, _ = _request(live, "POST", "/api/export", b"{" + b" " * (5 * MB) + b"}",
-                         {"Host": f"127.0.0.1:{live}", "Content-Type": "application/json"})
+    multipart = "multipart/form-data; boundary=b0undary"
+    status, body = _declared(live, "/api/search/image", multipart, 2 * MB)
+    assert status == 413 and b"MiB" in body and b"\0" not in body
+    status, body = _chunked(live, "/api/search/image", multipart, 2 * MB)
+    assert status == 413 and b"\0" not in body
+    status, _ = _declared(live, "/api/export", "application/json", 5 * MB)
     assert status == 413
     # multipart is taken by the image route only
     status, _ = _request(live, "POST", "/api/export", b"--x--\r\n",

@@ -11,21 +11,27 @@ holds the config, SQL, filters and counts.
 Training also accepts a hand-made *key manifest*: Parquet with `shard` (or `url`) and
 `key` columns, or JSON Lines of `{"shard": ..., "key": ...}`; `parse_key_manifest` reads
 both from bytes, so the same reader serves local files and URLs.
+
+`manifest_for_keys` turns a list of keys (a search export) into this manifest, leaving out
+held-out articles as select does and returning the keys the archive does not hold.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from biomedica.archive.annotations import write_table_atomic
 from biomedica.archive.layout import ArchiveLayout
+from biomedica.archive.reader import read_shard_index
 from biomedica.archive.split import HeldOutSplit
 from biomedica.io.atomic import write_json_atomic
 
@@ -34,6 +40,7 @@ SELECTION_NAME = "selection.json"
 MANIFEST_COLUMNS = ["url", "group", "shard", "key", "image_offset", "image_size", "txt_offset", "txt_size",
                     "json_offset", "json_size"]
 HELD_OUT_METADATA = b"biomedica.held_out"
+EVAL_SPLIT = HeldOutSplit()  # eval's default split, which an export leaves out unless told otherwise
 
 
 class SelectionManifestError(ValueError):
@@ -58,6 +65,40 @@ def manifest_table(archive: Path, rows: pa.Table, held_out: HeldOutSplit | None 
     if held_out is not None:
         table = table.replace_schema_metadata({HELD_OUT_METADATA: json.dumps(held_out.to_dict()).encode()})
     return table
+
+
+class KeySelection(NamedTuple):
+    """What `manifest_for_keys` made: the manifest, the keys it could not find, the held-out keys it left out."""
+
+    table: pa.Table
+    missing: list[str]  # not in the archive, or only as a superseded copy; in the order given
+    held_out: int  # found, but their article is held out for evaluation
+
+
+def manifest_for_keys(archive: Path, keys: Iterable[str], held_out: HeldOutSplit | None = EVAL_SPLIT
+                      ) -> KeySelection:
+    """The selection manifest of `keys` (live samples only), sorted as select sorts it.
+
+    Held-out articles (`held_out`, eval's default split unless told; None: none held out)
+    are left out and counted, and the split is recorded in the schema metadata as select
+    records it, so train checks it against its own. Duplicate keys count once; a key is
+    matched in the live archive whatever shard a caller thought it was in.
+    """
+    split = held_out or HeldOutSplit(0.0)
+    wanted = list(dict.fromkeys(str(k) for k in keys))
+    columns = [c for c in MANIFEST_COLUMNS if c not in ("url", "group")] + ["pmcid"]
+    index = read_shard_index(Path(archive), columns=columns)
+    found = index.filter(pc.is_in(index.column("key"), value_set=pa.array(wanted, pa.string())))
+    present = set(found.column("key").to_pylist())
+    missing = [k for k in wanted if k not in present]
+    held = 0
+    if split.enabled and found.num_rows:
+        keep = [not split.holds(key, pmcid or None)
+                for key, pmcid in zip(found.column("key").to_pylist(), found.column("pmcid").to_pylist())]
+        held = keep.count(False)
+        found = found.filter(pa.array(keep, pa.bool_()))
+    found = found.sort_by([("group", "ascending"), ("shard", "ascending"), ("key", "ascending")])
+    return KeySelection(manifest_table(archive, found, split), missing, held)
 
 
 def write_manifest(out: Path, table: pa.Table) -> Path:

@@ -21,6 +21,11 @@ def select(
         help="Extra SQL condition over the `annotated` view (raw DuckDB SQL, e.g. \"year >= 2020\"). It runs "
         "sandboxed: one condition, files readable only inside the archive and annotations folders.",
     ),
+    keys: Path = typer.Option(
+        None, "--keys",
+        help="Keep only the keys of this key manifest (a select manifest.parquet, a `serve` export, or JSON Lines "
+        "of {shard, key}); keys the archive lacks are reported. Combines with the other filters.",
+    ),
     license_group: list[str] = typer.Option([], "--license-group", help="Keep these groups (repeatable)."),
     min_year: int = typer.Option(None, help="Keep samples published in or after this year."),
     max_year: int = typer.Option(None, help="Keep samples published in or before this year."),
@@ -56,7 +61,7 @@ def select(
     split = {} if held_out_fraction is None else {"held_out_fraction": held_out_fraction}
     try:
         config = SelectConfig(
-            archive=archive, out=out, annotations=annotations, where=where, license_groups=license_group,
+            archive=archive, out=out, annotations=annotations, where=where, keys=keys, license_groups=license_group,
             min_year=min_year, max_year=max_year, journals=journal, canonical_only=canonical_only,
             exclude_leaks=exclude_leaks, drop_flags=drop_flag, panel_types=panel_type, strategy=strategy,
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
@@ -69,8 +74,16 @@ def select(
         result = run_select(config)
     except (OSError, ValueError, SelectionExists) as exc:  # OSError: also ArchiveLocked (another writer)
         fail(str(exc))
+    listed = []
+    if result.keys_listed is not None:
+        missing = len(result.keys_missing)
+        shown = [key if len(key) <= 40 else key[:37] + "..." for key in result.keys_missing[:3]]
+        example = f" (e.g. {', '.join(shown)})" if missing else ""
+        listed = [("keys listed", f"{result.keys_listed:,}"),
+                  ("  not in the archive or superseded", f"{missing:,}{example}")]
     print_summary(f"biomedica select -> {result.out}", [
         ("selected", f"{result.selected:,} of {result.total:,}"),
+        *listed,
         *((f"  {group}", f"{count:,}") for group, count in sorted(result.per_group.items())),
         *((f"  concept {concept}", f"{count:,}") for concept, count in list(result.per_concept.items())[:20]),
         ("held-out eval samples excluded", f"{result.held_out_excluded:,}"),

@@ -231,7 +231,8 @@ def build_filter_table(docs: pa.Table, live: np.ndarray, store: AnnotationStore)
         con.register("docs", base)
         joins = []
         for name in present:
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet(?)", [str(store.table_path(name))])
+            path = str(store.table_path(name)).replace("'", "''")  # a view cannot take a prepared parameter
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
             joins.append(f"LEFT JOIN (SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY key) = 1) {name} "
                          f"USING (key)")
         empty = "CAST([] AS VARCHAR[])"

@@ -1,7 +1,7 @@
 """Training subsets: SQL (DuckDB) over the archive and its annotations, written as a manifest or shards.
 
-`run_select(SelectConfig(...))` applies the filters (licence group, year, journal,
-duplicates, quality flags, panel type, concepts, free SQL), then a strategy: `all`,
+`run_select(SelectConfig(...))` applies the filters (the keys of a key manifest, licence
+group, year, journal, duplicates, quality flags, panel type, concepts, free SQL), then a strategy: `all`,
 `concept-filtered` (drop chosen concepts, e.g. plots and tables) or `concept-balanced`
 (at most N samples per concept, deterministic for a seed). Output: `manifest.parquet`
 (shard URL + key, streamable with `manifest_key_filter`) or new shards with `sizes.json`.

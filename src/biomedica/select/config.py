@@ -22,6 +22,10 @@ class SelectConfig(BaseModel):
         default=None, description="extra SQL condition over the `annotated` view, e.g. \"year >= 2020 AND journal ILIKE '%radiol%'\" "
         "(raw DuckDB SQL for the local command line; run sandboxed, never taken from a server request)"
     )
+    keys: Path | None = Field(
+        default=None, description="a key manifest (select's manifest.parquet, a search export, or JSON Lines of "
+        "{shard, key}): keep only these keys; keys the archive lacks are counted and reported"
+    )
     license_groups: list[Literal["commercial", "noncommercial", "other"]] = Field(default_factory=list)
     min_year: int | None = None
     max_year: int | None = None

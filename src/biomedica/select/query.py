@@ -10,6 +10,7 @@ Views every query can use:
 | `annotated` | `samples` LEFT JOINed with every annotation table on `key` |
 | `concept_view` | `annotated` + `concept` (the id the strategies use) + `concept_score` |
 | `held_out` | keys of the samples whose article (`archive.keys.sample_article`) the eval split holds out |
+| `wanted_keys` | with `--keys`: the keys of the key manifest (`register_keys`), with their position in it |
 
 Only the shards of complete units are read (the file list comes from the unit markers),
 so a half-written build is never selected from.
@@ -121,6 +122,15 @@ def _create_held_out(connection, split: HeldOutSplit) -> None:
     )
 
 
+def register_keys(connection, keys: list[str]) -> list[str]:
+    """Fill `wanted_keys` (duplicates once, first position kept); returns the keys no live sample has, in order."""
+    unique = list(dict.fromkeys(keys))
+    connection.register("wanted_keys", pa.table({"key": pa.array(unique, pa.string()),
+                                                 "position": pa.array(range(len(unique)), pa.int64())}))
+    sql = "SELECT key FROM wanted_keys WHERE key NOT IN (SELECT key FROM samples) ORDER BY position"
+    return fetch_arrow(connection, sql).column(0).to_pylist()
+
+
 def fetch_arrow(connection, sql: str, parameters: list | None = None):
     """The result of `sql` as an Arrow table (relation API of DuckDB 2; `fetch_arrow_table` before)."""
     relation = connection.sql(sql, params=parameters or None)
@@ -168,6 +178,9 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
     conditions: list[str] = []
     parameters: list = []
     applied: list[str] = []
+    if config.keys is not None:
+        conditions.append("key IN (SELECT key FROM wanted_keys)")
+        applied.append(f"keys listed in {config.keys}")
     if config.license_groups:
         conditions.append(f"\"group\" IN ({', '.join('?' for _ in config.license_groups)})")
         parameters += list(config.license_groups)

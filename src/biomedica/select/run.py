@@ -12,13 +12,14 @@ from biomedica.archive.selection import (
     MANIFEST_NAME,
     SELECTION_NAME,
     manifest_table,
+    read_key_manifest,
     write_manifest,
     write_selection_summary,
 )
 from biomedica.io.lock import LOCK_NAME, ArchiveLock
 from biomedica.io.settings import SettingsMismatch
 from biomedica.select.config import SelectConfig
-from biomedica.select.query import build_query, connect, fetch_arrow
+from biomedica.select.query import build_query, connect, fetch_arrow, register_keys
 from biomedica.select.write import SIZES_NAME, shard_pattern, write_shards
 
 _SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what write_shards names a shard
@@ -46,6 +47,8 @@ class SelectResult:
     held_out_excluded: int = 0  # held-out eval samples that every other filter kept (the split removed them)
     filters: list[str] = field(default_factory=list)
     sql: str = ""
+    keys_listed: int | None = None  # distinct keys in --keys (None: no --keys)
+    keys_missing: list[str] = field(default_factory=list)  # of those, not in the archive or superseded
 
 
 def _prepare_out(config: SelectConfig) -> Path:
@@ -96,7 +99,11 @@ def run_select(config: SelectConfig) -> SelectResult:
 
 def _select(config: SelectConfig) -> SelectResult:
     start = time.perf_counter()
+    wanted = None
+    if config.keys is not None:  # read first: a bad manifest is refused before the archive is scanned
+        wanted = [key for _, key in read_key_manifest(config.keys).rows]
     connection, present = connect(config.archive, config.annotations, config.held_out)
+    missing = register_keys(connection, wanted) if wanted is not None else []
     query = build_query(config, present)
     import duckdb
 
@@ -122,7 +129,8 @@ def _select(config: SelectConfig) -> SelectResult:
             per_concept[name] = per_concept.get(name, 0) + 1
     result = SelectResult(out=out, output=config.output, selected=rows.num_rows, total=total, seconds=0.0,
                           per_group=per_group, per_concept=dict(sorted(per_concept.items())),
-                          held_out_excluded=held_out_excluded, filters=query.applied, sql=query.sql)
+                          held_out_excluded=held_out_excluded, filters=query.applied, sql=query.sql,
+                          keys_listed=None if wanted is None else len(set(wanted)), keys_missing=missing)
     if config.output == "manifest":
         write_manifest(out, manifest_table(config.archive, rows, config.held_out))
     else:
@@ -139,6 +147,8 @@ def _select(config: SelectConfig) -> SelectResult:
         "per_group": per_group,
         "per_concept": result.per_concept,
         "held_out": {**config.held_out.to_dict(), "excluded_samples": held_out_excluded},
+        "keys": None if wanted is None else {"listed": result.keys_listed, "missing": len(missing),
+                                             "missing_keys": missing[:1000]},
         "sizes": result.sizes,
         "shard_pattern": result.shard_pattern,
     })

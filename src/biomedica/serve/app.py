@@ -31,7 +31,6 @@ are capped while they stream (the image upload at `max_upload_bytes`). The archi
 are only read.
 """
 
-from __future__ import annotations
 
 from importlib import resources
 from typing import Any, Literal, get_origin
