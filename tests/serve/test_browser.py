@@ -45,7 +45,7 @@ def _page_html() -> str:
 def test_page_pins_its_script_hash_and_loads_nothing_from_elsewhere():
     """The CSP names the inline script's sha256: an edit to the script must update it (or the page is dead)."""
     html = _page_html()
-    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
     assert len(scripts) == 1 and "<script src" not in html
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in html, (
@@ -88,17 +88,19 @@ def _mark_up(corpus: Path) -> None:
     escaped = (f"{XSS_WORD} " + XSS_SCRIPT + " " + XSS_IMG + " ").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     caption_start = text.index("<p>", text.index("<caption>")) + len("<p>")  # first, so the result card shows it
     text = text[:caption_start] + escaped + text[caption_start:]
-    title = re.search(r"<article-title>(.*?)</article-title>", text, re.S)
+    title = re.search(r"<article-title>(.*?)</article-title>", text, re.DOTALL)
     text = text[: title.start(1)] + XSS_TITLE.replace("<", "&lt;").replace(">", "&gt;") + text[title.end(1):]
     nxml.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def indexed_archive(demo_corpus, tmp_path_factory) -> Path:
-    """The demo corpus (one caption marked up) ingested, embedded with tiny-random and indexed."""
+    """The demo corpus (one caption marked up) ingested, curated, embedded with tiny-random and indexed."""
     from biomedica.archive.annotations import AnnotationStore
-    from biomedica.curate.config import EmbedConfig
+    from biomedica.curate.cluster import cluster_embeddings
+    from biomedica.curate.config import ClusterConfig, EmbedConfig
     from biomedica.curate.embed import embed_archive
+    from biomedica.curate.run import run_curate
     from biomedica.index.build import build_index
     from biomedica.index.config import IndexConfig
     from biomedica.ingest.config import IngestConfig
@@ -110,18 +112,22 @@ def indexed_archive(demo_corpus, tmp_path_factory) -> Path:
     _mark_up(corpus)
     archive = root / "archive"
     run_ingest(IngestConfig(input=corpus, output=archive, workers=1, articles_per_unit=4, progress=False))
-    embed_archive(archive, AnnotationStore(archive / "annotations"),
-                  EmbedConfig(model="tiny-random", device="cpu", batch_size=16, progress=False))
+    run_curate(archive)  # dedup, quality, panels: the panel-type and canonical-only filters have data
+    store = AnnotationStore(archive / "annotations")
+    embed_archive(archive, store, EmbedConfig(model="tiny-random", device="cpu", batch_size=16, progress=False))
+    cluster_embeddings(archive, store, ClusterConfig(embeddings="tiny-random", k=4, pca_dim=8))  # annotate mounts
     build_index(IndexConfig(archive=archive), None)
     return archive
 
 
 @pytest.fixture(scope="module")
 def server(indexed_archive):
-    from biomedica.serve.app import create_app
+    from biomedica.cli.serve import compose_app
     from biomedica.serve.config import ServeConfig
 
-    with _serving(create_app(ServeConfig(archive=indexed_archive, port=0))) as url:
+    app, annotate = compose_app(ServeConfig(archive=indexed_archive, port=0))  # as `biomedica serve` runs it
+    assert annotate
+    with _serving(app) as url:
         yield url
 
 
@@ -176,6 +182,7 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(url)
         expect(page.locator("#f-license_group input")).to_have_count(3)  # facets loaded
+        expect(page.locator("#annotate-link")).to_be_visible()  # /api/info says annotate is mounted
 
         # a caption word finds its figure first; the marked-up caption is shown as text, never run
         _search(page, XSS_WORD)
@@ -256,6 +263,17 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         exported = pq.read_table(target).column("key").to_pylist()
         assert set(shown) <= set(exported) and len(exported) == expected
         page.uncheck(f"input[name=license_group][value={group}]")
+        _wait_answer(page)
+
+        # an annotation filter (curate's dedup): canonical-only hides near-duplicates as the API does
+        _search(page, "of")
+        everything = int(page.locator("#status").get_attribute("data-total"))
+        canonical = _api(url, "/api/search", q="of", mode="keyword", canonical_only="true")["total"]
+        assert canonical < everything
+        page.check("#canonical_only")
+        expect(page.locator("#status")).to_have_attribute("data-total", str(canonical))
+        page.uncheck("#canonical_only")
+        expect(page.locator("#status")).to_have_attribute("data-total", str(everything))
 
         # image query by upload: a figure's own image comes back first
         import httpx
@@ -281,4 +299,8 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         page.wait_for_function("() => document.getElementById('status').textContent.includes('the image dropped')")
         assert _shown_keys(page)[0] == dropped
         assert page.evaluate("window.__xss") is None
+
+        # one server, both views: the link opens the annotation page
+        page.click("#annotate-link")
+        expect(page).to_have_title("biomedica annotate")
         browser.close()
