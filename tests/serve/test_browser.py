@@ -268,6 +268,14 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         # an annotation filter (curate's dedup): canonical-only hides near-duplicates as the API does
         _search(page, "of")
         everything = int(page.locator("#status").get_attribute("data-total"))
+        assert everything > 20  # two pages: Next shows the API's second page
+        first_page = _shown_keys(page)
+        page.click("#next")
+        expect(page.locator("#page-info")).to_have_text(f"21–{min(40, everything)} of {everything}")
+        second = _api(url, "/api/search", q="of", mode="keyword", offset=20, limit=20)["results"]
+        assert _shown_keys(page) == [r["key"] for r in second] and not set(first_page) & set(_shown_keys(page))
+        page.click("#prev")
+        expect(page.locator("#page-info")).to_have_text(f"1–20 of {everything}")
         canonical = _api(url, "/api/search", q="of", mode="keyword", canonical_only="true")["total"]
         assert canonical < everything
         page.check("#canonical_only")
