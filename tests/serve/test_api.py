@@ -152,7 +152,7 @@ def test_figure_record_links_and_attribution(client, search_archive, samples):
     assert body["key"] == key == record["key"] and body["pmcid"] == MARKED_PMCID
     assert body["pmc_url"] == f"https://pmc.ncbi.nlm.nih.gov/articles/{MARKED_PMCID}/"
     assert body["mentions"] == record["mentions"] and body["caption"] == record["caption"]
-    article = [a for a in pq.read_table(search_archive / "articles").to_pylist() if a["pmcid"] == MARKED_PMCID][0]
+    article = next(a for a in pq.read_table(search_archive / "articles").to_pylist() if a["pmcid"] == MARKED_PMCID)
     assert body["article_title"] == article["title"] and body["doi"] == article["doi"]
     line = body["attribution"]
     assert article["title"] in line and MARKED_PMCID in line and f"doi:{article['doi']}" in line
