@@ -6,50 +6,16 @@ used: no browser download.
 """
 
 import dataclasses
-import socket
-import threading
-import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from biomedica.testing.web import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING, serving
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent: install it with `apt-get install -y chromium`"
+    not CHROMIUM.exists(), reason=CHROMIUM_MISSING
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _serving(app):
-    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("annotation server did not start within 20 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture()
@@ -58,7 +24,7 @@ def server(clustered):
 
     archive, annotations = clustered
     config = AnnotateConfig(archive=archive, annotations=annotations, samples_per_cluster=6)
-    with _serving(create_app(config)) as url:
+    with serving(create_app(config)) as url:
         yield url, config
 
 
@@ -146,7 +112,7 @@ def test_captions_and_names_are_shown_as_text_never_run(clustered, tmp_path):
     for summary in app.state.catalogue.clusters.values():  # as if the archive's captions carried markup
         summary.samples[0] = dataclasses.replace(summary.samples[0], caption=XSS_CAPTION)
     dialogs = []
-    with _serving(app) as url, sync_playwright() as playwright:
+    with serving(app) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
+from biomedica.testing.web import free_port, serving
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
@@ -29,11 +31,6 @@ from biomedica.annotate.app import AnnotateConfig, create_app
 SRC = Path(biomedica.__file__).resolve().parents[1]  # the sources under test, for the server subprocess
 MB = 1024 * 1024
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, deadline_s: float = 30.0, process: subprocess.Popen | None = None) -> None:
@@ -51,22 +48,12 @@ def _wait_for_port(port: int, deadline_s: float = 30.0, process: subprocess.Pope
 @pytest.fixture()
 def live(clustered, tmp_path):
     """A real uvicorn serving the app on 127.0.0.1 in a thread: (port, config)."""
-    import uvicorn
-
     archive, annotations = clustered
-    port = _free_port()
+    port = free_port()
     config = AnnotateConfig(archive=archive, annotations=annotations, samples_per_cluster=5, port=port,
                             database=tmp_path / "labels.sqlite")
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "annotation server did not start within 20 s"
-        time.sleep(0.05)
-    yield port, config
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(config), port):
+        yield port, config
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
@@ -152,7 +139,7 @@ def _length(received: bytes) -> int:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc (Linux)")
 def test_huge_streamed_body_is_refused_without_growing_the_server(clustered, tmp_path):
     archive, annotations = clustered
-    port = _free_port()
+    port = free_port()
     script = (
         "import sys, uvicorn\n"
         "from pathlib import Path\n"

@@ -19,18 +19,25 @@ pytest.importorskip("open_clip")
 
 MARKED_PMCID = "PMC9000002"
 UNIQUE_WORD = "wombatserve"  # in one caption only: keyword and hybrid must rank its figure first
-SCRIPT = "<script>alert(1)</script>"
-IMG = '<img src=x onerror="alert(1)">'
+SCRIPT = "<script>window.__xss=1</script>"
+IMG = '<img src=x onerror="window.__xss=1">'
+TITLE = '<b onmouseover="window.__xss=1">Retinal</b> study'
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mark_up(corpus: Path) -> None:
-    """Add a unique word and markup (as escaped XML text, as a publisher might) to one article's first caption."""
+    """Put a unique word and markup (as escaped XML text, as a publisher might) at the start of one article's
+    first caption (so a result card shows it) and markup in its title."""
     nxml = corpus / MARKED_PMCID / f"{MARKED_PMCID}.nxml"
     text = nxml.read_text(encoding="utf-8")
-    extra = f" {UNIQUE_WORD} {SCRIPT} {IMG}".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    end = text.index("</p>", text.index("<caption>"))
-    nxml.write_text(text[:end] + extra + text[end:], encoding="utf-8")
-    assert re.search(UNIQUE_WORD, nxml.read_text(encoding="utf-8"))
+    start = text.index("<p>", text.index("<caption>")) + len("<p>")
+    text = text[:start] + _escaped(f"{UNIQUE_WORD} {SCRIPT} {IMG} ") + text[start:]
+    title = re.search(r"<article-title>(.*?)</article-title>", text, re.DOTALL)
+    text = text[: title.start(1)] + _escaped(TITLE) + text[title.end(1):]
+    nxml.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

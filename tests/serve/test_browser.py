@@ -12,31 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import shutil
-import socket
-import threading
-import time
-from contextlib import contextmanager
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from biomedica.testing.web import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING, serving
+
+from .conftest import IMG, MARKED_PMCID, SCRIPT, TITLE, UNIQUE_WORD
+
 needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent: install it with `apt-get install -y chromium`"
+    not CHROMIUM.exists(), reason=CHROMIUM_MISSING
 )
-
-XSS_PMCID = "PMC9000002"
-XSS_WORD = "quokkaxss"  # a word no other caption has: searching it must find the marked-up figure first
-XSS_SCRIPT = "<script>window.__xss=1</script>"
-XSS_IMG = '<img src=x onerror="window.__xss=1">'
-XSS_TITLE = '<b onmouseover="window.__xss=1">Retinal</b> study'
-
 
 def _page_html() -> str:
     return resources.files("biomedica.serve").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -54,80 +40,16 @@ def test_page_pins_its_script_hash_and_loads_nothing_from_elsewhere():
     assert ".innerHTML" not in scripts[0] and "insertAdjacentHTML" not in scripts[0] and "document.write" not in scripts[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _serving(app):
-    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("search server did not start within 20 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def _mark_up(corpus: Path) -> None:
-    """Put markup into one article's figure caption and title, as XML text (escaped), as a publisher might."""
-    nxml = corpus / XSS_PMCID / f"{XSS_PMCID}.nxml"
-    text = nxml.read_text(encoding="utf-8")
-    escaped = (f"{XSS_WORD} " + XSS_SCRIPT + " " + XSS_IMG + " ").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    caption_start = text.index("<p>", text.index("<caption>")) + len("<p>")  # first, so the result card shows it
-    text = text[:caption_start] + escaped + text[caption_start:]
-    title = re.search(r"<article-title>(.*?)</article-title>", text, re.DOTALL)
-    text = text[: title.start(1)] + XSS_TITLE.replace("<", "&lt;").replace(">", "&gt;") + text[title.end(1):]
-    nxml.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
-def indexed_archive(demo_corpus, tmp_path_factory) -> Path:
-    """The demo corpus (one caption marked up) ingested, curated, embedded with tiny-random and indexed."""
-    from biomedica.archive.annotations import AnnotationStore
-    from biomedica.curate.cluster import cluster_embeddings
-    from biomedica.curate.config import ClusterConfig, EmbedConfig
-    from biomedica.curate.embed import embed_archive
-    from biomedica.curate.run import run_curate
-    from biomedica.index.build import build_index
-    from biomedica.index.config import IndexConfig
-    from biomedica.ingest.config import IngestConfig
-    from biomedica.ingest.run import run_ingest
-
-    root = tmp_path_factory.mktemp("search-page")
-    corpus = root / "corpus"
-    shutil.copytree(demo_corpus, corpus)
-    _mark_up(corpus)
-    archive = root / "archive"
-    run_ingest(IngestConfig(input=corpus, output=archive, workers=1, articles_per_unit=4, progress=False))
-    run_curate(archive)  # dedup, quality, panels: the panel-type and canonical-only filters have data
-    store = AnnotationStore(archive / "annotations")
-    embed_archive(archive, store, EmbedConfig(model="tiny-random", device="cpu", batch_size=16, progress=False))
-    cluster_embeddings(archive, store, ClusterConfig(embeddings="tiny-random", k=4, pca_dim=8))  # annotate mounts
-    build_index(IndexConfig(archive=archive), None)
-    return archive
-
-
-@pytest.fixture(scope="module")
-def server(indexed_archive):
+def server(search_archive):
     from biomedica.cli.serve import compose_app
     from biomedica.serve.config import ServeConfig
 
-    app, annotate = compose_app(ServeConfig(archive=indexed_archive, port=0))  # as `biomedica serve` runs it
+    app, annotate = compose_app(ServeConfig(archive=search_archive, port=0))  # as `biomedica serve` runs it
     assert annotate
-    with _serving(app) as url:
+    with serving(app) as url:
         yield url
 
 
@@ -169,9 +91,9 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
     from playwright.sync_api import expect, sync_playwright
 
     url = server
-    xss_hits = _api(url, "/api/search", q=XSS_WORD, mode="keyword")
+    xss_hits = _api(url, "/api/search", q=UNIQUE_WORD, mode="keyword")
     xss_key = xss_hits["results"][0]["key"]
-    assert xss_key.startswith(XSS_PMCID + "_")
+    assert xss_key.startswith(MARKED_PMCID + "_")
 
     dialogs: list[str] = []
     with sync_playwright() as playwright:
@@ -185,11 +107,11 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         expect(page.locator("#annotate-link")).to_be_visible()  # /api/info says annotate is mounted
 
         # a caption word finds its figure first; the marked-up caption is shown as text, never run
-        _search(page, XSS_WORD)
+        _search(page, UNIQUE_WORD)
         assert _shown_keys(page)[0] == xss_key
         first_caption = page.locator("#results .result .caption").first
-        expect(first_caption).to_contain_text(XSS_SCRIPT)
-        expect(first_caption).to_contain_text(XSS_IMG)
+        expect(first_caption).to_contain_text(SCRIPT)
+        expect(first_caption).to_contain_text(IMG)
         page.wait_for_function("() => [...document.querySelectorAll('#results img')].every(i => i.complete)")
 
         # keyboard: focus the first result, arrows move, Enter opens, Esc closes and gives focus back
@@ -197,8 +119,8 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         page.keyboard.press("Enter")
         dialog = page.locator("#figure-view")
         expect(dialog).to_be_visible()
-        expect(page.locator("#figure-caption")).to_contain_text(XSS_SCRIPT)
-        expect(page.locator("#figure-title")).to_contain_text(XSS_TITLE)
+        expect(page.locator("#figure-caption")).to_contain_text(SCRIPT)
+        expect(page.locator("#figure-title")).to_contain_text(TITLE)
         page.wait_for_function("() => document.getElementById('figure-image').complete && "
                                "document.getElementById('figure-image').naturalWidth > 0")
         # the paragraph citing "Fig. 1" is listed and the citing sentence is marked
@@ -209,7 +131,7 @@ def test_search_filter_figure_similar_image_export_in_chromium(server, tmp_path)
         expect(page.locator("#copy-status")).to_have_text("copied")
         assert page.evaluate("navigator.clipboard.readText()") == page.inner_text("#figure-attribution")
         links = page.eval_on_selector_all("#figure-links a", "as => as.map(a => a.href)")
-        assert f"https://pmc.ncbi.nlm.nih.gov/articles/{XSS_PMCID}/" in links
+        assert f"https://pmc.ncbi.nlm.nih.gov/articles/{MARKED_PMCID}/" in links
         assert all(link.startswith("https://") for link in links)
         # more like this: image neighbours of this figure, each opens in the same view
         expect(page.locator("#similar-grid .result").first).to_be_visible()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import biomedica
 from biomedica.cli import app
 from biomedica.cli.serve import compose_app
 from biomedica.serve.config import ServeConfig
+from biomedica.testing.web import free_port
 
 SRC = Path(biomedica.__file__).resolve().parents[1]
 
@@ -40,11 +40,6 @@ def test_missing_index_and_empty_archive_say_what_to_run(search_archive, tmp_pat
     assert result.exit_code == 1 and "nope" in _one_line(result)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_serve_warns_about_unindexed_units_and_prints_its_url(demo_corpus, tmp_path):
@@ -63,7 +58,7 @@ def test_serve_warns_about_unindexed_units_and_prints_its_url(demo_corpus, tmp_p
     build_index(IndexConfig(archive=archive), None)
     run_ingest(IngestConfig(input=demo_corpus, output=archive, workers=1, articles_per_unit=4, progress=False))
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     process = subprocess.Popen([sys.executable, "-m", "biomedica.cli", "serve", str(archive), "--port", str(port)],
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)

@@ -8,42 +8,27 @@ from __future__ import annotations
 
 import http.client
 import socket
-import threading
-import time
 
 import pytest
+
+from biomedica.testing.web import free_port, serving
 
 from .conftest import UNIQUE_WORD
 
 MB = 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def live(search_archive, engine):
     """A real uvicorn serving the search app on a free 127.0.0.1 port: its port."""
-    import uvicorn
-
     from biomedica.serve.app import create_app
     from biomedica.serve.config import ServeConfig
 
-    port = _free_port()
+    port = free_port()
     app = create_app(ServeConfig(archive=search_archive, port=port, max_upload_bytes=1 * MB), engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "search server did not start"
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port):
+        yield port
 
 
 def _request(port, method, path, body=b"", headers=None):

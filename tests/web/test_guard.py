@@ -9,10 +9,11 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-import time
 from typing import Annotated
 
 import pytest
+
+from biomedica.testing.web import free_port, serving
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
@@ -116,29 +117,13 @@ def test_old_import_path_is_the_same_module():
     assert old is new and old.RequestGuard is RequestGuard
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture()
 def live():
     """The app on a real uvicorn in a thread (upload cap 1 MiB, so a streamed body crosses it quickly)."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(_app(multipart_paths={UPLOAD: MB}), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start within 20 s"
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+    port = free_port()
+    with serving(_app(multipart_paths={UPLOAD: MB}), port):
+        yield port
 
 
 def test_streamed_upload_over_the_cap_is_cut_off(live):
