@@ -159,7 +159,11 @@ class SearchIndex:
         return dict(self.state.get("embeddings", {}).get(name, {}).get("meta", {}))
 
     def vectors(self, name: str | None, kind: str):
-        """The VectorIndex of embedding `name` (None: the first) and `kind` (image | text), None if not indexed."""
+        """The VectorIndex of embedding `name` (None: the first) and `kind` (image | text), None if not indexed.
+
+        A folder without its manifest (an update that died before its first commit, after a
+        re-embed cleared the folder) is "not indexed": serve then says to run `biomedica index`.
+        """
         names = self.embedding_names()
         if name is None:
             name = names[0] if names else None
@@ -168,10 +172,13 @@ class SearchIndex:
         if kind not in self.state["embeddings"][name].get("kinds", {}):
             return None
         if (name, kind) not in self._vectors:
-            from biomedica.search.vectors import VectorIndex
+            from biomedica.search.vectors import VectorIndex, VectorIndexMissing
 
             folder = self.layout.vectors(name, kind)
-            self._vectors[(name, kind)] = VectorIndex.open(folder) if folder.is_dir() else None
+            try:
+                self._vectors[(name, kind)] = VectorIndex.open(folder) if folder.is_dir() else None
+            except VectorIndexMissing:
+                self._vectors[(name, kind)] = None
         return self._vectors[(name, kind)]
 
     @property
