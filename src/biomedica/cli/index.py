@@ -25,6 +25,8 @@ def index(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Build or update the search index: new units only, superseded copies removed, filters refreshed."""
+    import faiss  # noqa: F401  biomedica[index], checked first: a missing one is one line naming it (cli.groups)
+    import tantivy  # noqa: F401
     from pydantic import ValidationError
     from tqdm import tqdm
 
