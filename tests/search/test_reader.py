@@ -180,3 +180,24 @@ def test_a_vector_folder_without_its_manifest_reads_as_not_indexed(indexed_curat
     with pytest.raises(BadRequest, match="biomedica index"):
         engine.search("figure", mode="semantic")
     assert engine.search("figure", mode="keyword")["total"] > 0
+
+
+def test_an_index_of_an_older_format_says_delete_and_rerun(indexed_curation, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from biomedica.cli import app
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexed_curation.index_dir, index_dir)
+    state = json.loads((index_dir / "state.json").read_text())
+    (index_dir / "state.json").write_text(json.dumps({**state, "schema_version": 1}))  # docs without txt offsets
+    with pytest.raises(IndexMissing) as caught:
+        SearchIndex.open(index_dir, indexed_curation.archive)
+    message = str(caught.value)
+    assert "delete the folder" in message and "biomedica index" in message and "\n" not in message
+    result = CliRunner().invoke(app, ["index", str(indexed_curation.archive), "--index", str(index_dir),
+                                      "--no-progress"])
+    assert result.exit_code == 2 and "delete the folder" in result.output and "Traceback" not in result.output

@@ -41,7 +41,9 @@ def read_state(layout: IndexLayout) -> dict | None:
     except (OSError, ValueError) as exc:
         raise IndexMissing(layout.root, f"state.json is unreadable ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("schema_version") != SCHEMA_VERSION:
-        raise IndexMissing(layout.root, f"index format is not version {SCHEMA_VERSION} (delete the folder)")
+        found = state.get("schema_version") if isinstance(state, dict) else None
+        raise IndexMissing(layout.root, f"index format {found}, this biomedica reads format {SCHEMA_VERSION}: "
+                                        "delete the folder")
     return state
 
 
