@@ -40,16 +40,33 @@ EXTRAS: dict[str, str] = {
 }
 
 
+# Extras that a whole command needs: under that command a missing package of the extra names the
+# command's extra (`biomedica serve` without fastapi says biomedica[serve], not annotate's extra,
+# since serve's extra brings fastapi and tantivy and faiss at once); cli.groups says which command needs which.
+EXTRA_PACKAGES: dict[str, frozenset[str]] = {
+    "index": frozenset({"tantivy", "faiss"}),
+    "serve": frozenset({"fastapi", "uvicorn", "starlette", "multipart", "python_multipart", "tantivy", "faiss"}),
+}
+
+
 class MissingExtra(ImportError):
     """An optional package is not installed; the message names the extra that brings it."""
 
 
-def missing_extra_message(exc: ImportError, needed_for: str | None = None) -> str | None:
-    """`... needs X: pip install 'biomedica[EXTRA]'` when `exc` is a missing optional package, else None."""
-    if isinstance(exc, MissingExtra):
-        return str(exc)
+def missing_extra_message(exc: ImportError, needed_for: str | None = None, command_extra: str | None = None
+                          ) -> str | None:
+    """`... needs X: pip install 'biomedica[EXTRA]'` when `exc` is a missing optional package, else None.
+
+    `command_extra`: the extra the running command needs whole (EXTRA_PACKAGES); it is named
+    for any of its packages, whatever smaller extra the package also belongs to.
+    """
     top = (exc.name or "").partition(".")[0]
-    extra = EXTRAS.get(top)
+    if command_extra is not None and top in EXTRA_PACKAGES.get(command_extra, ()):
+        extra = command_extra
+    elif isinstance(exc, MissingExtra):
+        return str(exc)
+    else:
+        extra = EXTRAS.get(top)
     if extra is None:
         return None
     return f"{needed_for or 'this command'} needs the Python package {top!r}, which is not installed: pip install 'biomedica[{extra}]'"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 pytest.importorskip("open_clip")
 
@@ -16,11 +21,19 @@ from biomedica.search.filters import SearchFilters
 from biomedica.search.reader import SearchIndex
 
 
-@pytest.mark.slow
-def test_embeddings_become_vector_indexes_keyed_by_doc(curation_archive, tmp_path):
-    store = AnnotationStore(tmp_path / "ann")
+@pytest.fixture(scope="module")
+def embedded(curation_archive, tmp_path_factory):
+    """The curation archive's tiny-random embeddings (computed once; tests copy the folder before changing it)."""
+    store = AnnotationStore(tmp_path_factory.mktemp("embedded") / "ann")
     config = EmbedConfig(model="tiny-random", batch_size=16, device="cpu", progress=False)
     embed_archive(curation_archive, store, config)
+    return store.root, config
+
+
+@pytest.mark.slow
+def test_embeddings_become_vector_indexes_keyed_by_doc(curation_archive, embedded, tmp_path):
+    shutil.copytree(embedded[0], tmp_path / "ann")
+    store, config = AnnotationStore(tmp_path / "ann"), embedded[1]
     name = config.folder_name()
     folder = store.embeddings_dir(name)
     parts = sorted(folder.glob("*.keys.parquet"))
@@ -56,3 +69,38 @@ def test_embeddings_become_vector_indexes_keyed_by_doc(curation_archive, tmp_pat
     allowed = index.mask(SearchFilters(license_group=["commercial"]))
     found, _ = vectors.search(images[:3].astype(np.float32), 5, allowed=allowed)
     assert all(allowed[d] for d in found[found >= 0])
+
+
+@pytest.mark.slow
+def test_first_ivf_trains_on_every_new_part_and_a_grown_index_retrains(curation_archive, embedded, tmp_path,
+                                                                        monkeypatch):
+    from biomedica.cli import app
+    from biomedica.search import vectors as vec_module
+
+    shutil.copytree(embedded[0], tmp_path / "ann")
+    store, name = AnnotationStore(tmp_path / "ann"), embedded[1].folder_name()
+    folder = store.embeddings_dir(name)
+    parts = sorted(folder.glob("*.keys.parquet"), key=lambda p: (pq.read_metadata(p).num_rows, p.name))
+    sizes = np.cumsum([pq.read_metadata(p).num_rows for p in parts])
+    shown = int(np.searchsorted(sizes, 3)) + 1  # the first run sees the smallest parts, >= 3 vectors (> exact_max)
+    assert shown < len(parts)
+    for part in parts[shown:]:
+        part.rename(part.with_name("." + part.name))
+    index_dir = tmp_path / "index"
+    cfg = IndexConfig(archive=curation_archive, annotations=store.root, index_dir=index_dir, exact_max=2)
+    first = {v.kind: v for v in build_index(cfg).vectors}["image"]
+    manifest = json.loads((index_dir / "vectors" / name / "image" / "manifest.json").read_text())
+    assert first.mode == "ivf" and manifest["trained_count"] == first.total > 2 and not first.retrained
+
+    monkeypatch.setattr(vec_module, "RETRAIN_GROWTH", 1.5)  # every other part arrives at once: > 1.5x the count
+    for part in parts[shown:]:
+        part.with_name("." + part.name).rename(part)
+    result = CliRunner().invoke(app, ["index", str(curation_archive), "--index", str(index_dir), "--annotations",
+                                      str(store.root), "--exact-max", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    keys, _ = read_embeddings(store, name, "image")
+    manifest = json.loads((index_dir / "vectors" / name / "image" / "manifest.json").read_text())
+    assert manifest["trained_count"] == manifest["count"] == len(keys) > 1.5 * first.total
+    assert manifest["nlist"] == vec_module.auto_nlist(len(keys)) and len(manifest["parts"]) == 1
+    line = next(line for line in result.output.splitlines() if f"vectors {name} image" in line)
+    assert "retrained" in line, result.output

@@ -146,3 +146,58 @@ def test_missing_index_says_what_to_run(tmp_path, curation_archive):
     with pytest.raises(IndexMissing) as caught:
         SearchIndex.open(tmp_path / "nothing", curation_archive)
     assert str(caught.value) == f"{tmp_path / 'nothing'}: no search index; run `biomedica index ARCHIVE`"
+
+
+def test_a_vector_folder_without_its_manifest_reads_as_not_indexed(indexed_curation, tmp_path, monkeypatch):
+    """A first vector update that died before its manifest (after a re-embed cleared the folder) is "not indexed"."""
+    import json
+    import shutil
+
+    from biomedica.search import vectors as vec_module
+    from biomedica.serve.config import ServeConfig
+    from biomedica.serve.engine import BadRequest, SearchEngine
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexed_curation.index_dir, index_dir)
+    state = json.loads((index_dir / "state.json").read_text())
+    state["embeddings"] = {"tiny-random": {"meta": {"model": "tiny-random", "dim": 8},
+                                           "kinds": {"image": {"parts": [], "count": 4, "mode": "exact"}}}}
+    (index_dir / "state.json").write_text(json.dumps(state))
+    folder = index_dir / "vectors" / "tiny-random" / "image"
+
+    def crash(path, obj):
+        raise OSError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(vec_module, "write_json_atomic", crash)
+        with pytest.raises(OSError):
+            vec_module.update_vectors(folder, np.arange(4), np.ones((4, 8), np.float32))
+    assert folder.is_dir() and not (folder / "manifest.json").exists() and list(folder.iterdir())
+
+    index = SearchIndex.open(index_dir, indexed_curation.archive)
+    assert index.vectors(None, "image") is None and index.vectors("tiny-random", "text") is None
+    engine = SearchEngine(ServeConfig(archive=indexed_curation.archive, index=index_dir), index)
+    with pytest.raises(BadRequest, match="biomedica index"):
+        engine.search("figure", mode="semantic")
+    assert engine.search("figure", mode="keyword")["total"] > 0
+
+
+def test_an_index_of_an_older_format_says_delete_and_rerun(indexed_curation, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from biomedica.cli import app
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexed_curation.index_dir, index_dir)
+    state = json.loads((index_dir / "state.json").read_text())
+    (index_dir / "state.json").write_text(json.dumps({**state, "schema_version": 1}))  # docs without txt offsets
+    with pytest.raises(IndexMissing) as caught:
+        SearchIndex.open(index_dir, indexed_curation.archive)
+    message = str(caught.value)
+    assert "delete the folder" in message and "biomedica index" in message and "\n" not in message
+    result = CliRunner().invoke(app, ["index", str(indexed_curation.archive), "--index", str(index_dir),
+                                      "--no-progress"])
+    assert result.exit_code == 2 and "delete the folder" in result.output and "Traceback" not in result.output

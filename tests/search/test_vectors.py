@@ -209,3 +209,63 @@ def test_bad_updates_are_refused_in_one_line(tmp_path):
     assert VectorIndex.open(folder).count == 10
     nothing = update_vectors(folder, np.empty(0, np.int64), np.empty((0, 32), np.float32))
     assert (nothing.added, nothing.total) == (0, 10)
+
+
+def test_first_crossing_trains_on_every_vector_stored_and_added(tmp_path):
+    """A VectorSource (memory-mapped pieces, row selections) is read in blocks; the IVF is trained on all of it."""
+    x = clustered(10_000)
+    np.save(tmp_path / "a.npy", x[:6000])
+    np.save(tmp_path / "b.npy", x[6000:])
+    a, b = np.load(tmp_path / "a.npy", mmap_mode="r"), np.load(tmp_path / "b.npy", mmap_mode="r")
+    folder = tmp_path / "vec"
+    update_vectors(folder, np.arange(500), x[:500], exact_max=1000)
+    rows_a = np.arange(500, 6000)
+    source = vec_module.VectorSource([(a, rows_a), (b, None)])
+    ids = np.concatenate([rows_a, np.arange(6000, 10_000)])
+    result = update_vectors(folder, ids, source, exact_max=1000)
+    assert (result.mode, result.total, result.retrained) == ("ivf", 10_000, False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["trained_count"] == 10_000 and manifest["nlist"] == vec_module.auto_nlist(10_000)
+    index = VectorIndex.open(folder)
+    assert np.array_equal(index.doc_ids, np.arange(10_000))
+    for doc in (3, 700, 6500, 9999):
+        assert np.allclose(index.vector(doc), normalise(x[doc])[0], atol=1e-6)
+    assert result.recall_at_10 >= 0.9
+
+
+def test_retrain_when_the_count_passes_8x_the_trained_count(tmp_path, monkeypatch):
+    x = clustered(18_000)
+    folder = tmp_path / "vec"
+    first = update_vectors(folder, np.arange(2000), x[:2000], exact_max=1000)
+    assert first.mode == "ivf" and not first.retrained
+    trained = json.loads((folder / "manifest.json").read_text())
+    assert (trained["trained_count"], trained["nlist"]) == (2000, vec_module.auto_nlist(2000))
+
+    grown = update_vectors(folder, np.arange(2000, 14_000), x[2000:14_000], exact_max=1000)  # 7x: same centroids
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert not grown.retrained and manifest["nlist"] == trained["nlist"] and len(manifest["parts"]) == 2
+    before = (folder / "manifest.json").read_text()
+
+    def crash(path, obj):
+        raise OSError("disk died")
+
+    with monkeypatch.context() as patch:  # a crash while retraining leaves the previous index
+        patch.setattr(vec_module, "write_json_atomic", crash)
+        with pytest.raises(OSError):
+            update_vectors(folder, np.arange(14_000, 18_000), x[14_000:], exact_max=1000)
+    assert (folder / "manifest.json").read_text() == before and VectorIndex.open(folder).count == 14_000
+
+    result = update_vectors(folder, np.arange(14_000, 18_000), x[14_000:], exact_max=1000)  # 9x: retrained
+    assert result.retrained and (result.total, result.mode) == (18_000, "ivf")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["trained_count"] == 18_000 and manifest["nlist"] == vec_module.auto_nlist(18_000) > trained["nlist"]
+    assert len(manifest["parts"]) == 1  # every vector in one new part; the old parts are gone
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", manifest["parts"][0]["file"]])
+    index = VectorIndex.open(folder)
+    assert np.array_equal(index.doc_ids, np.arange(18_000)) and index.nlist == manifest["nlist"]
+    assert np.allclose(index.vector(123), normalise(x[123])[0], atol=1e-6)
+    assert result.recall_at_10 >= 0.9 and index.recall_at_10 == result.recall_at_10
+    queries = clustered(20, seed=21)
+    truth = brute_force(x, np.arange(18_000), queries, 10)
+    got, _ = index.search(queries, 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth)]) >= 0.85

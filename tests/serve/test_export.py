@@ -68,3 +68,41 @@ def test_export_refusals(client):
     response = client.post("/api/export", json={"q": "zzzznotaword"})
     assert response.status_code == 400 and "no figures" in response.json()["detail"]
     assert client.post("/api/export", json={"q": "x", "mode": "fuzzy"}).status_code == 422
+
+
+def test_an_export_equals_manifest_for_keys_of_the_same_keys(client, engine, search_archive):
+    """The export takes its rows from the index's docs table; select --keys reads the shard index: same manifest."""
+    import io
+
+    from biomedica.archive.selection import manifest_for_keys
+    from biomedica.search.filters import SearchFilters
+
+    docs = engine.export_docs("image", "keyword", SearchFilters(), None, None)
+    keys = engine.index.keys(docs)
+    assert len(keys) > 5
+    for include_held_out in (False, True):
+        data, headers = _export(client, {"q": "image", "mode": "keyword", "include_held_out": include_held_out})
+        exported = pq.read_table(io.BytesIO(data))
+        expected = manifest_for_keys(search_archive, keys, None) if include_held_out else manifest_for_keys(
+            search_archive, keys)
+        assert not expected.missing
+        assert exported.equals(expected.table, check_metadata=True)
+        assert exported.schema.metadata == expected.table.schema.metadata
+        assert int(headers["x-biomedica-held-out"]) == expected.held_out
+    assert exported.num_rows == len(set(keys))
+
+    import pyarrow as pa
+
+    from biomedica.archive.selection import manifest_for_rows
+    from biomedica.serve.export import ROW_COLUMNS
+
+    half = HeldOutSplit(0.5)  # the demo's hits hold no eval article out: the same rule with half the articles out
+    rows = engine.index.docs.select(ROW_COLUMNS).take(pa.array(docs))
+    mine, theirs = manifest_for_rows(search_archive, rows, half), manifest_for_keys(search_archive, keys, half)
+    assert mine.table.equals(theirs.table, check_metadata=True)
+    assert mine.held_out == theirs.held_out > 0 and mine.table.num_rows == len(keys) - mine.held_out
+
+    listed = list(reversed(keys[:7])) + keys[:2]  # a key list: order and repeats do not matter
+    data, _ = _export(client, {"keys": listed, "include_held_out": True})
+    assert pq.read_table(io.BytesIO(data)).equals(manifest_for_keys(search_archive, listed, None).table,
+                                                  check_metadata=True)

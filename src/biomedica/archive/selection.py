@@ -12,8 +12,10 @@ Training also accepts a hand-made *key manifest*: Parquet with `shard` (or `url`
 `key` columns, or JSON Lines of `{"shard": ..., "key": ...}`; `parse_key_manifest` reads
 both from bytes, so the same reader serves local files and URLs.
 
-`manifest_for_keys` turns a list of keys (a search export) into this manifest, leaving out
-held-out articles as select does and returning the keys the archive does not hold.
+`manifest_for_keys` turns a list of keys (`select --keys`) into this manifest, leaving out
+held-out articles as select does and returning the keys the archive does not hold; it reads
+the whole shard index. `manifest_for_rows` does the same for rows already in hand (a search
+export takes them from its index's docs table), so both give the same bytes for the same keys.
 """
 
 from __future__ import annotations
@@ -84,21 +86,30 @@ def manifest_for_keys(archive: Path, keys: Iterable[str], held_out: HeldOutSplit
     records it, so train checks it against its own. Duplicate keys count once; a key is
     matched in the live archive whatever shard a caller thought it was in.
     """
-    split = held_out or HeldOutSplit(0.0)
     wanted = list(dict.fromkeys(str(k) for k in keys))
     columns = [c for c in MANIFEST_COLUMNS if c not in ("url", "group")] + ["pmcid"]
     index = read_shard_index(Path(archive), columns=columns)
     found = index.filter(pc.is_in(index.column("key"), value_set=pa.array(wanted, pa.string())))
     present = set(found.column("key").to_pylist())
-    missing = [k for k in wanted if k not in present]
+    selection = manifest_for_rows(archive, found, held_out)
+    return selection._replace(missing=[k for k in wanted if k not in present])
+
+
+def manifest_for_rows(archive: Path, rows: pa.Table, held_out: HeldOutSplit | None = EVAL_SPLIT) -> KeySelection:
+    """The selection manifest of live sample rows in hand (group, shard, key, pmcid and the member offsets).
+
+    What `manifest_for_keys` does after its lookup: held-out articles left out and counted,
+    rows sorted by group, shard, key, the split recorded. `missing` is empty.
+    """
+    split = held_out or HeldOutSplit(0.0)
     held = 0
-    if split.enabled and found.num_rows:
+    if split.enabled and rows.num_rows:
         keep = [not split.holds(key, pmcid or None)
-                for key, pmcid in zip(found.column("key").to_pylist(), found.column("pmcid").to_pylist())]
+                for key, pmcid in zip(rows.column("key").to_pylist(), rows.column("pmcid").to_pylist())]
         held = keep.count(False)
-        found = found.filter(pa.array(keep, pa.bool_()))
-    found = found.sort_by([("group", "ascending"), ("shard", "ascending"), ("key", "ascending")])
-    return KeySelection(manifest_table(archive, found, split), missing, held)
+        rows = rows.filter(pa.array(keep, pa.bool_()))
+    rows = rows.sort_by([("group", "ascending"), ("shard", "ascending"), ("key", "ascending")])
+    return KeySelection(manifest_table(archive, rows, split), [], held)
 
 
 def write_manifest(out: Path, table: pa.Table) -> Path:

@@ -10,6 +10,9 @@ import typer
 
 from biomedica.cli.errors import fail
 
+# Commands that need one extra whole: a missing package of it names this extra (biomedica.lazy.EXTRA_PACKAGES).
+COMMAND_EXTRAS = {"index": "index", "serve": "serve"}
+
 
 class CommandGroup(typer.Typer):
     """A Typer app whose commands turn a missing optional package into one `error:` line (exit 2)."""
@@ -20,13 +23,15 @@ class CommandGroup(typer.Typer):
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
             name = (args[0] if args else kwargs.get("name")) or function.__name__.replace("_", "-")
             path = name if self.info.name == "biomedica" else f"{self.info.name} {name}"
-            return register(one_line_import_errors(function, f"`biomedica {path}`"))
+            return register(one_line_import_errors(function, f"`biomedica {path}`", COMMAND_EXTRAS.get(path)))
 
         return decorate
 
 
-def one_line_import_errors(function: Callable[..., Any], command: str) -> Callable[..., Any]:
-    """Run a command; an ImportError of an optional package (open_clip, boto3, ray, ...) names its extra."""
+def one_line_import_errors(function: Callable[..., Any], command: str, extra: str | None = None
+                           ) -> Callable[..., Any]:
+    """Run a command; an ImportError of an optional package (open_clip, boto3, ray, ...) names its extra
+    (`extra`, the command's own, for the packages that extra brings)."""
 
     @functools.wraps(function)  # typer reads the options from the wrapped signature
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -35,7 +40,7 @@ def one_line_import_errors(function: Callable[..., Any], command: str) -> Callab
         try:
             return function(*args, **kwargs)
         except ImportError as exc:
-            fail(missing_extra_message(exc, command) or f"{command}: a Python package is missing ({exc}); reinstall biomedica")
+            fail(missing_extra_message(exc, command, extra) or f"{command}: a Python package is missing ({exc}); reinstall biomedica")
 
     return run
 

@@ -26,6 +26,7 @@ def serve(
     device: str = typer.Option("cpu", help="Device of the query model (cpu, cuda, auto)."),
 ) -> None:
     """Search the archive in the browser: keyword, semantic and hybrid search, figure view, export."""
+    require_serve_packages()
     from pydantic import ValidationError
 
     from biomedica.archive.reader import is_archive, shard_paths
@@ -40,7 +41,7 @@ def serve(
                              allowed_hosts=allow_host, rrf_k=rrf_k, embedding=embedding, model=model, device=device)
     except ValidationError as exc:
         fail(validation_message(exc))
-    import uvicorn  # without fastapi/uvicorn: one line naming the extra (cli.groups)
+    import uvicorn
 
     try:
         app, annotate = compose_app(config)
@@ -56,6 +57,23 @@ def serve(
     vectors = f"embeddings {engine.embedding}" if engine.embedding else "keyword only (no embeddings indexed)"
     stderr.print(f"search on http://{host}:{port}/  ({figures} figures, {vectors}{annotate}; Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def require_serve_packages() -> None:
+    """Import what biomedica[serve] brings, first: a missing one is one line naming that extra (cli.groups),
+    not a failure halfway (FastAPI reports a missing python-multipart as a RuntimeError, not an ImportError)."""
+    import faiss  # noqa: F401
+    import fastapi  # noqa: F401
+    import tantivy  # noqa: F401
+    import uvicorn  # noqa: F401
+
+    try:
+        import python_multipart  # noqa: F401
+    except ImportError:
+        try:
+            import multipart  # noqa: F401  (python-multipart before 0.0.13)
+        except ImportError:
+            raise ImportError("python-multipart is not installed", name="python_multipart") from None
 
 
 def compose_app(config):

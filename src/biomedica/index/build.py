@@ -9,7 +9,9 @@ One run (holding `index/.biomedica.lock`):
 4. filters.parquet is rebuilt when docs were added or the annotation tables or the
    superseded list changed;
 5. vectors: for each embedding folder and kind (image, text), the parts not yet indexed are
-   mapped key -> doc id and appended (biomedica.search.vectors.update_vectors);
+   mapped key -> doc id (pyarrow index_in per shard, no per-key Python) and appended in one
+   update (biomedica.search.vectors.update_vectors with a VectorSource over the memory-mapped
+   parts: read block by block, so a first IVF is trained on a sample of all of them);
 6. state.json, written last: what the index holds. A reader trusts only what it lists.
 """
 
@@ -26,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from biomedica.archive.annotations import AnnotationStore
-from biomedica.archive.reader import is_archive, shard_name
+from biomedica.archive.reader import is_archive
 from biomedica.archive.superseded import superseded_keys
 from biomedica.archive.units import completed_units
 from biomedica.index.config import IndexConfig
@@ -42,7 +45,6 @@ from biomedica.search.layout import KINDS, SCHEMA_VERSION, IndexLayout
 from biomedica.search.reader import read_state
 
 Progress = Callable[[int, int], None]  # (docs just indexed, docs to index in this run)
-VECTOR_CHUNK = 262_144  # vectors handed to update_vectors at a time
 EMBED_HINT = "keyword search only: `biomedica curate embed ARCHIVE` computes embeddings, then rerun index for semantic search"
 
 
@@ -58,6 +60,7 @@ class VectorSummary:
     total: int
     mode: str
     recall_at_10: float | None
+    retrained: bool = False  # the IVF centroids were retrained this run (the count passed 8x their training count)
 
 
 @dataclass
@@ -179,18 +182,14 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
 
 
 def _live(docs: pa.Table, superseded: dict[str, frozenset[str]]) -> np.ndarray:
-    """Bool per row of a docs table: not listed as superseded in its shard."""
-    live = np.ones(docs.num_rows, bool)
+    """Bool per row of a docs table: not listed as superseded in its shard (vectorised: one is_in)."""
     if not superseded or not docs.num_rows:
-        return live
-    groups = docs.column("group").to_pylist()
-    shards = docs.column("shard").to_pylist()
-    keys = docs.column("key").to_pylist()
-    for i, (group, shard, key) in enumerate(zip(groups, shards, keys)):
-        skip = superseded.get(shard_name(group, Path(shard)))
-        if skip and key in skip:
-            live[i] = False
-    return live
+        return np.ones(docs.num_rows, bool)
+    listed = pa.array([f"{shard}\t{key}" for shard, keys in superseded.items() for key in keys], pa.string())
+    tar = pc.replace_substring_regex(docs.column("shard"), pattern=r"^.*/", replacement="")  # shard_name: the file name
+    names = pc.binary_join_element_wise(pc.binary_join_element_wise(docs.column("group"), tar, "/"),
+                                        docs.column("key"), "\t")
+    return ~np.asarray(pc.is_in(names, value_set=listed).to_numpy(zero_copy_only=False), bool)
 
 
 def _superseded_signature(superseded: dict[str, frozenset[str]]) -> str:
@@ -203,15 +202,27 @@ def _superseded_signature(superseded: dict[str, frozenset[str]]) -> str:
 
 def _shard_ranges(docs: pa.Table) -> dict[str, tuple[int, int]]:
     """`<group>-<shard stem>` (an embedding part's name) -> the doc range of that shard (contiguous by construction)."""
-    groups = docs.column("group").to_pylist()
-    shards = docs.column("shard").to_pylist()
-    ranges: dict[str, tuple[int, int]] = {}
-    start = 0
-    for i in range(1, len(groups) + 1):
-        if i == len(groups) or groups[i] != groups[start] or shards[i] != shards[start]:
-            ranges[f"{groups[start]}-{Path(shards[start]).stem}"] = (start, i)
-            start = i
-    return ranges
+    if not docs.num_rows:
+        return {}
+    shard = pc.binary_join_element_wise(docs.column("group"), docs.column("shard"), "\x00")
+    codes = np.asarray(pc.dictionary_encode(shard).combine_chunks().indices.to_numpy(zero_copy_only=False))
+    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
+    stops = np.append(starts[1:], len(codes))
+    groups = pc.take(docs.column("group"), pa.array(starts)).to_pylist()
+    shards = pc.take(docs.column("shard"), pa.array(starts)).to_pylist()
+    return {f"{g}-{Path(sh).stem}": (int(a), int(b)) for g, sh, a, b in zip(groups, shards, starts, stops)}
+
+
+def _map_part(part_keys: pa.Array, keys: pa.ChunkedArray, start: int, stop: int, present: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of an embedding part, their doc ids) for its keys found in the shard's doc range [start, stop)
+    and not yet holding a vector (`present`, bool per doc)."""
+    shard_keys = keys.slice(start, stop - start).combine_chunks()
+    where = pc.fill_null(pc.index_in(part_keys, value_set=shard_keys), -1).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(where >= 0)
+    docs = start + where[rows].astype(np.int64)
+    keep = ~present[docs]
+    return rows[keep], docs[keep]
 
 
 def _embedding_names(config: IndexConfig, store: AnnotationStore) -> list[str]:
@@ -232,7 +243,7 @@ def _update_all_vectors(config: IndexConfig, layout: IndexLayout, store: Annotat
     if not names:
         return [], [EMBED_HINT]
     ranges = _shard_ranges(docs)
-    keys = docs.column("key").to_pylist()
+    keys = docs.column("key")
     summaries = []
     recorded = state.setdefault("embeddings", {})
     for name in names:
@@ -259,58 +270,45 @@ def _update_all_vectors(config: IndexConfig, layout: IndexLayout, store: Annotat
 
 
 def _update_kind(config: IndexConfig, target: Path, folder: Path, kind: str, ranges: dict[str, tuple[int, int]],
-                 keys: list[str], kind_state: dict | None) -> tuple[VectorSummary, dict] | None:
+                 keys: pa.ChunkedArray, kind_state: dict | None) -> tuple[VectorSummary, dict] | None:
     done = set((kind_state or {}).get("parts", []))
     stems = sorted(p.name[: -len(".keys.parquet")] for p in folder.glob("*.keys.parquet"))
     todo = [s for s in stems if s not in done and s in ranges and (folder / f"{s}.{kind}.npy").is_file()]
     if not todo and kind_state is None:
         return None
-    from biomedica.search.vectors import update_vectors
+    from biomedica.search.vectors import VectorSource, update_vectors
 
     existing = _open_vectors(target)
     # a run that died after appending: its vectors are in, its state.json is not
-    present = set(existing.doc_ids.tolist()) if existing is not None else set()
-    added, update = 0, None
-    batch_docs: list[np.ndarray] = []
-    batch_vectors: list[np.ndarray] = []
-
-    def flush():
-        nonlocal added, update
-        if batch_docs:
-            update = update_vectors(target, np.concatenate(batch_docs), np.concatenate(batch_vectors),
-                                    exact_max=config.exact_max, nlist=config.nlist, nprobe=config.nprobe)
-            added += update.added
-            batch_docs.clear()
-            batch_vectors.clear()
-
+    present = np.zeros(len(keys), bool)
+    if existing is not None:
+        stored = np.asarray(existing.doc_ids)
+        present[stored[stored < len(present)]] = True
+    pieces: list[tuple[np.ndarray, np.ndarray]] = []
+    doc_ids: list[np.ndarray] = []
     for stem in todo:
-        part_keys = pq.read_table(folder / f"{stem}.keys.parquet", columns=["key"]).column("key").to_pylist()
+        part_keys = pq.read_table(folder / f"{stem}.keys.parquet", columns=["key"]).column("key").combine_chunks()
         vectors = np.load(folder / f"{stem}.{kind}.npy", mmap_mode="r", allow_pickle=False)
-        start, stop = ranges[stem]
-        doc_of = {keys[d]: d for d in range(start, stop)}
-        rows, doc_ids = [], []
-        for row, key in enumerate(part_keys):
-            doc = doc_of.get(key)
-            if doc is not None and doc not in present:
-                rows.append(row)
-                doc_ids.append(doc)
-        if rows:
-            chosen = np.asarray(vectors[rows])
-            finite = np.isfinite(chosen).all(axis=1)  # undecodable images are NaN rows: no vector
-            batch_docs.append(np.asarray(doc_ids, np.int64)[finite])
-            batch_vectors.append(chosen[finite])
+        rows, docs = _map_part(part_keys, keys, *ranges[stem], present)
+        if len(rows):
+            finite = np.isfinite(vectors[rows]).all(axis=1)  # undecodable images are NaN rows: no vector
+            pieces.append((vectors, rows[finite]))
+            doc_ids.append(docs[finite])
         done.add(stem)
-        if sum(len(d) for d in batch_docs) >= VECTOR_CHUNK:
-            flush()
-    flush()
+    update = None
+    if doc_ids and sum(len(d) for d in doc_ids):
+        # one update for every new part: a first IVF is trained on a sample of all of them (read block by block)
+        update = update_vectors(target, np.concatenate(doc_ids), VectorSource(pieces),
+                                exact_max=config.exact_max, nlist=config.nlist, nprobe=config.nprobe)
     if update is None:  # nothing new: report what is there
         if existing is None:
             return None
-        total, mode, recall = existing.count, existing.mode, existing.recall_at_10
+        added, total, mode, recall, retrained = 0, existing.count, existing.mode, existing.recall_at_10, False
     else:
-        total, mode, recall = update.total, update.mode, update.recall_at_10
+        added, total, mode, recall, retrained = (update.added, update.total, update.mode, update.recall_at_10,
+                                                 update.retrained)
     kind_state = {"parts": sorted(done), "count": total, "mode": mode, "recall_at_10": recall}
-    return VectorSummary("", kind, added, total, mode, recall), kind_state
+    return VectorSummary("", kind, added, total, mode, recall, retrained), kind_state
 
 
 def _open_vectors(folder: Path):

@@ -4,7 +4,9 @@ Doc ids are dense and assigned in unit order (then license group, then shard row
 reused, so the table is the concatenation of its parts (`docs/NNNN.parquet`, one per index
 run) and `row(doc)` is a slice. Every sample of a unit gets a doc id, superseded copies
 included (they are masked by `live`), so ids do not depend on when supersession was seen.
-A sample is found in the archive by (group, shard, key): keys repeat across copies.
+A sample is found in the archive by (group, shard, key): keys repeat across copies. The rows
+carry every member offset, so serve's export writes a select manifest without reading the
+archive's shard index (index format 2; a format-1 index is refused with "delete the folder").
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ DOCS_SCHEMA = pa.schema([
     ("image_offset", pa.int64()),
     ("image_size", pa.int64()),
     ("image_format", pa.string()),
+    ("txt_offset", pa.int64()),  # with the other offsets: an export builds its select manifest from this table
+    ("txt_size", pa.int64()),
     ("json_offset", pa.int64()),
     ("json_size", pa.int64()),
     ("width", pa.int32()),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INDEX_DIR = "index"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the docs table carries txt_offset/txt_size (serve's export); an older index is rebuilt
 KINDS = ("image", "text")
 
 

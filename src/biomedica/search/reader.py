@@ -8,6 +8,7 @@ says: docs parts of a run that died before writing it are not read.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ def read_state(layout: IndexLayout) -> dict | None:
     except (OSError, ValueError) as exc:
         raise IndexMissing(layout.root, f"state.json is unreadable ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("schema_version") != SCHEMA_VERSION:
-        raise IndexMissing(layout.root, f"index format is not version {SCHEMA_VERSION} (delete the folder)")
+        found = state.get("schema_version") if isinstance(state, dict) else None
+        raise IndexMissing(layout.root, f"index format {found}, this biomedica reads format {SCHEMA_VERSION}: "
+                                        "delete the folder")
     return state
 
 
@@ -59,7 +62,7 @@ class SearchIndex:
         self.columns = FilterColumns.load(self.docs, filters)
         self._keyword = KeywordSearcher(layout.keyword, doc_limit=self.docs.num_rows) if self.docs.num_rows else None
         self._vectors: dict[tuple[str, str], Any] = {}
-        self._doc_of: dict[str, int] | None = None
+        self._key_order: np.ndarray | None = None  # doc ids sorted by key (stable): doc_of's binary search
 
     @classmethod
     def open(cls, index_dir: Path, archive: Path) -> SearchIndex:
@@ -74,16 +77,40 @@ class SearchIndex:
         return self.docs.num_rows
 
     def doc_of(self, key: str) -> int | None:
-        """The live doc of a sample key (keys repeat across superseded copies), None if absent."""
-        if self._doc_of is None:
-            keys = self.docs.column("key").to_pylist()
-            live = self.columns.live
-            self._doc_of = {}
-            for doc, k in enumerate(keys):
-                if live[doc] or k not in self._doc_of:
-                    self._doc_of[k] = doc
-        doc = self._doc_of.get(key)
-        return doc
+        """The live doc of a sample key (keys repeat across superseded copies; else the first copy), None if absent.
+
+        A binary search over the doc ids sorted by key (sorted once, 8 bytes per doc), not a
+        dict of every key: at 24M docs that dict would hold gigabytes of Python strings.
+        """
+        keys = self.docs.column("key")
+        if self._key_order is None:
+            self._key_order = np.asarray(pc.sort_indices(keys).to_numpy(), np.int64) if self.size else np.zeros(0, np.int64)
+        order = self._key_order
+        at = bisect_left(range(len(order)), key, key=lambda i: keys[int(order[i])].as_py())
+        first = None
+        while at < len(order) and keys[int(order[at])].as_py() == key:
+            doc = int(order[at])
+            if self.columns.live[doc]:
+                return doc
+            first = doc if first is None else first
+            at += 1
+        return first
+
+    def docs_of(self, keys: list[str]) -> np.ndarray:
+        """`doc_of` of many keys at once (one vectorised pass over the keys column): int64 per key, -1 if absent."""
+        wanted = pa.array([str(k) for k in keys], pa.string())
+        if not len(wanted) or not self.size:
+            return np.full(len(wanted), -1, np.int64)
+        at = pc.fill_null(pc.index_in(self.docs.column("key"), value_set=wanted), -1).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(at >= 0)
+        # per wanted key: its live doc first, then the lowest doc id
+        order = np.lexsort((rows, ~np.asarray(self.columns.live)[rows], at[rows]))
+        rows, which = rows[order], at[rows][order]
+        first = np.concatenate([[True], which[1:] != which[:-1]]) if len(which) else np.zeros(0, bool)
+        found = np.full(len(wanted), -1, np.int64)
+        found[which[first]] = rows[first]
+        # repeated keys in `keys`: index_in matched the first occurrence only
+        return found[pc.fill_null(pc.index_in(wanted, value_set=wanted), -1).to_numpy(zero_copy_only=False)]
 
     def row(self, doc: int) -> dict:
         """The docs-table row of `doc`."""
@@ -134,7 +161,11 @@ class SearchIndex:
         return dict(self.state.get("embeddings", {}).get(name, {}).get("meta", {}))
 
     def vectors(self, name: str | None, kind: str):
-        """The VectorIndex of embedding `name` (None: the first) and `kind` (image | text), None if not indexed."""
+        """The VectorIndex of embedding `name` (None: the first) and `kind` (image | text), None if not indexed.
+
+        A folder without its manifest (an update that died before its first commit, after a
+        re-embed cleared the folder) is "not indexed": serve then says to run `biomedica index`.
+        """
         names = self.embedding_names()
         if name is None:
             name = names[0] if names else None
@@ -143,10 +174,13 @@ class SearchIndex:
         if kind not in self.state["embeddings"][name].get("kinds", {}):
             return None
         if (name, kind) not in self._vectors:
-            from biomedica.search.vectors import VectorIndex
+            from biomedica.search.vectors import VectorIndex, VectorIndexMissing
 
             folder = self.layout.vectors(name, kind)
-            self._vectors[(name, kind)] = VectorIndex.open(folder) if folder.is_dir() else None
+            try:
+                self._vectors[(name, kind)] = VectorIndex.open(folder) if folder.is_dir() else None
+            except VectorIndexMissing:
+                self._vectors[(name, kind)] = None
         return self._vectors[(name, kind)]
 
     @property

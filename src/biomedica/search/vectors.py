@@ -17,10 +17,22 @@ server process). float16 would halve the exact segments but cost a conversion pe
 full copy at open. Each vector is stored once: when the index first crosses `exact_max` the
 segments are converted into the first IVF part and removed.
 
-IVF parts: the centroids are trained once (seeded spherical k-means on a seeded sample); each
-later update adds one more part with the same centroids, so probing the same lists in every
-part returns exactly what one big IVF would, and nothing is retrained or rewritten. More than
-`MAX_PARTS` parts are compacted into two (the first part is never rewritten).
+IVF parts: the centroids are trained (seeded spherical k-means on a seeded sample of every
+vector stored plus every vector being added, so an index built in one run from 24M vectors is
+trained on all of them, not on the first chunk); each later update adds one more part with the
+same centroids, so probing the same lists in every part returns exactly what one big IVF
+would. More than `MAX_PARTS` parts are compacted into two (the first part is not rewritten).
+
+Retraining: centroids trained on n vectors fit an index of n; when an update takes the count
+past `RETRAIN_GROWTH` (8) times the count they were trained on, they are retrained on a seeded
+sample of all vectors, `nlist` is recomputed (about 4*sqrt(n)), and every vector goes into one
+new part (written under a new name; the manifest switches to it; a crash leaves the previous
+state). Amortised cost: retrains happen at counts n0, 8*n0, 64*n0, ..., so by the time the
+index holds N vectors the re-adds sum to at most N*(1/8 + 1/64 + ...) = N/7, i.e. each vector
+is added about 1.14 times in all; k-means costs sample*nlist*dim*iterations with the sample at
+64 per list, so one retrain at 24M (nlist ~ 19.6k) is about 1.3e14 multiply-adds (512-d), a
+few CPU hours, paid once per 8x growth. `biomedica index` says "retrained" in its summary.
+Memory: a part is built in RAM before it is written (4*dim bytes per vector it holds).
 
 Filters (`allowed`, a bool per doc id): exact mode masks the scores; ivf mode passes a faiss
 IDSelectorBitmap, probing all lists (an exact search over the allowed subset) when the filter
@@ -53,6 +65,7 @@ RECALL_QUERIES = 200
 MAX_PARTS = 8
 TRAIN_POINTS_PER_LIST = 64  # k-means sample: 64 vectors per list (faiss asks for >= 39)
 KMEANS_ITERATIONS = 10
+RETRAIN_GROWTH = 8  # retrain the centroids when the count passes this many times the count they were trained on
 _BLOCK = 65_536
 _OWN_FILE = re.compile(r"(seg-\d{6}\.(ids|vec)\.npy|ivf-\d{6}\.faiss)")
 
@@ -74,6 +87,54 @@ class VectorUpdate:
     mode: str
     recall_at_10: float | None
     seconds: float
+    retrained: bool = False  # the IVF centroids were retrained (nlist recomputed) and every part rewritten
+
+
+class VectorSource:
+    """Vectors to add, as row selections of (memory-mapped) arrays: read block by block, never all at once.
+
+    Why: `biomedica index` adds every embedding part of an archive in one update, so the first
+    IVF is trained on a sample of all of them; holding them all in memory (24M x 512 float32 =
+    49 GB) is what it must not do. `pieces`: (array [n, dim], rows or None for all rows).
+    """
+
+    def __init__(self, pieces: list[tuple[np.ndarray, np.ndarray | None]]):
+        self.pieces = [(a, None if r is None else np.asarray(r, np.int64)) for a, r in pieces]
+        sizes = [len(a) if r is None else len(r) for a, r in self.pieces]
+        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        dims = {a.shape[1] for a, _ in self.pieces if a.ndim == 2}
+        if len(dims) > 1 or any(a.ndim != 2 for a, _ in self.pieces):
+            raise VectorIndexError("vectors to add must be 2-d arrays of one dimension")
+        self.dim = dims.pop() if dims else 0
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self), self.dim
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """float32 rows at ascending `positions` (0 .. len-1) across the pieces."""
+        positions = np.asarray(positions, np.int64)
+        piece_of = np.searchsorted(self.starts, positions, side="right") - 1
+        out = []
+        for p in np.unique(piece_of):
+            local = positions[piece_of == p] - self.starts[p]
+            array, rows = self.pieces[p]
+            out.append(np.asarray(array[local if rows is None else rows[local]], dtype=np.float32))
+        return np.concatenate(out) if out else np.empty((0, self.dim), np.float32)
+
+    def blocks(self, size: int = _BLOCK) -> Iterator[np.ndarray]:
+        """Consecutive float32 blocks of at most `size` rows, in order."""
+        for array, rows in self.pieces:
+            n = len(array) if rows is None else len(rows)
+            for start in range(0, n, size):
+                part = array[start:start + size] if rows is None else array[rows[start:start + size]]
+                yield np.asarray(part, dtype=np.float32)
+
+    def all(self) -> np.ndarray:
+        return np.concatenate(list(self.blocks())) if len(self) else np.empty((0, self.dim), np.float32)
 
 
 def auto_nlist(n: int) -> int:
@@ -397,35 +458,40 @@ class VectorIndex:
 
 
 def update_vectors(
-    folder: Path, doc_ids: np.ndarray, vectors: np.ndarray, exact_max: int = 100_000, nlist: int | None = None,
-    nprobe: int = 32, *, seed: int = 0, threads: int | None = None, progress: Callable[[int], None] | None = None,
+    folder: Path, doc_ids: np.ndarray, vectors: np.ndarray | VectorSource, exact_max: int = 100_000,
+    nlist: int | None = None, nprobe: int = 32, *, seed: int = 0, threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VectorUpdate:
     """Append vectors for new doc ids; a crash at any point leaves the previous state.
 
     Exact segments while the total stays <= exact_max; the first crossing trains an IVF
-    (`nlist` lists, auto when None) on the vectors so far and converts; later calls add an
-    IVF part with the same centroids (no retraining; `nlist` is then ignored). Every call that
-    changes the IVF measures recall@10 against exact search and records it. The caller holds
-    the index's write lock.
+    (`nlist` lists, auto when None) on a sample of every vector stored and added and converts;
+    later calls add an IVF part with the same centroids (`nlist` ignored) until the count
+    passes RETRAIN_GROWTH times the count trained on, which retrains (see the module
+    docstring). Every call that changes the IVF measures recall@10 against exact search and
+    records it. `vectors` may be a VectorSource (memory-mapped pieces, read in blocks). The
+    caller holds the index's write lock.
     """
     start = time.perf_counter()
     folder = Path(folder)
     ids = np.asarray(doc_ids)
-    vecs = np.asarray(vectors)
+    if not isinstance(vectors, VectorSource) and np.ndim(vectors) != 2:
+        raise VectorIndexError(f"{folder}: {len(ids)} doc ids but vectors of shape {np.shape(vectors)}")
+    source = vectors if isinstance(vectors, VectorSource) else VectorSource([(np.asarray(vectors), None)])
     if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
         raise VectorIndexError(f"{folder}: doc ids must be a 1-d integer array")
     ids = ids.astype(np.int64)
-    if vecs.ndim != 2 or len(vecs) != len(ids):
-        raise VectorIndexError(f"{folder}: {len(ids)} doc ids but vectors of shape {vecs.shape}")
+    if len(source) != len(ids):
+        raise VectorIndexError(f"{folder}: {len(ids)} doc ids but vectors of shape {source.shape}")
     if ids.size and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
         raise VectorIndexError(f"{folder}: doc ids must be distinct and non-negative")
-    if not np.isfinite(vecs).all():
-        raise VectorIndexError(f"{folder}: vectors contain NaN or infinity; recompute the embeddings")
+    if not isinstance(vectors, VectorSource):
+        _check_finite(folder, source.pieces[0][0])
     set_threads(threads)
     manifest = _read_manifest(folder) if (folder / MANIFEST).exists() else None
-    if manifest is not None and manifest["dim"] != vecs.shape[1]:
+    if manifest is not None and len(ids) and manifest["dim"] != source.dim:
         raise VectorIndexError(
-            f"{folder}: vectors have {vecs.shape[1]} dimensions, the index {manifest['dim']}; "
+            f"{folder}: vectors have {source.dim} dimensions, the index {manifest['dim']}; "
             "delete the folder to index another model"
         )
     if len(ids) == 0:
@@ -439,17 +505,19 @@ def update_vectors(
         clash = ids[ids <= old.max_doc]
         if clash.size and (np.unpackbits(old._stored_bitmap, count=old.max_doc + 1, bitorder="little")[clash]).any():
             raise VectorIndexError(f"{folder}: some doc ids already have a vector (ids are never reused)")
-    vecs = normalise(vecs)
     draft = dict(manifest) if manifest else {
-        "format": FORMAT, "dim": int(vecs.shape[1]), "count": 0, "max_doc": -1, "mode": "exact", "next_file": 0,
-        "segments": [], "parts": [], "nlist": None, "trained_on": None, "seed": seed, "recall_at_10": None,
-        "recall_queries": None,
+        "format": FORMAT, "dim": int(source.dim), "count": 0, "max_doc": -1, "mode": "exact", "next_file": 0,
+        "segments": [], "parts": [], "nlist": None, "trained_on": None, "trained_count": None, "seed": seed,
+        "recall_at_10": None, "recall_queries": None,
     }
     draft["count"] = int(draft["count"]) + len(ids)
     draft["max_doc"] = max(int(draft["max_doc"]), int(ids.max()))
     draft["nprobe"] = int(nprobe)
     draft["exact_max"] = int(exact_max)
+    retrained = False
     if draft["mode"] == "exact" and draft["count"] <= exact_max:
+        vecs = normalise(source.all())
+        _check_finite(folder, vecs)
         name = _next_name(draft, "seg")
         _save_npy(folder / f"{name}.ids.npy", ids)
         _save_npy(folder / f"{name}.vec.npy", vecs)
@@ -457,17 +525,20 @@ def update_vectors(
         if progress:
             progress(len(ids))
     else:
-        if draft["mode"] == "exact":
-            part = _train_ivf(old, ids, vecs, draft, nlist, seed, progress)
+        trained_count = int(draft.get("trained_count") or draft.get("trained_on") or 0)
+        retrained = draft["mode"] == "ivf" and draft["count"] > RETRAIN_GROWTH * trained_count
+        if draft["mode"] == "exact" or retrained:
+            part = _train_ivf(folder, old, ids, source, draft, nlist, seed, progress)
             draft["segments"] = []
             draft["parts"] = []
             draft["mode"] = "ivf"
         else:
             part = _empty_like(old._parts[0])
-            _add(part, ids, vecs, progress)
+            _add(folder, part, ids, source.blocks(), progress)
         name = _next_name(draft, "ivf")
         _write_index(part, folder / f"{name}.faiss")
         draft["parts"] = [*draft["parts"], {"file": f"{name}.faiss", "count": int(part.ntotal)}]
+        del part
         if len(draft["parts"]) > MAX_PARTS:
             _compact(folder, draft)
         index = VectorIndex._load(folder, draft)
@@ -476,7 +547,14 @@ def update_vectors(
         index.recall_at_10 = draft["recall_at_10"]
     write_json_atomic(folder / MANIFEST, draft)  # the commit point
     _sweep(folder, draft)
-    return VectorUpdate(len(ids), draft["count"], draft["mode"], draft["recall_at_10"], time.perf_counter() - start)
+    return VectorUpdate(len(ids), draft["count"], draft["mode"], draft["recall_at_10"], time.perf_counter() - start,
+                        retrained)
+
+
+def _check_finite(folder: Path, vecs: np.ndarray) -> None:
+    for start in range(0, len(vecs), _BLOCK):
+        if not np.isfinite(vecs[start:start + _BLOCK]).all():
+            raise VectorIndexError(f"{folder}: vectors contain NaN or infinity; recompute the embeddings")
 
 
 def _next_name(draft: dict, prefix: str) -> str:
@@ -510,19 +588,25 @@ def _sweep(folder: Path, manifest: dict | None) -> None:
         fsync_dir(folder)
 
 
-def _train_ivf(old: VectorIndex | None, ids: np.ndarray, vecs: np.ndarray, draft: dict, nlist: int | None,
-               seed: int, progress: Callable[[int], None] | None) -> Any:
-    """The first IVF part: k-means on a seeded sample of every vector so far, then all of them added."""
+def _train_ivf(folder: Path, old: VectorIndex | None, ids: np.ndarray, source: VectorSource, draft: dict,
+               nlist: int | None, seed: int, progress: Callable[[int], None] | None) -> Any:
+    """A new IVF holding every vector: k-means on a seeded sample of the stored ones plus `source`, then all added.
+
+    Nothing is held whole in memory but the sample and the index being built: the stored
+    vectors are read list by list (or segment by segment), `source` block by block.
+    """
     faiss = _faiss()
-    old_blocks = [(np.asarray(i), np.asarray(v)) for i, v in old._blocks()] if old is not None else []
-    all_ids = np.concatenate([i for i, _ in old_blocks] + [ids])
-    all_vecs = np.concatenate([v for _, v in old_blocks] + [vecs]) if old_blocks else vecs
-    n, dim = all_vecs.shape
+    n_old = old.count if old is not None else 0
+    n, dim = n_old + len(ids), source.dim
     nlist = int(nlist) if nlist else auto_nlist(n)
     nlist = max(1, min(nlist, n))
     rng = np.random.default_rng(seed)
     sample_size = min(n, nlist * TRAIN_POINTS_PER_LIST)
-    sample = all_vecs[np.sort(rng.choice(n, size=sample_size, replace=False))] if sample_size < n else all_vecs
+    picked = np.sort(rng.choice(n, size=sample_size, replace=False)) if sample_size < n else np.arange(n)
+    sample = [np.asarray(b) for b in _gather(old, picked[picked < n_old])]
+    sample.append(normalise(source.take(picked[picked >= n_old] - n_old)))
+    sample = np.ascontiguousarray(np.concatenate(sample), dtype=np.float32)
+    _check_finite(folder, sample)
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
     index.cp.niter = KMEANS_ITERATIONS
@@ -530,23 +614,45 @@ def _train_ivf(old: VectorIndex | None, ids: np.ndarray, vecs: np.ndarray, draft
     index.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST + 1  # we sampled already: no second sampling
     index.cp.min_points_per_centroid = 1
     index.cp.verbose = False
-    index.train(np.ascontiguousarray(sample))
-    _add(index, all_ids, all_vecs, progress, already=len(all_ids) - len(ids))
+    index.train(sample)
+    del sample
+    if old is not None:
+        for old_ids, old_vecs in old._blocks():
+            index.add_with_ids(np.ascontiguousarray(old_vecs), np.ascontiguousarray(old_ids))
+    _add(folder, index, ids, source.blocks(), progress)
     draft["nlist"] = nlist
     draft["trained_on"] = int(sample_size)
+    draft["trained_count"] = int(n)
     draft["seed"] = seed
     return index
 
 
-def _add(index: Any, ids: np.ndarray, vecs: np.ndarray, progress: Callable[[int], None] | None, already: int = 0) -> None:
-    """Add in blocks, reporting only the new vectors (`already` = the converted ones at the front)."""
-    for start in range(0, len(ids), _BLOCK):
-        block = slice(start, start + _BLOCK)
-        index.add_with_ids(np.ascontiguousarray(vecs[block]), np.ascontiguousarray(ids[block]))
+def _gather(index: VectorIndex | None, positions: np.ndarray) -> Iterator[np.ndarray]:
+    """Stored vectors at ascending `positions` of the `_blocks()` order (one sequential pass)."""
+    if index is None or not len(positions):
+        return
+    offset = 0
+    for block_ids, block_vecs in index._blocks():
+        end = offset + len(block_ids)
+        lo, hi = np.searchsorted(positions, [offset, end])
+        if hi > lo:
+            yield np.asarray(block_vecs[positions[lo:hi] - offset], dtype=np.float32)
+        offset = end
+        if hi == len(positions):
+            return
+
+
+def _add(folder: Path, index: Any, ids: np.ndarray, blocks: Iterator[np.ndarray],
+         progress: Callable[[int], None] | None) -> None:
+    """Add the new vectors (normalised block by block, refused if not finite), reporting each block."""
+    start = 0
+    for block in blocks:
+        vecs = normalise(block)
+        _check_finite(folder, vecs)
+        index.add_with_ids(vecs, np.ascontiguousarray(ids[start:start + len(vecs)]))
+        start += len(vecs)
         if progress:
-            new = max(0, min(start + _BLOCK, len(ids)) - max(start, already))
-            if new:
-                progress(new)
+            progress(len(vecs))
 
 
 def _empty_like(part: Any) -> Any:

@@ -474,14 +474,12 @@ class SearchEngine:
         """
         cap = self.config.max_export
         if keys is not None:
-            docs, unknown = [], []
-            for key in keys:
-                doc = self.index.doc_of(key)
-                (unknown if doc is None else docs).append(key if doc is None else doc)
+            found = self.index.docs_of(keys)  # one vectorised pass, not a lookup per key
+            unknown = [key for key, doc in zip(keys, found.tolist()) if doc < 0]
             if unknown:
                 more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
                 raise NotFound(f"no figure {', '.join(repr(_short(k)) for k in unknown[:3])}{more} in this index")
-            return list(dict.fromkeys(docs))
+            return list(dict.fromkeys(found.tolist()))
         if not q or not q.strip():  # no query: every figure the filters keep
             docs = np.nonzero(self.mask(filters))[0]
             return docs[: limit or cap].tolist()
@@ -492,10 +490,18 @@ class SearchEngine:
         return ranked.docs
 
     def export(self, docs: list[int], include_held_out: bool = False) -> tuple[bytes, int, int]:
-        """(Parquet bytes of the select manifest for `docs`, rows written, held-out rows left out)."""
-        from biomedica.serve.export import manifest_bytes
+        """(Parquet bytes of the select manifest for `docs`, rows written, held-out rows left out).
 
-        return manifest_bytes(self.archive, [self.index.row(d)["key"] for d in docs], include_held_out)
+        The rows are the docs table's (every member offset is there), live copies only, as select sees them.
+        """
+        import pyarrow as pa
+
+        from biomedica.serve.export import ROW_COLUMNS, manifest_bytes
+
+        ids = np.asarray(docs, np.int64)
+        ids = ids[self.index.columns.live[ids]] if len(ids) else ids
+        rows = self.index.docs.select(ROW_COLUMNS).take(pa.array(ids))
+        return manifest_bytes(self.archive, rows, include_held_out)
 
 
 def _short(text: str, limit: int = 60) -> str:
