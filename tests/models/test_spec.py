@@ -62,3 +62,17 @@ def test_bad_specs_are_one_line_errors(text, message):
     with pytest.raises(ModelLoadError, match=message) as caught:
         parse_model_spec(text)
     assert "\n" not in str(caught.value) and repr(text.strip()) in str(caught.value)
+
+
+@pytest.mark.parametrize("text", [
+    "tiny-random", "tiny-random@3", "ViT-B-16:random", "ViT-B-16:random@7", "ViT-B-16:/w/open_clip.bin",
+    "ViT-B-16:laion2b_s34b_b88k", "hf-hub:org/name", "timm:vit_small_patch14_dinov2", "timm:vit_small:/w/dino.safetensors",
+    "timm:vit_small:random",
+])
+def test_a_recorded_pair_turns_back_into_its_spec(text):
+    """curate embed records (model, pretrained) in meta.json; serve loads the query model from that pair."""
+    from biomedica.models.spec import parse_model_spec, recorded_pair, spec_from_recorded
+
+    spec = parse_model_spec(text)
+    again = parse_model_spec(spec_from_recorded(*recorded_pair(spec)))
+    assert (again.arch, again.pretrained, again.seed, again.kind) == (spec.arch, spec.pretrained, spec.seed, spec.kind)

@@ -80,40 +80,29 @@ class EmbedConfig(BaseModel):
         return _spec_text(self.model, self.pretrained)
 
     def recorded_model(self) -> tuple[str, str | None]:
-        """(model, pretrained) as meta.json records them: the older form's pair, whichever form was given.
+        """(model, pretrained) as meta.json records them (biomedica.models.spec.recorded_pair), whichever form was given.
 
         Two configs naming the same weights record the same pair, so either form resumes the other's folder.
         """
-        from biomedica.models.spec import RANDOM, TINY_ARCH
+        from biomedica.models.spec import recorded_pair
 
-        spec = _parse(self.spec())
-        if spec.arch == TINY_ARCH or spec.is_hub:
-            return spec.text, None
-        model = f"timm:{spec.arch}" if spec.kind == "timm" else spec.arch
-        if spec.is_random:
-            return model, f"{RANDOM}@{spec.seed}" if spec.seed else None
-        return model, spec.pretrained or "hub"  # None: timm's own (hub) weights
+        return recorded_pair(_parse(self.spec()))
 
     def folder_name(self) -> str:
         if self.name:
             return self.name
         model, pretrained = self.recorded_model()
         base = model.replace("hf-hub:", "").replace("/", "--").replace(":", "-")
-        if pretrained and not Path(pretrained).suffix:
+        if pretrained and not Path(pretrained).suffix and pretrained != "random":  # random: the bare name, as ARCH:random
             base += f"--{pretrained}"
         return base
 
 
 def _spec_text(model: str, pretrained: str | None) -> str:
     """The spec of an EmbedConfig's model and pretrained (older form: bare ARCH without weights = ARCH:random)."""
-    from biomedica.models.spec import RANDOM, TINY_PREFIX
+    from biomedica.models.spec import spec_from_recorded
 
-    timm_name = model.startswith("timm:") and model.count(":") == 1
-    if pretrained is None:
-        return model if ":" in model or model.startswith(TINY_PREFIX) else f"{model}:{RANDOM}"
-    if (":" in model and not timm_name) or model.startswith(TINY_PREFIX):
-        raise ValueError(f"model {model!r} already names its weights; drop pretrained {pretrained!r} (or give a bare ARCH)")
-    return f"{model}:{pretrained}"
+    return spec_from_recorded(model, pretrained)
 
 
 def _parse(spec: str):

@@ -123,3 +123,37 @@ def parse_model_spec(text: str) -> ModelSpec:
         )
     pretrained, seed = _weights(text, weights)
     return ModelSpec(text, arch, pretrained, seed)
+
+
+HUB_WEIGHTS = "hub"  # a recorded pair's pretrained for timm's own weights (the spec names none)
+
+
+def recorded_pair(spec: ModelSpec) -> tuple[str, str | None]:
+    """(model, pretrained): how curate embed's meta.json records a spec, the older two-field form.
+
+    Two specs naming the same weights record the same pair; `spec_from_recorded` turns it back.
+    """
+    if spec.arch == TINY_ARCH or spec.is_hub:
+        return spec.text, None
+    model = f"timm:{spec.arch}" if spec.kind == "timm" else spec.arch
+    if spec.is_random:  # a bare OpenCLIP ARCH means random weights; a bare timm:NAME means timm's own
+        if spec.seed:
+            return model, f"{RANDOM}@{spec.seed}"
+        return model, RANDOM if spec.kind == "timm" else None
+    return model, spec.pretrained or HUB_WEIGHTS
+
+
+def spec_from_recorded(model: str, pretrained: str | None) -> str:
+    """The spec of a (model, pretrained) pair: a bare ARCH without weights is ARCH:random, `hub` timm's own weights.
+
+    Reads what `recorded_pair` writes (an embeddings folder's meta.json) and the older config form
+    (`model: ViT-B-16`, `pretrained: /path.pt`); a model that already names its weights takes no pretrained.
+    """
+    timm_name = model.startswith("timm:") and model.count(":") == 1
+    if pretrained is None:
+        return model if ":" in model or model.startswith(TINY_PREFIX) else f"{model}:{RANDOM}"
+    if (":" in model and not timm_name) or model.startswith(TINY_PREFIX):
+        raise ValueError(f"model {model!r} already names its weights; drop pretrained {pretrained!r} (or give a bare ARCH)")
+    if pretrained == HUB_WEIGHTS and timm_name:
+        return model
+    return f"{model}:{pretrained}"

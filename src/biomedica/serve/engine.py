@@ -93,15 +93,16 @@ def rrf(rankings: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def spec_from_meta(meta: dict) -> str:
-    """The model spec that made an embeddings folder, from meta.json's (model, pretrained) pair (curate embed)."""
+    """The model spec that made an embeddings folder, from meta.json's recorded (model, pretrained) pair."""
+    from biomedica.models.spec import spec_from_recorded
+
     model, pretrained = str(meta.get("model") or ""), meta.get("pretrained")
     if not model:
         raise Unavailable("the embeddings' meta.json names no model; restart `biomedica serve` with --model SPEC")
-    if pretrained is None:
-        return model if ":" in model or model.startswith("tiny-random") else f"{model}:random"
-    if pretrained == "hub":  # timm's own weights
-        return model
-    return f"{model}:{pretrained}"
+    try:
+        return spec_from_recorded(model, pretrained)
+    except ValueError as exc:
+        raise Unavailable(f"the embeddings' meta.json: {exc}; restart `biomedica serve` with --model SPEC") from None
 
 
 def licence_url(code: str | None, recorded: str | None = None) -> str | None:
