@@ -106,3 +106,20 @@ def test_an_export_equals_manifest_for_keys_of_the_same_keys(client, engine, sea
     data, _ = _export(client, {"keys": listed, "include_held_out": True})
     assert pq.read_table(io.BytesIO(data)).equals(manifest_for_keys(search_archive, listed, None).table,
                                                   check_metadata=True)
+
+
+def test_an_export_over_the_cap_is_refused_not_cut(search_archive, engine):
+    """max_export 3: a query matching more is a 400 naming both numbers; with a limit it exports the top N."""
+    from fastapi.testclient import TestClient
+
+    from biomedica.serve.app import create_app
+    from biomedica.serve.config import ServeConfig
+
+    config = ServeConfig(archive=search_archive, max_export=3)
+    with TestClient(create_app(config, engine.__class__(config, engine.index))) as small:
+        response = small.post("/api/export", json={"q": "image", "include_held_out": True})
+        assert response.status_code == 400 and "more than one export holds (3)" in response.json()["detail"]
+        assert small.post("/api/export", json={"license_group": ["commercial"]}).status_code == 400
+        assert small.post("/api/export", json={"q": "image", "limit": 4}).status_code == 400
+        ok = small.post("/api/export", json={"q": "image", "limit": 3, "include_held_out": True})
+        assert ok.status_code == 200 and ok.headers["x-biomedica-rows"] == "3"

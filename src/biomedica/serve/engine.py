@@ -474,6 +474,8 @@ class SearchEngine:
         the top `limit` (default 1,000).
         """
         cap = self.config.max_export
+        if limit is not None and limit > cap:
+            raise BadRequest(f"limit {limit} is over what one export holds ({cap}); give a smaller limit")
         if keys is not None:
             found = self.index.docs_of(keys)  # one vectorised pass, not a lookup per key
             unknown = [key for key, doc in zip(keys, found.tolist()) if doc < 0]
@@ -483,12 +485,20 @@ class SearchEngine:
             return list(dict.fromkeys(found.tolist()))
         if not q or not q.strip():  # no query: every figure the filters keep
             docs = np.nonzero(self.mask(filters))[0]
+            self._within_cap(len(docs), limit)
             return docs[: limit or cap].tolist()
         if mode == "keyword":
-            ranked = self.rank(q, mode, filters, min(limit or cap, cap), 0)
+            ranked = self.rank(q, mode, filters, limit or cap, 0)
+            self._within_cap(ranked.total, limit)
         else:
             ranked = self.rank(q, mode, filters, min(limit or 1000, cap), 0)
         return ranked.docs
+
+    def _within_cap(self, matches: int, limit: int | None) -> None:
+        """An export of every match never cuts silently: over max_export without a limit is a 400."""
+        if limit is None and matches > self.config.max_export:
+            raise BadRequest(f"the query matches {matches} figures, more than one export holds "
+                             f"({self.config.max_export}); narrow it with filters, or give limit to export the top N")
 
     def export(self, docs: list[int], include_held_out: bool = False) -> tuple[bytes, int, int]:
         """(Parquet bytes of the select manifest for `docs`, rows written, held-out rows left out).
