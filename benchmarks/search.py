@@ -227,6 +227,7 @@ def synthetic_index(n: int, args) -> dict:
     if n in _BUILT:
         return _BUILT[n]
     import pyarrow as pa
+    from search_corpus import Corpus
 
     from biomedica.archive.annotations import AnnotationStore
     from biomedica.index.build import VECTOR_CHUNK
@@ -237,7 +238,6 @@ def synthetic_index(n: int, args) -> dict:
     from biomedica.search.keyword import KeywordWriter
     from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
     from biomedica.search.vectors import update_vectors
-    from search_corpus import Corpus
 
     _, dim = query_model(args)
     work = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.workdir))
@@ -338,18 +338,22 @@ print(json.dumps({"base": base, "open": after_open - base, "keyword": after_keyw
 """
 
 
-def pinned(cpu: int | None):
-    """preexec_fn pinning a child process to one CPU (None: inherit)."""
-    if cpu is None or not hasattr(os, "sched_setaffinity"):
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
+def start_pinned(cmd: list[str], cpu: int | None, **options) -> subprocess.Popen:
+    """A child process pinned to one CPU (None: inherit) as soon as it starts."""
+    proc = subprocess.Popen(cmd, **options)
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(proc.pid, {cpu})
+        except OSError:
+            pass
+    return proc
 
 
 def scenario_index(n: int, args) -> list[dict]:
     """Index build per part (time, bytes on disk per 1M), SearchIndex.open (time, RSS), and query latency through SearchEngine."""
     built = synthetic_index(n, args)
     t, sizes = built["seconds"], built["sizes"]
-    rate = lambda s: f"{n / s:,.0f} docs/s" if s > 0 else "-"  # noqa: E731
+    rate = lambda s: f"{n / s:,.0f} docs/s" if s > 0 else "-"
     rows = [
         row("index keyword (tantivy)", n, **{"build s": f"{t['keyword']:.1f}", "disk per 1M": per_million(sizes["keyword"], n),
             "note": f"{rate(t['keyword'])}: to_pylist + KeywordWriter.add + commit (6 text fields + parts); "
@@ -373,11 +377,12 @@ def scenario_index(n: int, args) -> list[dict]:
     # SearchIndex.open in a fresh process: time and resident memory
     probes = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", RSS_PROBE, str(REPO / "src"), str(built["index"]), str(built["archive"])],
-                             capture_output=True, text=True, preexec_fn=pinned(ALL_CPUS[0] if ALL_CPUS else None))
-        if out.returncode:
-            raise RuntimeError(f"RSS probe failed: {out.stderr.strip().splitlines()[-1:]}")
-        probes.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        proc = start_pinned([sys.executable, "-c", RSS_PROBE, str(REPO / "src"), str(built["index"]), str(built["archive"])],
+                            ALL_CPUS[0] if ALL_CPUS else None, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, stderr = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"RSS probe failed: {stderr.strip().splitlines()[-1:]}")
+        probes.append(json.loads(stdout.strip().splitlines()[-1]))
     last = probes[-1]
     built["rss"] = last
     rows.append(row("SearchIndex.open", n, **percentiles([p["seconds"] for p in probes]), RSS=gib(last["open"]),
@@ -454,9 +459,9 @@ def scenario_server(n: int, args) -> list[dict]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server_cpu = ALL_CPUS[0] if ALL_CPUS else None
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO / "src"), str(built["archive"]), str(built["index"]),
-                             args.query_model, str(port)], preexec_fn=pinned(server_cpu),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = start_pinned([sys.executable, "-c", SERVER, str(REPO / "src"), str(built["archive"]), str(built["index"]),
+                         args.query_model, str(port)], server_cpu, stdout=subprocess.DEVNULL,
+                        stderr=open(built["work"] / "server.log", "w"))  # noqa: SIM115 (the child holds it)
     base = f"http://127.0.0.1:{port}"
     before = os.sched_getaffinity(0) if ALL_CPUS else None
     try:
@@ -468,7 +473,8 @@ def scenario_server(n: int, args) -> list[dict]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {(proc.stderr.read() if proc.stderr else '')[-300:]}")
+                log = (built["work"] / "server.log").read_text(errors="replace")
+                raise RuntimeError(f"the server did not start: {log.strip()[-300:]}")
             time.sleep(0.5)
         if len(ALL_CPUS) > 1:
             os.sched_setaffinity(0, set(ALL_CPUS[1:]))  # clients beside the server's CPU
@@ -526,30 +532,44 @@ def scenario_server(n: int, args) -> list[dict]:
     return rows
 
 
+def _per_doc(values: dict[int, float]) -> tuple[float, float]:
+    """(fixed bytes, bytes per doc): a line through the two largest sizes measured, else through zero."""
+    sizes = sorted(values)
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+        slope = (values[b] - values[a]) / (b - a)
+        return values[b] - slope * b, slope
+    return 0.0, values[sizes[-1]] / sizes[-1]
+
+
 def print_projection(args, target: int = 24_000_000) -> None:
-    """Disk and memory at `target` figures, scaled linearly from the largest index built."""
+    """Disk and memory at `target` figures, from the indexes built (fixed + per-doc cost where two sizes exist)."""
     if not _BUILT:
         return
     n = max(_BUILT)
     built = _BUILT[n]
-    sizes, scale = built["sizes"], target / n
-    print(f"\n### Projection to {target / 1e6:.0f}M figures (linear from N={n:,}; vectors {built['dim']}-d float32)\n")
-    print("| part | disk | resident when serving | note |")
+    sources = ", ".join(f"{m:,}" for m in sorted(_BUILT))
+    print(f"\n### Projection to {target / 1e6:.0f}M figures (from N = {sources}; vectors {built['dim']}-d float32)\n")
+    print("| part | bytes per doc | at 24M | note |")
     print("|---|---|---|---|")
-    rss = built.get("rss", {})
     notes = {
-        "keyword": "tantivy mmap: resident = the pages queries touch (postings of queried terms, fast fields)",
-        "docs": "read whole into Arrow at open (decompressed): resident",
-        "filters": "numpy columns per doc: resident",
-        "image": "IVF lists mmap'd: resident = lists probed",
-        "text": "IVF lists mmap'd: resident = lists probed",
+        "keyword": "disk; tantivy mmap: resident = pages the queries touch",
+        "docs": "disk (zstd); read whole into Arrow at open, so also resident (see RSS)",
+        "filters": "disk; loaded as numpy columns at open",
+        "image": "disk; faiss IVF lists mmap'd: resident = lists probed",
+        "text": "disk; faiss IVF lists mmap'd: resident = lists probed",
     }
-    for part, nbytes in sizes.items():
-        print(f"| {part} | {gib(nbytes * scale)} | - | {notes[part]} |")
-    if rss:
-        print(f"| SearchIndex.open RSS | - | {gib(rss['open'] * scale)} | measured {gib(rss['open'])} at N={n:,} |")
-        print(f"| + first keyword and vector searches | - | {gib(rss['vectors'] * scale)} | measured {gib(rss['vectors'])} |")
-    print(f"| total | {gib(sum(sizes.values()) * scale)} | - | |")
+    for part in built["sizes"]:
+        fixed, per_doc = _per_doc({m: b["sizes"][part] for m, b in _BUILT.items()})
+        print(f"| disk {part} | {per_doc:,.0f} | {gib(fixed + per_doc * target)} | {notes[part]} |")
+    total = {m: sum(b["sizes"].values()) for m, b in _BUILT.items()}
+    fixed, per_doc = _per_doc(total)
+    print(f"| disk total | {per_doc:,.0f} | {gib(fixed + per_doc * target)} | |")
+    with_rss = {m: b["rss"] for m, b in _BUILT.items() if "rss" in b}
+    for label, field in (("RSS after SearchIndex.open", "open"), ("RSS after a keyword + 2 vector searches", "vectors")):
+        if with_rss:
+            fixed, per_doc = _per_doc({m: r[field] for m, r in with_rss.items()})
+            print(f"| {label} | {per_doc:,.0f} | {gib(fixed + per_doc * target)} | fixed part {gib(max(fixed, 0))} |")
 
 
 SCENARIOS: dict[str, Callable[[int, argparse.Namespace], list[dict]]] = {

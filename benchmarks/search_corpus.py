@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-BIOMEDICAL = (
+_TERMS = (
     "IL-6 IL-1β IL-10 IL-17A TNF-α IFN-γ TGF-β1 CD4+ CD8+ CD3+ CD19+ CD34+ CD45+ CD68+ CD11b+ Foxp3+ PD-1 PD-L1 "
     "CTLA-4 HER2 EGFR BRCA1 BRCA2 TP53 KRAS BRAF V600E ALK ROS1 MET PIK3CA PTEN mTOR AKT ERK1/2 MAPK NF-κB STAT3 "
     "JAK2 Ki-67 α-SMA β-actin GAPDH E-cadherin N-cadherin vimentin collagen-I MMP-9 VEGF-A HIF-1α p-ERK p-AKT "
@@ -32,8 +32,10 @@ BIOMEDICAL = (
     "Th1 Th2 Th17 Treg NK M1 M2 DC B220 F4/80 Ly6G Ly6C Gr-1 Sca-1 c-Kit Lin- LSK HSC MSC EPC ROS NO ATP "
     "NADPH SOD GSH MDA LC3-II p62 Beclin-1 caspase-3 cleaved-PARP Bcl-2 Bax 5-FU cisplatin doxorubicin "
     "paclitaxel 1.5T 3T 7T 10× 20× 40× 100× 50μm 100μm 200μm 1mm p<0.05 p<0.01 p<0.001 n=3 n=6 n=10"
-).split()
-FILLERS = "of the and in a to with for from by on at as is are was were or that this these after".split()
+)
+BIOMEDICAL = _TERMS.split()
+_FILLERS = "of the and in a to with for from by on at as is are was were or that this these after"
+FILLERS = _FILLERS.split()
 LICENSES = {  # group -> (licence, weight within the group)
     "commercial": (("CC BY 4.0", 0.80), ("CC BY 3.0", 0.10), ("CC0 1.0", 0.05), ("CC BY-SA 4.0", 0.03), ("CC BY-ND 4.0", 0.02)),
     "noncommercial": (("CC BY-NC 4.0", 0.45), ("CC BY-NC-ND 4.0", 0.35), ("CC BY-NC-SA 4.0", 0.15), ("CC BY-NC 3.0", 0.05)),
@@ -44,9 +46,10 @@ ARTICLE_TYPES = {"research-article": 0.80, "review-article": 0.07, "case-report"
                  "methods-article": 0.02, "other": 0.01}
 YEARS = np.arange(2000, 2026)
 FIGURES_PER_ARTICLE = 5
-_SYLLABLES = ("ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge gi go ha he hi ho ka ke ki ko la le li lo lu "
+_SYLLABLE_TEXT = ("ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge gi go ha he hi ho ka ke ki ko la le li lo lu "
               "ma me mi mo mu na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo "
-              "za ze zi zo th ph ch st tr pr cr gl pl bl an en in on un ar er ir or ur al el il ol ul ex ox ix").split()
+              "za ze zi zo th ph ch st tr pr cr gl pl bl an en in on un ar er ir or ur al el il ol ul ex ox ix")
+_SYLLABLES = _SYLLABLE_TEXT.split()
 
 
 def _choice(rng: np.random.Generator, weights: dict | tuple, n: int) -> np.ndarray:
