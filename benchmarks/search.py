@@ -3,7 +3,8 @@
 Usage:
     python benchmarks/search.py                          # sizes 100000,1000000
     python benchmarks/search.py --sizes 100000 --only vectors
-    python benchmarks/search.py --quick                  # small sizes (a smoke run, well under a minute)
+    python benchmarks/search.py --quick                  # small sizes (a smoke run, about a minute)
+    python benchmarks/search.py --sizes 100000 --only search,server
 
 Every scenario is a function `(size, args) -> list of rows` registered in SCENARIOS; the rows
 of all scenarios are printed as one Markdown table (columns below). Latencies are one query
@@ -20,6 +21,18 @@ What each row measures:
   measured on 200 stored vectors). "open" is `VectorIndex.open` (memory-mapped). Query rows:
   exact and IVF (nprobe 32) with no filter, a 30% filter and a 1% filter (random doc ids);
   recall@10 is the IVF's result against exact search of the same query and filter.
+- search: a complete index folder over N synthetic PMC-shaped captions (benchmarks/search_corpus.py)
+  and 2 x N clustered vectors (image, text; as wide as `--query-model`'s text tower), written by
+  the modules `biomedica index` uses (docs_part, KeywordWriter, build_filter_table over synthetic
+  annotation tables, update_vectors in build's chunks, state.json): build seconds and bytes per
+  1M per part; `SearchIndex.open` time and RSS in fresh processes; then `SearchEngine.search`
+  (limit 20, two filters: licence group + year range, cycled) for keyword, semantic and hybrid,
+  the query embedding timed apart (and cached before the search is timed).
+- server: the real app (`create_app`, uvicorn, one worker, pinned to one CPU) over that index;
+  `--clients` httpx threads on the other CPU alternate keyword and hybrid searches with two
+  filters for `--server-seconds`; req/s and client-side latency (queueing included).
+A projection to 24M figures (disk and RSS, fixed + per-doc cost fitted over the sizes built)
+closes the output.
 """
 
 from __future__ import annotations
