@@ -19,7 +19,7 @@ def index(
     embeddings: list[str] = typer.Option(
         [], "--embeddings", help="Embedding folder name under annotations/embeddings/ (repeatable; default: all)."
     ),
-    exact_max: int = typer.Option(100_000, min=1, help="Exact vector search up to this many vectors, IVF above."),
+    exact_max: int = typer.Option(20_000, min=1, help="Exact vector search up to this many vectors, IVF above."),
     nlist: int = typer.Option(None, min=1, help="IVF lists (default: automatic)."),
     nprobe: int = typer.Option(32, min=1, help="IVF lists searched per query."),
     progress: bool = typer.Option(True, help="Show a progress bar."),

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from biomedica.archive.annotations import default_annotations_dir
 from biomedica.search.layout import default_index_dir
+from biomedica.search.vectors import DEFAULT_EXACT_MAX
 
 
 class IndexConfig(BaseModel):
@@ -21,7 +22,7 @@ class IndexConfig(BaseModel):
     embeddings: list[str] = Field(
         default_factory=list, description="embedding folder names under annotations/embeddings/ (default: all)"
     )
-    exact_max: int = Field(default=100_000, ge=1, description="exact vector search up to this many vectors, IVF above")
+    exact_max: int = Field(default=DEFAULT_EXACT_MAX, ge=1, description="exact vector search up to this many vectors, IVF above")
     nlist: int | None = Field(default=None, ge=1, description="IVF lists (default: about 4 * sqrt(n))")
     nprobe: int = Field(default=32, ge=1, description="IVF lists searched per query")
 

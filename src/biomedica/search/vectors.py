@@ -57,6 +57,7 @@ import numpy as np
 from biomedica.io.atomic import atomic_path, fsync_dir, remove_stale_temporaries, write_json_atomic
 from biomedica.lazy import require
 
+DEFAULT_EXACT_MAX = 20_000  # exact search costs ~3.5 ms per query and kind here, 17.5 ms at 100k; IVF ~0.6 ms (benchmarks/search.py)
 MANIFEST = "manifest.json"
 FORMAT = 1
 SMALL_FILTER = 20_000  # allowed docs at or below this: exact search over the allowed subset
@@ -458,7 +459,7 @@ class VectorIndex:
 
 
 def update_vectors(
-    folder: Path, doc_ids: np.ndarray, vectors: np.ndarray | VectorSource, exact_max: int = 100_000,
+    folder: Path, doc_ids: np.ndarray, vectors: np.ndarray | VectorSource, exact_max: int = DEFAULT_EXACT_MAX,
     nlist: int | None = None, nprobe: int = 32, *, seed: int = 0, threads: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> VectorUpdate:
