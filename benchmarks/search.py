@@ -23,8 +23,9 @@ What each row measures:
   recall@10 is the IVF's result against exact search of the same query and filter.
 - search: a complete index folder over N synthetic PMC-shaped captions (benchmarks/search_corpus.py)
   and 2 x N clustered vectors (image, text; as wide as `--query-model`'s text tower), written by
-  the modules `biomedica index` uses (docs_part, KeywordWriter, build_filter_table over synthetic
-  annotation tables, update_vectors in build's chunks, state.json): build seconds and bytes per
+  the functions `biomedica index` runs (index_unit, write_docs_part, write_filter_columns of
+  build_filter_table over synthetic annotation tables, update_all_vectors over embedding parts
+  written as `curate embed` writes them, state.json): build seconds and bytes per
   1M per part; `SearchIndex.open` time and RSS in fresh processes; then `SearchEngine.search`
   (limit 20, two filters: licence group + year range, cycled) for keyword, semantic and hybrid,
   the query embedding timed apart (and cached before the search is timed).
@@ -228,14 +229,43 @@ def synthetic_annotations(docs, folder: Path, seed: int = 5) -> None:
     pq.write_table(pa.table({"key": keys, "flags": pa.array(flags, pa.list_(pa.string()))}), folder / "quality.parquet")
 
 
-def synthetic_index(n: int, args) -> dict:
-    """A complete index folder over n synthetic captions and 2 x n vectors, written by the modules `biomedica index` uses.
+def synthetic_embeddings(docs, folder: Path, dim: int, args) -> float:
+    """An embedding folder as `biomedica curate embed` writes it (meta.json; per shard `<group>-<shard>.keys.parquet`
+    and float16 `.image.npy` / `.text.npy`) holding clustered vectors; returns the seconds spent generating them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    Per unit of UNIT docs, as build.py: `docs_part` (docs table rows), `to_pylist` + `KeywordWriter.add`
-    per live doc; then one tantivy commit, the docs part, `build_filter_table` (DuckDB over annotation
-    tables), `update_vectors` per kind in build's VECTOR_CHUNK chunks, state.json last. Building from a
-    real archive would need 1M ingested JATS articles (hours here); `unit_samples` is the only step
-    skipped (reading a shard's Parquet). Times exclude generating the synthetic text and vectors.
+    from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
+
+    spent = 0.0
+    folder.mkdir(parents=True, exist_ok=True)
+    model, _, pretrained = args.query_model.partition(":")
+    write_json_atomic(folder / "meta.json", {"model": model, "pretrained": pretrained or None, "dim": dim,
+                                             "decode": "synthetic", "text": True, "dtype": "float16", "normalized": True})
+    shard = pc.binary_join_element_wise(docs.column("group"), docs.column("shard"), "-")
+    codes = np.asarray(pc.dictionary_encode(shard).combine_chunks().indices.to_numpy(zero_copy_only=False))
+    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]])
+    for i, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+        stem = docs.column("group")[int(a)].as_py() + "-" + Path(docs.column("shard")[int(a)].as_py()).stem
+        for k_seed, kind in ((11, "image"), (12, "text")):
+            t0 = time.perf_counter()
+            x = clustered_vectors(int(b - a), dim, args.clusters, seed=k_seed * 100_000 + i, noise=args.noise)
+            spent += time.perf_counter() - t0
+            np.save(folder / f"{stem}.{kind}.npy", x.astype(np.float16), allow_pickle=False)
+        write_parquet_atomic(folder / f"{stem}.keys.parquet", pa.table({"key": docs.column("key").slice(int(a), int(b - a))}))
+    return spent
+
+
+def synthetic_index(n: int, args) -> dict:
+    """A complete index folder over n synthetic captions and 2 x n vectors, built by the functions `biomedica index` runs.
+
+    As build.py's `_build`: per unit of UNIT docs `index_unit` (docs_part rows, `to_pylist` +
+    `KeywordWriter.add` per live doc), one tantivy commit, `write_docs_part`, `write_filter_columns`
+    of `build_filter_table` (DuckDB over annotation tables), `update_all_vectors` (one update per
+    embedding kind over a VectorSource of the memory-mapped embedding parts, written here as
+    `curate embed` writes them), state.json last. Building from a real archive would need 1M
+    ingested JATS articles (hours here); `unit_samples` (reading a shard's Parquet) is the only
+    step skipped. Times exclude generating the synthetic text and vectors.
     """
     if n in _BUILT:
         return _BUILT[n]
@@ -243,79 +273,61 @@ def synthetic_index(n: int, args) -> dict:
     from search_corpus import Corpus
 
     from biomedica.archive.annotations import AnnotationStore
-    from biomedica.index.build import VECTOR_CHUNK
+    from biomedica.index.build import index_unit, update_all_vectors
     from biomedica.index.config import IndexConfig
-    from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
-    from biomedica.search.docs import docs_part
-    from biomedica.search.filters import build_filter_table
+    from biomedica.io.atomic import write_json_atomic
+    from biomedica.search.docs import read_docs, write_docs_part
+    from biomedica.search.filters import build_filter_table, write_filter_columns
     from biomedica.search.keyword import KeywordWriter
     from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
-    from biomedica.search.vectors import update_vectors
 
     _, dim = query_model(args)
     work = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.workdir))
     archive, layout = work / "archive", IndexLayout(work / "archive" / "index")
+    annotations = archive / "annotations"
     archive.mkdir()
     corpus = Corpus(seed=0)
-    t = {"generate": 0.0, "docs": 0.0, "keyword": 0.0, "filters": 0.0, "image": 0.0, "text": 0.0, "vectors gen": 0.0}
+    t = {"generate": 0.0, "units": 0.0, "docs": 0.0, "keyword": 0.0, "filters": 0.0, "vectors": 0.0, "vectors gen": 0.0}
     writer = KeywordWriter(layout.keyword)
     parts = []
     for unit, start in enumerate(range(0, n, UNIT)):
         t0 = time.perf_counter()
         samples = corpus.samples(start, min(UNIT, n - start), unit)
         t1 = time.perf_counter()
-        parts.append(docs_part(samples, start))
-        t2 = time.perf_counter()
-        for i, sample in enumerate(samples.to_pylist()):
-            writer.add(start + i, 1, sample)
-        t3 = time.perf_counter()
+        parts.append(index_unit(writer, samples, start, 1, {}))
         t["generate"] += t1 - t0
-        t["docs"] += t2 - t1
-        t["keyword"] += t3 - t2
+        t["units"] += time.perf_counter() - t1
         print(f"\r  index N={n:,}: {start + samples.num_rows:,} docs", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     t0 = time.perf_counter()
     writer.commit()
     t1 = time.perf_counter()
-    docs = pa.concat_tables(parts)
     layout.docs_dir.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(layout.docs_part(1), docs, compression="zstd")
+    write_docs_part(layout, 1, pa.concat_tables(parts))
+    docs = read_docs(layout, through_batch=1)
     t2 = time.perf_counter()
     t["keyword"] += t1 - t0
     t["docs"] += t2 - t1
     del writer, parts
-    annotations = archive / "annotations"
     synthetic_annotations(docs, annotations)
+    store = AnnotationStore(annotations)
     t0 = time.perf_counter()
-    write_parquet_atomic(layout.filters, build_filter_table(docs, np.ones(n, bool), AnnotationStore(annotations)),
-                         compression="zstd")
+    write_filter_columns(layout.filters, docs, build_filter_table(docs, np.ones(n, bool), store))
     t["filters"] = time.perf_counter() - t0
-    defaults = IndexConfig.model_fields
-    kinds = {}
-    for k_seed, kind in ((11, "image"), (12, "text")):
-        update = None
-        for c, start in enumerate(range(0, n, VECTOR_CHUNK)):
-            t0 = time.perf_counter()
-            m = min(VECTOR_CHUNK, n - start)
-            x = clustered_vectors(m, dim, args.clusters, seed=k_seed * 10_000 + c, noise=args.noise)
-            t1 = time.perf_counter()
-            update = update_vectors(layout.vectors(EMBEDDING, kind), np.arange(start, start + m, dtype=np.int64), x,
-                                    exact_max=defaults["exact_max"].default if not args.quick else args.exact_max,
-                                    nprobe=defaults["nprobe"].default, threads=args.threads)
-            t["vectors gen"] += t1 - t0
-            t[kind] += time.perf_counter() - t1
-        kinds[kind] = {"parts": [], "count": update.total, "mode": update.mode, "recall_at_10": update.recall_at_10}
-    spec = args.query_model
-    model, _, pretrained = spec.partition(":")
-    meta = {"model": model, "pretrained": pretrained or None, "dim": dim, "decode": "synthetic"}
-    write_json_atomic(layout.state, {
-        "schema_version": SCHEMA_VERSION, "archive": str(archive), "annotations": str(annotations), "batch": 1,
-        "units": [], "docs": n, "live_docs": n, "created": "bench", "updated": "bench",
-        "embeddings": {EMBEDDING: {"meta": meta, "kinds": kinds}},
-    })
+    t["vectors gen"] = synthetic_embeddings(docs, store.embeddings_dir(EMBEDDING), dim, args)
+    config = IndexConfig(archive=archive, annotations=annotations, index_dir=layout.root,
+                         **({"exact_max": args.exact_max} if args.quick else {}))
+    state = {"schema_version": SCHEMA_VERSION, "archive": str(archive), "annotations": str(annotations), "batch": 1,
+             "units": [], "docs": n, "live_docs": n, "created": "bench", "updated": "bench", "embeddings": {}}
+    t0 = time.perf_counter()
+    summaries, _ = update_all_vectors(config, layout, store, docs, state)
+    t["vectors"] = time.perf_counter() - t0
+    write_json_atomic(layout.state, state)
+    kinds = {v.kind: {"count": v.total, "mode": v.mode, "recall_at_10": v.recall_at_10} for v in summaries}
     sizes = {"keyword": folder_bytes(layout.keyword), "docs": folder_bytes(layout.docs_dir),
              "filters": layout.filters.stat().st_size,
              "image": folder_bytes(layout.vectors(EMBEDDING, "image")), "text": folder_bytes(layout.vectors(EMBEDDING, "text"))}
+    shutil.rmtree(store.embeddings_dir(EMBEDDING))  # curate's output, not the index's: the disk it takes is not measured
     _BUILT[n] = {"work": work, "archive": archive, "index": layout.root, "seconds": t, "sizes": sizes, "kinds": kinds,
                  "corpus": corpus, "dim": dim}
     return _BUILT[n]
@@ -368,22 +380,26 @@ def scenario_index(n: int, args) -> list[dict]:
     t, sizes = built["seconds"], built["sizes"]
     rate = lambda s: f"{n / s:,.0f} docs/s" if s > 0 else "-"
     rows = [
-        row("index keyword (tantivy)", n, **{"build s": f"{t['keyword']:.1f}", "disk per 1M": per_million(sizes["keyword"], n),
-            "note": f"{rate(t['keyword'])}: to_pylist + KeywordWriter.add + commit (6 text fields + parts); "
+        row("index units (index_unit)", n, **{"build s": f"{t['units']:.1f}",
+            "note": f"{rate(t['units'])}: docs_part + to_pylist + KeywordWriter.add per doc; "
                     f"text generation ({t['generate']:.0f} s) excluded"}),
+        row("index keyword commit (tantivy)", n, **{"build s": f"{t['keyword']:.1f}",
+            "disk per 1M": per_million(sizes["keyword"], n), "note": "6 text fields + parts"}),
         row("index docs table", n, **{"build s": f"{t['docs']:.1f}", "disk per 1M": per_million(sizes["docs"], n),
-            "note": "docs_part + zstd Parquet (caption cut at 500 chars)"}),
+            "note": "write_docs_part (caption cut at 500 chars)"}),
         row("index filters (DuckDB)", n, **{"build s": f"{t['filters']:.1f}", "disk per 1M": per_million(sizes["filters"], n),
-            "note": "build_filter_table over panels/concepts/clusters/dedup/quality tables"}),
+            "note": "build_filter_table over panels/concepts/clusters/dedup/quality + write_filter_columns"}),
+        row(f"index vectors image+text ({built['dim']}-d)", n, **{
+            "build s": f"{t['vectors']:.1f}", "disk per 1M": per_million(sizes["image"] + sizes["text"], n),
+            "note": "update_all_vectors (float16 embedding parts, one update per kind); vector generation excluded"}),
     ]
     for kind in ("image", "text"):
         k = built["kinds"][kind]
         recall = k["recall_at_10"]
-        rows.append(row(f"index vectors {kind} ({built['dim']}-d)", n, **{
-            "build s": f"{t[kind]:.1f}", "disk per 1M": per_million(sizes[kind], n),
-            "recall@10": f"{recall:.3f}" if recall is not None else "-",
-            "note": f"{k['mode']}; update_vectors per build.VECTOR_CHUNK; vector generation excluded"}))
-    total_s = t["keyword"] + t["docs"] + t["filters"] + t["image"] + t["text"]
+        rows.append(row(f"index vectors {kind}", n, **{
+            "disk per 1M": per_million(sizes[kind], n), "recall@10": f"{recall:.3f}" if recall is not None else "-",
+            "note": k["mode"]}))
+    total_s = t["units"] + t["keyword"] + t["docs"] + t["filters"] + t["vectors"]
     rows.append(row("index total", n, **{"build s": f"{total_s:.1f}", "disk per 1M": per_million(sum(sizes.values()), n),
                     "note": f"{rate(total_s)}; keyword+docs+filters = {per_million(sizes['keyword'] + sizes['docs'] + sizes['filters'], n)} per 1M"}))
 

@@ -11,7 +11,8 @@ in-text mentions of ~40 words, and per article (~5 figures) a title, 3-6 keyword
 (groups commercial / noncommercial / other in PMC-OA's rough proportions 55/35/10).
 
 Everything is seeded: the same (n, seed) gives the same corpus. `samples(start, count)` returns
-the columns `biomedica.search.docs.unit_samples` returns for a unit of a real archive.
+the columns `biomedica.search.docs.unit_samples` returns for a unit of a real archive, in its row
+order (licence groups in turn, as each group is its own shard).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class Corpus:
         art_title = [self._title(rng, 8, 16) for _ in range(n_art)]
         art_keywords = [self.words(rng, int(rng.integers(3, 7)), min_rank=50) for _ in range(n_art)]
         cols: dict[str, list] = {name: [] for name in (
-            "key", "pmcid", "shard", "image_offset", "image_size", "image_format", "json_offset", "json_size", "width",
+            "key", "pmcid", "shard", "image_offset", "image_size", "image_format", "txt_offset", "txt_size", "json_offset", "json_size", "width",
             "height", "license", "license_group", "year", "journal", "article_type", "fig_label", "caption_title",
             "caption", "article_title", "doi", "mentions", "keywords", "group", "unit")}
         lengths = np.clip(rng.lognormal(np.log(52), 0.6, count), 8, 400).astype(int)
@@ -145,7 +146,9 @@ class Corpus:
             cols["image_offset"].append(offset)
             cols["image_size"].append(size)
             cols["image_format"].append("jpg")
-            cols["json_offset"].append(offset + size + 512)
+            cols["txt_offset"].append(offset + size + 512)
+            cols["txt_size"].append(int(lengths[j]) * 7)
+            cols["json_offset"].append(offset + size + 1024)
             cols["json_size"].append(2_000)
             offset += size + 3_000
             cols["width"].append(int(rng.integers(300, 2400)))
@@ -164,10 +167,14 @@ class Corpus:
             cols["keywords"].append(art_keywords[a])
             cols["group"].append(group)
             cols["unit"].append(unit)
-        types_ = {"image_offset": pa.int64(), "image_size": pa.int64(), "json_offset": pa.int64(), "json_size": pa.int64(),
+        types_ = {"image_offset": pa.int64(), "image_size": pa.int64(), "txt_offset": pa.int64(), "txt_size": pa.int64(),
+                  "json_offset": pa.int64(), "json_size": pa.int64(),
                   "width": pa.int32(), "height": pa.int32(), "year": pa.int32(), "unit": pa.int64(),
                   "mentions": pa.list_(pa.string()), "keywords": pa.list_(pa.string())}
-        return pa.table({name: pa.array(values, types_.get(name, pa.string())) for name, values in cols.items()})
+        table = pa.table({name: pa.array(values, types_.get(name, pa.string())) for name, values in cols.items()})
+        # unit_samples' row order: licence groups in turn (each its own shard), shard rows in order
+        order = np.argsort(art_group[np.arange(start, start + count) // FIGURES_PER_ARTICLE - first_article], kind="stable")
+        return table.take(pa.array(order))
 
     def queries(self, n: int, seed: int = 7) -> list[str]:
         """n queries of 1-3 terms (50/35/15%) drawn by frequency from ranks >= 30 (content words, no fillers);

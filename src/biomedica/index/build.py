@@ -36,10 +36,10 @@ from biomedica.archive.reader import is_archive
 from biomedica.archive.superseded import superseded_keys
 from biomedica.archive.units import completed_units
 from biomedica.index.config import IndexConfig
-from biomedica.io.atomic import write_json_atomic, write_parquet_atomic
+from biomedica.io.atomic import write_json_atomic
 from biomedica.io.lock import ArchiveLock
-from biomedica.search.docs import docs_part, read_docs, unit_samples
-from biomedica.search.filters import annotation_fingerprint, build_filter_table, read_filter_table
+from biomedica.search.docs import docs_part, read_docs, part_rows, unit_samples, write_docs_part
+from biomedica.search.filters import annotation_fingerprint, build_filter_table, read_filter_table, write_filter_columns
 from biomedica.search.keyword import KeywordWriter
 from biomedica.search.layout import KINDS, SCHEMA_VERSION, IndexLayout
 from biomedica.search.reader import read_state
@@ -113,7 +113,7 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
     repaired = 0
     for batch, path in layout.docs_parts():
         if batch > last:
-            repaired += pq.ParquetFile(path).metadata.num_rows
+            repaired += part_rows(path)
             path.unlink()
     writer.delete_batches_after(last)
     docs = read_docs(layout, through_batch=last)
@@ -130,19 +130,14 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
     to_add = sum(units[u].total_samples for u in new_units)
     parts, next_doc = [], docs.num_rows
     for unit in new_units:
-        samples = unit_samples(archive, unit, units[unit])
-        part = docs_part(samples, next_doc)
-        live = _live(part, superseded)
-        for i, row in enumerate(samples.to_pylist()):
-            if live[i]:
-                writer.add(next_doc + i, batch, row)
+        part = index_unit(writer, unit_samples(archive, unit, units[unit]), next_doc, batch, superseded)
         next_doc += part.num_rows
         parts.append(part)
         if progress:
             progress(part.num_rows, to_add)
     if parts:
-        all_docs = pa.concat_tables([docs, *parts])
-        write_parquet_atomic(layout.docs_part(batch), pa.concat_tables(parts), compression="zstd")
+        write_docs_part(layout, batch, pa.concat_tables(parts))
+        all_docs = read_docs(layout, through_batch=batch)  # memory-mapped, as a reader sees it
     else:
         all_docs = docs
 
@@ -160,10 +155,10 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
     refresh = (bool(parts) or fingerprint != state.get("annotation_fingerprint")
                or superseded_sig != state.get("superseded") or not layout.filters.is_file())
     if refresh:
-        write_parquet_atomic(layout.filters, build_filter_table(all_docs, live, store), compression="zstd")
+        write_filter_columns(layout.filters, all_docs, build_filter_table(all_docs, live, store))
 
     # 5. vectors
-    vectors, notes = _update_all_vectors(config, layout, store, all_docs, state)
+    vectors, notes = update_all_vectors(config, layout, store, all_docs, state)
 
     # 6. state, last
     state.update({
@@ -179,6 +174,20 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
         docs_total=all_docs.num_rows, docs_live=int(live.sum()), filters_refreshed=refresh,
         vectors=vectors, notes=notes,
     )
+
+
+def index_unit(writer: KeywordWriter, samples: pa.Table, first_doc: int, batch: int,
+               superseded: dict[str, frozenset[str]]) -> pa.Table:
+    """One unit's docs part (doc ids from `first_doc`); its live samples go into the keyword writer.
+
+    Public so benchmarks/search.py builds its synthetic index through the same code.
+    """
+    part = docs_part(samples, first_doc)
+    live = _live(part, superseded)
+    for i, row in enumerate(samples.to_pylist()):
+        if live[i]:
+            writer.add(first_doc + i, batch, row)
+    return part
 
 
 def _live(docs: pa.Table, superseded: dict[str, frozenset[str]]) -> np.ndarray:
@@ -237,8 +246,9 @@ def _embedding_names(config: IndexConfig, store: AnnotationStore) -> list[str]:
     return list(config.embeddings)
 
 
-def _update_all_vectors(config: IndexConfig, layout: IndexLayout, store: AnnotationStore, docs: pa.Table,
+def update_all_vectors(config: IndexConfig, layout: IndexLayout, store: AnnotationStore, docs: pa.Table,
                         state: dict) -> tuple[list[VectorSummary], list[str]]:
+    """Step 5 for every embedding folder and kind; records each in `state["embeddings"]` (written by the caller)."""
     names = _embedding_names(config, store)
     if not names:
         return [], [EMBED_HINT]

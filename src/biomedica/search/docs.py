@@ -94,6 +94,18 @@ def docs_part(samples: pa.Table, first_doc: int) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=DOCS_SCHEMA)
 
 
+def write_docs_part(layout: IndexLayout, batch: int, part: pa.Table) -> None:
+    """Publish the docs rows one index run added (atomically: a crash leaves no part or the whole part)."""
+    from biomedica.io.atomic import write_parquet_atomic
+
+    write_parquet_atomic(layout.docs_part(batch), part.cast(DOCS_SCHEMA), compression="zstd")
+
+
+def part_rows(path: Path) -> int:
+    """Rows in one docs part (without reading it)."""
+    return pq.ParquetFile(path).metadata.num_rows
+
+
 def read_docs(layout: IndexLayout, through_batch: int | None = None) -> pa.Table:
     """The docs table: every part (up to `through_batch`), in doc order; checked dense."""
     parts = [p for b, p in layout.docs_parts() if through_batch is None or b <= through_batch]

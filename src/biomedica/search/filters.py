@@ -263,6 +263,13 @@ def build_filter_table(docs: pa.Table, live: np.ndarray, store: AnnotationStore)
     return table.cast(FILTERS_SCHEMA)
 
 
+def write_filter_columns(path: Path, docs: pa.Table, filters: pa.Table) -> None:
+    """Publish the filter columns of `docs` (with `filters`, from build_filter_table) atomically."""
+    from biomedica.io.atomic import write_parquet_atomic
+
+    write_parquet_atomic(path, filters, compression="zstd")
+
+
 def read_filter_table(path: Path, docs: pa.Table) -> pa.Table:
     """filters.parquet, or (no annotations indexed yet) all docs live with no annotation values."""
     if Path(path).is_file():
