@@ -45,6 +45,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # b
     os.environ.setdefault(_var, THREADS)
 
 import argparse
+import itertools
 import json
 import shutil
 import socket
@@ -245,7 +246,7 @@ def synthetic_embeddings(docs, folder: Path, dim: int, args) -> float:
     shard = pc.binary_join_element_wise(docs.column("group"), docs.column("shard"), "-")
     codes = np.asarray(pc.dictionary_encode(shard).combine_chunks().indices.to_numpy(zero_copy_only=False))
     starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]])
-    for i, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(starts)):
         stem = docs.column("group")[int(a)].as_py() + "-" + Path(docs.column("shard")[int(a)].as_py()).stem
         for k_seed, kind in ((11, "image"), (12, "text")):
             t0 = time.perf_counter()
@@ -583,8 +584,8 @@ def print_projection(args, target: int = 24_000_000) -> None:
     print("|---|---|---|---|")
     notes = {
         "keyword": "disk; tantivy mmap: resident = pages the queries touch",
-        "docs": "disk (zstd); read whole into Arrow at open, so also resident (see RSS)",
-        "filters": "disk; loaded as numpy columns at open",
+        "docs": "disk (uncompressed Arrow IPC); memory-mapped: resident = the rows results show",
+        "filters": "disk (Arrow IPC codes); memory-mapped numpy: a mask reads the columns it tests",
         "image": "disk; faiss IVF lists mmap'd: resident = lists probed",
         "text": "disk; faiss IVF lists mmap'd: resident = lists probed",
     }

@@ -108,7 +108,7 @@ def test_a_run_killed_before_state_json_is_repaired_by_the_rerun(growing, tmp_pa
         patch.setattr(build, "write_json_atomic", die)
         with pytest.raises(KeyboardInterrupt):
             _index(archive, index_dir)
-    assert len(list((index_dir / "docs").glob("*.parquet"))) == 2
+    assert len(list((index_dir / "docs").glob("*.arrow"))) == 2
     half = SearchIndex.open(index_dir, archive)  # a reader meanwhile sees the last complete run only
     assert half.size == half.state["docs"] and all(d < half.size for d in half.keyword("figure", SearchFilters(), 999).docs)
 

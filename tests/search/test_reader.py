@@ -201,3 +201,50 @@ def test_an_index_of_an_older_format_says_delete_and_rerun(indexed_curation, tmp
     result = CliRunner().invoke(app, ["index", str(indexed_curation.archive), "--index", str(index_dir),
                                       "--no-progress"])
     assert result.exit_code == 2 and "delete the folder" in result.output and "Traceback" not in result.output
+
+
+def test_opening_maps_the_index_and_reads_nothing_into_memory(indexed_curation):
+    """Docs and filter columns are memory-mapped (Arrow IPC): an open allocates nothing per doc; the key order is lazy."""
+    import pyarrow as pa
+
+    before = pa.total_allocated_bytes()
+    index = SearchIndex.open(indexed_curation.index_dir, indexed_curation.archive)
+    grown = pa.total_allocated_bytes() - before
+    assert index.docs.nbytes > 10_000 and grown < index.docs.nbytes // 20, (grown, index.docs.nbytes)
+    columns = index.columns
+    for array in (columns.live, columns.year, columns.cluster, columns.canonical, columns.has_mentions,
+                  columns.dup_group, columns.journal.codes, columns.concepts.offsets, columns.concepts.codes):
+        assert not array.flags.owndata and not array.flags.writeable  # a view of the mapped file, not a copy
+    assert index._key_order is None  # sorted on the first doc_of, not at open
+    key = index.row(7)["key"]
+    assert index.doc_of(key) == 7 and index._key_order is not None
+
+
+def test_filter_columns_round_trip_through_the_mapped_file(indexed_curation, tmp_path):
+    """FilterColumns written by the index run and mapped back equal the ones computed in memory, cut to `size`."""
+    from biomedica.archive.annotations import AnnotationStore
+    from biomedica.search.docs import read_docs
+    from biomedica.search.filters import FilterColumns, build_filter_table, write_filter_columns
+    from biomedica.search.layout import IndexLayout
+
+    docs = read_docs(IndexLayout(indexed_curation.index_dir))
+    live = np.ones(docs.num_rows, bool)
+    live[::5] = False
+    filters = build_filter_table(docs, live, AnnotationStore(indexed_curation.annotations))
+    write_filter_columns(tmp_path / "f.arrow", docs, filters)
+    memory = FilterColumns.load(docs, filters)
+    for size in (docs.num_rows, 9, 0):
+        mapped = FilterColumns.open(tmp_path / "f.arrow", size)
+        assert mapped.size == size
+        for name in ("live", "year", "has_mentions", "cluster", "canonical", "dup_group"):
+            assert np.array_equal(getattr(mapped, name), getattr(memory, name)[:size]), name
+        for name in ("license_group", "journal", "article_type", "panel_type"):
+            assert getattr(mapped, name).names == getattr(memory, name).names
+            assert np.array_equal(getattr(mapped, name).codes, getattr(memory, name).codes[:size]), name
+        for name in ("concepts", "flags"):
+            m, full = getattr(mapped, name), getattr(memory, name)
+            assert m.names == full.names and np.array_equal(m.offsets, full.offsets[: size + 1])
+            assert np.array_equal(m.codes, full.codes[: full.offsets[size]])
+            assert m.counts(np.ones(size, bool)) == full.counts(np.arange(docs.num_rows) < size)
+    with pytest.raises(ValueError, match="holds"):
+        FilterColumns.open(tmp_path / "f.arrow", docs.num_rows + 1)

@@ -4,10 +4,10 @@ One run (holding `index/.biomedica.lock`):
 1. repair: a previous run that died after its tantivy commit but before state.json left docs
    of a later batch; they are deleted from tantivy and their docs part removed, then redone;
 2. new units only: every sample of a unit the index does not hold gets the next doc id
-   (docs/NNNN.parquet, written before the tantivy commit); live ones go into tantivy;
+   (docs/NNNN.arrow, written before the tantivy commit); live ones go into tantivy;
 3. superseded copies (archive.superseded) are deleted from tantivy and masked (`live`);
-4. filters.parquet is rebuilt when docs were added or the annotation tables or the
-   superseded list changed;
+4. filters.arrow (every filter column as codes, memory-mapped by readers) is rebuilt when docs
+   were added or the annotation tables or the superseded list changed;
 5. vectors: for each embedding folder and kind (image, text), the parts not yet indexed are
    mapped key -> doc id (pyarrow index_in per shard, no per-key Python) and appended in one
    update (biomedica.search.vectors.update_vectors with a VectorSource over the memory-mapped
@@ -38,8 +38,8 @@ from biomedica.archive.units import completed_units
 from biomedica.index.config import IndexConfig
 from biomedica.io.atomic import write_json_atomic
 from biomedica.io.lock import ArchiveLock
-from biomedica.search.docs import docs_part, read_docs, part_rows, unit_samples, write_docs_part
-from biomedica.search.filters import annotation_fingerprint, build_filter_table, read_filter_table, write_filter_columns
+from biomedica.search.docs import docs_part, part_rows, read_docs, unit_samples, write_docs_part
+from biomedica.search.filters import annotation_fingerprint, build_filter_table, read_live, write_filter_columns
 from biomedica.search.keyword import KeywordWriter
 from biomedica.search.layout import KINDS, SCHEMA_VERSION, IndexLayout
 from biomedica.search.reader import read_state
@@ -120,7 +120,7 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
     if docs.num_rows != state["docs"]:
         raise ValueError(f"{layout.root}: the docs table has {docs.num_rows} rows, state.json says {state['docs']}; "
                          "delete the index folder and run `biomedica index` again")
-    previous_live = read_filter_table(layout.filters, docs).column("live").to_numpy(zero_copy_only=False)[: docs.num_rows]
+    previous_live = read_live(layout.filters, docs.num_rows)
 
     # 2. new units
     indexed = set(state["units"])
@@ -144,7 +144,7 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
     # 3. superseded copies leave the keyword index
     live = _live(all_docs, superseded)
     superseded_sig = _superseded_signature(superseded)
-    old_live = np.asarray(previous_live, bool) if len(previous_live) == docs.num_rows else np.ones(docs.num_rows, bool)
+    old_live = previous_live if previous_live is not None else np.ones(docs.num_rows, bool)
     removed = int((old_live & ~live[: docs.num_rows]).sum())
     if superseded_sig != state.get("superseded") or parts:
         writer.delete_docs(np.flatnonzero(~live[: docs.num_rows]))

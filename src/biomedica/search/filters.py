@@ -2,23 +2,24 @@
 
 Archive filters (licence group, year, journal, article type, has-mentions) come from the
 docs table and are also pushed into tantivy; annotation filters (panel type, concepts,
-cluster, canonical-only, quality flags) come from `filters.parquet`, which the index run
-derives from the annotation tables with DuckDB and rebuilds when they change. Both kinds
-end up as numpy arrays per doc id, so a mask over all docs costs a few vector operations and
-a filtered total is exact. Facet counts are bincounts over the same arrays.
+cluster, canonical-only, quality flags) come from the annotation tables, joined by the index
+run with DuckDB (`build_filter_table`) and rebuilt when they change. Both kinds end up as
+numpy arrays per doc id, stored in `filters.arrow` and memory-mapped by readers, so a mask
+over all docs costs a few vector operations and a filtered total is exact. Facet counts are
+bincounts over the same arrays.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.archive.annotations import AnnotationStore
@@ -26,6 +27,7 @@ from biomedica.archive.annotations import AnnotationStore
 LicenseGroup = Literal["commercial", "noncommercial", "other"]
 ANY_FLAG = "any"
 FILTER_TABLES = ("dedup", "quality", "panels", "concepts", "labels", "clusters")
+NAMES_KEY = b"biomedica.names"  # schema metadata of filters.arrow: the value names behind each coded column
 
 FILTERS_SCHEMA = pa.schema([
     ("doc", pa.int64()),
@@ -74,6 +76,7 @@ class Coded:
 
     codes: np.ndarray
     names: list[str]
+    _lookup: dict[str, int] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, column: pa.ChunkedArray | pa.Array) -> Coded:
@@ -81,9 +84,14 @@ class Coded:
         codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
         return cls(codes, encoded.dictionary.to_pylist())
 
+    @property
+    def lookup(self) -> dict[str, int]:
+        if self._lookup is None:
+            self._lookup = {name: i for i, name in enumerate(self.names)}
+        return self._lookup
+
     def select(self, wanted: list[str]) -> np.ndarray:
-        lookup = {name: i for i, name in enumerate(self.names)}
-        return np.isin(self.codes, [lookup[w] for w in wanted if w in lookup])
+        return np.isin(self.codes, [self.lookup[w] for w in wanted if w in self.lookup])
 
     def counts(self, selected: np.ndarray) -> dict[str, int]:
         codes = self.codes[selected]
@@ -120,7 +128,7 @@ class Multi:
         n = len(self.offsets) - 1
         if wanted is None:
             return np.diff(self.offsets) > 0
-        lookup = {name: i for i, name in enumerate(self.names)}
+        lookup = {name: i for i, name in enumerate(self.names)}  # a few hundred concepts or flags: cheap
         hit = np.isin(self.codes, [lookup[w] for w in wanted if w in lookup])
         out = np.zeros(n, bool)
         out[self.rows[hit]] = True
@@ -134,7 +142,12 @@ class Multi:
 
 @dataclass
 class FilterColumns:
-    """Every filterable value per doc id, as numpy arrays (length = doc count)."""
+    """Every filterable value per doc id, as numpy arrays (length = doc count).
+
+    Stored by the index run as one Arrow IPC file of fixed-width codes (`write_filter_columns`)
+    and memory-mapped by readers (`open`): opening costs milliseconds and no memory at any size;
+    a query's mask reads the columns it tests.
+    """
 
     live: np.ndarray
     license_group: Coded
@@ -147,6 +160,7 @@ class FilterColumns:
     cluster: np.ndarray  # int32, -1 = none
     canonical: np.ndarray
     flags: Multi
+    dup_group: np.ndarray  # int32 code of the doc's dedup group, -1 = none (group names are not kept)
 
     @property
     def size(self) -> int:
@@ -154,10 +168,9 @@ class FilterColumns:
 
     @classmethod
     def load(cls, docs: pa.Table, filters: pa.Table) -> FilterColumns:
-        """From the docs table and filters.parquet (both in doc order, equal length)."""
+        """From the docs table and build_filter_table's rows (both in doc order, equal length), in memory."""
         if filters.num_rows != docs.num_rows:
-            raise ValueError(f"the index's filters.parquet has {filters.num_rows} rows for {docs.num_rows} docs; "
-                             "run `biomedica index ARCHIVE` again")
+            raise ValueError(f"{filters.num_rows} filter rows for {docs.num_rows} docs; run `biomedica index ARCHIVE` again")
         return cls(
             live=_bools(filters.column("live"), False),
             license_group=Coded.of(docs.column("license_group")),
@@ -170,7 +183,53 @@ class FilterColumns:
             cluster=pc.fill_null(filters.column("cluster"), -1).to_numpy().astype(np.int32),
             canonical=_bools(filters.column("canonical"), True),
             flags=Multi.of(filters.column("flags")),
+            dup_group=Coded.of(filters.column("dup_group")).codes,
         )
+
+    def table(self) -> pa.Table:
+        """What `open` maps back: one column per field (bools as uint8, lists as large_list of codes), names in metadata."""
+        columns, names = {}, {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Coded):
+                columns[f.name], names[f.name] = pa.array(value.codes, pa.int32()), value.names
+            elif isinstance(value, Multi):
+                columns[f.name] = pa.LargeListArray.from_arrays(pa.array(value.offsets, pa.int64()),
+                                                                pa.array(value.codes, pa.int32()))
+                names[f.name] = value.names
+            elif value.dtype == bool:
+                columns[f.name] = pa.array(value.view(np.uint8))
+            else:
+                columns[f.name] = pa.array(np.asarray(value, np.int32))
+        return pa.table(columns).replace_schema_metadata({NAMES_KEY: json.dumps(names)})
+
+    @classmethod
+    def open(cls, path: Path, size: int) -> FilterColumns:
+        """The first `size` docs' columns of a `write_filter_columns` file, memory-mapped (no copy).
+
+        Rows beyond `size` belong to a run that died before its state.json: they are not exposed.
+        """
+        from biomedica.search.docs import map_ipc
+
+        table = map_ipc(path)
+        if table.num_rows < size or NAMES_KEY not in (table.schema.metadata or {}):
+            raise ValueError(f"{path}: holds {table.num_rows} docs' filters, the index {size}")
+        names = json.loads(table.schema.metadata[NAMES_KEY])
+        values = {}
+        for f in fields(cls):
+            column = table.column(f.name)
+            array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+            if f.name in names and pa.types.is_large_list(array.type):
+                offsets = np.frombuffer(array.buffers()[1], np.int64, count=len(array) + 1) if len(array) else np.zeros(1, np.int64)
+                offsets = offsets[: size + 1]
+                values[f.name] = Multi(offsets, _view(array.values)[: int(offsets[-1])], names[f.name])
+            elif f.name in names:
+                values[f.name] = Coded(_view(array)[:size], names[f.name])
+            elif array.type == pa.uint8():
+                values[f.name] = _view(array)[:size].view(bool)
+            else:
+                values[f.name] = _view(array)[:size]
+        return cls(**values)
 
     def mask(self, filters: SearchFilters, archive_filters: bool = True) -> np.ndarray:
         """Bool per doc: live and passing every filter (`archive_filters=False`: the annotation ones only)."""
@@ -206,7 +265,7 @@ def _bools(column: pa.ChunkedArray, default: bool) -> np.ndarray:
 
 
 def annotation_fingerprint(store: AnnotationStore) -> dict[str, str]:
-    """size:mtime:sha256 of each filter table present: filters.parquet is rebuilt when this changes."""
+    """size:mtime:sha256 of each filter table present: filters.arrow is rebuilt when this changes."""
     found = {}
     for name in FILTER_TABLES:
         path = store.table_path(name)
@@ -264,20 +323,31 @@ def build_filter_table(docs: pa.Table, live: np.ndarray, store: AnnotationStore)
 
 
 def write_filter_columns(path: Path, docs: pa.Table, filters: pa.Table) -> None:
-    """Publish the filter columns of `docs` (with `filters`, from build_filter_table) atomically."""
-    from biomedica.io.atomic import write_parquet_atomic
+    """Publish FilterColumns of `docs` and `filters` (build_filter_table's rows) as one Arrow IPC file, atomically.
 
-    write_parquet_atomic(path, filters, compression="zstd")
+    One record batch of fixed-width columns: a reader maps each as a numpy array in place.
+    """
+    from biomedica.io.atomic import atomic_path
+
+    table = FilterColumns.load(docs, filters).table()
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
 
 
-def read_filter_table(path: Path, docs: pa.Table) -> pa.Table:
-    """filters.parquet, or (no annotations indexed yet) all docs live with no annotation values."""
-    if Path(path).is_file():
-        return pq.read_table(path, schema=FILTERS_SCHEMA, memory_map=True)
-    n = docs.num_rows
-    return pa.table({
-        "doc": docs.column("doc"), "live": pa.array(np.ones(n, bool)), "panel_type": pa.nulls(n, pa.string()),
-        "concepts": pa.nulls(n, pa.list_(pa.string())), "cluster": pa.nulls(n, pa.int32()),
-        "canonical": pa.array(np.ones(n, bool)), "dup_group": pa.nulls(n, pa.string()),
-        "flags": pa.nulls(n, pa.list_(pa.string())),
-    }, schema=FILTERS_SCHEMA)
+def read_live(path: Path, size: int) -> np.ndarray | None:
+    """The `live` flags of the first `size` docs recorded at `path` (a copy), None when it holds fewer (or none)."""
+    try:
+        return np.array(FilterColumns.open(path, size).live, bool)
+    except (OSError, ValueError, pa.ArrowInvalid):
+        return None
+
+
+def _view(array: pa.Array) -> np.ndarray:
+    """A numpy view of a null-free fixed-width Arrow array (for a memory-mapped one: the mapped bytes, read-only).
+
+    np.frombuffer, not Array.to_numpy: that imports pandas on first use (0.2 s and 40 MB at every server start).
+    """
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    if array.null_count:
+        raise ValueError("a filter column holds nulls")
+    return np.frombuffer(array.buffers()[1], dtype, count=len(array), offset=array.offset * dtype.itemsize)

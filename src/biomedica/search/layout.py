@@ -2,9 +2,11 @@
 
 ```
 state.json                 written last by each index run (what is indexed; see biomedica.index.build)
-docs/NNNN.parquet          the docs table, one part per run that added docs (doc ids dense, in unit order)
+docs/NNNN.arrow            the docs table, one part per run that added docs (doc ids dense, in unit order);
+                           uncompressed Arrow IPC, memory-mapped by readers
 keyword/                   the tantivy index
-filters.parquet            annotation filter columns per doc (live, panel_type, concepts, cluster, ...)
+filters.arrow              every filter column per doc as codes (live, licence group, year, journal, panel
+                           type, concepts, cluster, ...): Arrow IPC, memory-mapped into numpy by readers
 vectors/<name>/<kind>/     a VectorIndex per embedding name and kind (image | text)
 .biomedica.lock            the writer's lock (biomedica.io.lock)
 ```
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INDEX_DIR = "index"
-SCHEMA_VERSION = 2  # 2: the docs table carries txt_offset/txt_size (serve's export); an older index is rebuilt
+SCHEMA_VERSION = 3  # 2: docs carry txt_offset/txt_size (serve's export); 3: docs and filters memory-mapped (Arrow IPC)
 KINDS = ("image", "text")
 
 
@@ -39,13 +41,13 @@ class IndexLayout:
         return Path(self.root) / "docs"
 
     def docs_part(self, batch: int) -> Path:
-        return self.docs_dir / f"{batch:04d}.parquet"
+        return self.docs_dir / f"{batch:04d}.arrow"
 
     def docs_parts(self) -> list[tuple[int, Path]]:
         """(batch, path) of every docs part present, batch ascending."""
         if not self.docs_dir.is_dir():
             return []
-        found = [(int(p.stem), p) for p in self.docs_dir.glob("*.parquet") if p.stem.isdigit()]
+        found = [(int(p.stem), p) for p in self.docs_dir.glob("*.arrow") if p.stem.isdigit()]
         return sorted(found)
 
     @property
@@ -54,7 +56,7 @@ class IndexLayout:
 
     @property
     def filters(self) -> Path:
-        return Path(self.root) / "filters.parquet"
+        return Path(self.root) / "filters.arrow"
 
     def vectors(self, name: str, kind: str) -> Path:
         return Path(self.root) / "vectors" / name / kind

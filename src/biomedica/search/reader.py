@@ -1,8 +1,10 @@
 """SearchIndex: one open index (docs table, filter columns, tantivy, vectors), what serve queries.
 
-Opening reads state.json, the docs parts and filters.parquet (memory-mapped) and opens
-tantivy (mmap); vector indexes open on first use. What the index holds is what state.json
-says: docs parts of a run that died before writing it are not read.
+Opening reads state.json and memory-maps the rest: the docs parts and filters.arrow (Arrow
+IPC, zero-copy), tantivy; vector indexes open on first use, doc_of's key order is sorted on
+the first lookup. So an open takes milliseconds and no memory at any size; what becomes
+resident is what queries touch. What the index holds is what state.json says: docs parts of
+a run that died before writing it are not read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomedica.search.docs import read_docs
-from biomedica.search.filters import FilterColumns, SearchFilters, read_filter_table
+from biomedica.search.filters import FilterColumns, SearchFilters
 from biomedica.search.keyword import KeywordHits, KeywordSearcher
 from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
 
@@ -58,8 +60,10 @@ class SearchIndex:
         if self.docs.num_rows != state.get("docs", 0):
             raise IndexMissing(layout.root, f"docs table has {self.docs.num_rows} rows, state.json says "
                                             f"{state.get('docs', 0)}")
-        filters = read_filter_table(layout.filters, self.docs).slice(0, self.docs.num_rows)  # rows beyond: an unfinished run
-        self.columns = FilterColumns.load(self.docs, filters)
+        try:  # rows beyond the docs: a run that died before its state.json
+            self.columns = FilterColumns.open(layout.filters, self.docs.num_rows)
+        except (OSError, ValueError, pa.ArrowInvalid) as exc:
+            raise IndexMissing(layout.root, f"its filter columns are unreadable ({type(exc).__name__})") from None
         self._keyword = KeywordSearcher(layout.keyword, doc_limit=self.docs.num_rows) if self.docs.num_rows else None
         self._vectors: dict[tuple[str, str], Any] = {}
         self._key_order: np.ndarray | None = None  # doc ids sorted by key (stable): doc_of's binary search

@@ -355,7 +355,7 @@ class SearchEngine:
         return self.page(self.rank_image(data, filters or SearchFilters(), limit, offset), "image")
 
     def _dup_groups(self) -> np.ndarray | None:
-        """int32 dedup group code per doc (-1: none), from the index's filters.parquet; read once."""
+        """int32 dedup group code per doc (-1: none), from the index's filter columns; checked once."""
         if self._dup_codes is None:
             with self._cache_lock:
                 if self._dup_codes is None:
@@ -363,15 +363,8 @@ class SearchEngine:
         return self._dup_codes if len(self._dup_codes) else None
 
     def _read_dup_groups(self) -> np.ndarray:
-        import pyarrow.compute as pc
-
-        from biomedica.search.filters import read_filter_table
-
-        table = read_filter_table(self.index.layout.filters, self.index.docs)
-        if "dup_group" not in table.column_names or table.column("dup_group").null_count == table.num_rows:
-            return np.zeros(0, np.int32)
-        codes = pc.dictionary_encode(table.column("dup_group")).combine_chunks().indices
-        return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), np.int32)
+        groups = self.index.columns.dup_group  # memory-mapped codes (filters.arrow)
+        return groups if len(groups) and (groups >= 0).any() else np.zeros(0, np.int32)
 
     def duplicates_of(self, doc: int) -> list[int]:
         """Other docs in `doc`'s dedup group (near-duplicates by curate dedup), live only."""
