@@ -261,7 +261,8 @@ def synthetic_index(n: int, args) -> dict:
     """A complete index folder over n synthetic captions and 2 x n vectors, built by the functions `biomedica index` runs.
 
     As build.py's `_build`: per unit of UNIT docs `index_unit` (docs_part rows, `to_pylist` +
-    `KeywordWriter.add` per live doc), one tantivy commit, `write_docs_part`, `write_filter_columns`
+    `KeywordWriter.add` per live doc), one tantivy commit, `write_docs_part` + `write_key_order`,
+    `write_filter_columns`
     of `build_filter_table` (DuckDB over annotation tables), `update_all_vectors` (one update per
     embedding kind over a VectorSource of the memory-mapped embedding parts, written here as
     `curate embed` writes them), state.json last. Building from a real archive would need 1M
@@ -277,7 +278,7 @@ def synthetic_index(n: int, args) -> dict:
     from biomedica.index.build import index_unit, update_all_vectors
     from biomedica.index.config import IndexConfig
     from biomedica.io.atomic import write_json_atomic
-    from biomedica.search.docs import read_docs, write_docs_part
+    from biomedica.search.docs import read_docs, write_docs_part, write_key_order
     from biomedica.search.filters import build_filter_table, write_filter_columns
     from biomedica.search.keyword import KeywordWriter
     from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
@@ -306,6 +307,7 @@ def synthetic_index(n: int, args) -> dict:
     layout.docs_dir.mkdir(parents=True, exist_ok=True)
     write_docs_part(layout, 1, pa.concat_tables(parts))
     docs = read_docs(layout, through_batch=1)
+    write_key_order(layout, docs)
     t2 = time.perf_counter()
     t["keyword"] += t1 - t0
     t["docs"] += t2 - t1
@@ -325,7 +327,7 @@ def synthetic_index(n: int, args) -> dict:
     t["vectors"] = time.perf_counter() - t0
     write_json_atomic(layout.state, state)
     kinds = {v.kind: {"count": v.total, "mode": v.mode, "recall_at_10": v.recall_at_10} for v in summaries}
-    sizes = {"keyword": folder_bytes(layout.keyword), "docs": folder_bytes(layout.docs_dir),
+    sizes = {"keyword": folder_bytes(layout.keyword), "docs": folder_bytes(layout.docs_dir) + layout.key_order.stat().st_size,
              "filters": layout.filters.stat().st_size,
              "image": folder_bytes(layout.vectors(EMBEDDING, "image")), "text": folder_bytes(layout.vectors(EMBEDDING, "text"))}
     shutil.rmtree(store.embeddings_dir(EMBEDDING))  # curate's output, not the index's: the disk it takes is not measured
@@ -387,7 +389,7 @@ def scenario_index(n: int, args) -> list[dict]:
         row("index keyword commit (tantivy)", n, **{"build s": f"{t['keyword']:.1f}",
             "disk per 1M": per_million(sizes["keyword"], n), "note": "6 text fields + parts"}),
         row("index docs table", n, **{"build s": f"{t['docs']:.1f}", "disk per 1M": per_million(sizes["docs"], n),
-            "note": "write_docs_part (caption cut at 500 chars)"}),
+            "note": "write_docs_part (uncompressed Arrow IPC, caption cut at 500 chars) + write_key_order"}),
         row("index filters (DuckDB)", n, **{"build s": f"{t['filters']:.1f}", "disk per 1M": per_million(sizes["filters"], n),
             "note": "build_filter_table over panels/concepts/clusters/dedup/quality + write_filter_columns"}),
         row(f"index vectors image+text ({built['dim']}-d)", n, **{

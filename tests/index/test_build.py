@@ -111,6 +111,14 @@ def test_a_run_killed_before_state_json_is_repaired_by_the_rerun(growing, tmp_pa
     assert len(list((index_dir / "docs").glob("*.arrow"))) == 2
     half = SearchIndex.open(index_dir, archive)  # a reader meanwhile sees the last complete run only
     assert half.size == half.state["docs"] and all(d < half.size for d in half.keyword("figure", SearchFilters(), 999).docs)
+    from biomedica.search.docs import read_docs
+    from biomedica.search.layout import IndexLayout
+
+    every_key = read_docs(IndexLayout(index_dir)).column("key").to_pylist()  # the dead run's part too
+    assert len(np.load(index_dir / "key_order.npy")) == len(every_key) > half.size  # its key order covers them
+    old_keys = set(every_key[: half.size])
+    assert all(half.doc_of(k) < half.size for k in old_keys)
+    assert {half.doc_of(k) for k in set(every_key) - old_keys} == {None}
 
     rerun = _index(archive, index_dir)
     assert rerun.docs_repaired == rerun.docs_added > 0 and rerun.units_new == 2

@@ -248,3 +248,18 @@ def test_filter_columns_round_trip_through_the_mapped_file(indexed_curation, tmp
             assert m.counts(np.ones(size, bool)) == full.counts(np.arange(docs.num_rows) < size)
     with pytest.raises(ValueError, match="holds"):
         FilterColumns.open(tmp_path / "f.arrow", docs.num_rows + 1)
+
+
+def test_doc_of_reads_the_key_order_the_run_wrote_and_sorts_only_without_it(indexed_curation, tmp_path):
+    import shutil
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexed_curation.index_dir, index_dir)
+    mapped = SearchIndex.open(index_dir, indexed_curation.archive)
+    keys = sorted(set(mapped.keys(np.arange(mapped.size))))
+    found = [mapped.doc_of(k) for k in keys]
+    assert not mapped._key_order.flags.owndata  # the mapped key_order.npy
+    assert found == mapped.docs_of(keys).tolist() and None not in found
+    (index_dir / "key_order.npy").unlink()
+    sorted_here = SearchIndex.open(index_dir, indexed_curation.archive)
+    assert [sorted_here.doc_of(k) for k in keys] == found and sorted_here._key_order.flags.owndata

@@ -4,7 +4,7 @@ One run (holding `index/.biomedica.lock`):
 1. repair: a previous run that died after its tantivy commit but before state.json left docs
    of a later batch; they are deleted from tantivy and their docs part removed, then redone;
 2. new units only: every sample of a unit the index does not hold gets the next doc id
-   (docs/NNNN.arrow, written before the tantivy commit); live ones go into tantivy;
+   (docs/NNNN.arrow and key_order.npy, written before the tantivy commit); live ones go into tantivy;
 3. superseded copies (archive.superseded) are deleted from tantivy and masked (`live`);
 4. filters.arrow (every filter column as codes, memory-mapped by readers) is rebuilt when docs
    were added or the annotation tables or the superseded list changed;
@@ -38,7 +38,7 @@ from biomedica.archive.units import completed_units
 from biomedica.index.config import IndexConfig
 from biomedica.io.atomic import write_json_atomic
 from biomedica.io.lock import ArchiveLock
-from biomedica.search.docs import docs_part, part_rows, read_docs, unit_samples, write_docs_part
+from biomedica.search.docs import docs_part, part_rows, read_docs, unit_samples, write_docs_part, write_key_order
 from biomedica.search.filters import annotation_fingerprint, build_filter_table, read_live, write_filter_columns
 from biomedica.search.keyword import KeywordWriter
 from biomedica.search.layout import KINDS, SCHEMA_VERSION, IndexLayout
@@ -140,6 +140,8 @@ def _build(config: IndexConfig, archive: Path, units: dict, layout: IndexLayout,
         all_docs = read_docs(layout, through_batch=batch)  # memory-mapped, as a reader sees it
     else:
         all_docs = docs
+    if parts or not layout.key_order.is_file():
+        write_key_order(layout, all_docs)
 
     # 3. superseded copies leave the keyword index
     live = _live(all_docs, superseded)

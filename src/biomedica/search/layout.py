@@ -5,6 +5,7 @@ state.json                 written last by each index run (what is indexed; see 
 docs/NNNN.arrow            the docs table, one part per run that added docs (doc ids dense, in unit order);
                            uncompressed Arrow IPC, memory-mapped by readers
 keyword/                   the tantivy index
+key_order.npy              doc ids sorted by sample key (doc_of's binary search), memory-mapped by readers
 filters.arrow              every filter column per doc as codes (live, licence group, year, journal, panel
                            type, concepts, cluster, ...): Arrow IPC, memory-mapped into numpy by readers
 vectors/<name>/<kind>/     a VectorIndex per embedding name and kind (image | text)
@@ -49,6 +50,10 @@ class IndexLayout:
             return []
         found = [(int(p.stem), p) for p in self.docs_dir.glob("*.arrow") if p.stem.isdigit()]
         return sorted(found)
+
+    @property
+    def key_order(self) -> Path:
+        return Path(self.root) / "key_order.npy"
 
     @property
     def keyword(self) -> Path:

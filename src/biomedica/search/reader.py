@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from biomedica.search.docs import read_docs
+from biomedica.search.docs import read_docs, read_key_order
 from biomedica.search.filters import FilterColumns, SearchFilters
 from biomedica.search.keyword import KeywordHits, KeywordSearcher
 from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
@@ -66,7 +66,7 @@ class SearchIndex:
             raise IndexMissing(layout.root, f"its filter columns are unreadable ({type(exc).__name__})") from None
         self._keyword = KeywordSearcher(layout.keyword, doc_limit=self.docs.num_rows) if self.docs.num_rows else None
         self._vectors: dict[tuple[str, str], Any] = {}
-        self._key_order: np.ndarray | None = None  # doc ids sorted by key (stable): doc_of's binary search
+        self._key_order: np.ndarray | None = None  # doc ids sorted by key (stable): doc_of's binary search, lazy
 
     @classmethod
     def open(cls, index_dir: Path, archive: Path) -> SearchIndex:
@@ -83,12 +83,16 @@ class SearchIndex:
     def doc_of(self, key: str) -> int | None:
         """The live doc of a sample key (keys repeat across superseded copies; else the first copy), None if absent.
 
-        A binary search over the doc ids sorted by key (sorted once, 8 bytes per doc), not a
-        dict of every key: at 24M docs that dict would hold gigabytes of Python strings.
+        A binary search over the doc ids sorted by key (the index run's key_order.npy, mapped on
+        the first lookup; sorted here only when that file is missing), not a dict of every key:
+        at 24M docs that dict would hold gigabytes of Python strings.
         """
         keys = self.docs.column("key")
         if self._key_order is None:
-            self._key_order = np.asarray(pc.sort_indices(keys).to_numpy(), np.int64) if self.size else np.zeros(0, np.int64)
+            order = read_key_order(self.layout, self.size)
+            if order is None:
+                order = np.asarray(pc.sort_indices(keys).to_numpy(), np.int64) if self.size else np.zeros(0, np.int64)
+            self._key_order = order
         order = self._key_order
         at = bisect_left(range(len(order)), key, key=lambda i: keys[int(order[i])].as_py())
         first = None
