@@ -1,8 +1,8 @@
 """SearchIndex: one open index (docs table, filter columns, tantivy, vectors), what serve queries.
 
 Opening reads state.json and memory-maps the rest: the docs parts and filters.arrow (Arrow
-IPC, zero-copy), tantivy; vector indexes open on first use, doc_of's key order is sorted on
-the first lookup. So an open takes milliseconds and no memory at any size; what becomes
+IPC, zero-copy), tantivy; vector indexes open on first use, doc_of's key order (key_order.npy)
+on the first lookup. So an open takes milliseconds and no memory at any size; what becomes
 resident is what queries touch. What the index holds is what state.json says: docs parts of
 a run that died before writing it are not read.
 """
