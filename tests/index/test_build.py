@@ -141,7 +141,10 @@ def test_superseded_copies_are_never_returned(demo_corpus, tmp_path):
     xml = src / "PMC9000001" / "PMC9000001.nxml"
     xml.write_bytes(xml.read_bytes() + b"\n<!-- corrected -->\n")
     _ingest(src, archive, per_unit=2)
-    result = _index(archive, index_dir)
+    from biomedica.curate.run import run_curate
+
+    run_curate(archive)  # dedup: canonical_only below goes through the annotation mask
+    result = build_index(IndexConfig(archive=archive, index_dir=index_dir), None)
     assert result.docs_removed == len(mine) and result.docs_live == result.docs_total - len(mine)
 
     after = SearchIndex.open(index_dir, archive)

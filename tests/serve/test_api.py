@@ -209,3 +209,40 @@ def test_info_says_what_is_served(client, samples):
 def test_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
+def test_a_filter_on_an_annotation_the_index_lacks_is_a_400_not_an_empty_answer(search_archive, tmp_path):
+    """Indexed before `curate`: panel type, concept, cluster, canonical-only and quality flags would match nothing
+    (or everything) in silence; each is refused naming the table and the command, and /api/info says so."""
+    from fastapi.testclient import TestClient
+
+    from biomedica.index.build import build_index
+    from biomedica.index.config import IndexConfig
+    from biomedica.serve.app import create_app
+    from biomedica.serve.config import ServeConfig
+
+    bare = tmp_path / "no-annotations"
+    bare.mkdir()
+    build_index(IndexConfig(archive=search_archive, index_dir=tmp_path / "index", annotations=bare), None)
+    config = ServeConfig(archive=search_archive, index=tmp_path / "index", annotations=bare)
+    with TestClient(create_app(config)) as client:
+        refusals = {"panel_type": ("single", "panels.parquet", "curate run"),
+                    "concept": ("microscopy", "concepts.parquet", "curate zeroshot"),
+                    "cluster": ("1", "clusters.parquet", "curate cluster"),
+                    "canonical_only": ("true", "dedup.parquet", "curate run"),
+                    "exclude_flags": ("any", "quality.parquet", "curate run")}
+        for name, (value, table, command) in refusals.items():
+            for path in ("/api/search", "/api/facets"):
+                response = client.get(path, params={"q": "image", name: value})
+                detail = response.json()["detail"]
+                assert response.status_code == 400 and table in detail and command in detail, (name, path, detail)
+            typed = {"cluster": [1], "canonical_only": True, "exclude_flags": ["any"], "concept": ["microscopy"]}
+            export = client.post("/api/export", json={"q": "image", name: typed.get(name, value)})
+            assert export.status_code == 400 and table in export.json()["detail"]
+        assert client.get("/api/search", params={"q": "image", "license_group": "commercial"}).status_code == 200
+        assert client.get("/api/info").json()["filters"] == {name: False for name in refusals}
+
+
+def test_info_lists_the_filters_the_index_has_data_for(client):
+    filters = client.get("/api/info").json()["filters"]
+    assert filters["panel_type"] and filters["canonical_only"] and filters["exclude_flags"] and filters["cluster"]

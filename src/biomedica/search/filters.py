@@ -70,6 +70,28 @@ class SearchFilters(BaseModel):
         return bool(self.panel_type or self.concept or self.cluster or self.canonical_only or self.exclude_flags)
 
 
+FILTER_NEEDS = {  # annotation filter -> (tables any of which provides it, the command that writes them)
+    "panel_type": (("panels",), "biomedica curate run ARCHIVE"),
+    "concept": (("concepts", "labels"), "biomedica curate zeroshot ARCHIVE (or annotate --export)"),
+    "cluster": (("clusters",), "biomedica curate cluster ARCHIVE"),
+    "canonical_only": (("dedup",), "biomedica curate run ARCHIVE"),
+    "exclude_flags": (("quality",), "biomedica curate run ARCHIVE"),
+}
+
+
+class FilterUnavailable(ValueError):
+    """A filter on an annotation the index was built without: it would silently match nothing (or everything)."""
+
+
+def check_available(filters: SearchFilters, tables: set[str]) -> None:
+    """Raise FilterUnavailable naming the first filter in use whose annotation table the index lacks, and the fix."""
+    for name, (needs, command) in FILTER_NEEDS.items():
+        if getattr(filters, name) and not tables.intersection(needs):
+            files = " or ".join(f"annotations/{t}.parquet" for t in needs)
+            raise FilterUnavailable(f"{name} needs {files}, which this index was built without: run `{command}`, "
+                                    "then `biomedica index ARCHIVE`")
+
+
 @dataclass
 class Coded:
     """A string column as codes into `names` (-1 = null)."""

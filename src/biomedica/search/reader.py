@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomedica.search.docs import read_docs, read_key_order
-from biomedica.search.filters import FilterColumns, SearchFilters
+from biomedica.search.filters import FilterColumns, SearchFilters, check_available
 from biomedica.search.keyword import KeywordHits, KeywordSearcher
 from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
 
@@ -126,12 +126,19 @@ class SearchIndex:
             raise KeyError(doc)
         return self.docs.slice(doc, 1).to_pylist()[0]
 
+    @property
+    def annotation_tables(self) -> set[str]:
+        """The annotation tables the filter columns were built from (state.json's fingerprint names them)."""
+        return set(self.state.get("annotation_fingerprint") or {})
+
     def mask(self, filters: SearchFilters) -> np.ndarray:
-        """Bool per doc id: live and passing every filter."""
+        """Bool per doc id: live and passing every filter; FilterUnavailable for a filter the index has no data for."""
+        check_available(filters, self.annotation_tables)
         return self.columns.mask(filters)
 
     def keyword(self, q: str, filters: SearchFilters, k: int) -> KeywordHits:
         """The top `k` keyword hits within `filters`, with their exact total."""
+        check_available(filters, self.annotation_tables)
         if self._keyword is None:
             return KeywordHits(np.zeros(0, np.int64), np.zeros(0, np.float32), 0, "none")
         allowed = self.columns.mask(filters, archive_filters=False) if filters.uses_annotations else None
@@ -139,7 +146,7 @@ class SearchIndex:
 
     def matching(self, q: str | None, filters: SearchFilters) -> np.ndarray:
         """Bool per doc: live, within `filters` and (when `q` has terms) matching it as `keyword` would."""
-        selected = self.columns.mask(filters)
+        selected = self.mask(filters)
         if q and q.strip() and self._keyword is not None:
             hits = self._keyword.search(q, filters, k=max(self.size, 1), allowed=selected)
             inside = np.zeros(self.size, bool)

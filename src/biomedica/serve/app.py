@@ -37,7 +37,7 @@ from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from biomedica.search.filters import SearchFilters
+from biomedica.search.filters import FILTER_NEEDS, FilterUnavailable, SearchFilters
 from biomedica.serve.config import ServeConfig
 from biomedica.serve.engine import MODES, NotFound, SearchEngine, ServeError
 from biomedica.web.guard import RequestGuard, shorten
@@ -182,6 +182,10 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None, *, guard
     async def refused(request: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(FilterUnavailable)
+    async def unavailable_filter(request: Request, exc: FilterUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
@@ -214,6 +218,8 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None, *, guard
             "annotate": bool(app.state.annotate), "annotate_url": "/annotate/" if app.state.annotate else None,
             "unindexed_units": int(getattr(engine.index, "unindexed_units", 0) or 0),
             "max_limit": config.max_limit, "max_upload_bytes": config.max_upload_bytes,
+            "filters": {name: bool(engine.index.annotation_tables.intersection(needs))
+                        for name, (needs, _) in FILTER_NEEDS.items()},
         }
 
     @app.get("/api/search")
