@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,12 @@ from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import run_ingest
 from biomedica.search.filters import SearchFilters
 from biomedica.search.reader import SearchIndex
+from biomedica.testing.growth import article_folders, copy_articles
 
 runner = CliRunner()
 QUERIES = ["MRI", "IL-6", "weighted", "survival curve", '"whole-body"', "microscopy of cells", "figure"]
 
 
-def _articles(corpus: Path) -> list[Path]:
-    return sorted(p for p in corpus.iterdir() if p.is_dir())
-
-
-def _copy(folders: list[Path], dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for folder in folders:
-        shutil.copytree(folder, dest / folder.name)
-    return dest
 
 
 def _ingest(src: Path, out: Path, per_unit: int = 3) -> None:
@@ -60,8 +51,8 @@ def _same_results(a: SearchIndex, b: SearchIndex) -> None:
 @pytest.fixture
 def growing(demo_corpus, tmp_path):
     """An archive of half the demo articles and its source folder (the other half is added by the test)."""
-    articles = _articles(demo_corpus)
-    src = _copy(articles[::2], tmp_path / "src")
+    articles = article_folders(demo_corpus)
+    src = copy_articles(articles[::2], tmp_path / "src")
     archive = tmp_path / "archive"
     _ingest(src, archive)
     return articles, src, archive
@@ -74,7 +65,7 @@ def test_new_units_only_and_equal_to_a_fresh_build(growing, tmp_path):
     assert (first.units_new, first.units_skipped, first.docs_added) == (2, 0, first.docs_total)
     assert first.notes and "curate embed" in first.notes[0]
 
-    _copy(articles[1::2], src)
+    copy_articles(articles[1::2], src)
     _ingest(src, archive)
     assert SearchIndex.open(index_dir, archive).unindexed_units == 2
     second = _index(archive, index_dir)
@@ -96,7 +87,7 @@ def test_a_run_killed_before_state_json_is_repaired_by_the_rerun(growing, tmp_pa
     articles, src, archive = growing
     index_dir = tmp_path / "index"
     _index(archive, index_dir)
-    _copy(articles[1::2], src)
+    copy_articles(articles[1::2], src)
     _ingest(src, archive)
 
     from biomedica.index import build
@@ -128,7 +119,7 @@ def test_a_run_killed_before_state_json_is_repaired_by_the_rerun(growing, tmp_pa
 
 
 def test_superseded_copies_are_never_returned(demo_corpus, tmp_path):
-    src = _copy(_articles(demo_corpus)[:6], tmp_path / "src")
+    src = copy_articles(article_folders(demo_corpus)[:6], tmp_path / "src")
     archive = tmp_path / "archive"
     _ingest(src, archive, per_unit=2)
     index_dir = tmp_path / "index"

@@ -21,19 +21,11 @@ from biomedica.cli import app
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import run_ingest
 from biomedica.select.query import connect
+from biomedica.testing.growth import article_folders, copy_articles
 
 runner = CliRunner()
 
 
-def _articles(corpus: Path) -> list[Path]:
-    return sorted(p for p in corpus.iterdir() if p.is_dir())
-
-
-def _copy(folders: list[Path], dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for folder in folders:
-        shutil.copytree(folder, dest / folder.name)
-    return dest
 
 
 def _ingest(src: Path, out: Path, per_unit: int = 3, **kwargs):
@@ -56,14 +48,14 @@ def _shard_files(root: Path) -> dict[str, bytes]:
 
 
 def test_added_documents_are_appended_after_the_last_unit_and_equal_a_clean_build(demo_corpus, tmp_path):
-    articles = _articles(demo_corpus)
-    src = _copy(articles[::2], tmp_path / "src")  # the added ones sort between these
+    articles = article_folders(demo_corpus)
+    src = copy_articles(articles[::2], tmp_path / "src")  # the added ones sort between these
     out = tmp_path / "archive"
     first = _ingest(src, out)
     assert (first.documents_new, first.units_total) == (6, 2)
     before = _shard_files(out)
 
-    _copy(articles[1::2], src)
+    copy_articles(articles[1::2], src)
     grown = _ingest(src, out)
     assert grown.growth_line == "6 new documents, 0 changed, 0 removed, 6 unchanged"
     assert grown.units_run == 2 and grown.samples_superseded == 0
@@ -84,7 +76,7 @@ def test_added_documents_are_appended_after_the_last_unit_and_equal_a_clean_buil
 def test_a_changed_document_supersedes_its_old_samples(demo_corpus, tmp_path):
     from biomedica.archive.superseded import read_superseded
 
-    src = _copy(_articles(demo_corpus)[:6], tmp_path / "src")
+    src = copy_articles(article_folders(demo_corpus)[:6], tmp_path / "src")
     out = tmp_path / "archive"
     _ingest(src, out, per_unit=2)
     xml = src / "PMC9000001" / "PMC9000001.nxml"
@@ -130,7 +122,7 @@ def test_a_changed_document_supersedes_its_old_samples(demo_corpus, tmp_path):
 def test_one_article_in_two_files_of_different_units_is_kept_once(demo_corpus, tmp_path):
     from biomedica.archive.superseded import read_superseded
 
-    src = _copy(_articles(demo_corpus)[:4], tmp_path / "src")
+    src = copy_articles(article_folders(demo_corpus)[:4], tmp_path / "src")
     shutil.copytree(src / "PMC9000001", src / "zz-copy")  # sorts last: another unit
     out = tmp_path / "archive"
     summary = _ingest(src, out, per_unit=2)
@@ -147,11 +139,11 @@ def test_one_article_in_two_files_of_different_units_is_kept_once(demo_corpus, t
 
 
 def test_frozen_refuses_a_changed_input_with_one_line(demo_corpus, tmp_path):
-    articles = _articles(demo_corpus)
-    src = _copy(articles[:4], tmp_path / "src")
+    articles = article_folders(demo_corpus)
+    src = copy_articles(articles[:4], tmp_path / "src")
     out = tmp_path / "archive"
     _ingest(src, out)
-    _copy(articles[4:5], src)
+    copy_articles(articles[4:5], src)
     units = sorted(p.name for p in (out / "_units").iterdir())
     result = runner.invoke(app, ["ingest", str(src), "--out", str(out), "--articles-per-unit", "3",
                                  "--no-progress", "--frozen"])
@@ -186,8 +178,8 @@ def test_a_marker_whose_shard_is_gone_is_named_by_verify_and_redone(demo_corpus,
 
 
 def test_an_archive_without_build_records_is_adopted_or_refused(demo_corpus, tmp_path):
-    articles = _articles(demo_corpus)
-    src = _copy(articles[:6], tmp_path / "src")
+    articles = article_folders(demo_corpus)
+    src = copy_articles(articles[:6], tmp_path / "src")
     out = tmp_path / "archive"
     _ingest(src, out)
     shutil.rmtree(out / "builds")  # as written before growth tracking
@@ -196,12 +188,12 @@ def test_an_archive_without_build_records_is_adopted_or_refused(demo_corpus, tmp
     adopted = _ingest(src, out)
     assert adopted.adopted and adopted.units_run == 0
     assert json.loads((out / "builds" / "0000.json").read_text())["adopted"] is True
-    _copy(articles[6:8], src)
+    copy_articles(articles[6:8], src)
     grown = _ingest(src, out)
     assert grown.documents_new == 2 and {k: v for k, v in _shard_files(out).items() if k in legacy} == legacy
 
     shutil.rmtree(out / "builds")
-    _copy(articles[8:9], src)  # now the input plans other units than the archive holds
+    copy_articles(articles[8:9], src)  # now the input plans other units than the archive holds
     result = runner.invoke(app, ["ingest", str(src), "--out", str(out), "--articles-per-unit", "3", "--no-progress"])
     assert result.exit_code == 2
     assert "predates growth tracking" in " ".join(result.output.split())
@@ -209,15 +201,15 @@ def test_an_archive_without_build_records_is_adopted_or_refused(demo_corpus, tmp
 
 @pytest.mark.slow
 def test_a_killed_growth_build_resumes_the_same_units(demo_corpus, tmp_path):
-    articles = _articles(demo_corpus)
+    articles = article_folders(demo_corpus)
     cli = [sys.executable, "-m", "biomedica.cli", "ingest", "--articles-per-unit", "1", "--no-progress"]
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     for name in ("ref-src", "src"):
-        _copy(articles[:4], tmp_path / name)
+        copy_articles(articles[:4], tmp_path / name)
     subprocess.run([*cli, str(tmp_path / "ref-src"), "--out", str(reference)], check=True, capture_output=True)
     subprocess.run([*cli, str(tmp_path / "src"), "--out", str(killed)], check=True, capture_output=True)
-    _copy(articles[4:], tmp_path / "ref-src")
-    _copy(articles[4:], tmp_path / "src")
+    copy_articles(articles[4:], tmp_path / "ref-src")
+    copy_articles(articles[4:], tmp_path / "src")
     subprocess.run([*cli, str(tmp_path / "ref-src"), "--out", str(reference)], check=True, capture_output=True)
 
     proc = subprocess.Popen([*cli, str(tmp_path / "src"), "--out", str(killed)],
