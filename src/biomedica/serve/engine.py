@@ -176,6 +176,7 @@ class SearchEngine:
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._dup_codes: np.ndarray | None = None
+        self._vectored: np.ndarray | None = None
 
     # ---- vectors and the query model -------------------------------------------------------------
 
@@ -268,15 +269,21 @@ class SearchEngine:
         ids, _ = vectors.search(query.reshape(1, -1).astype(np.float32), depth, allowed=allowed)
         return ids[0]
 
+    def _has_vector(self, size: int) -> np.ndarray:
+        """Bool per doc: it has a vector of some kind. Computed once: the index does not change under a server."""
+        if self._vectored is None or len(self._vectored) != size:
+            has = np.zeros(size, bool)
+            for kind in ("image", "text"):
+                vectors = self.vectors(kind)
+                if vectors is not None and len(vectors.doc_ids):
+                    ids = np.asarray(vectors.doc_ids)
+                    has[ids[ids < size]] = True
+            self._vectored = has
+        return self._vectored
+
     def _vector_total(self, allowed: np.ndarray) -> int:
         """Filter-passing docs with a vector of any kind: what semantic and hybrid rank."""
-        has = np.zeros(len(allowed), bool)
-        for kind in ("image", "text"):
-            vectors = self.vectors(kind)
-            if vectors is not None and len(vectors.doc_ids):
-                ids = np.asarray(vectors.doc_ids)
-                has[ids[ids < len(has)]] = True
-        return int((has & allowed).sum())
+        return int((self._has_vector(len(allowed)) & allowed).sum())
 
     def _keyword(self, q: str, filters: SearchFilters, depth: int):
         hits = self.index.keyword(q, filters, depth)
@@ -371,7 +378,7 @@ class SearchEngine:
         groups = self._dup_groups()
         if groups is None or doc >= len(groups) or groups[doc] < 0:
             return []
-        live = self.mask(SearchFilters())
+        live = self.index.columns.live
         same = np.nonzero((groups == groups[doc]) & live[: len(groups)])[0]
         return [int(d) for d in same if d != doc]
 
