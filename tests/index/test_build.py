@@ -197,7 +197,7 @@ def test_annotation_filters_refresh_when_the_tables_change(demo_archive, tmp_pat
     config = IndexConfig(archive=demo_archive, index_dir=tmp_path / "index", annotations=annotations)
     build_index(config)
     index = SearchIndex.open(config.index_folder(), demo_archive)
-    assert not index.mask(SearchFilters(panel_type="multiple")).any()
+    assert not index.mask(SearchFilters(panel_type="multiple")).any() and not index.annotations_changed
     assert build_index(config).filters_refreshed is False
 
     store = AnnotationStore(annotations)
@@ -206,7 +206,9 @@ def test_annotation_filters_refresh_when_the_tables_change(demo_archive, tmp_pat
     kinds = ["multiple" if i == 0 else k for i, k in enumerate(panels.column("panel_type").to_pylist())]
     store.write("panels", panels.set_column(panels.schema.get_field_index("panel_type"), "panel_type",
                                             pa.array(kinds, pa.string())))
+    assert SearchIndex.open(config.index_folder(), demo_archive).annotations_changed  # serve warns until reindexed
     result = build_index(config)
     assert result.filters_refreshed and result.docs_added == 0
     index = SearchIndex.open(config.index_folder(), demo_archive)
     assert index.keys(np.flatnonzero(index.mask(SearchFilters(panel_type="multiple")))) == [first]
+    assert not index.annotations_changed

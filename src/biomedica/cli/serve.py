@@ -52,6 +52,9 @@ def serve(
     if unindexed:
         stderr.print(f"warning: {unindexed} unit(s) of {archive} are not indexed yet and will not be found; "
                      f"run `biomedica index {archive}` to add them")
+    if engine.index.annotations_changed:
+        stderr.print(f"warning: the annotation tables changed since {archive} was indexed (a later `biomedica curate`); "
+                     f"filters answer from the old ones until you run `biomedica index {archive}`")
     annotate = f", annotation at http://{host}:{port}/annotate/" if annotate else ""
     figures = engine.figures()
     vectors = f"embeddings {engine.embedding}" if engine.embedding else "keyword only (no embeddings indexed)"

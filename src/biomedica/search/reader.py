@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomedica.search.docs import read_docs, read_key_order
-from biomedica.search.filters import FilterColumns, SearchFilters, check_available
+from biomedica.search.filters import FilterColumns, SearchFilters, annotation_fingerprint, check_available
 from biomedica.search.keyword import KeywordHits, KeywordSearcher
 from biomedica.search.layout import SCHEMA_VERSION, IndexLayout
 
@@ -125,6 +125,18 @@ class SearchIndex:
         if not 0 <= doc < self.size:
             raise KeyError(doc)
         return self.docs.slice(doc, 1).to_pylist()[0]
+
+    @property
+    def annotations_changed(self) -> bool:
+        """True when the annotation tables differ from those the filter columns were built from (a later curate):
+        filters would answer from the old tables until `biomedica index` runs again."""
+        from biomedica.archive.annotations import AnnotationStore
+
+        root = self.state.get("annotations")
+        if not root:
+            return False
+        recorded = self.state.get("annotation_fingerprint") or {}
+        return annotation_fingerprint(AnnotationStore(Path(root))) != recorded
 
     @property
     def annotation_tables(self) -> set[str]:

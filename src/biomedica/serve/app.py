@@ -217,6 +217,7 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None, *, guard
             "modes": list(MODES) if engine.embedding else ["keyword"],
             "annotate": bool(app.state.annotate), "annotate_url": "/annotate/" if app.state.annotate else None,
             "unindexed_units": int(getattr(engine.index, "unindexed_units", 0) or 0),
+            "annotations_changed": engine.index.annotations_changed,
             "max_limit": config.max_limit, "max_upload_bytes": config.max_upload_bytes,
             "filters": {name: bool(engine.index.annotation_tables.intersection(needs))
                         for name, (needs, _) in FILTER_NEEDS.items()},
