@@ -312,10 +312,13 @@ def _select(text: str, markers: list[_Marker], numbers: bool) -> tuple[list[_Mar
             elif kind == "paren" and not compound and in_sequence and follow_char and follow_char not in ",.;:)]":
                 if previous in _REFERENCE_WORDS or before.lower().endswith(("as in", "in panel", "see")):
                     accept = False
-                elif re.match(r"[A-Z0-9\u0391-\u03a9]", follow) and previous not in ("and", "or"):
-                    accept = True
-                elif (after_comma or previous in _FUNCTION_WORDS) and follow.lower().strip(",.;:") not in _FOLLOW_STOP:
-                    accept = True
+                else:
+                    # "(A) Schematic ..." (a capital or digit starts its text), or after ","/";"/a function
+                    # word when the next word is not a verb/conjunction ("in (b) 20 mM", "at (a) 22°C")
+                    capital = bool(re.match(r"[A-Z0-9\u0391-\u03a9]", follow)) and previous not in ("and", "or")
+                    listed = (after_comma or previous in _FUNCTION_WORDS) and (
+                        follow.lower().strip(",.;:") not in _FOLLOW_STOP)
+                    accept = capital or listed
                 weak = accept
         elif kind.startswith("bare") or kind == "space":
             single = all(len(lab) == 1 for lab in marker.labels)
@@ -393,10 +396,10 @@ def split_caption(caption: str | None) -> CaptionSplit:
         chosen = _positions(markers)
     mentioned: dict[str, str] = {}
     for marker in markers:
-        if marker.kind in ("paren", "panel") or marker in chosen:
-            if marker in chosen or not any(lab.isdigit() for lab in marker.labels):
-                for label in marker.labels:
-                    mentioned.setdefault(label.lower(), label)
+        named = marker in chosen or (marker.kind in ("paren", "panel") and not any(lab.isdigit() for lab in marker.labels))
+        if named:
+            for label in marker.labels:
+                mentioned.setdefault(label.lower(), label)
     if not chosen:
         return CaptionSplit(text, (), tuple(mentioned.values()))
     lead = text[:chosen[0].start].strip()

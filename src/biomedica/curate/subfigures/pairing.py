@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from itertools import pairwise
 
 from PIL import Image
 
@@ -68,7 +69,7 @@ def _by_order(boxes: Sequence[Box], split: CaptionSplit) -> list[str] | None:
     for axis in (_HORIZONTAL, _VERTICAL):
         if all(label in axis for label in labels) and len({axis[label] for label in labels}) == len(labels):
             ordered = sorted(labels, key=lambda label: axis[label])
-            pairs = zip(boxes, boxes[1:], strict=False)
+            pairs = list(pairwise(boxes))
             if axis is _HORIZONTAL and all(b.x0 >= a.x1 - 0.1 * a.width and _overlap_y(a, b) for a, b in pairs):
                 return ordered
             if axis is _VERTICAL and all(b.y0 >= a.y1 - 0.1 * a.height and _overlap_x(a, b) for a, b in pairs):
