@@ -5,20 +5,21 @@ the page colour (gutters). On a reduced grey copy of the image (JPEG draft mode:
 decoder itself scales by 1/2, 1/4 or 1/8, so a 3000 px figure costs a 400-800 px decode):
 
 1. The page colour: the figure's edge rows/columns that are flat (an outer frame line,
-   a margin) are peeled off first; the median of the remaining border ring is the page
-   colour when most of the ring agrees with it (any flat colour, so light-grey or
-   coloured pages work); otherwise (panels touching the image edge) white or black,
+   a margin) are peeled off first; the median of the remaining border ring (else of the
+   image's own edge) is the page colour when most of the ring is near that white or black,
+   or when the ring is one flat colour (so light-grey or coloured pages work); otherwise (panels touching the image edge) white or black,
    whichever makes more full ink-free lines.
 2. Recursive XY-cut: a region is trimmed to its content, then cut along every row (or
    column) band that is page colour from one end of the region to the other (>= 1 px at
    the reduced size). A line of ink crossing the band (an x axis under the bars of one
    chart) means no cut, so a bar chart stays one panel. Strips thinner than
    `min_panel` of the figure's side (a text line, an axis title, a legend, a lone panel
-   letter) are slivers: each joins its neighbour across the narrower gap before
+   letter), and strips up to twice that which are not panel-like (step 4: a column of
+   tick labels beside its plot) are slivers: each joins its neighbour across the narrower gap before
    recursing, so a panel letter above a panel, or a title row over two panels, ends up
    with the panel(s) below it. The axis with the widest gutter is cut first.
 3. Connected components, for leaves XY-cut could not split (L-shaped layouts, a panel
-   letter or a colour bar bridging a gutter): components of the (slightly closed)
+   letter or a colour bar bridging a gutter): components (8-connected) of the
    content mask that are at least `min_panel` in both sides and fill their box like a
    panel does (a photo, or a framed plot) split the leaf when they hold most of its ink;
    small parts join the nearest big one.
@@ -56,6 +57,8 @@ the boxes drawn over them):
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +77,6 @@ class GutterConfig:
     side: int = 512  # reduce so that the longer side is at most about this (JPEG draft keeps >= side)
     tolerance: int = 40  # grey levels from the page colour still counted as page (JPEG ringing, scan noise)
     min_panel: float = 0.08  # a panel is at least this share of the figure's width and of its height
-    gap_ratio: float = 0.4  # in one cut, bands narrower than this share of the widest are not gutters
     edge_peel: float = 0.03  # at most this share of a side is peeled off as an outer frame or margin
     page_agreement: float = 0.6  # share of the border ring that must match its median for it to be the page colour
     components: bool = True  # split leaves XY-cut could not split by dense connected components
@@ -168,10 +170,12 @@ def _ink_mask(grey: np.ndarray, region: _Region, cfg: GutterConfig) -> np.ndarra
     if y1 - y0 < 8 or x1 - x0 < 8:
         return None
     inner = grey[y0:y1, x0:x1]
-    ring = np.concatenate([inner[0], inner[-1], inner[:, 0], inner[:, -1]])
-    page = int(np.median(ring))
+    # the ring inside a peeled frame first (a frame line is not the page), then the image's own edge
+    page = _page_colour(inner, cfg)
+    if page is None:
+        page = _page_colour(grey, cfg)
     ink = np.zeros(grey.shape, dtype=bool)  # peeled edges are no content
-    if np.mean(np.abs(ring - page) <= cfg.tolerance) >= cfg.page_agreement:
+    if page is not None:
         ink[y0:y1, x0:x1] = np.abs(inner - page) > cfg.tolerance
     else:  # no page colour at the edge (panels touch it): white or black bands, whichever cuts more lines
         white = inner >= 255 - cfg.tolerance
@@ -180,6 +184,17 @@ def _ink_mask(grey: np.ndarray, region: _Region, cfg: GutterConfig) -> np.ndarra
         lines_black = black.all(axis=1).sum() + black.all(axis=0).sum()
         ink[y0:y1, x0:x1] = ~white if lines_white >= lines_black else ~black
     return ink
+
+
+def _page_colour(grey: np.ndarray, cfg: GutterConfig) -> int | None:
+    """The border ring's colour when it is a page: near white/black and mostly that, or any colour and flat."""
+    ring = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    page = int(np.median(ring))
+    agreement = float(np.mean(np.abs(ring - page) <= cfg.tolerance // 2))
+    extreme = page >= 255 - cfg.tolerance or page <= cfg.tolerance
+    if (extreme and agreement >= cfg.page_agreement) or agreement >= 0.95:
+        return page
+    return None
 
 
 class _Cutter:
@@ -218,10 +233,22 @@ class _Cutter:
             return [trimmed]
         rows, cols = self._profiles(trimmed)
         best: tuple[int, list[_Region]] | None = None
+        y0, y1, x0, x1 = trimmed
         for axis, profile, minimum in ((0, rows, self.min_h), (1, cols, self.min_w)):
-            pieces, widest = _pieces(profile, minimum, self.cfg.gap_ratio)
+
+            @functools.cache
+            def is_sliver(a: int, b: int, axis: int = axis, minimum: int = minimum) -> bool:
+                if b - a < minimum:
+                    return True
+                if b - a >= 2 * minimum:
+                    return False
+                # a narrow piece of text or tick labels (not a photo, not a plot) is a sliver too
+                part = (y0 + a, y0 + b, x0, x1) if axis == 0 else (y0, y1, x0 + a, x0 + b)
+                part = self._trim(part)
+                return part is None or not _panel_like(self.ink[part[0]:part[1], part[2]:part[3]], self.cfg)
+
+            pieces, widest = _pieces(profile, is_sliver)
             if len(pieces) >= 2 and (best is None or widest > best[0]):
-                y0, y1, x0, x1 = trimmed
                 if axis == 0:
                     parts = [(y0 + a, y0 + b, x0, x1) for a, b in pieces]
                 else:
@@ -234,11 +261,10 @@ class _Cutter:
     def components(self, leaf: _Region) -> list[_Region]:
         """Split a leaf by panel-like connected components (see the module docstring), else keep it."""
         y0, y1, x0, x1 = leaf
-        if (y1 - y0) < 2 * self.min_h and (x1 - x0) < 2 * self.min_w:
+        if (y1 - y0) < 2 * self.min_h or (x1 - x0) < 2 * self.min_w:
             return [leaf]
         ink = self.ink[y0:y1, x0:x1]
-        closed = ndimage.binary_closing(ink, structure=np.ones((3, 3), bool))
-        labels, count = ndimage.label(closed)
+        labels, count = ndimage.label(ink, structure=np.ones((3, 3), bool))  # 8-connected
         if count < 2:
             return [leaf]
         slices = ndimage.find_objects(labels)
@@ -294,8 +320,8 @@ def _any_overlap(regions: list[_Region]) -> bool:
     return False
 
 
-def _pieces(profile: np.ndarray, minimum: int, gap_ratio: float) -> tuple[list[tuple[int, int]], int]:
-    """Content runs of a trimmed profile cut at ink-free bands, slivers (< minimum) joined to a neighbour.
+def _pieces(profile: np.ndarray, is_sliver: Callable[[int, int], bool]) -> tuple[list[tuple[int, int]], int]:
+    """Content runs of a trimmed profile cut at ink-free bands, slivers joined to a neighbour.
 
     Returns the runs (start, stop) and the widest gutter left between them.
     """
@@ -305,20 +331,11 @@ def _pieces(profile: np.ndarray, minimum: int, gap_ratio: float) -> tuple[list[t
     edges = np.flatnonzero(np.diff(np.concatenate(([1], empty.view(np.int8), [1]))))
     # edges alternate: content start, content stop (profile is trimmed, so it starts and ends with ink)
     runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-    # gaps much narrower than the widest of this cut are spacing inside a panel (tick labels to axis)
-    widest = max(b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False))
-    keep = [runs[0]]
-    for run in runs[1:]:
-        if run[0] - keep[-1][1] < gap_ratio * widest:
-            keep[-1] = (keep[-1][0], run[1])
-        else:
-            keep.append(run)
-    runs = keep
     while len(runs) >= 2:
-        lengths = [b - a for a, b in runs]
-        small = int(np.argmin(lengths))
-        if lengths[small] >= minimum:
+        slivers = [i for i, (a, b) in enumerate(runs) if is_sliver(a, b)]
+        if not slivers:
             break
+        small = min(slivers, key=lambda i: runs[i][1] - runs[i][0])
         gap_before = runs[small][0] - runs[small - 1][1] if small > 0 else None
         gap_after = runs[small + 1][0] - runs[small][1] if small + 1 < len(runs) else None
         # join across the narrower gap; ties go to the run after (a label precedes its panel)
