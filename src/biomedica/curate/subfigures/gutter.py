@@ -32,20 +32,20 @@ decoder itself scales by 1/2, 1/4 or 1/8, so a 3000 px figure costs a 400-800 px
 
 Measured limits (generated figures in tests/curate/subfigures/test_gutter.py; the 27 real
 figures of ../shared/fixtures/images/pmc_package_figures looked at one by one with the boxes
-drawn over them, no labels written; commit of this docstring):
+drawn over them; no labels written):
 
 - Generated grids 1x2..3x3, irregular rows (2+3 panels, 2+2+3, a wide panel over two),
   white or black gutters of 2-30 px on ~800 px figures, JPEG quality 75 and 95, photo/noise
   panels and white line plots with axes and tick labels: 11 layouts x 2 qualities, every
   panel found at IoU >= 0.85 with no extra box. Panel letters alone in 24 px gutters and
   axis titles under the plots join their panels.
-- Real figures: 20 of the 22 figures it calls single are single diagrams, schemes, pie or
-  box plots or a table-like layout (reaction schemes and flow charts stay single through
-  the panel-likeness check of step 4); a 4x2 grid of scatter plots gives its 8 panels and
+- Real figures: of the 22 it calls single, 18 are plainly single (pathway diagrams,
+  reaction schemes, flow charts, a pie chart, a box plot: they stay single through the
+  panel-likeness check of step 4) and 4 are the ambiguous layouts listed below; a 4x2 grid of scatter plots gives its 8 panels and
   a heatmap over two plots its 3. Three cell-biology figures with lettered panels A-G/J/K
   get 13-18 boxes for 7-11 letters: nested layouts (below).
 - Sub-panels: a lettered panel made of plots or blots with gutters between them ("B" = a
-  photo and its bar chart, four bar charts under "I", blots stacked with a 3 px gap) is
+  photo and its bar chart, four bar charts under "I", blots stacked with a few px between them) is
   split into them; a schematic panel of free text and arrows may split into 2-3 parts.
 - Panels without gutters (touching photos, or a panel letter / legend / label bridging the
   gutter: seen once, a blot "G" touching the y label of plot "H") come out as one box;
@@ -57,9 +57,9 @@ drawn over them, no labels written; commit of this docstring):
 - Labels in the gutter: a panel letter alone in a gutter corner is a sliver and joins the
   nearest panel; a legend column beside a plot joins it when it is narrow (< 16% of the
   side) and not panel-like, otherwise it stays a separate box.
-- Ambiguous two-part figures with no axes or photos (a structure beside a table, two
-  promoter diagrams one above the other, four chemical structures in a 2x2 layout) are
-  called single.
+- Ambiguous multi-part figures with no axes or photos (a structure beside a table, two
+  promoter diagrams one above the other, four chemical structures in a 2x2 layout, three
+  labelled rows of structures) are called single.
 - Throughput: 75 figures/s of CPU time on one core over the 27 real JPEGs (600-800 px,
   decode included; the machine was shared with other jobs, wall time varied 40-75/s).
 """
