@@ -4,7 +4,14 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from biomedica.curate.panels import caption_panel_letters, layout_panels, panel_row, panel_type
+from biomedica.curate.panels import (
+    caption_panel_letters,
+    layout_panels,
+    panel_row,
+    panel_type,
+    panel_type_from_subfigures,
+)
+from biomedica.curate.subfigures.gutter import GutterDetector
 
 
 @pytest.mark.parametrize(
@@ -42,7 +49,9 @@ def _compound(rows: int, columns: int) -> Image.Image:
 
 
 def test_layout_counts_grid_panels():
+    # rows and columns come from the detector's boxes grouped into rows (approximate for irregular layouts)
     assert layout_panels(_compound(2, 3)).panels == 6
+    assert (layout_panels(_compound(2, 3)).rows, layout_panels(_compound(2, 3)).columns) == (2, 3)
     assert (layout_panels(_compound(1, 2)).rows, layout_panels(_compound(1, 2)).columns) == (1, 2)
     assert layout_panels(_compound(1, 1)).panels == 1
 
@@ -68,6 +77,16 @@ def test_panel_type_rules():
     # a figure split into one file per panel: each graphic is a single panel
     assert panel_type(2, 2, 1)[0] == "single"
     assert panel_type(0, 1, None)[0] == "single"
+
+
+def test_layout_is_the_gutter_detector():
+    image = _compound(2, 2)
+    assert layout_panels(image).panels == len(GutterDetector().detect(image)) == 4
+
+
+def test_panel_type_from_subfigures():
+    assert panel_type_from_subfigures(3, "gutter") == ("multiple", "detector gutter found 3 panels")
+    assert panel_type_from_subfigures(1, "model") == ("single", "detector model found 1 panel")
 
 
 def test_panel_row_reads_the_image_and_survives_garbage():

@@ -7,9 +7,9 @@ BIOMEDICA propagated panel type from the cluster, so compound figures that fell 
    sentence start, ... counted as distinct letters. A figure whose graphics are separate
    files (one sample per graphic) shares one caption: when a figure has as many graphics
    as letters, each graphic is one panel.
-2. Image layout: straight gutters (rows or columns entirely of the image's border colour,
-   which must be near white or near black, as page layouts are) that cut the image into parts of at least `min_part` of its
-   size; the grid they form gives a panel count.
+2. Image layout: the panels the gutter detector (`curate.subfigures.gutter`: recursive
+   XY-cut on page-colour gutters, slivers of text joined to their panels) finds; the one
+   way panels are counted, so `layout_panels` and `curate subfigures` agree.
 
 Decision: multiple when the layout shows >= 2 parts, or when the caption names more
 letters than the figure has graphics; otherwise single. `evidence` says which signal won.
@@ -20,12 +20,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 from PIL import Image
 
 from biomedica.archive.keys import sample_article
+from biomedica.curate.subfigures.boxes import reading_rows
 from biomedica.curate.subfigures.captions import caption_letters
+from biomedica.curate.subfigures.gutter import GutterDetector
 
 PANELS_SCHEMA = pa.schema(
     [
@@ -37,7 +38,7 @@ PANELS_SCHEMA = pa.schema(
         ("evidence", pa.string()),
     ]
 )
-LAYOUT_SIDE = 256  # images are reduced to at most this side before the gutter search
+_DETECTOR = GutterDetector()
 
 def caption_panel_letters(caption: str | None) -> list[str]:
     """Distinct panel letters a caption names, in alphabetical order (lower-cased).
@@ -53,47 +54,20 @@ def caption_panel_letters(caption: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class LayoutResult:
+    """Panels found in the image; rows and columns are approximate (rows of the reading order, widest row)."""
+
     panels: int
     rows: int
     columns: int
 
 
-def _parts_along(flat: np.ndarray, min_part: int) -> int:
-    """Content stretches (runs of non-flat lines) at least `min_part` long, separated by gutters."""
-    parts = 0
-    run = 0
-    for is_flat in flat.tolist() + [True]:
-        if is_flat:
-            parts += run >= min_part
-            run = 0
-        else:
-            run += 1
-    return max(1, parts)
-
-
-def layout_panels(image: Image.Image, min_part: float = 0.15, tolerance: int = 12) -> LayoutResult:
-    """Count panels from straight flat-colour gutters (rows x columns of the grid they form)."""
-    if image.format == "JPEG":
-        image.draft("L", (LAYOUT_SIDE, LAYOUT_SIDE))
-    grey = image.convert("L")
-    grey.thumbnail((LAYOUT_SIDE, LAYOUT_SIDE))
-    pixels = np.asarray(grey, dtype=np.int16)
-    height, width = pixels.shape
-    if height < 16 or width < 16:
+def layout_panels(image: Image.Image, detector: GutterDetector | None = None) -> LayoutResult:
+    """Count panels with the gutter detector (a figure it judges single is one panel)."""
+    boxes = (detector or _DETECTOR).detect(image)
+    if len(boxes) < 2:
         return LayoutResult(1, 1, 1)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = int(np.median(border))
-    if 25 < background < 230:
-        # compound figures are laid out on white (or black); a mid-grey "gutter" is texture
-        return LayoutResult(1, 1, 1)
-    near_background = np.abs(pixels - background) <= tolerance
-    # a gutter line is background from end to end: an axis line or a label crossing it
-    # means the two sides belong to one plot (bar charts have gaps between bars, not gutters)
-    flat_columns = near_background.all(axis=0)
-    flat_rows = near_background.all(axis=1)
-    columns = _parts_along(flat_columns, max(2, int(min_part * width)))
-    rows = _parts_along(flat_rows, max(2, int(min_part * height)))
-    return LayoutResult(rows * columns, rows, columns)
+    rows = reading_rows(boxes)
+    return LayoutResult(len(boxes), len(rows), max(len(row) for row in rows))
 
 
 def panel_type(caption_letters: int, graphics_in_figure: int, layout: int | None) -> tuple[str, str]:
@@ -107,6 +81,11 @@ def panel_type(caption_letters: int, graphics_in_figure: int, layout: int | None
     return "single", "no panel letters in the caption and no gutters in the image"
 
 
+def panel_type_from_subfigures(panels: int, method: str) -> tuple[str, str]:
+    """(panel type, evidence) of a figure from its rows in subfigures.parquet (>= 2 rows: multiple)."""
+    return ("multiple" if panels >= 2 else "single"), f"detector {method} found {panels} panel{'s' * (panels != 1)}"
+
+
 def panel_row(key: str, caption: str | None, graphics_in_figure: int, image_bytes: bytes | None) -> dict:
     """One PANELS_SCHEMA row for a sample."""
     letters = len(caption_panel_letters(caption))
@@ -115,7 +94,7 @@ def panel_row(key: str, caption: str | None, graphics_in_figure: int, image_byte
         try:
             with Image.open(io.BytesIO(image_bytes)) as image:
                 layout = layout_panels(image).panels
-        except Exception:  # unreadable image: decide on the caption alone, say so
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # unreadable: caption alone, say so
             layout = None
     kind, evidence = panel_type(letters, graphics_in_figure, layout)
     if image_bytes is not None and layout is None:

@@ -71,8 +71,8 @@ class Box:
 
     def scaled(self, sx: float, sy: float) -> Box:
         """This box in an image resized by (sx, sy) (a detector that ran on a reduced copy maps back with 1/s)."""
-        return replace(self, x0=int(round(self.x0 * sx)), y0=int(round(self.y0 * sy)),
-                       x1=int(round(self.x1 * sx)), y1=int(round(self.y1 * sy)))
+        return replace(self, x0=round(self.x0 * sx), y0=round(self.y0 * sy),
+                       x1=round(self.x1 * sx), y1=round(self.y1 * sy))
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.x0, self.y0, self.x1, self.y1)
@@ -84,20 +84,25 @@ def whole_image(width: int, height: int, score: float = 1.0) -> Box:
 
 
 def reading_order(boxes: Sequence[Box]) -> list[Box]:
-    """Boxes in reading order: rows top to bottom, left to right within a row.
+    """Boxes in reading order: rows top to bottom (`reading_rows`), left to right within a row."""
+    return [box for row in reading_rows(boxes) for box in row]
 
-    A row is a chain of boxes whose vertical extents overlap by at least half of the shorter
-    one, seeded from the topmost box left; so panels of slightly different heights in one row
-    stay together, and a tall panel spanning two rows on the left comes before the right column.
+
+def reading_rows(boxes: Sequence[Box]) -> list[list[Box]]:
+    """Boxes grouped into rows, top to bottom, each row left to right.
+
+    A row is the boxes whose vertical extents overlap the row's topmost-left box by at least
+    half of the shorter one; so panels of slightly different heights in one row stay
+    together, and a tall panel spanning two rows on the left comes before the right column.
     """
     remaining = sorted(boxes, key=lambda b: (b.y0, b.x0))
-    ordered: list[Box] = []
+    rows: list[list[Box]] = []
     while remaining:
         seed = remaining[0]
         row = [b for b in remaining if _same_row(seed, b)]
-        ordered += sorted(row, key=lambda b: (b.x0, b.y0))
+        rows.append(sorted(row, key=lambda b: (b.x0, b.y0)))
         remaining = [b for b in remaining if b not in row]
-    return ordered
+    return rows
 
 
 def _same_row(a: Box, b: Box) -> bool:

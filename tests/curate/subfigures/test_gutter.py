@@ -1,0 +1,156 @@
+"""The gutter detector on generated compound figures with known boxes, and on real PMC figures."""
+
+import io
+import random
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from biomedica.curate.subfigures.boxes import Box
+from biomedica.curate.subfigures.gutter import GutterConfig, GutterDetector
+from biomedica.curate.subfigures.metrics import figure_boxes, figure_correct, match_boxes
+
+FIGURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "images" / "pmc_package_figures"
+
+
+def _photo(rng: random.Random, w: int, h: int) -> Image.Image:
+    """A photo-like panel: smooth random colour field plus grain."""
+    gen = np.random.default_rng(rng.randrange(1 << 30))
+    small = gen.integers(0, 200, size=(max(2, h // 40), max(2, w // 40), 3), dtype=np.uint8)
+    field = np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR), dtype=np.int16)
+    grain = gen.integers(-25, 25, size=field.shape)
+    return Image.fromarray(np.clip(field + grain, 0, 230).astype(np.uint8))
+
+
+def _plot(rng: random.Random, w: int, h: int) -> Image.Image:
+    """A white-background line plot filling its panel: y tick labels beside the axis, x tick labels, a curve."""
+    image = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(image)
+    left, bottom = 22, h - 14
+    draw.line([left, 2, left, bottom, w - 2, bottom], fill="black", width=2)
+    for i in range(5):
+        x = left + i * (w - left - 8) // 4
+        draw.line([x, bottom, x, bottom + 3], fill="black")
+        draw.text((min(x - 3, w - 8), bottom + 2), str(i), fill="black")
+        y = bottom - i * (bottom - 10) // 4
+        draw.line([left - 3, y, left, y], fill="black")
+        draw.text((2, max(0, y - 5)), str(i * 5), fill="black")
+    points = [(left + 2 + k * (w - left - 6) // 20, 4 + int((bottom - 8) * rng.random())) for k in range(21)]
+    draw.line(points, fill=(rng.randrange(200), 60, 160), width=2)
+    return image
+
+
+def _compound(layout: list[list[int]], gutter: int, rng: random.Random, page=(255, 255, 255),
+              kinds=("photo", "plot"), panel_h: int = 240) -> tuple[Image.Image, list[Box]]:
+    """Rows of panels: `layout` is the panel widths of each row; returns the image and its exact boxes."""
+    width = max(sum(row) + gutter * (len(row) - 1) for row in layout) + 2 * gutter
+    height = len(layout) * panel_h + (len(layout) + 1) * gutter
+    canvas = Image.new("RGB", (width, height), page)
+    boxes = []
+    y = gutter
+    for row in layout:
+        x = gutter
+        for w in row:
+            kind = rng.choice(kinds)
+            panel = _photo(rng, w, panel_h) if kind == "photo" else _plot(rng, w, panel_h)
+            canvas.paste(panel, (x, y))
+            boxes.append(Box(x, y, x + w, y + panel_h))
+            x += w + gutter
+        y += panel_h + gutter
+    return canvas, boxes
+
+
+def _jpeg(image: Image.Image, quality: int = 85) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def _grid(rows: int, columns: int, width: int = 800) -> list[list[int]]:
+    return [[width // columns - 10] * columns for _ in range(rows)]
+
+
+CASES = [
+    # (layout, gutter px, page colour, panel kinds)
+    (_grid(1, 2), 12, (255, 255, 255), ("photo",)),
+    (_grid(2, 2), 2, (255, 255, 255), ("photo",)),
+    (_grid(2, 3), 30, (255, 255, 255), ("plot",)),
+    (_grid(3, 3, 760), 8, (255, 255, 255), ("photo", "plot")),
+    (_grid(2, 2), 4, (0, 0, 0), ("photo",)),
+    (_grid(1, 3), 20, (0, 0, 0), ("photo", "plot")),
+    ([[500, 260], [240, 280, 230]], 10, (255, 255, 255), ("photo", "plot")),  # irregular rows
+    ([[760], [370, 380]], 16, (255, 255, 255), ("plot", "photo")),  # a wide panel over two
+    (_grid(2, 3), 2, (255, 255, 255), ("plot",)),
+    (_grid(3, 2, 600), 6, (0, 0, 0), ("photo", "plot")),
+    ([[300, 460], [460, 300], [250, 250, 250]], 5, (255, 255, 255), ("photo",)),
+]
+
+
+@pytest.mark.parametrize(("layout", "gutter", "page", "kinds"), CASES)
+@pytest.mark.parametrize("quality", [75, 95])
+def test_generated_compound_figures_are_split_exactly(layout, gutter, page, kinds, quality):
+    rng = random.Random(zlib.crc32(repr((layout, gutter, page)).encode()))
+    image, truth = _compound(layout, gutter, rng, page, kinds)
+    boxes = GutterDetector().detect(_jpeg(image, quality))
+    assert figure_correct(figure_boxes(boxes, *image.size), truth), (boxes, truth)
+    # boxes are tight: each truth box matched well, in the stored image's pixels
+    assert min(iou for _, _, iou in match_boxes(boxes, truth)) > 0.85
+
+
+def test_panel_letters_and_axis_titles_join_their_panels():
+    rng = random.Random(3)
+    image, truth = _compound(_grid(2, 2), 24, rng, kinds=("plot",))
+    draw = ImageDraw.Draw(image)
+    for box, letter in zip(truth, "ABCD", strict=True):
+        draw.text((box.x0 - 18, box.y0 - 20), letter, fill="black")  # alone in the gutter corner
+        draw.text((box.x0 + 60, box.y1 + 6), "Time [h]", fill="black")  # axis title under the plot
+    boxes = GutterDetector().detect(_jpeg(image))
+    assert len(boxes) == 4
+    assert figure_correct(boxes, truth)
+
+
+def test_single_figures_stay_single():
+    rng = random.Random(5)
+    detector = GutterDetector()
+    assert detector.detect(_jpeg(_photo(rng, 640, 480))) == []
+    assert detector.detect(_jpeg(_plot(rng, 640, 480))) == []
+    # a bar chart: white gaps between bars, but the x axis crosses every gap
+    chart = Image.new("RGB", (600, 400), "white")
+    draw = ImageDraw.Draw(chart)
+    for i in range(5):
+        draw.rectangle([60 + i * 105, 80 + i * 30, 130 + i * 105, 349], fill=(60, 90, 200))
+    draw.line([50, 350, 590, 350], fill="black", width=2)
+    draw.line([50, 20, 50, 350], fill="black", width=2)
+    assert detector.detect(_jpeg(chart)) == []
+    # a lone text line below a photo is a sliver, not a panel
+    page = Image.new("RGB", (640, 560), "white")
+    page.paste(_photo(rng, 600, 480), (20, 10))
+    ImageDraw.Draw(page).text((20, 520), "Scale bar 10 um", fill="black")
+    assert detector.detect(_jpeg(page)) == []
+    assert detector.detect(Image.new("RGB", (8, 8), "white")) == []
+
+
+def test_png_palette_and_large_images_map_back_to_full_pixels():
+    rng = random.Random(11)
+    image, truth = _compound(_grid(1, 2, 1600), 40, rng, kinds=("photo",), panel_h=900)
+    boxes = GutterDetector(GutterConfig(side=256)).detect(image.convert("P"))  # reduced by 6, then mapped back
+    assert figure_correct(boxes, truth)
+    assert all(0 <= b.x0 < b.x1 <= image.width and 0 <= b.y0 < b.y1 <= image.height for b in boxes)
+
+
+@pytest.mark.parametrize(
+    ("figure", "panels"),
+    [
+        ("PMC1175969/gb-2005-6-6-r49-4.jpg", 8),  # eight scatter plots (a)-(h), 4 rows x 2, white gutters
+        ("PMC11286954/41420_2024_2111_Fig1_HTML.jpg", 3),  # heatmap A over plots B and C
+        ("PMC10487465/ijms-24-13282-g003.jpg", 0),  # one reaction scheme with white space between structures
+        ("PMC10118017/fpls-14-1154535-g002.jpg", 0),  # one flow chart of text and arrows
+        ("PMC1064083/bcr936-1.jpg", 0),  # one pathway diagram on a green ellipse
+    ],
+)
+def test_real_figures_counted_as_seen(figure, panels):
+    with Image.open(FIGURES / figure) as image:
+        assert len(GutterDetector().detect(image)) == panels
