@@ -86,3 +86,24 @@ def test_caption_sources_point_at_a_real_caption():
         text = (FIXTURES / source["file"]).read_text()
         key = source.get("figure_id") or source.get("fig_id")
         assert f'"{key}"' in text, (entry["image"], source)
+
+
+def test_recorded_captions_are_what_the_pipeline_stores():
+    """`caption` (what the evaluation hands the detector) equals biomedica's parse / the unescaped metadata caption."""
+    import html
+
+    from biomedica.ingest.jats import parse_articles
+
+    for entry in FIGURES:
+        source = entry.get("caption_source")
+        assert bool(source) == ("caption" in entry), entry["image"]
+        if not source:
+            continue
+        path = FIXTURES / source["file"]
+        if path.suffix == ".json":
+            rows = {row["figure_id"]: row["caption"] for row in json.loads(path.read_text(encoding="utf-8"))}
+            assert entry["caption"] == html.unescape(rows[source["figure_id"]])
+        else:
+            parsed = parse_articles(path.read_bytes(), source["file"])
+            captions = {fig.fig_id: fig.caption for article in parsed.articles for fig in article.figures}
+            assert entry["caption"] == captions[source["fig_id"]], entry["image"]

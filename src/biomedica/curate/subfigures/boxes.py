@@ -114,9 +114,12 @@ class PanelDetector(Protocol):
     """What `curate subfigures` runs per image: boxes in the image's own pixels, any order.
 
     An empty list or a single box means the figure is single; the caller then writes one
-    row covering the whole image.
+    row covering the whole image. `expected_panels` is the caption's count hint
+    (`pairing.expected_panels`: the caption names A-D -> 4), or None: a detector may use it to
+    choose between readings of the image (the gutter detector's coarser or finer cuts, the
+    model's boxes near its threshold), never to invent panels the image does not show.
     """
 
     name: str  # the `method` written to the table, e.g. "gutter", "model"
 
-    def detect(self, image: Image.Image) -> list[Box]: ...
+    def detect(self, image: Image.Image, expected_panels: int | None = None) -> list[Box]: ...

@@ -53,19 +53,36 @@ def _by_glyph(boxes: Sequence[Box], split: CaptionSplit) -> list[str] | None:
     return [named[g] for g in glyphs]
 
 
+def _complete_run(labels: Sequence[str]) -> list[str] | None:
+    """The labels sorted, when they are one complete run from the first (a, b, c... or 1, 2, 3...), else None."""
+    ranks = [_rank(label) for label in labels]
+    if len(labels) < 2 or None in ranks:
+        return None
+    if sorted(ranks) != list(range(1, len(labels) + 1)):
+        return None  # a gap or a start after "a": some panels have no text of their own
+    if len({label.isdigit() for label in labels}) != 1:
+        return None
+    return [labels[i] for i in sorted(range(len(labels)), key=lambda i: ranks[i])]
+
+
+def expected_panels(caption: str | CaptionSplit | None) -> int | None:
+    """How many panels the caption describes, when it names one complete run of labels (A-D: 4); else None.
+
+    The count hint a detector may use (`PanelDetector.detect(image, expected_panels=...)`): a
+    caption whose labels have gaps, mix styles or name positions gives no hint.
+    """
+    split = caption if isinstance(caption, CaptionSplit) else split_caption(caption)
+    run = _complete_run(split.labels())
+    return len(run) if run else None
+
+
 def _by_order(boxes: Sequence[Box], split: CaptionSplit) -> list[str] | None:
     """Caption labels in panel order when they are one complete run as long as the boxes, else None."""
     labels = split.labels()
     if len(labels) != len(boxes) or len(labels) < 2:
         return None
-    ranks = [_rank(label) for label in labels]
-    if None not in ranks:
-        order = sorted(range(len(labels)), key=lambda i: ranks[i])
-        if sorted(ranks) != list(range(1, len(labels) + 1)):
-            return None  # a gap or a start after "a": some panels have no text of their own
-        if len({label.isdigit() for label in labels}) != 1:
-            return None
-        return [labels[i] for i in order]
+    if all(_rank(label) is not None for label in labels):
+        return _complete_run(labels)
     for axis in (_HORIZONTAL, _VERTICAL):
         if all(label in axis for label in labels) and len({axis[label] for label in labels}) == len(labels):
             ordered = sorted(labels, key=lambda label: axis[label])

@@ -1,0 +1,181 @@
+"""How well subfigures are separated: detectors on hand-labelled real figures and on held-out
+synthetic figures, the caption splitter on hand-labelled real captions.
+
+What `biomedica eval subfigures` and `benchmarks/subfigures.py` report. The labels are JSON
+files (`tests/data/subfigures/`: how they were made is in its README); the images stay where
+the labels point (`../shared/fixtures`), never copied. A figure labelled on a whole PDF page
+(`figure_box`) is cut out of the page first and its boxes shifted; a page labelled
+`no_figure` is not a figure and is left out. Ambiguous labels are scored, and also reported
+apart (`clear` rows leave them out).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from biomedica.curate.subfigures.boxes import Box, PanelDetector
+from biomedica.curate.subfigures.captions import split_caption
+from biomedica.curate.subfigures.metrics import DetectionReport, figure_boxes, figure_correct, subcaption_exact_match
+
+
+@dataclass(frozen=True)
+class LabelledFigure:
+    """One hand-labelled figure: where its image is, the truth boxes (figure pixels) and whether the label is ambiguous."""
+
+    name: str  # the image path as the labels write it (relative to the fixtures folder)
+    path: Path
+    truth: tuple[Box, ...]
+    ambiguous: bool = False
+    figure_box: tuple[int, int, int, int] | None = None  # on a page image: the figure's region
+
+    def open(self) -> Image.Image:
+        """The figure image (cut from its page when labelled on one), loaded."""
+        with Image.open(self.path) as image:
+            image.load()
+            return image.crop(self.figure_box) if self.figure_box else image.copy()
+
+
+def load_panel_labels(labels: Path, fixtures: Path) -> list[LabelledFigure]:
+    """The figures of a `real_panels.json` with their images under `fixtures`; a missing image is an error."""
+    labels, fixtures = Path(labels), Path(fixtures)
+    data = _read_json(labels)
+    figures = []
+    for entry in data["figures"]:
+        if entry.get("no_figure"):
+            continue
+        path = fixtures / entry["image"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: labelled in {labels} but missing; point --fixtures at the shared fixtures folder")
+        dx, dy = (entry["figure_box"][:2] if entry.get("figure_box") else (0, 0))
+        truth = tuple(Box(x0 - dx, y0 - dy, x1 - dx, y1 - dy) for x0, y0, x1, y1 in (p["box"] for p in entry["panels"]))
+        figures.append(LabelledFigure(entry["image"], path, truth, bool(entry.get("ambiguous")),
+                                      tuple(entry["figure_box"]) if entry.get("figure_box") else None))
+    return figures
+
+
+@dataclass
+class DetectorEvaluation:
+    """A detector's numbers on a set of figures, all and clear (not ambiguous) ones, with its speed."""
+
+    detector: str
+    dataset: str
+    report: DetectionReport
+    clear: DetectionReport | None
+    seconds: float  # detection time only (images decoded before the clock starts)
+    wrong: list[str] = field(default_factory=list)  # figures not separated exactly (names)
+
+    @property
+    def figures_per_second(self) -> float:
+        return self.report.figures / self.seconds if self.seconds else float("nan")
+
+
+def evaluate_detector(
+    detector: PanelDetector, figures: Sequence[tuple[str, Image.Image, Sequence[Box], bool]], dataset: str,
+    progress: Callable[[int], None] | None = None,
+) -> DetectorEvaluation:
+    """Run `detector` on (name, image, truth boxes, ambiguous) figures; single figures count as one whole-image box."""
+    preds, truths, clear_preds, clear_truths, wrong = [], [], [], [], []
+    seconds = 0.0
+    for name, image, truth, ambiguous in figures:
+        start = time.perf_counter()
+        boxes = detector.detect(image)
+        seconds += time.perf_counter() - start
+        pred = figure_boxes(boxes, *image.size)
+        expected = figure_boxes(list(truth), *image.size)
+        preds.append(pred)
+        truths.append(expected)
+        if not ambiguous:
+            clear_preds.append(pred)
+            clear_truths.append(expected)
+        if not figure_correct(pred, expected):
+            wrong.append(f"{name} ({len(pred)} found, {len(expected)} labelled)")
+        if progress:
+            progress(1)
+    clear = DetectionReport.evaluate(clear_preds, clear_truths) if clear_truths else None
+    return DetectorEvaluation(detector.name, dataset, DetectionReport.evaluate(preds, truths), clear, seconds, wrong)
+
+
+def real_figures(labels: Path, fixtures: Path) -> list[tuple[str, Image.Image, tuple[Box, ...], bool]]:
+    """The labelled real figures, decoded, as `evaluate_detector` takes them."""
+    return [(f.name, f.open(), f.truth, f.ambiguous) for f in load_panel_labels(labels, fixtures)]
+
+
+# -- captions ---------------------------------------------------------------------------------
+
+# the hand labels keep a separator before the next marker with their part ("... biogenesis, and");
+# a split that leaves it out is the same split
+_TRAILING_SEPARATOR = re.compile(r"(?:[\s,;]+|\s+(?:and|or)\b)+$")
+
+
+def _part_text(text: str) -> str:
+    return _TRAILING_SEPARATOR.sub("", " ".join(text.split()))
+
+
+def _as_mapping(lead: str, parts: Sequence[tuple[Sequence[str], str]]) -> dict[str, str]:
+    """A split as `subcaption_exact_match` compares it: the lead under "", each part under its position and labels."""
+    if not parts:  # no panels: nothing to split (the lead is the whole caption, however written)
+        return {}
+    mapping = {"": _part_text(lead)}
+    for index, (labels, text) in enumerate(parts):
+        mapping[f"{index}:{','.join(label.casefold() for label in labels)}"] = _part_text(text)
+    return mapping
+
+
+@dataclass
+class CaptionEvaluation:
+    """Exact-match rate of the caption splitter on hand-split captions (all, and clear ones)."""
+
+    captions: int
+    exact: int
+    clear_captions: int
+    clear_exact: int
+    with_parts: int  # hand splits with at least one part
+    seconds: float
+    wrong: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.exact / self.captions if self.captions else float("nan")
+
+    @property
+    def clear_rate(self) -> float:
+        return self.clear_exact / self.clear_captions if self.clear_captions else float("nan")
+
+
+def evaluate_captions(labels: Path) -> CaptionEvaluation:
+    """Split every caption of a `real_captions.json` and compare with its hand split."""
+    entries = _read_json(Path(labels))["captions"]
+    result = CaptionEvaluation(0, 0, 0, 0, 0, 0.0)
+    for entry in entries:
+        start = time.perf_counter()
+        split = split_caption(entry["caption"])
+        result.seconds += time.perf_counter() - start
+        pred = _as_mapping(split.lead, [(p.labels, p.text) for p in split.parts])
+        truth = _as_mapping(entry["lead"], [(p["labels"], p["text"]) for p in entry["parts"]])
+        match = subcaption_exact_match(pred, truth)
+        result.captions += 1
+        result.exact += match
+        result.with_parts += bool(entry["parts"])
+        if not entry.get("ambiguous"):
+            result.clear_captions += 1
+            result.clear_exact += match
+        if not match:
+            result.wrong.append(f"{entry['source']} {entry.get('fig_id')}")
+    return result
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: label file not found; pass --labels the folder holding real_panels.json "
+                                "and real_captions.json (tests/data/subfigures in a checkout)") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); restore it from the repository") from None
