@@ -11,12 +11,12 @@ from pathlib import Path
 import typer
 
 from biomedica.cli.console import stdout
-from biomedica.cli.errors import fail, output_folder_option, validation_message
+from biomedica.cli.errors import fail, output_folder_option, resumable_on_interrupt, validation_message
 from biomedica.cli.groups import command_group
 from biomedica.cli.summary import print_summary
 
 curate_app = command_group(
-    "curate", "Annotate an archive: duplicates, quality flags, panel types, embeddings, clusters, concepts."
+    "curate", "Annotate an archive: duplicates, quality flags, panel types, subfigures, embeddings, clusters, concepts."
 )
 
 ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")
@@ -111,6 +111,47 @@ def quality(
 def panels(archive: Path = ARCHIVE_ARG, annotations: Path = ANNOTATIONS_OPT) -> None:
     """Panel type (single / multiple) per image from caption panel letters and image layout."""
     _run_steps(archive, annotations, ("panels",))
+
+
+@curate_app.command("subfigures")
+def subfigures(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    detector: str = typer.Option("auto", help="gutter (no model) | model (needs --weights) | auto (model when --weights)."),
+    weights: Path = typer.Option(None, help="Local weights of the model detector (`curate train-subfigure-detector`)."),
+    device: str = typer.Option("auto", help="Model detector device: auto (GPU when present), cpu, cuda, cuda:N."),
+    score_threshold: float = typer.Option(None, help="Model detector: keep boxes scoring at least this."),
+    nms_iou: float = typer.Option(None, help="Model detector: non-maximum suppression IoU."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Panel boxes and subcaptions per figure -> annotations/subfigures.parquet; one part per shard, re-run resumes."""
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from biomedica.curate.subfigures.run import SubfigureConfig, run_subfigures
+
+    try:
+        config = SubfigureConfig(detector=detector, weights=weights, device=device, score_threshold=score_threshold,
+                                 nms_iou=nms_iou, progress=progress)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    try:
+        with resumable_on_interrupt(), tqdm(desc="subfigures", unit="fig", disable=not config.progress) as bar:
+            result = run_subfigures(archive, _store(archive, annotations), config, progress=bar.update)
+    except (OSError, ValueError, ImportError, RuntimeError) as exc:  # OSError: also ArchiveLocked; ValueError: settings
+        fail(str(exc))
+    table = "" if result.panels_updated is None else f"; panels.parquet: {result.panels_updated:,} panel types from the detector"
+    print_summary("biomedica curate subfigures", [
+        ("detector", result.detector),
+        ("figures in", f"{result.figures + result.failed:,}"),
+        ("panels out", f"{result.panels:,}"),
+        ("  single / multiple figures", f"{result.single:,} / {result.multiple:,}"),
+        ("  panels with an aligned subcaption", f"{result.aligned:,}"),
+        ("failed (errors/curate-subfigures-*)", f"{result.failed:,}"),
+        ("shards done / skipped (already done)", f"{result.shards_done:,} / {result.shards_skipped:,}"),
+        ("table", f"{result.path} ({result.table_rows:,} panels of {result.table_figures:,} figures){table}"),
+        ("time", f"{result.seconds:.1f} s ({result.figures_per_second:.1f} figures/s)"),
+    ])
 
 
 def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions, workers=0, progress=True):
