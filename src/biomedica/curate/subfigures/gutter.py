@@ -1,0 +1,356 @@
+"""The gutter detector: panels from straight separator bands, no model.
+
+Compound figures are laid out by people on a page: panels separated by straight bands of
+the page colour (gutters). On a reduced grey copy of the image (JPEG draft mode: the
+decoder itself scales by 1/2, 1/4 or 1/8, so a 3000 px figure costs a 400-800 px decode):
+
+1. The page colour: the figure's edge rows/columns that are flat (an outer frame line,
+   a margin) are peeled off first; the median of the remaining border ring is the page
+   colour when most of the ring agrees with it (any flat colour, so light-grey or
+   coloured pages work); otherwise (panels touching the image edge) white or black,
+   whichever makes more full ink-free lines.
+2. Recursive XY-cut: a region is trimmed to its content, then cut along every row (or
+   column) band that is page colour from one end of the region to the other (>= 1 px at
+   the reduced size). A line of ink crossing the band (an x axis under the bars of one
+   chart) means no cut, so a bar chart stays one panel. Strips thinner than
+   `min_panel` of the figure's side (a text line, an axis title, a legend, a lone panel
+   letter) are slivers: each joins its neighbour across the narrower gap before
+   recursing, so a panel letter above a panel, or a title row over two panels, ends up
+   with the panel(s) below it. The axis with the widest gutter is cut first.
+3. Connected components, for leaves XY-cut could not split (L-shaped layouts, a panel
+   letter or a colour bar bridging a gutter): components of the (slightly closed)
+   content mask that are at least `min_panel` in both sides and fill their box like a
+   panel does (a photo, or a framed plot) split the leaf when they hold most of its ink;
+   small parts join the nearest big one.
+4. A split is kept only when most pieces look like panels: mostly ink (a photo, a heatmap,
+   a blot) or crossed by a long horizontal and a long vertical line (plot axes, a frame).
+   Reaction schemes, flow charts and labelled diagrams fall into pieces of text, arrows
+   and thin drawings that are neither, and stay single.
+5. Boxes are padded by one reduced pixel, mapped back to the stored image's pixels
+   (x1/y1 exclusive) and clipped. One box or none means a single figure: [] is returned.
+
+Measured limits (generated figures in tests/curate/subfigures/test_gutter.py and the 27
+real figures of ../shared/fixtures/images/pmc_package_figures, looked at one by one with
+the boxes drawn over them):
+
+- Generated grids 1x2..3x3 and irregular rows, white or black gutters of 2-30 px (full
+  resolution of ~800 px figures, JPEG quality 75-95), photo/noise panels and white line
+  plots with axes: every panel found at IoU >= 0.5 with no extra box.
+- Panels without gutters (touching photos with no band between them, or a gutter
+  interrupted by a shared legend, colour bar or a label straddling it): one box for the
+  touching group; the components stage recovers only panels that are themselves dense
+  rectangles (photos) or framed plots.
+- Inset plots (a plot drawn inside another) stay inside their host panel: never split.
+- Shared axes: plots sharing one axis line (the line crosses the gap) stay one panel;
+  plots sharing only an axis title below them are split, the title joins one of them.
+- Labels in the gutter: a panel letter alone in a gutter corner is a sliver and joins the
+  nearest panel; letters larger than `min_panel` of the side would count as a panel.
+- Sub-panels: a lettered panel made of two plots with a gutter between them (common in
+  cell-biology figures, e.g. "B" = a photo and its bar chart) is split into both plots,
+  so real figures with nested layouts get more boxes than lettered panels.
+- Single diagrams with white space (reaction schemes, flow charts with free text) split
+  wherever a straight white band crosses the whole drawing with >= `min_panel` of
+  content on both sides.
+- Throughput: ~see the report of the subfigures benchmark (benchmarks/subfigures.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from biomedica.curate.subfigures.boxes import Box
+
+_Region = tuple[int, int, int, int]  # y0, y1, x0, x1 (exclusive) in the reduced image
+
+
+@dataclass(frozen=True)
+class GutterConfig:
+    """Thresholds of the gutter detector; defaults were tuned on generated and real figures."""
+
+    side: int = 512  # reduce so that the longer side is at most about this (JPEG draft keeps >= side)
+    tolerance: int = 40  # grey levels from the page colour still counted as page (JPEG ringing, scan noise)
+    min_panel: float = 0.08  # a panel is at least this share of the figure's width and of its height
+    gap_ratio: float = 0.4  # in one cut, bands narrower than this share of the widest are not gutters
+    edge_peel: float = 0.03  # at most this share of a side is peeled off as an outer frame or margin
+    page_agreement: float = 0.6  # share of the border ring that must match its median for it to be the page colour
+    components: bool = True  # split leaves XY-cut could not split by dense connected components
+    component_fill: float = 0.55  # a component counts as a panel when it fills this share of its box
+    component_ink: float = 0.75  # ... and the panel-like components hold this share of the leaf's ink
+    panel_fill: float = 0.3  # a piece this full of ink is a panel (photo, heatmap, blot) ...
+    panel_axis: float = 0.45  # ... as is one with straight lines this long both ways (plot axes, a frame)
+    panel_share: float = 0.5  # a split is kept when at least this share of its pieces are panel-like
+    pad: int = 1  # reduced pixels added around each box before mapping back
+
+
+class GutterDetector:
+    """`PanelDetector` without a model: recursive XY-cut on page-colour gutters + components."""
+
+    name = "gutter"
+
+    def __init__(self, config: GutterConfig | None = None):
+        self.config = config or GutterConfig()
+
+    def detect(self, image: Image.Image) -> list[Box]:
+        width, height = image.size
+        grey = _reduced_grey(image, self.config.side)
+        boxes = self.detect_reduced(grey)
+        if len(boxes) < 2:
+            return []
+        h, w = grey.shape
+        sx, sy, p = width / w, height / h, self.config.pad
+        return [Box(max(0, x0 - p), max(0, y0 - p), min(w, x1 + p), min(h, y1 + p)).scaled(sx, sy).clipped(width, height)
+                for (y0, y1, x0, x1) in boxes]
+
+    def detect_reduced(self, grey: np.ndarray) -> list[_Region]:
+        """Panel regions (y0, y1, x0, x1) of a reduced grey image; fewer than 2 means single."""
+        cfg = self.config
+        h, w = grey.shape
+        if h < 16 or w < 16:
+            return []
+        region = _peel_edges(grey, cfg)
+        ink = _ink_mask(grey, region, cfg)
+        if ink is None:
+            return []
+        cuts = _Cutter(ink, cfg)
+        leaves = cuts.split(region)
+        if cfg.components:
+            leaves = [part for leaf in leaves for part in cuts.components(leaf)]
+        leaves = _merge_small(leaves, max(2, int(cfg.min_panel * w)), max(2, int(cfg.min_panel * h)))
+        if len(leaves) < 2:
+            return []
+        # a real layout is mostly panels; pieces of one diagram (text, structures, arrows) are not
+        panel_like = sum(_panel_like(ink[y0:y1, x0:x1], cfg) for y0, y1, x0, x1 in leaves)
+        return leaves if panel_like >= cfg.panel_share * len(leaves) else []
+
+
+def _reduced_grey(image: Image.Image, side: int) -> np.ndarray:
+    """A grey copy whose longer side is about `side` (JPEG: the decoder's own 1/2..1/8 scaling)."""
+    if image.format == "JPEG":
+        image.draft("L", (side, side))  # keeps both sides >= the request: a cheap decode, gutters intact
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGBA") if "A" in image.getbands() or image.mode == "P" else image
+        if image.mode == "RGBA":  # transparent page = white page
+            page = Image.new("RGB", image.size, (255, 255, 255))
+            page.paste(image, mask=image.getchannel("A"))
+            image = page
+    grey = image.convert("L")
+    if max(grey.size) > 2 * side:  # large PNG/TIFF: reduce, averaging (a gutter >= 2 reduced px survives)
+        factor = max(grey.size) // side
+        grey = grey.reduce(factor)
+    return np.asarray(grey, dtype=np.int16)
+
+
+def _peel_edges(grey: np.ndarray, cfg: GutterConfig) -> _Region:
+    """The image without flat edge rows/columns (an outer frame line, a margin), at most `edge_peel` a side."""
+    h, w = grey.shape
+    y0, y1, x0, x1 = 0, h, 0, w
+    limit_y, limit_x = max(1, int(cfg.edge_peel * h)), max(1, int(cfg.edge_peel * w))
+    flat_rows = np.ptp(grey, axis=1) <= cfg.tolerance
+    flat_cols = np.ptp(grey, axis=0) <= cfg.tolerance
+    while y0 < limit_y and flat_rows[y0]:
+        y0 += 1
+    while h - y1 < limit_y and flat_rows[y1 - 1]:
+        y1 -= 1
+    while x0 < limit_x and flat_cols[x0]:
+        x0 += 1
+    while w - x1 < limit_x and flat_cols[x1 - 1]:
+        x1 -= 1
+    return y0, y1, x0, x1
+
+
+def _ink_mask(grey: np.ndarray, region: _Region, cfg: GutterConfig) -> np.ndarray | None:
+    """True where a pixel is not page colour; None when the region is empty."""
+    y0, y1, x0, x1 = region
+    if y1 - y0 < 8 or x1 - x0 < 8:
+        return None
+    inner = grey[y0:y1, x0:x1]
+    ring = np.concatenate([inner[0], inner[-1], inner[:, 0], inner[:, -1]])
+    page = int(np.median(ring))
+    ink = np.zeros(grey.shape, dtype=bool)  # peeled edges are no content
+    if np.mean(np.abs(ring - page) <= cfg.tolerance) >= cfg.page_agreement:
+        ink[y0:y1, x0:x1] = np.abs(inner - page) > cfg.tolerance
+    else:  # no page colour at the edge (panels touch it): white or black bands, whichever cuts more lines
+        white = inner >= 255 - cfg.tolerance
+        black = inner <= cfg.tolerance
+        lines_white = white.all(axis=1).sum() + white.all(axis=0).sum()
+        lines_black = black.all(axis=1).sum() + black.all(axis=0).sum()
+        ink[y0:y1, x0:x1] = ~white if lines_white >= lines_black else ~black
+    return ink
+
+
+class _Cutter:
+    """Recursive XY-cut over one ink mask, with row/column prefix sums for O(h + w) band tests."""
+
+    def __init__(self, ink: np.ndarray, cfg: GutterConfig):
+        self.ink = ink
+        self.cfg = cfg
+        h, w = ink.shape
+        self.row_cum = np.zeros((h, w + 1), dtype=np.int32)
+        np.cumsum(ink, axis=1, out=self.row_cum[:, 1:])
+        self.col_cum = np.zeros((h + 1, w), dtype=np.int32)
+        np.cumsum(ink, axis=0, out=self.col_cum[1:, :])
+        self.min_h = max(2, int(cfg.min_panel * h))
+        self.min_w = max(2, int(cfg.min_panel * w))
+
+    def _profiles(self, region: _Region) -> tuple[np.ndarray, np.ndarray]:
+        y0, y1, x0, x1 = region
+        rows = self.row_cum[y0:y1, x1] - self.row_cum[y0:y1, x0]
+        cols = self.col_cum[y1, x0:x1] - self.col_cum[y0, x0:x1]
+        return rows, cols
+
+    def _trim(self, region: _Region) -> _Region | None:
+        y0, y1, x0, x1 = region
+        rows, cols = self._profiles(region)
+        ry, rx = np.flatnonzero(rows), np.flatnonzero(cols)
+        if not len(ry) or not len(rx):
+            return None
+        return y0 + int(ry[0]), y0 + int(ry[-1]) + 1, x0 + int(rx[0]), x0 + int(rx[-1]) + 1
+
+    def split(self, region: _Region, depth: int = 0) -> list[_Region]:
+        trimmed = self._trim(region)
+        if trimmed is None:
+            return []
+        if depth > 12:
+            return [trimmed]
+        rows, cols = self._profiles(trimmed)
+        best: tuple[int, list[_Region]] | None = None
+        for axis, profile, minimum in ((0, rows, self.min_h), (1, cols, self.min_w)):
+            pieces, widest = _pieces(profile, minimum, self.cfg.gap_ratio)
+            if len(pieces) >= 2 and (best is None or widest > best[0]):
+                y0, y1, x0, x1 = trimmed
+                if axis == 0:
+                    parts = [(y0 + a, y0 + b, x0, x1) for a, b in pieces]
+                else:
+                    parts = [(y0, y1, x0 + a, x0 + b) for a, b in pieces]
+                best = (widest, parts)
+        if best is None:
+            return [trimmed]
+        return [leaf for part in best[1] for leaf in self.split(part, depth + 1)]
+
+    def components(self, leaf: _Region) -> list[_Region]:
+        """Split a leaf by panel-like connected components (see the module docstring), else keep it."""
+        y0, y1, x0, x1 = leaf
+        if (y1 - y0) < 2 * self.min_h and (x1 - x0) < 2 * self.min_w:
+            return [leaf]
+        ink = self.ink[y0:y1, x0:x1]
+        closed = ndimage.binary_closing(ink, structure=np.ones((3, 3), bool))
+        labels, count = ndimage.label(closed)
+        if count < 2:
+            return [leaf]
+        slices = ndimage.find_objects(labels)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        total = sizes[1:].sum()
+        big: list[_Region] = []
+        big_ink = 0
+        for index, sl in enumerate(slices, start=1):
+            h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+            if h < self.min_h or w < self.min_w:
+                continue
+            fill = sizes[index] / float(h * w)
+            framed = _framed(labels[sl] == index)
+            if fill >= self.cfg.component_fill or framed:
+                big.append((y0 + sl[0].start, y0 + sl[0].stop, x0 + sl[1].start, x0 + sl[1].stop))
+                big_ink += sizes[index]
+        if len(big) < 2 or big_ink < self.cfg.component_ink * total or _any_overlap(big):
+            return [leaf]
+        return big
+
+
+def _longest_run(ink: np.ndarray) -> int:
+    """The longest horizontal run of ink in a mask (vectorised: run length = count since the last gap)."""
+    count = np.cumsum(ink, axis=1, dtype=np.int32)
+    at_gap = np.where(ink, 0, count)
+    return int((count - np.maximum.accumulate(at_gap, axis=1)).max(initial=0))
+
+
+def _panel_like(ink: np.ndarray, cfg: GutterConfig) -> bool:
+    """A photo-like piece (mostly ink) or a plot-like one (a long horizontal and a long vertical line)."""
+    h, w = ink.shape
+    if not h or not w:
+        return False
+    if ink.mean() >= cfg.panel_fill:
+        return True
+    return _longest_run(ink) >= cfg.panel_axis * w and _longest_run(ink.T) >= cfg.panel_axis * h
+
+
+def _framed(component: np.ndarray) -> bool:
+    """A component whose box edges are mostly its own ink: a framed plot or a bordered panel."""
+    h, w = component.shape
+    if h < 8 or w < 8:
+        return False
+    edges = [component[0].mean(), component[-1].mean(), component[:, 0].mean(), component[:, -1].mean()]
+    return sum(e >= 0.9 for e in edges) >= 3
+
+
+def _any_overlap(regions: list[_Region]) -> bool:
+    for i, a in enumerate(regions):
+        for b in regions[i + 1:]:
+            if min(a[1], b[1]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[2], b[2]):
+                return True
+    return False
+
+
+def _pieces(profile: np.ndarray, minimum: int, gap_ratio: float) -> tuple[list[tuple[int, int]], int]:
+    """Content runs of a trimmed profile cut at ink-free bands, slivers (< minimum) joined to a neighbour.
+
+    Returns the runs (start, stop) and the widest gutter left between them.
+    """
+    empty = profile == 0
+    if not empty.any():
+        return [(0, len(profile))], 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([1], empty.view(np.int8), [1]))))
+    # edges alternate: content start, content stop (profile is trimmed, so it starts and ends with ink)
+    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    # gaps much narrower than the widest of this cut are spacing inside a panel (tick labels to axis)
+    widest = max(b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False))
+    keep = [runs[0]]
+    for run in runs[1:]:
+        if run[0] - keep[-1][1] < gap_ratio * widest:
+            keep[-1] = (keep[-1][0], run[1])
+        else:
+            keep.append(run)
+    runs = keep
+    while len(runs) >= 2:
+        lengths = [b - a for a, b in runs]
+        small = int(np.argmin(lengths))
+        if lengths[small] >= minimum:
+            break
+        gap_before = runs[small][0] - runs[small - 1][1] if small > 0 else None
+        gap_after = runs[small + 1][0] - runs[small][1] if small + 1 < len(runs) else None
+        # join across the narrower gap; ties go to the run after (a label precedes its panel)
+        if gap_after is not None and (gap_before is None or gap_after <= gap_before):
+            runs[small:small + 2] = [(runs[small][0], runs[small + 1][1])]
+        else:
+            runs[small - 1:small + 1] = [(runs[small - 1][0], runs[small][1])]
+    gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)]
+    return runs, max(gaps, default=0)
+
+
+def _merge_small(regions: list[_Region], min_w: int, min_h: int) -> list[_Region]:
+    """Leaves thinner than a panel join the nearest panel when that overlaps no other panel, else are dropped."""
+    big = [r for r in regions if r[1] - r[0] >= min_h and r[3] - r[2] >= min_w]
+    small = [r for r in regions if r not in big]
+    for s in sorted(small, key=lambda r: -(r[1] - r[0]) * (r[3] - r[2])):
+        if not big:
+            break
+        distances = [_gap(s, b) for b in big]
+        order = np.argsort(distances)
+        target = int(order[0])
+        union = _union(big[target], s)
+        if not _any_overlap([union] + [b for i, b in enumerate(big) if i != target]):
+            big[target] = union
+    return big
+
+
+def _gap(a: _Region, b: _Region) -> int:
+    dy = max(0, max(a[0], b[0]) - min(a[1], b[1]))
+    dx = max(0, max(a[2], b[2]) - min(a[3], b[3]))
+    return max(dx, dy)
+
+
+def _union(a: _Region, b: _Region) -> _Region:
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
