@@ -176,6 +176,11 @@ def _app():
     return app
 
 
+def _plain(output: str) -> str:
+    """The summary table's text without its frame, one space between words."""
+    return " ".join(output.translate({ord(c): " " for c in "│┃┌┐└┘├┤┬┴┼─━"}).split())
+
+
 def test_cli_refuses_in_one_line(curation_archive, tmp_path):
     runner = CliRunner()
     result = runner.invoke(_app(), ["curate", "subfigures", str(curation_archive), "--annotations", str(tmp_path / "a"),
@@ -187,3 +192,22 @@ def test_cli_refuses_in_one_line(curation_archive, tmp_path):
     result = runner.invoke(_app(), ["curate", "subfigures", str(curation_archive), "--detector", "magic"])
     assert result.exit_code == 2 and "detector" in result.output
 
+
+
+def test_cli_runs_the_gutter_detector_and_resumes(curation_archive, tmp_path):
+    runner = CliRunner()
+    args = ["curate", "subfigures", str(curation_archive), "--annotations", str(tmp_path / "a"), "--no-progress"]
+    result = runner.invoke(_app(), args)  # auto without --weights: the gutter detector
+    assert result.exit_code == 0, result.output
+    text = _plain(result.output)
+    assert "detector gutter" in text and "figures in 51" in text and "failed" in text and "figures/s" in text
+    table = pq.read_table(tmp_path / "a" / "subfigures.parquet")
+    assert table.schema.equals(SUBFIGURES_SCHEMA, check_metadata=False)
+    assert len(set(table.column("key").to_pylist())) == 51 and set(table.column("method").to_pylist()) <= {
+        "gutter", "gutter+glyph", "gutter+order", "gutter+"}
+    again = runner.invoke(_app(), args)
+    shards = len(shard_paths(curation_archive))
+    assert again.exit_code == 0 and f"0 / {shards}" in _plain(again.output)
+    assert pq.read_table(tmp_path / "a" / "subfigures.parquet").equals(table)
+    other = runner.invoke(_app(), [*args, "--detector", "model", "--weights", str(tmp_path / "w.pt")])
+    assert other.exit_code == 2 and "w.pt" in other.output

@@ -2,7 +2,8 @@
 
 Output, under the annotations folder:
 
-    subfigures/meta.json                 detector kind, weights sha256, thresholds: a resume must match them
+    subfigures/meta.json                 detector kind, weights sha256, thresholds, the detector's config: a resume
+                                         must match them
     subfigures/<group>-<shard>.parquet   one part per shard (SUBFIGURES_SCHEMA), written atomically: it marks the shard done
     subfigures.parquet                   every part's rows (live samples only), sorted by key and panel, written atomically
 
@@ -16,6 +17,7 @@ detector afterwards (`agree_panels`): a figure with >= 2 panel rows is "multiple
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import time
@@ -132,6 +134,16 @@ def _settings(config: SubfigureConfig) -> dict:
     }
 
 
+def _detector_config(detector: PanelDetector) -> dict | None:
+    """The detector's own thresholds (GutterConfig, DetectorConfig), when it exposes them: they change the boxes too."""
+    config = getattr(detector, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json")
+    return None
+
+
 def parts_dir(store: AnnotationStore) -> Path:
     return Path(store.root) / PARTS_DIR
 
@@ -163,6 +175,7 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
         detector = make_detector(config.detector, config.weights, config.device, config.score_threshold, config.nms_iou)
     else:
         settings["detector"] = detector.name
+    settings["detector_config"] = _detector_config(detector)
     check_settings(folder / META_NAME, settings, f"subfigure folder {folder}",
                    "rerun with the same --detector/--weights/thresholds, or delete the folder to start over")
     result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"])
