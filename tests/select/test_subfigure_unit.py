@@ -36,13 +36,13 @@ def _subfigure_rows(archive) -> list[dict]:
     for sample in read_shard_index(archive, columns=["key", "width", "height"]).to_pylist():
         key, width, height = sample["key"], sample["width"], sample["height"]
         if width < height:
-            rows.append(dict(key=key, panel=0, x0=0, y0=0, x1=width, y1=height, score=1.0, label=None, subcaption=None,
-                             method="hand"))
+            rows.append({"key": key, "panel": 0, "x0": 0, "y0": 0, "x1": width, "y1": height, "score": 1.0,
+                         "label": None, "subcaption": None, "method": "hand"})
             continue
-        rows.append(dict(key=key, panel=0, x0=0, y0=0, x1=width // 2, y1=height, score=0.75, label="a",
-                         subcaption=f"Left half of {key}.", method="hand+order"))
-        rows.append(dict(key=key, panel=1, x0=width // 2, y0=0, x1=width, y1=height, score=0.5, label=None,
-                         subcaption=None, method="hand+order"))
+        rows.append({"key": key, "panel": 0, "x0": 0, "y0": 0, "x1": width // 2, "y1": height, "score": 0.75,
+                     "label": "a", "subcaption": f"Left half of {key}.", "method": "hand+order"})
+        rows.append({"key": key, "panel": 1, "x0": width // 2, "y0": 0, "x1": width, "y1": height, "score": 0.5,
+                     "label": None, "subcaption": None, "method": "hand+order"})
     return rows
 
 
@@ -74,7 +74,7 @@ def test_crops_equal_the_boxes_with_subcaptions_and_provenance(annotated, tmp_pa
     assert result.selected == result.panels_written == len(rows) and result.figures_selected == 51
     assert (result.figures_failed, result.panels_skipped, result.figures_without_panels) == (0, 0, 0)
     sizes = json.loads((out / "sizes.json").read_text())
-    assert sum(sizes.values()) == len(rows) and list(sizes)[0] == "000000.tar" and max(sizes.values()) == 20
+    assert sum(sizes.values()) == len(rows) and next(iter(sizes)) == "000000.tar" and max(sizes.values()) == 20
     parents = {record["key"]: (record, image) for record, image in iter_samples(archive)}
     table = {(r["key"], r["panel"]): r for r in rows}
     crops = _crops(out)
@@ -149,7 +149,7 @@ def test_filters_apply_to_the_parent_figure(annotated, tmp_path):
 
 
 def test_refusals_are_one_line(annotated, tmp_path):
-    archive, annotations, _ = annotated
+    archive = annotated[0]
     with pytest.raises(ValidationError, match="--output shards"):
         SelectConfig(archive=archive, out=tmp_path / "m", unit="subfigure")
     with pytest.raises(ValueError, match=r"run `biomedica curate subfigures .*` first"):

@@ -20,7 +20,14 @@ from biomedica.io.lock import LOCK_NAME, ArchiveLock
 from biomedica.io.settings import SettingsMismatch
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow, register_keys
-from biomedica.select.write import CROP_ERRORS_PART, ERROR_STAGE, SIZES_NAME, shard_pattern, write_shards, write_subfigure_shards
+from biomedica.select.write import (
+    CROP_ERRORS_PART,
+    ERROR_STAGE,
+    SIZES_NAME,
+    shard_pattern,
+    write_shards,
+    write_subfigure_shards,
+)
 
 _SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what write_shards names a shard
 

@@ -23,12 +23,15 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 from PIL import Image
 
+from biomedica.archive.errors import ErrorSink
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.manifest import brace_pattern
 from biomedica.archive.selection import (  # noqa: F401 - moved to archive.selection; old names kept for one release
@@ -41,7 +44,6 @@ from biomedica.archive.selection import (  # noqa: F401 - moved to archive.selec
     write_manifest,
     write_selection_summary,
 )
-from biomedica.archive.errors import ErrorSink
 from biomedica.archive.shard_writer import ShardWriter
 from biomedica.images.phash import perceptual_hash
 from biomedica.io.atomic import publish, write_json_atomic
@@ -157,6 +159,26 @@ def _round(score: float | None) -> float | None:
     return None if score is None else round(float(score), 6)  # float32 in the table: no 0.8999999761581421 in the json
 
 
+def _decode_parent(layout: ArchiveLayout, row: dict, handles: dict[Path, BinaryIO], files: ExitStack
+                   ) -> tuple[Image.Image | None, ErrorRecord | None]:
+    """The decoded stored image of a selected figure (one seek), or the error that says why it did not decode."""
+    tar = layout.group_dir(row["group"]) / row["shard"]
+    handle = handles.get(tar)
+    if handle is None:
+        handle = handles[tar] = files.enter_context(open(tar, "rb"))  # noqa: SIM115 - the ExitStack closes it
+    handle.seek(row["image_offset"])
+    data = handle.read(row["image_size"])
+    if len(data) != row["image_size"]:
+        raise ValueError(f"{tar}: image of {row['key']} is truncated; run `biomedica inspect --verify`")
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is one undecodable figure
+        return None, ErrorRecord(id=row["key"], stage=ERROR_STAGE, kind="image-undecodable",
+                                 message=f"{type(exc).__name__}: {exc}; its panels were not written", source=str(tar))
+    return image, None
+
+
 def write_subfigure_shards(archive: Path, out: Path, rows: pa.Table, samples_per_shard: int,
                            progress: Callable[[int], None] | None = None) -> tuple[dict[str, int], CropStats]:
     """Write one crop sample per panel row (rows sorted by figure, then panel); returns (sizes.json, counts)."""
@@ -166,69 +188,49 @@ def write_subfigure_shards(archive: Path, out: Path, rows: pa.Table, samples_per
     stats = CropStats()
     errors: list[ErrorRecord] = []
     writer: ShardWriter | None = None
-    handles: dict[Path, object] = {}
+    handles: dict[Path, BinaryIO] = {}
 
     def flush() -> None:
         nonlocal writer
-        if writer is None:
-            return
-        try:
-            finished = writer.finish()
-        except BaseException:
-            writer.discard()
-            raise
+        finished = writer.finish()
+        writer = None
         for temporary, final in finished.renames:
             publish(temporary, final)
         sizes[finished.name] = finished.samples
-        writer = None
 
-    current_key, image, parent, written = None, None, None, False
-    try:
-        for row in rows.to_pylist():
-            if row["key"] != current_key:
-                current_key, image, written = row["key"], None, False
-                parent = _record(row)
-                tar = layout.group_dir(row["group"]) / row["shard"]
-                handle = handles.get(tar)
-                if handle is None:
-                    handle = handles[tar] = open(tar, "rb")
-                handle.seek(row["image_offset"])
-                data = handle.read(row["image_size"])
-                if len(data) != row["image_size"]:
-                    raise ValueError(f"{tar}: image of {row['key']} is truncated; run `biomedica inspect --verify`")
-                try:
-                    image = Image.open(io.BytesIO(data))
-                    image.load()
-                except Exception as exc:  # noqa: BLE001 - any decoder failure is one undecodable figure
-                    image = None
-                    stats.failed_figures += 1
-                    errors.append(ErrorRecord(id=row["key"], stage=ERROR_STAGE, kind="image-undecodable",
-                                              message=f"{type(exc).__name__}: {exc}; its panels were not written",
-                                              source=str(tar)))
-            sample = _panel_sample(row, parent, image) if image is not None else None
-            if sample is None:
-                stats.skipped_panels += 1
-                continue
-            if writer is None:
-                name = f"{len(sizes):06d}"
-                writer = ShardWriter(out / f"{name}.tar", out / f"{name}.parquet", schema=SUBFIGURE_SHARD_SCHEMA)
-            record, data = sample
-            writer.add(record, data, record.image_format or "png")
-            stats.panels += 1
-            stats.figures += not written
-            written = True
-            if progress:
-                progress(1)
-            if len(writer) >= samples_per_shard:
+    current_key, image, parent = None, None, None
+    written: set[str] = set()  # parent figures with a crop written
+    with ExitStack() as files:
+        try:
+            for row in rows.to_pylist():
+                if row["key"] != current_key:
+                    current_key, parent = row["key"], _record(row)
+                    image, error = _decode_parent(layout, row, handles, files)
+                    if error is not None:
+                        stats.failed_figures += 1
+                        errors.append(error)
+                sample = _panel_sample(row, parent, image) if image is not None else None
+                if sample is None:
+                    stats.skipped_panels += 1
+                    continue
+                if writer is None:
+                    name = f"{len(sizes):06d}"
+                    writer = ShardWriter(out / f"{name}.tar", out / f"{name}.parquet", schema=SUBFIGURE_SHARD_SCHEMA)
+                record, data = sample
+                writer.add(record, data, record.image_format or "png")
+                stats.panels += 1
+                written.add(current_key)
+                if progress:
+                    progress(1)
+                if len(writer) >= samples_per_shard:
+                    flush()
+            if writer is not None:
                 flush()
-        flush()
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        raise
-    finally:
-        for handle in handles.values():
-            handle.close()
+        except BaseException:
+            if writer is not None:
+                writer.discard()
+            raise
+    stats.figures = len(written)
     ErrorSink(out, ERROR_STAGE).write(CROP_ERRORS_PART, errors)
     write_json_atomic(out / SIZES_NAME, sizes)
     return sizes, stats

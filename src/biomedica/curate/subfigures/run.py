@@ -148,7 +148,7 @@ def parts_dir(store: AnnotationStore) -> Path:
     return Path(store.root) / PARTS_DIR
 
 
-def run_subfigures(archive: Path, store: AnnotationStore, config: SubfigureConfig = SubfigureConfig(),
+def run_subfigures(archive: Path, store: AnnotationStore, config: SubfigureConfig | None = None,
                    progress: Callable[[int], None] | None = None, detector: PanelDetector | None = None
                    ) -> SubfigureResult:
     """Detect and pair the panels of every shard without a part; publish the table; agree panels.parquet.
@@ -158,6 +158,7 @@ def run_subfigures(archive: Path, store: AnnotationStore, config: SubfigureConfi
     annotations' write lock.
     """
     archive = Path(archive)
+    config = config or SubfigureConfig()
     if not archive.is_dir():
         raise FileNotFoundError(f"{archive}: archive folder not found; build one with `biomedica ingest`")
     if not shard_paths(archive):
