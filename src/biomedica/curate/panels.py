@@ -18,7 +18,6 @@ letters than the figure has graphics; otherwise single. `evidence` says which si
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +25,7 @@ import pyarrow as pa
 from PIL import Image
 
 from biomedica.archive.keys import sample_article
+from biomedica.curate.subfigures.captions import caption_letters
 
 PANELS_SCHEMA = pa.schema(
     [
@@ -39,32 +39,16 @@ PANELS_SCHEMA = pa.schema(
 )
 LAYOUT_SIDE = 256  # images are reduced to at most this side before the gutter search
 
-_RANGE = re.compile(r"\(\s*([A-Za-z])\s*[-\u2013\u2014]\s*([A-Za-z])\s*\)|\b([A-Z])\s*[-\u2013\u2014]\s*([A-Z])\b(?=[),:])")
-_PAREN_GROUP = re.compile(r"\(([A-Za-z](?:\s*(?:,|and|&|;)\s*[A-Za-z])*)\)")  # (A), (a, b), (B and C)
-_PANEL_WORD = re.compile(r"\b[Pp]anels?\s+([A-Z](?:\s*(?:,|and|&|-|\u2013)\s*[A-Z])*)\b")
-_SENTENCE_LETTER = re.compile(r"(?:^|[.;]\s+)([A-H])(?:[.:)]|\s*,\s*[A-H][.:)])\s+(?=[A-Z(])")
-
-
 def caption_panel_letters(caption: str | None) -> list[str]:
-    """Distinct panel letters a caption names, in alphabetical order (lower-cased)."""
-    if not caption:
-        return []
-    letters: set[str] = set()
-    for match in _RANGE.finditer(caption):
-        first, last = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-        a, b = ord(first.lower()), ord(last.lower())
-        if a < b and b - a < 26:
-            letters.update(chr(c) for c in range(a, b + 1))
-    for match in _PAREN_GROUP.finditer(caption):
-        letters.update(ch.lower() for ch in re.findall(r"\b([A-Za-z])\b", match.group(1)))
-    for match in _PANEL_WORD.finditer(caption):
-        letters.update(ch.lower() for ch in re.findall(r"[A-Z]", match.group(1)))
-    for match in _SENTENCE_LETTER.finditer(caption):
-        letters.add(match.group(1).lower())
+    """Distinct panel letters a caption names, in alphabetical order (lower-cased).
+
+    One marker grammar: `curate.subfigures.captions` (parts and in-sentence references both count).
+    """
+    letters = caption_letters(caption)
     # single letters that are words or units more often than panels need a neighbour
-    if letters in ({"i"}, {"a"}):
+    if set(letters) in ({"i"}, {"a"}):
         return []
-    return sorted(letters)
+    return letters
 
 
 @dataclass(frozen=True)
