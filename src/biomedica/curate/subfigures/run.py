@@ -11,7 +11,9 @@ The shard is the unit of work: a second run skips shards with a part, an interru
 only the shards without one. A sample whose image does not decode, or on which the detector
 fails, gets no rows (never a guessed box) and one `ErrorRecord` in
 `errors/curate-subfigures-<group>-<shard>.parquet` under `annotations_owner`, and is counted
-as failed. When `panels.parquet` exists its panel type is brought into agreement with the
+as failed. Panel labels come from glyphs the detector read, or by OCR when its library is
+installed (`pairing.read_glyphs`; recorded in meta.json as `ocr`), else from reading order
+(`pairing.panel_rows`). When `panels.parquet` exists its panel type is brought into agreement with the
 detector afterwards (`agree_panels`): a figure with >= 2 panel rows is "multiple".
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import io
 import time
 from collections.abc import Callable
@@ -177,6 +180,7 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
     else:
         settings["detector"] = detector.name
     settings["detector_config"] = _detector_config(detector)
+    settings["ocr"] = ocr_available()  # glyphs read by OCR change the labels, so a resume must match
     check_settings(folder / META_NAME, settings, f"subfigure folder {folder}",
                    "rerun with the same --detector/--weights/thresholds, or delete the folder to start over")
     result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"])
@@ -188,7 +192,7 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
         if part.is_file():
             result.shards_skipped += 1
             continue
-        rows, errors = _shard_rows(tar_path, superseded, detector, progress, result)
+        rows, errors = _shard_rows(tar_path, superseded, detector, progress, result, settings["ocr"])
         sink.write(f"subfigures-{stem}", errors)  # before the part: a part on disk means its errors are too
         write_table_atomic(part, pa.Table.from_pylist(rows, schema=SUBFIGURES_SCHEMA))
         result.shards_done += 1
@@ -202,8 +206,14 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
     return result
 
 
+def ocr_available() -> bool:
+    """True when pairing.read_glyphs has its OCR library; without it panels are paired by reading order only."""
+    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
 def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetector,
-                progress: Callable[[int], None] | None, result: SubfigureResult) -> tuple[list[dict], list[ErrorRecord]]:
+                progress: Callable[[int], None] | None, result: SubfigureResult, ocr: bool = False
+                ) -> tuple[list[dict], list[ErrorRecord]]:
     from biomedica.curate.subfigures.pairing import panel_rows
 
     rows: list[dict] = []
@@ -211,7 +221,7 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
     for record, image_bytes in iter_shard(tar_path, superseded):
         key = record["key"]
         try:
-            boxes, width, height = _detect(detector, image_bytes)
+            boxes, width, height = _detect(detector, image_bytes, ocr)
         except Exception as exc:  # noqa: BLE001 - one bad sample is recorded, never stops the run
             kind = "image-undecodable" if _undecodable(image_bytes) else "detector-failed"
             errors.append(ErrorRecord(id=key, stage=ERROR_STAGE, kind=kind,
@@ -233,13 +243,23 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
     return rows, errors
 
 
-def _detect(detector: PanelDetector, image_bytes: bytes) -> tuple[list[Box], int, int]:
-    """(boxes clipped to the image, without empty ones; width; height) of one stored image."""
+def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False) -> tuple[list[Box], int, int]:
+    """(boxes clipped to the image, without empty ones; width; height) of one stored image.
+
+    With `ocr`, panels of a compound figure whose detector read no glyph get one read by OCR
+    (pairing.read_glyphs) on a fresh full-size decode.
+    """
     with Image.open(io.BytesIO(image_bytes)) as image:
         width, height = image.size  # before the detector: a JPEG draft shrinks the image in place
         boxes = detector.detect(image)
     clipped = [box.clipped(width, height) for box in boxes]
-    return [box for box in clipped if box.area > 0], width, height
+    boxes = [box for box in clipped if box.area > 0]
+    if ocr and len(boxes) >= 2 and any(box.glyph is None for box in boxes):
+        from biomedica.curate.subfigures.pairing import read_glyphs
+
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            boxes = read_glyphs(image, boxes) or boxes
+    return boxes, width, height
 
 
 def _undecodable(image_bytes: bytes) -> bool:
