@@ -211,3 +211,53 @@ def test_cli_runs_the_gutter_detector_and_resumes(curation_archive, tmp_path):
     assert pq.read_table(tmp_path / "a" / "subfigures.parquet").equals(table)
     other = runner.invoke(_app(), [*args, "--detector", "model", "--weights", str(tmp_path / "w.pt")])
     assert other.exit_code == 2 and "w.pt" in other.output
+
+
+@pytest.mark.slow
+def test_cli_runs_a_trained_model_detector(curation_archive, tmp_path):
+    import json
+    import random
+
+    from biomedica.curate.subfigures.model import DetectorConfig, train_detector
+    from biomedica.curate.subfigures.run import weights_sha256
+    from biomedica.curate.subfigures.synthetic import SyntheticConfig, generate_figure
+
+    rng = random.Random(0)
+    figures = [generate_figure([], rng, SyntheticConfig(single_prob=0.0, max_side=300)) for _ in range(2)]
+    weights = tmp_path / "tiny.pt"
+    train_detector(lambda r: figures[r.randrange(2)], DetectorConfig.preset(
+        "tiny", input_size=128, steps=3, batch_size=2, warmup_steps=1, figure_max_side=300), weights, seed=0, device="cpu")
+    runner = CliRunner()
+    args = ["curate", "subfigures", str(curation_archive), "--annotations", str(tmp_path / "a"), "--no-progress",
+            "--weights", str(weights), "--device", "cpu"]
+    result = runner.invoke(_app(), args)  # auto with --weights: the model
+    assert result.exit_code == 0, result.output
+    assert "detector model" in _plain(result.output)
+    table = pq.read_table(tmp_path / "a" / "subfigures.parquet")
+    assert len(set(table.column("key").to_pylist())) == 51
+    assert {m.partition("+")[0] for m in table.column("method").to_pylist()} == {"model"}
+    meta = json.loads((tmp_path / "a" / "subfigures" / "meta.json").read_text())
+    assert meta["detector"] == "model" and meta["weights_sha256"] == weights_sha256(weights)
+    refused = runner.invoke(_app(), [*args, "--score-threshold", "0.9"])
+    assert refused.exit_code == 2 and "score_threshold: None -> 0.9" in refused.output
+
+
+@pytest.mark.slow
+def test_model_detector_without_torch_is_one_line(curation_archive, tmp_path):
+    import os
+    import subprocess
+
+    import biomedica
+
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    code = ("import sys\nsys.modules['torch'] = None\nsys.modules['torchvision'] = None\n"
+            "sys.argv = ['biomedica', *sys.argv[1:]]\nfrom biomedica.cli import app\napp()\n")
+    env = os.environ | {"PYTHONPATH": str(__import__("pathlib").Path(biomedica.__file__).resolve().parents[1]),
+                        "COLUMNS": "300"}
+    done = subprocess.run([sys.executable, "-c", code, "curate", "subfigures", str(curation_archive), "--annotations",
+                           str(tmp_path / "a"), "--weights", str(tmp_path / "w.pt"), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'biomedica[clip]'" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "a" / "subfigures" / "meta.json").exists()  # nothing recorded by a run that could not start

@@ -116,14 +116,15 @@ def make_detector(kind: DetectorKind, weights: Path | None, device: str = "auto"
         raise ValueError("--detector model needs --weights PATH (train them with `biomedica curate train-subfigure-detector`)")
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: weights file not found; train one with `biomedica curate train-subfigure-detector`")
-    try:
+    try:  # torch/torchvision are imported by the module or when the detector is built
         from biomedica.curate.subfigures.model import ModelDetector
+
+        return ModelDetector(Path(weights), device=device, score_threshold=score_threshold, nms_iou=nms_iou)
     except ImportError as exc:
         message = missing_extra_message(exc, "--detector model")
         if message is None:
             raise
         raise MissingExtra(message) from None
-    return ModelDetector(Path(weights), device=device, score_threshold=score_threshold, nms_iou=nms_iou)
 
 
 def _settings(config: SubfigureConfig) -> dict:
