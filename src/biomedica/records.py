@@ -53,6 +53,46 @@ class FigureRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def index_row(self) -> dict[str, Any]:
+        """The record's columns in its shard's Parquet index (the same fields as `.json` for a figure)."""
+        return self.to_dict()
+
+
+@dataclass
+class SubfigureRecord(FigureRecord):
+    """One panel crop of a figure (`select --unit subfigure`): the figure record of the crop plus where it came from.
+
+    The FigureRecord fields describe the crop (key `<figure key>_p<panel>`, width/height/sha256/phash
+    of the crop's bytes, caption = the sample's txt: the subcaption, or the figure's caption when the
+    panel has none). Its `.json` nests the provenance under `subfigure`; its shard index row carries
+    it flat (SUBFIGURE_INDEX_FIELDS), so DuckDB/pandas filter on it without parsing JSON.
+    """
+
+    parent_key: str = ""
+    panel: int = 0
+    x0: int = 0
+    y0: int = 0
+    x1: int = 0  # exclusive, pixels of the parent's stored image
+    y1: int = 0
+    label: str | None = None
+    subfigure_score: float | None = None
+    subfigure_method: str | None = None
+    figure_caption: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `.json` member: the figure fields plus `subfigure` {parent_key, panel, box, label, score, method, figure_caption}."""
+        flat = asdict(self)
+        record = {name: flat[name] for name in FIGURE_SCHEMA.names}
+        record["subfigure"] = {
+            "parent_key": self.parent_key, "panel": self.panel, "box": [self.x0, self.y0, self.x1, self.y1],
+            "label": self.label, "score": self.subfigure_score, "method": self.subfigure_method,
+            "figure_caption": self.figure_caption,
+        }
+        return record
+
+    def index_row(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass
 class Author:
@@ -222,6 +262,21 @@ SHARD_INDEX_FIELDS = [
 ]
 SHARD_SCHEMA = pa.schema(list(FIGURE_SCHEMA) + [pa.field(n, t) for n, t in SHARD_INDEX_FIELDS])
 
+# Columns a subfigure shard's index (select --unit subfigure) adds after SHARD_SCHEMA's: SubfigureRecord's own fields.
+SUBFIGURE_INDEX_FIELDS = [
+    ("parent_key", _STR),
+    ("panel", pa.int16()),
+    ("x0", pa.int32()),
+    ("y0", pa.int32()),
+    ("x1", pa.int32()),
+    ("y1", pa.int32()),
+    ("label", _STR),
+    ("subfigure_score", pa.float32()),
+    ("subfigure_method", _STR),
+    ("figure_caption", _STR),
+]
+SUBFIGURE_SHARD_SCHEMA = pa.schema(list(SHARD_SCHEMA) + [pa.field(n, t) for n, t in SUBFIGURE_INDEX_FIELDS])
+
 
 def _check_schema_matches(cls: type, schema: pa.Schema) -> None:
     names = [f.name for f in fields(cls)]
@@ -232,3 +287,4 @@ def _check_schema_matches(cls: type, schema: pa.Schema) -> None:
 _check_schema_matches(FigureRecord, FIGURE_SCHEMA)
 _check_schema_matches(ArticleRecord, ARTICLE_SCHEMA)
 _check_schema_matches(ErrorRecord, ERROR_SCHEMA)
+_check_schema_matches(SubfigureRecord, pa.schema(list(FIGURE_SCHEMA) + [pa.field(n, t) for n, t in SUBFIGURE_INDEX_FIELDS]))

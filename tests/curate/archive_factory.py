@@ -64,3 +64,30 @@ def load_factory():
     sys.modules[MODULE_NAME] = module
     spec.loader.exec_module(module)
     return module
+
+
+def copy_with_undecodable_image(archive: Path, target: Path, key: str) -> Path:
+    """A copy of `archive` at `target` whose sample `key` holds bytes no decoder reads (same format name, same key).
+
+    Ingest refuses such images, so they are planted afterwards: the sample's shard is rewritten
+    with the archive's own ShardWriter (index offsets stay right); every other sample is unchanged.
+    """
+    from biomedica.archive.reader import iter_shard, shard_paths
+    from biomedica.archive.shard_writer import ShardWriter
+    from biomedica.io.atomic import publish
+    from biomedica.records import FigureRecord
+
+    shutil.copytree(archive, target)
+    for _, tar in shard_paths(target):
+        samples = list(iter_shard(tar))
+        if key not in {record["key"] for record, _ in samples}:
+            continue
+        writer = ShardWriter(tar, tar.with_suffix(".parquet"))
+        for record, image in samples:
+            if record["key"] == key:  # the format's signature, then noise: identified by name, never decoded
+                image = (b"\x89PNG\r\n\x1a\n" if record["image_format"] == "png" else b"\xff\xd8\xff\xe0") + b"\x00" * 64
+            writer.add(FigureRecord(**record), image, record["image_format"])
+        for temporary, final in writer.finish().renames:
+            publish(temporary, final)
+        return target
+    raise KeyError(f"{key} is not in {archive}")

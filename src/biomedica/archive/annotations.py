@@ -5,6 +5,8 @@ Layout (default `<archive>/annotations/`, or any folder the user names):
     annotations/dedup.parquet       exact / near-duplicate groups, canonical flag, eval leaks
     annotations/quality.parquet     quality flags with reasons, caption language
     annotations/panels.parquet      panel type per image from its caption and layout
+    annotations/subfigures.parquet  one row per panel (key, panel, box, label, subcaption): `curate subfigures`
+    annotations/subfigures/         its per-shard parts and meta.json (the settings a resume must match)
     annotations/embeddings/<name>/  float16 vectors per shard (.npy + keys .parquet)
     annotations/clusters.parquet    cluster id per sample (+ models/ to assign new data)
     annotations/concepts.parquet    zero-shot concept labels with scores
@@ -30,7 +32,9 @@ from biomedica.io.atomic import write_parquet_atomic
 from biomedica.io.lock import ArchiveLock, owner_root
 
 ANNOTATIONS_DIR = "annotations"
-TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels")
+TABLE_NAMES = ("dedup", "quality", "panels", "clusters", "concepts", "labels", "subfigures")
+# Tables with several rows per sample (one per panel): never LEFT JOINed on `key` alone into a per-sample view.
+PANEL_TABLES = ("subfigures",)
 
 
 def default_annotations_dir(archive: Path) -> Path:

@@ -140,10 +140,13 @@ class FinishedShard:
 class ShardWriter:
     """Writes one shard (`<unit>.tar`) and its index (`<unit>.parquet`) under temporary names."""
 
-    def __init__(self, tar_path: Path, index_path: Path, row_group_size: int = PARQUET_ROW_GROUP_SIZE) -> None:
+    def __init__(self, tar_path: Path, index_path: Path, row_group_size: int = PARQUET_ROW_GROUP_SIZE,
+                 schema: pa.Schema = SHARD_SCHEMA) -> None:
+        """`schema`: the index schema, SHARD_SCHEMA or one extending it (records.SUBFIGURE_SHARD_SCHEMA)."""
         self.tar_path = Path(tar_path)
         self.index_path = Path(index_path)
         self.row_group_size = row_group_size
+        self.schema = schema
         self._stream = _TarStream(temp_path(self.tar_path))
         self._index_tmp = temp_path(self.index_path)
         self._samples: list[_Sample] = []
@@ -153,7 +156,10 @@ class ShardWriter:
         return len(self._samples)
 
     def add(self, record: FigureRecord, image: bytes, image_ext: str) -> None:
-        """Append one sample's three members (image, `.txt`, `.json`) to the temporary tar."""
+        """Append one sample's three members (image, `.txt` = record.caption, `.json` = record.to_dict()) to the temporary tar.
+
+        The index row is `record.index_row()` (a SubfigureRecord's carries its extra columns flat).
+        """
         if image_ext not in IMAGE_EXTENSIONS:
             raise ValueError(f"image_ext must be one of {IMAGE_EXTENSIONS}, got {image_ext!r} for {record.key}")
         if record.image_format is not None and record.image_format != image_ext:
@@ -166,10 +172,11 @@ class ShardWriter:
         key = record.key
         image_name = f"{key}.{image_ext}"
         record_dict = record.to_dict()  # dataclasses.asdict is slow: convert once, use twice
+        index_row = record_dict if type(record) is FigureRecord else record.index_row()
         self._samples.append(
             _Sample(
                 key=key,
-                record=record_dict,
+                record=index_row,
                 image_name=image_name,
                 image=self._stream.append(image_name, bytes(image)),
                 txt=self._stream.append(f"{key}.txt", (record.caption or "").encode("utf-8")),
@@ -240,4 +247,4 @@ class ShardWriter:
                 json_size=sample.json.size,
             )
             rows.append(row)
-        return pa.Table.from_pylist(rows, schema=SHARD_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=self.schema)

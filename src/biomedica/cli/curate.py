@@ -11,12 +11,12 @@ from pathlib import Path
 import typer
 
 from biomedica.cli.console import stdout
-from biomedica.cli.errors import fail, output_folder_option, validation_message
+from biomedica.cli.errors import fail, output_folder_option, resumable_on_interrupt, validation_message
 from biomedica.cli.groups import command_group
 from biomedica.cli.summary import print_summary
 
 curate_app = command_group(
-    "curate", "Annotate an archive: duplicates, quality flags, panel types, embeddings, clusters, concepts."
+    "curate", "Annotate an archive: duplicates, quality flags, panel types, subfigures, embeddings, clusters, concepts."
 )
 
 ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ingest`.")
@@ -111,6 +111,47 @@ def quality(
 def panels(archive: Path = ARCHIVE_ARG, annotations: Path = ANNOTATIONS_OPT) -> None:
     """Panel type (single / multiple) per image from caption panel letters and image layout."""
     _run_steps(archive, annotations, ("panels",))
+
+
+@curate_app.command("subfigures")
+def subfigures(
+    archive: Path = ARCHIVE_ARG,
+    annotations: Path = ANNOTATIONS_OPT,
+    detector: str = typer.Option("auto", help="gutter (no model) | model (needs --weights) | auto (model when --weights)."),
+    weights: Path = typer.Option(None, help="Local weights of the model detector (`curate train-subfigure-detector`)."),
+    device: str = typer.Option("auto", help="Model detector device: auto (GPU when present), cpu, cuda, cuda:N."),
+    score_threshold: float = typer.Option(None, help="Model detector: keep boxes scoring at least this."),
+    nms_iou: float = typer.Option(None, help="Model detector: non-maximum suppression IoU."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Panel boxes and subcaptions per figure -> annotations/subfigures.parquet; one part per shard, re-run resumes."""
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from biomedica.curate.subfigures.run import SubfigureConfig, run_subfigures
+
+    try:
+        config = SubfigureConfig(detector=detector, weights=weights, device=device, score_threshold=score_threshold,
+                                 nms_iou=nms_iou, progress=progress)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    try:
+        with resumable_on_interrupt(), tqdm(desc="subfigures", unit="fig", disable=not config.progress) as bar:
+            result = run_subfigures(archive, _store(archive, annotations), config, progress=bar.update)
+    except (OSError, ValueError, ImportError, RuntimeError) as exc:  # OSError: also ArchiveLocked; ValueError: settings
+        fail(str(exc))
+    table = "" if result.panels_updated is None else f"; panels.parquet: {result.panels_updated:,} panel types from the detector"
+    print_summary("biomedica curate subfigures", [
+        ("detector", result.detector),
+        ("figures in", f"{result.figures + result.failed:,}"),
+        ("panels out", f"{result.panels:,}"),
+        ("  single / multiple figures", f"{result.single:,} / {result.multiple:,}"),
+        ("  panels with an aligned subcaption", f"{result.aligned:,}"),
+        ("failed (errors/curate-subfigures-*)", f"{result.failed:,}"),
+        ("shards done / skipped (already done)", f"{result.shards_done:,} / {result.shards_skipped:,}"),
+        ("table", f"{result.path} ({result.table_rows:,} panels of {result.table_figures:,} figures){table}"),
+        ("time", f"{result.seconds:.1f} s ({result.figures_per_second:.1f} figures/s)"),
+    ])
 
 
 def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions, workers=0, progress=True):
@@ -226,3 +267,81 @@ def zeroshot(
     for concept in table.column("zs_global").to_pylist():
         counts[concept] = counts.get(concept, 0) + 1
     stdout.print(f"labelled {table.num_rows} samples: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
+
+
+DETECTOR_OUT_OPT = typer.Option(..., "--out", help="Weights file to write (.pt), for `curate subfigures --weights`.")
+BACKBONE_WEIGHTS_OPT = typer.Option(None, help="Local state dict for the backbone (nothing is downloaded).")
+
+
+@curate_app.command("train-subfigure-detector")
+def train_subfigure_detector(
+    archive: Path = ARCHIVE_ARG,
+    out: Path = DETECTOR_OUT_OPT,
+    config: str = typer.Option("tiny", "--config", help="Preset: tiny (CPU, minutes), mid (CPU, longer), gpu."),
+    steps: int = typer.Option(None, min=1, help="Training steps (default: the preset's)."),
+    batch_size: int = typer.Option(None, min=1, help="Figures per step (default: the preset's)."),
+    lr: float = typer.Option(None, min=0.0, help="Learning rate (default: the preset's)."),
+    seed: int = typer.Option(0, help="Generator and weight seed; evaluation uses seed + 1 on the eval pool."),
+    device: str = DEVICE_OPT,
+    eval_figures: int = typer.Option(200, min=0, help="Held-out synthetic figures to evaluate on (0: none)."),
+    max_minutes: float = typer.Option(None, min=0.0, help="Stop training after this many minutes (weights kept)."),
+    pool_limit: int = typer.Option(None, min=1, help="At most this many single-panel images per pool."),
+    backbone_weights: Path = BACKBONE_WEIGHTS_OPT,
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train the `model` panel detector on synthetic compound figures made from the archive's single-panel images."""
+    import time
+
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from biomedica.curate.subfigures.model import (
+        DetectorConfig,
+        ModelDetector,
+        evaluate_detector,
+        synthetic_eval_set,
+        train_detector,
+    )
+    from biomedica.curate.subfigures.synthetic import SyntheticConfig, single_panel_pool
+
+    overrides = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "lr": lr,
+                                   "backbone_weights": backbone_weights}.items() if v is not None}
+    try:
+        detector_config = DetectorConfig.preset(config, **overrides)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        train_pool = single_panel_pool(archive, "train", pool_limit)
+        if not train_pool:
+            fail(f"{archive}: no single-panel images in the training pool; ingest more articles "
+                 "(or check annotations/panels.parquet)")
+        eval_pool = single_panel_pool(archive, "eval", pool_limit) if eval_figures else []
+        with tqdm(total=detector_config.steps, desc="train", unit="step", disable=not progress) as bar:
+            def step_done(step: int, loss: float) -> None:
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                bar.update(1)
+
+            report = train_detector(train_pool, detector_config, out, seed=seed, device=device, progress=step_done,
+                                    max_seconds=max_minutes * 60 if max_minutes else None)
+        rows = [("train pool", f"{len(train_pool)} images"), ("preset", detector_config.name),
+                ("steps", f"{report.steps} x {detector_config.batch_size} figures"),
+                ("loss", f"{report.first_loss:.3f} -> {report.final_loss:.3f}"),
+                ("time", f"{report.seconds:.1f} s ({report.samples_per_s:.1f} figures/s, {report.device})"),
+                ("weights", str(out))]
+        if eval_figures:
+            synthetic = SyntheticConfig(max_side=detector_config.figure_max_side)
+            figures = synthetic_eval_set(eval_pool, eval_figures, seed + 1, synthetic)
+            started = time.perf_counter()
+            result = evaluate_detector(ModelDetector(out, device=device), figures)
+            seconds = time.perf_counter() - started
+            pool_note = f"{len(eval_pool)} images" if eval_pool else "0 images (drawn plots only)"
+            rows += [("eval pool", pool_note), ("eval figures", f"{result.figures} (seed {seed + 1})"),
+                     ("eval mAP@0.5", f"{result.map50:.3f}"), ("eval mean IoU", f"{result.mean_iou:.3f}"),
+                     ("eval figure accuracy", f"{result.figure_accuracy:.3f}"),
+                     ("eval panels true/pred", f"{result.panels_true}/{result.panels_pred}"),
+                     ("eval time", f"{seconds:.1f} s ({result.figures / max(seconds, 1e-9):.1f} figures/s)")]
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
+        fail(str(exc))
+    print_summary("biomedica curate train-subfigure-detector", rows)

@@ -49,6 +49,10 @@ def select(
     seed: int = typer.Option(0, help="Which samples a cap keeps."),
     limit: int = typer.Option(None, min=1, help="At most this many samples."),
     output: str = typer.Option("manifest", help="manifest (shard URL + key) | shards (new WebDataset shards)."),
+    unit: str = typer.Option(
+        "figure", help="figure | subfigure: one sample per panel of each selected figure, written as crops with their "
+        "subcaptions (needs `biomedica curate subfigures` and --output shards).",
+    ),
     samples_per_shard: int = typer.Option(5000, min=1, help="Samples per new shard (--output shards)."),
     overwrite: bool = typer.Option(False, help="Replace a previous selection in --out."),
 ) -> None:
@@ -66,7 +70,7 @@ def select(
             exclude_leaks=exclude_leaks, drop_flags=drop_flag, panel_types=panel_type, strategy=strategy,
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
             exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
-            seed=seed, limit=limit, output=output, samples_per_shard=samples_per_shard, overwrite=overwrite, **split,
+            seed=seed, limit=limit, output=output, unit=unit, samples_per_shard=samples_per_shard, overwrite=overwrite, **split,
         )
     except ValidationError as exc:
         fail(validation_message(exc))
@@ -81,8 +85,19 @@ def select(
         example = f" (e.g. {', '.join(shown)})" if missing else ""
         listed = [("keys listed", f"{result.keys_listed:,}"),
                   ("  not in the archive or superseded", f"{missing:,}{example}")]
+    if result.unit == "subfigure":
+        selected = [
+            ("figures selected", f"{result.figures_selected:,} of {result.total:,}"),
+            ("  without subfigure rows (rerun `curate subfigures`)", f"{result.figures_without_panels:,}"),
+            ("panels selected", f"{result.selected:,}"),
+            ("panels written (crops)", f"{result.panels_written:,}"),
+            ("figures failed to decode", f"{result.figures_failed:,} (errors in {result.out / 'errors'})"),
+            ("panels skipped (undecodable figure or empty box)", f"{result.panels_skipped:,}"),
+        ]
+    else:
+        selected = [("selected", f"{result.selected:,} of {result.total:,}")]
     print_summary(f"biomedica select -> {result.out}", [
-        ("selected", f"{result.selected:,} of {result.total:,}"),
+        *selected,
         *listed,
         *((f"  {group}", f"{count:,}") for group, count in sorted(result.per_group.items())),
         *((f"  concept {concept}", f"{count:,}") for concept, count in list(result.per_concept.items())[:20]),

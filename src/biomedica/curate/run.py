@@ -1,7 +1,7 @@
 """`biomedica curate`: run the torch-free curation steps over an archive and write their tables.
 
 Steps: `dedup` (exact + near duplicates, eval leaks), `quality` (flags with reasons),
-`panels` (panel type per image). Each reads the shard indexes (and, for panels, the
+`panels` (panel type per image; from `curate subfigures`' panel counts where that ran). Each reads the shard indexes (and, for panels, the
 images, one shard at a time), builds its table in memory (a few columns per sample:
 ~100 bytes each, so ~2.5 GB for 24M samples) and publishes it atomically. Re-running a
 step replaces its table; a crash leaves the previous one. Embeddings, clusters and
@@ -29,6 +29,8 @@ from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
 from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
 from biomedica.curate.quality import QUALITY_INPUT_COLUMNS, assess_quality
+from biomedica.curate.subfigures.boxes import SUBFIGURES_TABLE
+from biomedica.curate.subfigures.run import panel_row_from_subfigures, subfigure_counts
 from biomedica.records import ErrorRecord
 
 STEPS = ("dedup", "quality", "panels")
@@ -97,12 +99,19 @@ def run_panels(archive: Path, store: AnnotationStore, progress: Callable[[int], 
     archive = Path(archive)
     index_rows = read_shard_index(archive, columns=["key", "pmcid", "fig_id", "fig_label"]).to_pylist()
     graphics = graphics_per_figure(index_rows)
+    # the panel detector's counts, where `curate subfigures` ran, decide over the layout heuristic
+    detected = subfigure_counts(store.read(SUBFIGURES_TABLE, ["key", "method"])) if store.has(SUBFIGURES_TABLE) else {}
     rows = []
     errors: list[ErrorRecord] = []
     for _, tar_path, superseded in live_shards(archive):
         try:
             for record, image in iter_shard(tar_path, superseded):
-                rows.append(panel_row(record["key"], record.get("caption"), graphics.get(record["key"], 1), image))
+                key = record["key"]
+                if key in detected:
+                    row = panel_row(key, record.get("caption"), graphics.get(key, 1), None)
+                    rows.append(panel_row_from_subfigures(row, *detected[key]))
+                else:
+                    rows.append(panel_row(key, record.get("caption"), graphics.get(key, 1), image))
                 if progress:
                     progress(1)
         except (OSError, ValueError, tarfile.TarError) as exc:  # a damaged shard: record it, go on with the next

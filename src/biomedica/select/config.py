@@ -51,6 +51,10 @@ class SelectConfig(BaseModel):
     seed: int = Field(default=0, description="which samples a cap keeps (deterministic for a seed)")
     limit: int | None = Field(default=None, ge=1)
     output: Literal["manifest", "shards"] = "manifest"
+    unit: Literal["figure", "subfigure"] = Field(
+        default="figure", description="figure: one sample per figure; subfigure: one per panel of each selected figure "
+        "(annotations/subfigures.parquet), written as crops (needs output shards)"
+    )
     samples_per_shard: int = Field(default=5000, ge=1)
     overwrite: bool = False
 
@@ -64,6 +68,11 @@ class SelectConfig(BaseModel):
             raise ValueError("strategy concept-balanced needs cap_per_concept (e.g. --cap-per-concept 10000)")
         if self.strategy == "concept-filtered" and not self.exclude_concepts and not self.include_concepts:
             raise ValueError("strategy concept-filtered needs exclude_concepts or include_concepts")
+        if self.unit == "subfigure" and self.output == "manifest":
+            # a manifest names (tar, key) members of the archive; panel crops are in no archive tar, so
+            # a manifest of them would stream nothing: crops are written as new shards instead
+            raise ValueError("unit subfigure writes panel crops, which no archive shard holds, so it cannot be a "
+                             "manifest; add --output shards")
         if self.min_year is not None and self.max_year is not None and self.min_year > self.max_year:
             raise ValueError(f"min_year {self.min_year} is after max_year {self.max_year}")
         return self

@@ -7,13 +7,20 @@ Views every query can use:
 | `samples` | every live shard-index row of complete units (figure record + member offsets) + `group` |
 | `all_samples` | `samples` plus the superseded copies (`superseded.parquet`) still in the tars |
 | `dedup`, `quality`, `panels`, `clusters`, `concepts`, `labels` | the annotation tables present |
-| `annotated` | `samples` LEFT JOINed with every annotation table on `key` |
+| `subfigures` | one row per panel (`curate subfigures`), when present; not joined into `annotated` |
+| `annotated` | `samples` LEFT JOINed with every per-sample annotation table on `key` |
 | `concept_view` | `annotated` + `concept` (the id the strategies use) + `concept_score` |
 | `held_out` | keys of the samples whose article (`archive.keys.sample_article`) the eval split holds out |
 | `wanted_keys` | with `--keys`: the keys of the key manifest (`register_keys`), with their position in it |
 
 Only the shards of complete units are read (the file list comes from the unit markers),
 so a half-written build is never selected from.
+
+`--unit subfigure`: the filters pick figures as before (they apply to the parent figure, so
+`--panel-type` still works), then each chosen figure is joined with its rows of `subfigures`:
+one result row per panel, with `subfigure_panel`, `subfigure_x0` .. `subfigure_y1`,
+`subfigure_label`, `subfigure_score`, `subfigure_method`, `subfigure_subcaption`; `--limit`
+counts panels.
 
 `--where` is raw DuckDB SQL, and DuckDB SQL can read and write files (`read_text`, `COPY`,
 `ATTACH`). So the connection is sandboxed once its views exist (`sandbox`): external access
@@ -31,7 +38,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore, default_annotations_dir
+from biomedica.archive.annotations import PANEL_TABLES, TABLE_NAMES, AnnotationStore, default_annotations_dir
 from biomedica.archive.reader import shard_paths
 from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.archive.superseded import read_superseded
@@ -72,7 +79,8 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
     joins = []
     for name in present:
         connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_string(str(store.table_path(name)))})")
-        joins.append(f"LEFT JOIN {name} USING (key)")
+        if name not in PANEL_TABLES:  # one row per panel: joined only by a --unit subfigure query
+            joins.append(f"LEFT JOIN {name} USING (key)")
     connection.execute(f"CREATE VIEW annotated AS SELECT * FROM samples {' '.join(joins)}")
     _create_held_out(connection, held_out or HeldOutSplit(0.0))
     sandbox(connection, [archive, store.root])
@@ -148,6 +156,8 @@ class SelectionQuery:
     applied: list[str] = field(default_factory=list)
     held_out_sql: str | None = None  # counts the held-out samples that pass every other filter
     held_out_parameters: list = field(default_factory=list)
+    unmatched_sql: str | None = None  # --unit subfigure: counts the chosen figures that have no subfigure rows
+    unmatched_parameters: list = field(default_factory=list)
 
 
 def _concept_expression(config: SelectConfig, present: list[str]) -> tuple[str, str]:
@@ -216,6 +226,11 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
             conditions.append("NOT list_has_any(COALESCE(flags, []::VARCHAR[]), ?::VARCHAR[])")
             parameters.append(list(config.drop_flags))
         applied.append(f"quality flags dropped: {config.drop_flags}")
+    if config.unit == "subfigure" and "subfigures" not in present:
+        raise ValueError(
+            f"--unit subfigure needs annotations/subfigures.parquet, which is missing; run "
+            f"`biomedica curate subfigures {config.archive}` first"
+        )
     if config.panel_types:
         need("panels", "--panel-type")
         conditions.append(f"panel_type IN ({', '.join('?' for _ in config.panel_types)})")
@@ -259,18 +274,29 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
             "ORDER BY hash(key || ?), key) AS concept_rank FROM filtered) "
         )
         parameters.append(str(config.seed))
-        sql = base + "SELECT * EXCLUDE (concept_rank) FROM ranked WHERE concept_rank <= ?"
+        chosen = "SELECT * EXCLUDE (concept_rank) FROM ranked WHERE concept_rank <= ?"
         parameters.append(config.cap_per_concept)
         applied.append(f"at most {config.cap_per_concept} per {config.concept_level} concept")
     else:
-        sql = base + " SELECT * FROM filtered"
-    sql += " ORDER BY \"group\", shard, key"
+        chosen = "SELECT * FROM filtered"
+    unmatched_sql = None
+    if config.unit == "subfigure":
+        base += f", chosen AS ({chosen})"
+        unmatched_sql = base + " SELECT count(*) FROM chosen WHERE key NOT IN (SELECT key FROM subfigures)"
+        sql = (base + " SELECT chosen.*, sf.panel AS subfigure_panel, sf.x0 AS subfigure_x0, sf.y0 AS subfigure_y0, "
+               "sf.x1 AS subfigure_x1, sf.y1 AS subfigure_y1, sf.label AS subfigure_label, sf.score AS subfigure_score, "
+               "sf.method AS subfigure_method, sf.subcaption AS subfigure_subcaption "
+               "FROM chosen JOIN subfigures sf ON sf.key = chosen.key ORDER BY \"group\", shard, key, subfigure_panel")
+        applied.append("one sample per panel (annotations/subfigures.parquet)")
+    else:
+        sql = f"{base} {chosen} ORDER BY \"group\", shard, key"
     if config.limit:
         sql += f" LIMIT {int(config.limit)}"
         applied.append(f"first {config.limit}")
     if config.where:
-        for text in (sql, held_out_sql):
+        for text in (sql, held_out_sql, unmatched_sql):
             if text is not None:
                 check_single_select(text, config.where)
     return SelectionQuery(sql=sql, parameters=parameters, applied=applied, held_out_sql=held_out_sql,
-                          held_out_parameters=where_parameters)
+                          held_out_parameters=where_parameters, unmatched_sql=unmatched_sql,
+                          unmatched_parameters=list(parameters))

@@ -20,7 +20,14 @@ from biomedica.io.lock import LOCK_NAME, ArchiveLock
 from biomedica.io.settings import SettingsMismatch
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow, register_keys
-from biomedica.select.write import SIZES_NAME, shard_pattern, write_shards
+from biomedica.select.write import (
+    CROP_ERRORS_PART,
+    ERROR_STAGE,
+    SIZES_NAME,
+    shard_pattern,
+    write_shards,
+    write_subfigure_shards,
+)
 
 _SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what write_shards names a shard
 
@@ -49,6 +56,13 @@ class SelectResult:
     sql: str = ""
     keys_listed: int | None = None  # distinct keys in --keys (None: no --keys)
     keys_missing: list[str] = field(default_factory=list)  # of those, not in the archive or superseded
+    unit: str = "figure"
+    # --unit subfigure: `selected` counts panel rows; these count figures and what the crops wrote
+    figures_selected: int | None = None  # figures with subfigure rows among those the filters chose
+    figures_without_panels: int = 0  # chosen by the filters but with no rows in subfigures.parquet
+    panels_written: int = 0
+    figures_failed: int = 0  # images that did not decode: their panels are skipped (errors/select-crops.parquet)
+    panels_skipped: int = 0
 
 
 def _prepare_out(config: SelectConfig) -> Path:
@@ -82,6 +96,7 @@ def _previous_outputs(out: Path) -> list[str]:
         names.append(MANIFEST_NAME)
     if output == "shards":
         names.append(SIZES_NAME)
+        names.append(f"errors/{ERROR_STAGE}-{CROP_ERRORS_PART}.parquet")
     return [*names, SELECTION_NAME]
 
 
@@ -118,6 +133,9 @@ def _select(config: SelectConfig) -> SelectResult:
             hint += "; --where may read only the archive's own files"
         raise ValueError(f"selection query failed{hint}: {str(exc).splitlines()[0]}") from exc
     total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
+    unmatched = 0
+    if query.unmatched_sql is not None:
+        unmatched = connection.execute(query.unmatched_sql, query.unmatched_parameters).fetchone()[0]
     out = _prepare_out(config)
     per_group: dict[str, int] = {}
     for group in rows.column("group").to_pylist():
@@ -130,8 +148,16 @@ def _select(config: SelectConfig) -> SelectResult:
     result = SelectResult(out=out, output=config.output, selected=rows.num_rows, total=total, seconds=0.0,
                           per_group=per_group, per_concept=dict(sorted(per_concept.items())),
                           held_out_excluded=held_out_excluded, filters=query.applied, sql=query.sql,
-                          keys_listed=None if wanted is None else len(set(wanted)), keys_missing=missing)
-    if config.output == "manifest":
+                          keys_listed=None if wanted is None else len(set(wanted)), keys_missing=missing,
+                          unit=config.unit)
+    if config.unit == "subfigure":
+        result.figures_selected = len(set(rows.column("key").to_pylist()))
+        result.figures_without_panels = unmatched
+        result.sizes, crops = write_subfigure_shards(config.archive, out, rows, config.samples_per_shard)
+        result.shard_pattern = shard_pattern(out, result.sizes)
+        result.panels_written, result.figures_failed = crops.panels, crops.failed_figures
+        result.panels_skipped = crops.skipped_panels
+    elif config.output == "manifest":
         write_manifest(out, manifest_table(config.archive, rows, config.held_out))
     else:
         result.sizes = write_shards(config.archive, out, rows, config.samples_per_shard)
@@ -150,6 +176,12 @@ def _select(config: SelectConfig) -> SelectResult:
         "keys": None if wanted is None else {"listed": result.keys_listed, "missing": len(missing),
                                              "missing_keys": missing[:1000]},
         "sizes": result.sizes,
+        "unit": config.unit,
+        **({"subfigures": {"figures": result.figures_selected, "panels_selected": result.selected,
+                           "panels_written": result.panels_written, "figures_failed": result.figures_failed,
+                           "panels_skipped": result.panels_skipped,
+                           "figures_without_panels": result.figures_without_panels}}
+           if config.unit == "subfigure" else {}),
         "shard_pattern": result.shard_pattern,
     })
     return result

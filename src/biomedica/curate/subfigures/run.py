@@ -1,0 +1,319 @@
+"""`biomedica curate subfigures`: panel boxes and subcaptions of every figure, resumable by shard.
+
+Output, under the annotations folder:
+
+    subfigures/meta.json                 detector kind, weights sha256, thresholds, the detector's config: a resume
+                                         must match them
+    subfigures/<group>-<shard>.parquet   one part per shard (SUBFIGURES_SCHEMA), written atomically: it marks the shard done
+    subfigures.parquet                   every part's rows (live samples only), sorted by key and panel, written atomically
+
+The shard is the unit of work: a second run skips shards with a part, an interrupted run redoes
+only the shards without one. A sample whose image does not decode, or on which the detector
+fails, gets no rows (never a guessed box) and one `ErrorRecord` in
+`errors/curate-subfigures-<group>-<shard>.parquet` under `annotations_owner`, and is counted
+as failed. Panel labels come from glyphs the detector read, or by OCR when its library is
+installed (`pairing.read_glyphs`; recorded in meta.json as `ocr`), else from reading order
+(`pairing.panel_rows`). When `panels.parquet` exists its panel type is brought into agreement with the
+detector afterwards (`agree_panels`): a figure with >= 2 panel rows is "multiple".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
+from biomedica.archive.errors import ErrorSink
+from biomedica.archive.reader import iter_shard, live_shards, shard_paths
+from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, SUBFIGURES_TABLE, Box, PanelDetector
+from biomedica.io.settings import check_settings
+from biomedica.lazy import MissingExtra, missing_extra_message
+from biomedica.records import ErrorRecord
+
+ERROR_STAGE = "curate"
+PARTS_DIR = SUBFIGURES_TABLE  # annotations/subfigures/
+META_NAME = "meta.json"
+DetectorKind = Literal["gutter", "model", "auto"]
+
+
+class SubfigureConfig(BaseModel):
+    """Settings of `curate subfigures`: which detector, its weights and thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detector: DetectorKind = Field(default="auto", description="gutter, model, or auto (model when weights are given)")
+    weights: Path | None = Field(default=None, description="local weights of the model detector (never downloaded)")
+    device: str = Field(default="auto", description="model detector device: auto, cpu, cuda, cuda:N")
+    score_threshold: float | None = Field(default=None, ge=0, le=1, description="model: keep boxes scoring at least this")
+    nms_iou: float | None = Field(default=None, ge=0, le=1, description="model: non-maximum suppression IoU")
+    progress: bool = True
+
+    def resolved_detector(self) -> Literal["gutter", "model"]:
+        if self.detector == "auto":
+            return "model" if self.weights is not None else "gutter"
+        return self.detector
+
+
+@dataclass
+class SubfigureResult:
+    """What one run did (counts are of the shards this run processed) and what the table holds."""
+
+    path: Path
+    detector: str
+    figures: int = 0
+    panels: int = 0
+    single: int = 0
+    multiple: int = 0
+    aligned: int = 0  # panel rows with a subcaption
+    failed: int = 0
+    shards_done: int = 0
+    shards_skipped: int = 0
+    seconds: float = 0.0
+    table_rows: int = 0
+    table_figures: int = 0
+    panels_updated: int | None = None  # rows of panels.parquet rewritten (None: no panels.parquet)
+
+    @property
+    def figures_per_second(self) -> float:
+        return self.figures / self.seconds if self.seconds > 0 else 0.0
+
+
+def weights_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def make_detector(kind: DetectorKind, weights: Path | None, device: str = "auto", score_threshold: float | None = None,
+                  nms_iou: float | None = None) -> PanelDetector:
+    """The detector `kind` names; auto: the model when weights are given, else gutter. Imports it lazily."""
+    if kind == "auto":
+        kind = "model" if weights is not None else "gutter"
+    if kind == "gutter":
+        if weights is not None or score_threshold is not None or nms_iou is not None:
+            raise ValueError("--weights, --score-threshold and --nms-iou apply to --detector model only")
+        from biomedica.curate.subfigures.gutter import GutterDetector
+
+        return GutterDetector()
+    if kind != "model":
+        raise ValueError(f"unknown detector {kind!r}; choose gutter, model or auto")
+    if weights is None:
+        raise ValueError("--detector model needs --weights PATH (train them with `biomedica curate train-subfigure-detector`)")
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"{weights}: weights file not found; train one with `biomedica curate train-subfigure-detector`")
+    try:  # torch/torchvision are imported by the module or when the detector is built
+        from biomedica.curate.subfigures.model import ModelDetector
+
+        return ModelDetector(Path(weights), device=device, score_threshold=score_threshold, nms_iou=nms_iou)
+    except ImportError as exc:
+        message = missing_extra_message(exc, "--detector model")
+        if message is None:
+            raise
+        raise MissingExtra(message) from None
+
+
+def _settings(config: SubfigureConfig) -> dict:
+    """What a resume must match: the detector, its weights (by content) and thresholds."""
+    weights = config.weights
+    return {
+        "detector": config.resolved_detector(),
+        "weights_sha256": weights_sha256(weights) if weights is not None and Path(weights).is_file() else None,
+        "score_threshold": config.score_threshold,
+        "nms_iou": config.nms_iou,
+    }
+
+
+def _detector_config(detector: PanelDetector) -> dict | None:
+    """The detector's own thresholds (GutterConfig, DetectorConfig), when it exposes them: they change the boxes too."""
+    config = getattr(detector, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json")
+    return None
+
+
+def parts_dir(store: AnnotationStore) -> Path:
+    return Path(store.root) / PARTS_DIR
+
+
+def run_subfigures(archive: Path, store: AnnotationStore, config: SubfigureConfig | None = None,
+                   progress: Callable[[int], None] | None = None, detector: PanelDetector | None = None
+                   ) -> SubfigureResult:
+    """Detect and pair the panels of every shard without a part; publish the table; agree panels.parquet.
+
+    `detector` replaces the one `config` names (a detector already built, or one of the caller's
+    own); the settings recorded are still `config`'s, plus the detector's name. Holds the
+    annotations' write lock.
+    """
+    archive = Path(archive)
+    config = config or SubfigureConfig()
+    if not archive.is_dir():
+        raise FileNotFoundError(f"{archive}: archive folder not found; build one with `biomedica ingest`")
+    if not shard_paths(archive):
+        raise FileNotFoundError(f"{archive}: no complete shards (no _units/ markers); run or resume `biomedica ingest`")
+    with annotations_lock(archive, store, "biomedica curate subfigures"):
+        return _run(archive, store, config, progress, detector)
+
+
+def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progress: Callable[[int], None] | None,
+         detector: PanelDetector | None) -> SubfigureResult:
+    start = time.perf_counter()
+    folder = parts_dir(store)
+    settings = _settings(config)
+    if detector is None:  # built before the settings are recorded: bad weights or a missing extra record nothing
+        detector = make_detector(config.detector, config.weights, config.device, config.score_threshold, config.nms_iou)
+    else:
+        settings["detector"] = detector.name
+    settings["detector_config"] = _detector_config(detector)
+    settings["ocr"] = ocr_available()  # glyphs read by OCR change the labels, so a resume must match
+    check_settings(folder / META_NAME, settings, f"subfigure folder {folder}",
+                   "rerun with the same --detector/--weights/thresholds, or delete the folder to start over")
+    result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"])
+    sink = ErrorSink(annotations_owner(archive, store), ERROR_STAGE)
+    shards = live_shards(archive)
+    for group, tar_path, superseded in shards:
+        stem = f"{group}-{tar_path.stem}"
+        part = folder / f"{stem}.parquet"
+        if part.is_file():
+            result.shards_skipped += 1
+            continue
+        rows, errors = _shard_rows(tar_path, superseded, detector, progress, result, settings["ocr"])
+        sink.write(f"subfigures-{stem}", errors)  # before the part: a part on disk means its errors are too
+        write_table_atomic(part, pa.Table.from_pylist(rows, schema=SUBFIGURES_SCHEMA))
+        result.shards_done += 1
+    table = combined_table(folder, shards)
+    write_table_atomic(result.path, table)
+    result.table_rows = table.num_rows
+    result.table_figures = len(pc.unique(table.column("key")))
+    if store.has("panels"):
+        result.panels_updated = agree_panels(store, table)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def ocr_available() -> bool:
+    """True when pairing.read_glyphs has its OCR library; without it panels are paired by reading order only."""
+    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
+def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetector,
+                progress: Callable[[int], None] | None, result: SubfigureResult, ocr: bool = False
+                ) -> tuple[list[dict], list[ErrorRecord]]:
+    from biomedica.curate.subfigures.pairing import panel_rows
+
+    rows: list[dict] = []
+    errors: list[ErrorRecord] = []
+    for record, image_bytes in iter_shard(tar_path, superseded):
+        key = record["key"]
+        try:
+            boxes, width, height = _detect(detector, image_bytes, ocr)
+        except Exception as exc:  # noqa: BLE001 - one bad sample is recorded, never stops the run
+            kind = "image-undecodable" if _undecodable(image_bytes) else "detector-failed"
+            errors.append(ErrorRecord(id=key, stage=ERROR_STAGE, kind=kind,
+                                      message=f"{type(exc).__name__}: {exc}; the figure has no subfigure rows",
+                                      source=str(tar_path)))
+            result.failed += 1
+        else:
+            panels = panel_rows(key, width, height, boxes, record.get("caption"), detector.name)
+            rows += panels
+            result.figures += 1
+            result.panels += len(panels)
+            result.aligned += sum(1 for row in panels if row.get("subcaption") is not None)
+            if len(panels) >= 2:
+                result.multiple += 1
+            else:
+                result.single += 1
+        if progress:
+            progress(1)
+    return rows, errors
+
+
+def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False) -> tuple[list[Box], int, int]:
+    """(boxes clipped to the image, without empty ones; width; height) of one stored image.
+
+    With `ocr`, panels of a compound figure whose detector read no glyph get one read by OCR
+    (pairing.read_glyphs) on a fresh full-size decode.
+    """
+    with Image.open(io.BytesIO(image_bytes)) as image:
+        width, height = image.size  # before the detector: a JPEG draft shrinks the image in place
+        boxes = detector.detect(image)
+    clipped = [box.clipped(width, height) for box in boxes]
+    boxes = [box for box in clipped if box.area > 0]
+    if ocr and len(boxes) >= 2 and any(box.glyph is None for box in boxes):
+        from biomedica.curate.subfigures.pairing import read_glyphs
+
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            boxes = read_glyphs(image, boxes) or boxes
+    return boxes, width, height
+
+
+def _undecodable(image_bytes: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            image.load()
+        return False
+    except Exception:  # noqa: BLE001 - any decoder failure
+        return True
+
+
+def combined_table(folder: Path, shards: list[tuple[str, Path, frozenset[str]]]) -> pa.Table:
+    """Every live shard's part, without samples superseded since the part was written, sorted by key and panel."""
+    tables = []
+    for group, tar_path, superseded in shards:
+        part = folder / f"{group}-{tar_path.stem}.parquet"
+        if not part.is_file():
+            continue
+        table = pq.read_table(part, schema=SUBFIGURES_SCHEMA)
+        if superseded:
+            keep = pc.invert(pc.is_in(table.column("key"), value_set=pa.array(sorted(superseded), pa.string())))
+            table = table.filter(keep)
+        tables.append(table)
+    if not tables:
+        return SUBFIGURES_SCHEMA.empty_table()
+    return pa.concat_tables(tables).sort_by([("key", "ascending"), ("panel", "ascending")])
+
+
+def subfigure_counts(table: pa.Table) -> dict[str, tuple[int, str]]:
+    """key -> (panel rows, detector) of a subfigures table; the detector is the method before any "+pairing"."""
+    counts: dict[str, tuple[int, str]] = {}
+    for key, method in zip(table.column("key").to_pylist(), table.column("method").to_pylist()):
+        n, _ = counts.get(key, (0, ""))
+        counts[key] = (n + 1, (method or "").partition("+")[0])
+    return counts
+
+
+def panel_row_from_subfigures(row: dict, panels: int, detector: str) -> dict:
+    """A PANELS_SCHEMA row decided by the detector's panel count (>= 2: multiple); the caption fields are kept."""
+    return {**row, "panel_type": "multiple" if panels >= 2 else "single", "layout_panels": panels,
+            "evidence": f"detector {detector} found {panels} panel{'s' if panels != 1 else ''}"}
+
+
+def agree_panels(store: AnnotationStore, subfigures: pa.Table) -> int:
+    """Rewrite panels.parquet's panel type from the subfigure counts; returns the rows decided by the detector."""
+    panels = store.read("panels")
+    counts = subfigure_counts(subfigures)
+    rows = panels.to_pylist()
+    updated = 0
+    for i, row in enumerate(rows):
+        found = counts.get(row["key"])
+        if found is not None:
+            rows[i] = panel_row_from_subfigures(row, *found)
+            updated += 1
+    store.write("panels", pa.Table.from_pylist(rows, schema=panels.schema))
+    return updated
