@@ -154,3 +154,66 @@ def test_png_palette_and_large_images_map_back_to_full_pixels():
 def test_real_figures_counted_as_seen(figure, panels):
     with Image.open(FIGURES / figure) as image:
         assert len(GutterDetector().detect(image)) == panels
+
+
+def _grouped(rng: random.Random, groups: tuple[int, int] = (2, 2), parts: int = 3, gap: int = 4, gutter: int = 36,
+             part_w: int = 110, part_h: int = 200) -> tuple[Image.Image, list[Box], list[Box]]:
+    """Lettered panels each made of `parts` photos side by side with `gap` px between them, `gutter` px between panels.
+
+    Returns the image, the panels' boxes and the sub-plots' boxes.
+    """
+    rows, columns = groups
+    group_w = parts * part_w + (parts - 1) * gap
+    canvas = Image.new("RGB", (columns * group_w + (columns + 1) * gutter, rows * part_h + (rows + 1) * gutter), "white")
+    panels, subplots = [], []
+    for r in range(rows):
+        for c in range(columns):
+            x, y = gutter + c * (group_w + gutter), gutter + r * (part_h + gutter)
+            panels.append(Box(x, y, x + group_w, y + part_h))
+            for k in range(parts):
+                x0 = x + k * (part_w + gap)
+                canvas.paste(_photo(rng, part_w, part_h), (x0, y))
+                subplots.append(Box(x0, y, x0 + part_w, y + part_h))
+    return canvas, panels, subplots
+
+
+def test_count_hint_chooses_the_coarser_reading_of_nested_panels():
+    image, panels, subplots = _grouped(random.Random(21))
+    jpeg = _jpeg(image)
+    detector = GutterDetector()
+    # the image alone: every sub-plot is a panel (the gaps between them are gutters too)
+    assert figure_correct(detector.detect(jpeg), subplots)
+    # the caption names A-D: only the wide gutters cut, each lettered panel comes out whole
+    hinted = detector.detect(jpeg, expected_panels=4)
+    assert figure_correct(hinted, panels), hinted
+    assert min(iou for _, _, iou in match_boxes(hinted, panels)) > 0.85
+    # a hint that agrees with the image changes nothing; one no reading gives keeps the image's own
+    assert figure_correct(detector.detect(jpeg, expected_panels=12), subplots)
+    assert figure_correct(detector.detect(jpeg, expected_panels=7), subplots)
+
+
+def test_count_hint_never_adds_panels():
+    rng = random.Random(23)
+    image, truth = _compound(_grid(2, 2), 12, rng, kinds=("photo", "plot"))
+    jpeg = _jpeg(image)
+    detector = GutterDetector()
+    for hint in (None, 1, 4, 5, 9):
+        assert figure_correct(detector.detect(jpeg, expected_panels=hint), truth), hint
+    assert detector.detect(_jpeg(_photo(rng, 640, 480)), expected_panels=3) == []
+
+
+def test_count_hint_confirms_a_split_of_sparse_panels():
+    """Four panels of which only one is photo-like: alone the split looks like a diagram's pieces, the caption's
+    count of 4 confirms it."""
+    rng = random.Random(29)
+    image = Image.new("RGB", (760, 560), "white")
+    draw = ImageDraw.Draw(image)
+    truth = [Box(20, 20, 370, 270), Box(390, 20, 740, 270), Box(20, 290, 370, 540), Box(390, 290, 740, 540)]
+    image.paste(_photo(rng, 350, 250), (20, 20))
+    for box in truth[1:]:  # sparse drawings: a diagonal arrow between outlines, text; no axes, little ink
+        draw.line([box.x0, box.y0, box.x1 - 1, box.y1 - 1], fill="black", width=2)
+        draw.ellipse([box.x0 + 20, box.y0 + 10, box.x0 + 160, box.y0 + 120], outline="black", width=2)
+        draw.text((box.x0 + 170, box.y0 + 90), "a label", fill="black")
+    jpeg = _jpeg(image)
+    assert GutterDetector().detect(jpeg) == []
+    assert figure_correct(GutterDetector().detect(jpeg, expected_panels=4), truth)

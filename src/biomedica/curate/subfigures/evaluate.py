@@ -6,7 +6,9 @@ files (`tests/data/subfigures/`: how they were made is in its README); the image
 the labels point (`../shared/fixtures`), never copied. A figure labelled on a whole PDF page
 (`figure_box`) is cut out of the page first and its boxes shifted; a page labelled
 `no_figure` is not a figure and is left out. Ambiguous labels are scored, and also reported
-apart (`clear` rows leave them out).
+apart (`clear` rows leave them out). A labelled figure with its caption gives the detector the
+caption's count hint (`pairing.expected_panels`), as `curate subfigures` does; `hints=False`
+measures the image alone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from PIL import Image
 from biomedica.curate.subfigures.boxes import Box, PanelDetector
 from biomedica.curate.subfigures.captions import split_caption
 from biomedica.curate.subfigures.metrics import DetectionReport, figure_boxes, figure_correct, subcaption_exact_match
+from biomedica.curate.subfigures.pairing import expected_panels
+
+# (name, image, truth boxes, ambiguous) or the same with the caption's count hint (int or None) last
+Figure = tuple[str, Image.Image, Sequence[Box], bool] | tuple[str, Image.Image, Sequence[Box], bool, int | None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,12 @@ class LabelledFigure:
     truth: tuple[Box, ...]
     ambiguous: bool = False
     figure_box: tuple[int, int, int, int] | None = None  # on a page image: the figure's region
+    caption: str | None = None  # the figure's caption as the pipeline stores it, when labelled with one
+
+    @property
+    def expected_panels(self) -> int | None:
+        """The caption's count hint (A-D: 4), None without a caption or a complete run of labels."""
+        return expected_panels(self.caption) if self.caption else None
 
     def open(self) -> Image.Image:
         """The figure image (cut from its page when labelled on one), loaded."""
@@ -56,7 +68,8 @@ def load_panel_labels(labels: Path, fixtures: Path) -> list[LabelledFigure]:
         dx, dy = (entry["figure_box"][:2] if entry.get("figure_box") else (0, 0))
         truth = tuple(Box(x0 - dx, y0 - dy, x1 - dx, y1 - dy) for x0, y0, x1, y1 in (p["box"] for p in entry["panels"]))
         figures.append(LabelledFigure(entry["image"], path, truth, bool(entry.get("ambiguous")),
-                                      tuple(entry["figure_box"]) if entry.get("figure_box") else None))
+                                      tuple(entry["figure_box"]) if entry.get("figure_box") else None,
+                                      entry.get("caption")))
     return figures
 
 
@@ -70,6 +83,7 @@ class DetectorEvaluation:
     clear: DetectionReport | None
     seconds: float  # detection time only (images decoded before the clock starts)
     wrong: list[str] = field(default_factory=list)  # figures not separated exactly (names)
+    hints: int = 0  # figures the detector got a caption count hint for
 
     @property
     def figures_per_second(self) -> float:
@@ -77,15 +91,19 @@ class DetectorEvaluation:
 
 
 def evaluate_detector(
-    detector: PanelDetector, figures: Sequence[tuple[str, Image.Image, Sequence[Box], bool]], dataset: str,
-    progress: Callable[[int], None] | None = None,
+    detector: PanelDetector, figures: Sequence[Figure], dataset: str,
+    progress: Callable[[int], None] | None = None, hints: bool = True,
 ) -> DetectorEvaluation:
-    """Run `detector` on (name, image, truth boxes, ambiguous) figures; single figures count as one whole-image box."""
+    """Run `detector` on (name, image, truth boxes, ambiguous[, count hint]) figures; single figures count as one
+    whole-image box. The hint reaches the detector only with `hints` (False: the image alone)."""
     preds, truths, clear_preds, clear_truths, wrong = [], [], [], [], []
     seconds = 0.0
-    for name, image, truth, ambiguous in figures:
+    hinted = 0
+    for name, image, truth, ambiguous, *rest in figures:
+        hint = rest[0] if rest and hints else None
+        hinted += hint is not None
         start = time.perf_counter()
-        boxes = detector.detect(image)
+        boxes = detector.detect(image, expected_panels=hint)
         seconds += time.perf_counter() - start
         pred = figure_boxes(boxes, *image.size)
         expected = figure_boxes(list(truth), *image.size)
@@ -99,12 +117,13 @@ def evaluate_detector(
         if progress:
             progress(1)
     clear = DetectionReport.evaluate(clear_preds, clear_truths) if clear_truths else None
-    return DetectorEvaluation(detector.name, dataset, DetectionReport.evaluate(preds, truths), clear, seconds, wrong)
+    return DetectorEvaluation(detector.name, dataset, DetectionReport.evaluate(preds, truths), clear, seconds, wrong,
+                              hinted)
 
 
-def real_figures(labels: Path, fixtures: Path) -> list[tuple[str, Image.Image, tuple[Box, ...], bool]]:
-    """The labelled real figures, decoded, as `evaluate_detector` takes them."""
-    return [(f.name, f.open(), f.truth, f.ambiguous) for f in load_panel_labels(labels, fixtures)]
+def real_figures(labels: Path, fixtures: Path) -> list[tuple[str, Image.Image, tuple[Box, ...], bool, int | None]]:
+    """The labelled real figures, decoded, with their caption count hints, as `evaluate_detector` takes them."""
+    return [(f.name, f.open(), f.truth, f.ambiguous, f.expected_panels) for f in load_panel_labels(labels, fixtures)]
 
 
 # -- captions ---------------------------------------------------------------------------------
