@@ -29,7 +29,7 @@ class Halves:
 
     name = "halves"
 
-    def detect(self, image):
+    def detect(self, image, expected_panels=None):
         width, height = image.size
         if width < height:
             return []
@@ -43,7 +43,7 @@ class Thirds(Halves):
 class Exploding:
     name = "exploding"
 
-    def detect(self, image):
+    def detect(self, image, expected_panels=None):
         raise RuntimeError("detector fell over")
 
 

@@ -38,6 +38,7 @@ from biomedica.curate.subfigures.boxes import Box
 from biomedica.curate.subfigures.synthetic import SyntheticConfig, SyntheticFigure, generate_figure, jpeg_roundtrip
 
 WEIGHTS_FORMAT = "biomedica-subfigure-detector/1"
+HINT_SCORE_FLOOR = 0.5  # with a caption count hint, boxes scoring half the threshold may fill up to the count
 TRAIN_HINT = "train one with `biomedica curate train-subfigure-detector ARCHIVE --out PATH`"
 PresetName = Literal["tiny", "mid", "gpu"]
 
@@ -353,11 +354,18 @@ class ModelDetector:
         self.model = model.to(self.device).eval()
         self._torch = torch
 
-    def detect(self, image: Image.Image) -> list[Box]:
-        return self.detect_batch([image])[0]
+    def detect(self, image: Image.Image, expected_panels: int | None = None) -> list[Box]:
+        return self.detect_batch([image], [expected_panels])[0]
 
-    def detect_batch(self, images: Sequence[Image.Image]) -> list[list[Box]]:
-        """Boxes for several images in one forward pass (a GPU's throughput)."""
+    def detect_batch(self, images: Sequence[Image.Image],
+                     expected_panels: Sequence[int | None] | None = None) -> list[list[Box]]:
+        """Boxes for several images in one forward pass (a GPU's throughput).
+
+        With a caption count hint K (PanelDetector), the K best boxes are kept when the boxes
+        scoring at least HINT_SCORE_FLOOR x the threshold reach K (so a few just under the threshold
+        may complete the count); otherwise the result is what it is without the hint. The hint
+        picks among what the model saw, never adds a box it did not score.
+        """
         from torchvision.ops import nms
 
         torch = self._torch
@@ -373,10 +381,16 @@ class ModelDetector:
         with torch.inference_mode():
             outputs = self.model(tensors)
         results = []
-        for output, (sx, sy), (width, height) in zip(outputs, scales, sizes):
-            keep = output["scores"] >= self.score_threshold
+        hints = list(expected_panels) if expected_panels is not None else [None] * len(images)
+        for output, (sx, sy), (width, height), hint in zip(outputs, scales, sizes, hints, strict=True):
+            floor = self.score_threshold * (HINT_SCORE_FLOOR if hint and hint >= 2 else 1.0)
+            keep = output["scores"] >= floor
             boxes, scores = output["boxes"][keep], output["scores"][keep]
-            order = nms(boxes, scores, self.nms_iou)[: self.config.max_detections]
+            order = nms(boxes, scores, self.nms_iou)[: self.config.max_detections]  # by score, best first
+            if hint and hint >= 2:
+                confident = int((scores[order] >= self.score_threshold).sum())
+                # the best K when the boxes (down to the floor) reach the caption's count, else as without a hint
+                order = order[:hint] if len(order) >= hint else order[:confident]
             found = []
             for (x0, y0, x1, y1), score in zip(boxes[order].tolist(), scores[order].tolist()):
                 box = Box(round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy),

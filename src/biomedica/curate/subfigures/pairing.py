@@ -102,12 +102,16 @@ def _overlap_x(a: Box, b: Box) -> bool:
     return min(a.x1, b.x1) - max(a.x0, b.x0) > 0
 
 
-def panel_rows(key: str, width: int, height: int, boxes: list[Box], caption: str | None, method: str) -> list[dict]:
-    """SUBFIGURES_SCHEMA rows for one figure: panels in reading order, labelled only when aligned."""
+def panel_rows(key: str, width: int, height: int, boxes: list[Box], caption: str | CaptionSplit | None,
+               method: str) -> list[dict]:
+    """SUBFIGURES_SCHEMA rows for one figure: panels in reading order, labelled only when aligned.
+
+    `caption` may be given already split (`split_caption`), as the step does for the count hint.
+    """
     if len(boxes) <= 1:  # single: one row covering the image (a lone detected box keeps its score)
         return [_row(key, 0, whole_image(width, height, boxes[0].score if boxes else 1.0), None, None, method)]
     ordered = reading_order([box.clipped(width, height) for box in boxes])
-    split = split_caption(caption)
+    split = caption if isinstance(caption, CaptionSplit) else split_caption(caption)
     labels, how = _by_glyph(ordered, split), "+glyph"
     if labels is None:
         labels, how = _by_order(ordered, split), "+order"

@@ -215,14 +215,16 @@ def ocr_available() -> bool:
 def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetector,
                 progress: Callable[[int], None] | None, result: SubfigureResult, ocr: bool = False
                 ) -> tuple[list[dict], list[ErrorRecord]]:
-    from biomedica.curate.subfigures.pairing import panel_rows
+    from biomedica.curate.subfigures.captions import split_caption
+    from biomedica.curate.subfigures.pairing import expected_panels, panel_rows
 
     rows: list[dict] = []
     errors: list[ErrorRecord] = []
     for record, image_bytes in iter_shard(tar_path, superseded):
         key = record["key"]
+        split = split_caption(record.get("caption"))
         try:
-            boxes, width, height = _detect(detector, image_bytes, ocr)
+            boxes, width, height = _detect(detector, image_bytes, ocr, expected_panels(split))
         except Exception as exc:  # noqa: BLE001 - one bad sample is recorded, never stops the run
             kind = "image-undecodable" if _undecodable(image_bytes) else "detector-failed"
             errors.append(ErrorRecord(id=key, stage=ERROR_STAGE, kind=kind,
@@ -230,7 +232,7 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
                                       source=str(tar_path)))
             result.failed += 1
         else:
-            panels = panel_rows(key, width, height, boxes, record.get("caption"), detector.name)
+            panels = panel_rows(key, width, height, boxes, split, detector.name)
             rows += panels
             result.figures += 1
             result.panels += len(panels)
@@ -244,15 +246,18 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
     return rows, errors
 
 
-def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False) -> tuple[list[Box], int, int]:
+def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False, hint: int | None = None
+            ) -> tuple[list[Box], int, int]:
     """(boxes clipped to the image, without empty ones; width; height) of one stored image.
+
+    `hint` is the caption's panel count (pairing.expected_panels), which the detector may use.
 
     With `ocr`, panels of a compound figure whose detector read no glyph get one read by OCR
     (pairing.read_glyphs) on a fresh full-size decode.
     """
     with Image.open(io.BytesIO(image_bytes)) as image:
         width, height = image.size  # before the detector: a JPEG draft shrinks the image in place
-        boxes = detector.detect(image)
+        boxes = detector.detect(image, expected_panels=hint)
     clipped = [box.clipped(width, height) for box in boxes]
     boxes = [box for box in clipped if box.area > 0]
     if ocr and len(boxes) >= 2 and any(box.glyph is None for box in boxes):
