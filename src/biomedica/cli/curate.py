@@ -284,6 +284,8 @@ def train_subfigure_detector(
     seed: int = typer.Option(0, help="Generator and weight seed; evaluation uses seed + 1 on the eval pool."),
     device: str = DEVICE_OPT,
     eval_figures: int = typer.Option(200, min=0, help="Held-out synthetic figures to evaluate on (0: none)."),
+    calibrate_figures: int = typer.Option(100, min=0, help="Training-pool figures (seed + 2) that pick the score "
+                                          "and NMS thresholds stored with the weights (0: keep the preset's)."),
     max_minutes: float = typer.Option(None, min=0.0, help="Stop training after this many minutes (weights kept)."),
     pool_limit: int = typer.Option(None, min=1, help="At most this many single-panel images per pool."),
     backbone_weights: Path = BACKBONE_WEIGHTS_OPT,
@@ -298,6 +300,7 @@ def train_subfigure_detector(
     from biomedica.curate.subfigures.model import (
         DetectorConfig,
         ModelDetector,
+        calibrate_thresholds,
         evaluate_detector,
         synthetic_eval_set,
         train_detector,
@@ -330,8 +333,13 @@ def train_subfigure_detector(
                 ("loss", f"{report.first_loss:.3f} -> {report.final_loss:.3f}"),
                 ("time", f"{report.seconds:.1f} s ({report.samples_per_s:.1f} figures/s, {report.device})"),
                 ("weights", str(out))]
+        synthetic = SyntheticConfig(max_side=detector_config.figure_max_side)
+        if calibrate_figures:
+            chosen = calibrate_thresholds(out, synthetic_eval_set(train_pool, calibrate_figures, seed + 2, synthetic),
+                                          device=device)
+            rows.append(("thresholds", f"score {chosen['score_threshold']}, NMS {chosen['nms_iou']} "
+                                       f"(picked on {chosen['figures']} training-pool figures)"))
         if eval_figures:
-            synthetic = SyntheticConfig(max_side=detector_config.figure_max_side)
             figures = synthetic_eval_set(eval_pool, eval_figures, seed + 1, synthetic)
             started = time.perf_counter()
             result = evaluate_detector(ModelDetector(out, device=device), figures)

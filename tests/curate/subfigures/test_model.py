@@ -11,10 +11,13 @@ from typer.testing import CliRunner
 
 from biomedica.cli.curate import curate_app
 from biomedica.curate.subfigures.model import (
+    NMS_GRID,
+    SCORE_GRID,
     WEIGHTS_FORMAT,
     DetectorConfig,
     ModelDetector,
     build_model,
+    calibrate_thresholds,
     evaluate_detector,
     synthetic_eval_set,
     train_detector,
@@ -67,6 +70,17 @@ def test_saved_detector_loads_and_returns_boxes_inside_the_image(tiny_weights):
     assert strict.detect(image) == []
     report = evaluate_detector(detector, synthetic_eval_set([], 3, seed=9, synthetic=SyntheticConfig(max_side=300)))
     assert report.figures == 3 and 0.0 <= report.mean_iou <= 1.0
+
+
+@pytest.mark.slow
+def test_calibration_stores_the_chosen_thresholds(tiny_weights, tmp_path):
+    copy = tmp_path / "calibrated.pt"
+    copy.write_bytes(tiny_weights[0].read_bytes())
+    chosen = calibrate_thresholds(copy, synthetic_eval_set([], 3, seed=4, synthetic=SyntheticConfig(max_side=300)),
+                                  device="cpu")
+    assert chosen["score_threshold"] in SCORE_GRID and chosen["nms_iou"] in NMS_GRID and chosen["figures"] == 3
+    detector = ModelDetector(copy, device="cpu")
+    assert (detector.score_threshold, detector.nms_iou) == (chosen["score_threshold"], chosen["nms_iou"])
 
 
 def test_bad_weights_files_fail_with_one_clear_message(tmp_path):
@@ -126,10 +140,11 @@ def test_train_command_on_the_curation_archive(curation_archive, tmp_path):
     out = tmp_path / "detector.pt"
     result = CliRunner().invoke(_app(), ["curate", "train-subfigure-detector", str(curation_archive), "--out", str(out),
                                          "--steps", "3", "--batch-size", "2", "--eval-figures", "4", "--device", "cpu",
+                                         "--calibrate-figures", "2",
                                          "--no-progress"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    for what in ("train pool", "3 x 2 figures", "figures/s", "eval mAP@0.5", "eval mean IoU", "eval figure accuracy"):
+    for what in ("train pool", "3 x 2 figures", "thresholds", "figures/s", "eval mAP@0.5", "eval mean IoU", "eval figure accuracy"):
         assert what in text
     assert ModelDetector(out, device="cpu").config.steps == 3
 

@@ -9,9 +9,15 @@ are out of reach on a CPU, so they are not offered here.
 
 Presets (`DetectorConfig.preset`):
 - `tiny`: a 5-stage plain CNN + FPN, 256 px input; trains in the tests on CPU in seconds
-  (the loss decreases; the boxes are not good yet) and to a usable detector in ~10 CPU-minutes.
+  (the loss decreases; the boxes are not good yet). Measured: 707 steps x 8 figures in 13 min
+  on 2 shared CPU cores (33 pool images of the test archive), thresholds calibrated on
+  training-pool figures: held-out synthetic figures (other articles, other seed, n=300)
+  mAP@0.5 0.955, mean IoU 0.850, figure accuracy 0.747 (0.437 before calibration).
 - `mid`: the tiny backbone wider, 320 px; for a longer CPU run.
-- `gpu`: ResNet-50 FPN (torchvision's FCOS), 512 px input, batch 16, 20k steps.
+- `gpu`: ResNet-50 FPN (torchvision's FCOS), 512 px input, batch 16, 20k steps (not yet run on a GPU).
+
+After training, `calibrate_thresholds` picks the score / NMS pair with the best figure-level
+accuracy on training-pool figures of another seed and stores it in the weights file.
 
 Nothing is downloaded: `weights=None, weights_backbone=None`; `backbone_weights` may name a
 local state-dict file (e.g. ImageNet ResNet-50 weights fetched by hand) loaded into the
@@ -371,9 +377,7 @@ class ModelDetector:
         torch = self._torch
         tensors, scales, sizes = [], [], []
         for image in images:
-            width, height = image.size
-            if image.format == "JPEG" and max(width, height) > 2 * self.config.input_size:
-                image.draft("RGB", (2 * self.config.input_size, 2 * self.config.input_size))
+            width, height = image.size  # no JPEG draft: it would shrink the caller's image in place
             resized, _, _ = _resize(image, self.config.input_size)
             tensors.append(_to_tensor(resized).to(self.device))
             scales.append((width / resized.width, height / resized.height))
@@ -426,5 +430,60 @@ def evaluate_detector(detector, figures: Sequence[SyntheticFigure], batch_size: 
     return DetectionReport.evaluate(preds, truths)
 
 
-__all__ = ["WEIGHTS_FORMAT", "DetectorConfig", "ModelDetector", "TrainReport", "build_model", "evaluate_detector",
-           "load_weights", "synthetic_eval_set", "train_detector"]
+SCORE_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+NMS_GRID = (0.2, 0.3, 0.5)
+
+
+def calibrate_thresholds(weights: Path, figures: Sequence[SyntheticFigure], device: str = "auto") -> dict[str, Any]:
+    """Pick the (score, NMS) pair with the best figure accuracy on `figures` and store it in `weights`.
+
+    Use figures of the TRAINING pool with another seed, never the evaluation figures. Returns
+    {"score_threshold", "nms_iou", "figure_accuracy", "figures"}; the weights file is rewritten atomically.
+    """
+    import torch
+
+    from biomedica.curate.subfigures.metrics import figure_accuracy, figure_boxes
+    from biomedica.io.atomic import atomic_path
+
+    loose = ModelDetector(weights, device=device, score_threshold=min(SCORE_GRID), nms_iou=1.0)
+    found = []
+    for start in range(0, len(figures), 8):
+        found += loose.detect_batch([f.image for f in figures[start:start + 8]])
+    truths = [figure_boxes(f.boxes, *f.image.size) for f in figures]
+    best: dict[str, Any] = {}
+    for nms_iou in NMS_GRID:
+        for score in SCORE_GRID:
+            preds = [figure_boxes(_nms_boxes([b for b in boxes if b.score >= score], nms_iou), *f.image.size)
+                     for boxes, f in zip(found, figures)]
+            accuracy = figure_accuracy(preds, truths)
+            if not best or accuracy > best["figure_accuracy"]:
+                best = {"score_threshold": score, "nms_iou": nms_iou, "figure_accuracy": round(accuracy, 4),
+                        "figures": len(figures)}
+    payload = torch.load(Path(weights), map_location="cpu", weights_only=True)
+    payload["config"] = {**payload["config"], "score_threshold": best["score_threshold"], "nms_iou": best["nms_iou"]}
+    payload["calibration"] = best
+    with atomic_path(Path(weights)) as temporary:
+        torch.save(payload, temporary)
+    return best
+
+
+def _nms_boxes(boxes: list[Box], iou: float) -> list[Box]:
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if all(box.iou(k) <= iou for k in kept):
+            kept.append(box)
+    return kept
+
+
+__all__ = [
+    "WEIGHTS_FORMAT",
+    "DetectorConfig",
+    "ModelDetector",
+    "TrainReport",
+    "build_model",
+    "calibrate_thresholds",
+    "evaluate_detector",
+    "load_weights",
+    "synthetic_eval_set",
+    "train_detector",
+]
