@@ -297,14 +297,8 @@ def train_subfigure_detector(
     from pydantic import ValidationError
     from tqdm import tqdm
 
-    from biomedica.curate.subfigures.model import (
-        DetectorConfig,
-        ModelDetector,
-        calibrate_thresholds,
-        evaluate_detector,
-        synthetic_eval_set,
-        train_detector,
-    )
+    from biomedica.curate.subfigures.evaluate import evaluate_detector, synthetic_figures
+    from biomedica.curate.subfigures.model import DetectorConfig, ModelDetector, calibrate_thresholds, train_detector
     from biomedica.curate.subfigures.synthetic import SyntheticConfig, single_panel_pool
 
     overrides = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "lr": lr,
@@ -335,14 +329,14 @@ def train_subfigure_detector(
                 ("weights", str(out))]
         synthetic = SyntheticConfig(max_side=detector_config.figure_max_side)
         if calibrate_figures:
-            chosen = calibrate_thresholds(out, synthetic_eval_set(train_pool, calibrate_figures, seed + 2, synthetic),
+            chosen = calibrate_thresholds(out, synthetic_figures(train_pool, calibrate_figures, seed + 2, synthetic),
                                           device=device)
             rows.append(("thresholds", f"score {chosen['score_threshold']}, NMS {chosen['nms_iou']} "
                                        f"(picked on {chosen['figures']} training-pool figures)"))
         if eval_figures:
-            figures = synthetic_eval_set(eval_pool, eval_figures, seed + 1, synthetic)
+            figures = synthetic_figures(eval_pool, eval_figures, seed + 1, synthetic)
             started = time.perf_counter()
-            result = evaluate_detector(ModelDetector(out, device=device), figures)
+            result = evaluate_detector(ModelDetector(out, device=device), figures, "synthetic", hints=False).report
             seconds = time.perf_counter() - started
             pool_note = f"{len(eval_pool)} images" if eval_pool else "0 images (drawn plots only)"
             rows += [("eval pool", pool_note), ("eval figures", f"{result.figures} (seed {seed + 1})"),

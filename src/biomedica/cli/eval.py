@@ -142,3 +142,39 @@ def make_offline_benchmark(
     summary = ", ".join(f"{label} {n} ({built.sources[label]} sources)" for label, n in built.counts.items())
     stderr.print(f"wrote {sum(built.counts.values())} images: {summary}")
     stderr.print(f"task file: {built.task_file}  (run: biomedica eval run --model tiny-random --tasks {built.task_file})")
+
+
+@app.command("subfigures")
+def subfigures(
+    labels: Path = typer.Option(Path("tests/data/subfigures"), help="Folder with real_panels.json and real_captions.json."),
+    fixtures: Path = typer.Option(Path("../shared/fixtures"), help="Folder the labels' image paths are relative to."),
+    weights: Path = typer.Option(None, help="Model detector weights (`curate train-subfigure-detector`); else gutter only."),
+    device: str = typer.Option("cpu", help="Model detector device: cpu, cuda, cuda:N."),
+    archive: Path = typer.Option(None, help="Archive whose eval-split single images make the synthetic set."),
+    synthetic: int = typer.Option(200, min=0, help="Held-out synthetic figures (needs --archive; 0: none)."),
+    seed: int = typer.Option(1, help="Generator seed of the synthetic set (training uses 0)."),
+    out: Path = typer.Option(None, help="Also write the rows as JSON here."),
+) -> None:
+    """Panel detection (figure accuracy, mAP@0.5, mean IoU) and caption splitting (exact match) against hand labels."""
+    import json
+
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from biomedica.curate.subfigures.evaluate import SubfigureEvalConfig, markdown_table, run_evaluation
+
+    try:
+        config = SubfigureEvalConfig(labels=labels, fixtures=fixtures, weights=weights, device=device, archive=archive,
+                                     synthetic=synthetic, seed=seed)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    try:
+        with tqdm(desc="subfigures", unit="fig") as bar:
+            rows = run_evaluation(config, progress=bar.update)
+    except (OSError, ValueError, RuntimeError, ImportError) as exc:  # RuntimeError: model load / device
+        fail(str(exc))
+    stdout.print(markdown_table(rows), markup=False, highlight=False, soft_wrap=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        stderr.print(f"rows written to {out}")

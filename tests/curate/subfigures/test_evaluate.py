@@ -77,3 +77,35 @@ def test_missing_images_and_label_files_are_named(tmp_path):
     labels.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_panel_labels(labels, tmp_path)
+
+
+def test_eval_subfigures_command_prints_the_table_and_writes_the_rows(tmp_path):
+    """`biomedica eval subfigures` on the real labels: one row per (subset, hint) for the gutter detector + the caption row."""
+    from typer.testing import CliRunner
+
+    from biomedica.cli.eval import app
+
+    out = tmp_path / "rows.json"
+    result = CliRunner().invoke(app, ["subfigures", "--labels", str(LABELS), "--fixtures", str(FIXTURES),
+                                      "--synthetic", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    detection = [row for row in rows if "figures" in row]
+    assert {(row["subset"], row["hint"].split(" ")[0]) for row in detection} == {
+        ("all", "none"), ("clear", "none"), ("all", "caption"), ("clear", "caption")}
+    assert all(row["detector"] == "gutter" and row["set"] == "real" for row in detection)
+    assert {row["figures"] for row in detection if row["subset"] == "all"} == {33}
+    captions = rows[-1]
+    assert captions["captions"] == 111 and captions["clear_exact_match"] >= 0.9
+    assert "| real | all | gutter | none | 33 |" in result.output
+    assert "caption splitter: exact match" in result.output
+
+
+def test_eval_subfigures_names_a_missing_labels_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from biomedica.cli.eval import app
+
+    result = CliRunner().invoke(app, ["subfigures", "--labels", str(tmp_path / "nowhere"), "--fixtures", str(FIXTURES)])
+    assert result.exit_code != 0
+    assert "nowhere" in result.output and "Traceback" not in result.output

@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from biomedica.cli.curate import curate_app
+from biomedica.curate.subfigures.evaluate import evaluate_detector, synthetic_figures
 from biomedica.curate.subfigures.model import (
     NMS_GRID,
     SCORE_GRID,
@@ -18,8 +19,6 @@ from biomedica.curate.subfigures.model import (
     ModelDetector,
     build_model,
     calibrate_thresholds,
-    evaluate_detector,
-    synthetic_eval_set,
     train_detector,
 )
 from biomedica.curate.subfigures.synthetic import SyntheticConfig, draw_plot, generate_figure
@@ -68,7 +67,8 @@ def test_saved_detector_loads_and_returns_boxes_inside_the_image(tiny_weights):
         assert isinstance(box.x0, int) and 0.0 <= box.score <= 1.0
     strict = ModelDetector(out, device="cpu", score_threshold=1.0)
     assert strict.detect(image) == []
-    report = evaluate_detector(detector, synthetic_eval_set([], 3, seed=9, synthetic=SyntheticConfig(max_side=300)))
+    figures = synthetic_figures([], 3, seed=9, synthetic=SyntheticConfig(max_side=300))
+    report = evaluate_detector(detector, figures, "synthetic").report
     assert report.figures == 3 and 0.0 <= report.mean_iou <= 1.0
 
 
@@ -76,7 +76,7 @@ def test_saved_detector_loads_and_returns_boxes_inside_the_image(tiny_weights):
 def test_calibration_stores_the_chosen_thresholds(tiny_weights, tmp_path):
     copy = tmp_path / "calibrated.pt"
     copy.write_bytes(tiny_weights[0].read_bytes())
-    chosen = calibrate_thresholds(copy, synthetic_eval_set([], 3, seed=4, synthetic=SyntheticConfig(max_side=300)),
+    chosen = calibrate_thresholds(copy, synthetic_figures([], 3, seed=4, synthetic=SyntheticConfig(max_side=300)),
                                   device="cpu")
     assert chosen["score_threshold"] in SCORE_GRID and chosen["nms_iou"] in NMS_GRID and chosen["figures"] == 3
     detector = ModelDetector(copy, device="cpu")
@@ -157,3 +157,25 @@ def test_train_command_refuses_bad_options_in_one_line(curation_archive, tmp_pat
     result = runner.invoke(_app(), ["curate", "train-subfigure-detector", str(tmp_path / "missing"), "--out",
                                     str(tmp_path / "x.pt")])
     assert result.exit_code == 2 and "biomedica ingest" in " ".join(result.output.split())
+
+
+def test_a_caption_count_hint_picks_among_the_boxes_the_model_scored(tiny_weights):
+    """Hint K: the best K of the boxes scoring at least half the threshold, when they reach K; else as without it."""
+    from biomedica.curate.subfigures.model import HINT_SCORE_FLOOR
+
+    out, _, _ = tiny_weights
+    image = draw_plot(random.Random(3), 600, 400)
+    loose = ModelDetector(out, device="cpu", score_threshold=0.0, nms_iou=0.5)
+    scored = loose.detect(image)
+    assert len(scored) >= 3
+    threshold = (scored[1].score + scored[2].score) / 2  # two boxes pass; the third just misses
+    detector = ModelDetector(out, device="cpu", score_threshold=threshold, nms_iou=0.5)
+    plain = detector.detect(image)
+    assert len(plain) == 2
+    floor = threshold * HINT_SCORE_FLOOR
+    reachable = sum(box.score >= floor for box in scored)
+    hinted = detector.detect(image, expected_panels=3)
+    assert hinted == (scored[:3] if reachable >= 3 else plain)
+    assert detector.detect(image, expected_panels=1) == plain  # 1 is no count to pick by
+    assert detector.detect(image, expected_panels=len(scored) + 50) == plain  # never more boxes than it scored
+    assert detector.detect(image, expected_panels=2) == plain[:2]

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
 from biomedica.curate.subfigures.boxes import Box, PanelDetector
 from biomedica.curate.subfigures.captions import split_caption
 from biomedica.curate.subfigures.metrics import DetectionReport, figure_boxes, figure_correct, subcaption_exact_match
 from biomedica.curate.subfigures.pairing import expected_panels
+from biomedica.curate.subfigures.synthetic import SyntheticConfig
 
 # (name, image, truth boxes, ambiguous) or the same with the caption's count hint (int or None) last
 Figure = tuple[str, Image.Image, Sequence[Box], bool] | tuple[str, Image.Image, Sequence[Box], bool, int | None]
@@ -92,30 +94,38 @@ class DetectorEvaluation:
 
 def evaluate_detector(
     detector: PanelDetector, figures: Sequence[Figure], dataset: str,
-    progress: Callable[[int], None] | None = None, hints: bool = True,
+    progress: Callable[[int], None] | None = None, hints: bool = True, batch_size: int = 8,
 ) -> DetectorEvaluation:
     """Run `detector` on (name, image, truth boxes, ambiguous[, count hint]) figures; single figures count as one
-    whole-image box. The hint reaches the detector only with `hints` (False: the image alone)."""
+    whole-image box. The hint reaches the detector only with `hints` (False: the image alone). A detector with
+    `detect_batch` (the model) gets `batch_size` figures per call, as a GPU wants them."""
     preds, truths, clear_preds, clear_truths, wrong = [], [], [], [], []
     seconds = 0.0
     hinted = 0
-    for name, image, truth, ambiguous, *rest in figures:
-        hint = rest[0] if rest and hints else None
-        hinted += hint is not None
+    batched = getattr(detector, "detect_batch", None)
+    step = batch_size if batched else 1
+    for first in range(0, len(figures), step):
+        chunk = figures[first:first + step]
+        chunk_hints = [(rest[0] if rest and hints else None) for _, _, _, _, *rest in chunk]
+        hinted += sum(hint is not None for hint in chunk_hints)
         start = time.perf_counter()
-        boxes = detector.detect(image, expected_panels=hint)
+        if batched:
+            found = batched([figure[1] for figure in chunk], chunk_hints)
+        else:
+            found = [detector.detect(chunk[0][1], expected_panels=chunk_hints[0])]
         seconds += time.perf_counter() - start
-        pred = figure_boxes(boxes, *image.size)
-        expected = figure_boxes(list(truth), *image.size)
-        preds.append(pred)
-        truths.append(expected)
-        if not ambiguous:
-            clear_preds.append(pred)
-            clear_truths.append(expected)
-        if not figure_correct(pred, expected):
-            wrong.append(f"{name} ({len(pred)} found, {len(expected)} labelled)")
+        for (name, image, truth, ambiguous, *_), boxes in zip(chunk, found, strict=True):
+            pred = figure_boxes(boxes, *image.size)
+            expected = figure_boxes(list(truth), *image.size)
+            preds.append(pred)
+            truths.append(expected)
+            if not ambiguous:
+                clear_preds.append(pred)
+                clear_truths.append(expected)
+            if not figure_correct(pred, expected):
+                wrong.append(f"{name} ({len(pred)} found, {len(expected)} labelled)")
         if progress:
-            progress(1)
+            progress(len(chunk))
     clear = DetectionReport.evaluate(clear_preds, clear_truths) if clear_truths else None
     return DetectorEvaluation(detector.name, dataset, DetectionReport.evaluate(preds, truths), clear, seconds, wrong,
                               hinted)
@@ -198,3 +208,108 @@ def _read_json(path: Path) -> dict:
                                 "and real_captions.json (tests/data/subfigures in a checkout)") from None
     except ValueError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc}); restore it from the repository") from None
+
+
+# -- synthetic held-out figures ------------------------------------------------------------------
+
+
+def synthetic_figures(pool: Sequence[Image.Image], count: int, seed: int,
+                      synthetic: SyntheticConfig | None = None) -> list[Figure]:
+    """`count` generated figures (seed `seed`) from `pool`, with their true boxes and the count a caption would name.
+
+    Use a seed and a pool training never saw (`synthetic.single_panel_pool(archive, "eval")`).
+    """
+    import random
+
+    from biomedica.curate.subfigures.synthetic import generate_figure
+
+    rng = random.Random(seed)
+    figures: list[Figure] = []
+    for index in range(count):
+        figure = generate_figure(pool, rng, synthetic)
+        truth = tuple(figure.boxes)
+        labelled = len(truth) >= 2 and all(label for label in figure.labels)
+        figures.append((f"synthetic-{seed}-{index:05d}", figure.image, truth, False, len(truth) if labelled else None))
+    return figures
+
+
+# -- the whole evaluation (`biomedica eval subfigures`, benchmarks/subfigures.py) ---------------
+
+
+class SubfigureEvalConfig(BaseModel):
+    """What `biomedica eval subfigures` evaluates: which detectors, on which sets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: Path = Field(description="folder with real_panels.json and real_captions.json (tests/data/subfigures)")
+    fixtures: Path = Field(description="the folder the labels' image paths are relative to (../shared/fixtures)")
+    weights: Path | None = Field(default=None, description="model detector weights; none: the gutter detector only")
+    device: str = "cpu"
+    archive: Path | None = Field(default=None, description="archive whose eval-split single images make the synthetic set")
+    synthetic: int = Field(default=200, ge=0, description="held-out synthetic figures (0: none)")
+    seed: int = Field(default=1, description="generator seed of the synthetic set (training uses 0)")
+    threads: int | None = Field(default=1, ge=1, description="torch threads (1: per-core speed)")
+
+
+def run_evaluation(config: SubfigureEvalConfig, progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Every (set, detector, hint) row and the caption row, as dicts (see `markdown_table`)."""
+    from biomedica.curate.subfigures.gutter import GutterDetector
+
+    detectors: list[PanelDetector] = [GutterDetector()]
+    if config.weights is not None:
+        from biomedica.curate.subfigures.run import make_detector
+
+        if config.threads:
+            import torch
+
+            torch.set_num_threads(config.threads)
+        detectors.append(make_detector("model", config.weights, config.device))
+    sets: list[tuple[str, list[Figure]]] = [("real", real_figures(config.labels / "real_panels.json", config.fixtures))]
+    if config.synthetic and config.archive is not None:
+        from biomedica.curate.subfigures.synthetic import single_panel_pool
+
+        pool = single_panel_pool(config.archive, "eval")
+        if not pool:
+            raise ValueError(f"{config.archive}: no single-panel images in its eval articles; use a larger archive")
+        sets.append((f"synthetic (seed {config.seed}, {len(pool)} eval-pool images)",
+                     synthetic_figures(pool, config.synthetic, config.seed)))
+    rows = []
+    for name, figures in sets:
+        for detector in detectors:
+            for hints in (False, True):
+                result = evaluate_detector(detector, figures, name, progress, hints=hints)
+                for subset, report in (("all", result.report), ("clear", result.clear)):
+                    if report is None or (subset == "clear" and report.figures == result.report.figures):
+                        continue
+                    rows.append({"set": name, "subset": subset, "detector": detector.name,
+                                 "hint": f"caption ({result.hints})" if hints else "none", **report.as_row(),
+                                 "figures_per_s": round(result.figures_per_second, 1),
+                                 "wrong": result.wrong if subset == "all" else []})
+    captions = evaluate_captions(config.labels / "real_captions.json")
+    rows.append({"set": "real captions", "subset": "all", "detector": "split_caption", "hint": "-",
+                 "captions": captions.captions, "exact_match": round(captions.rate, 4),
+                 "clear_captions": captions.clear_captions, "clear_exact_match": round(captions.clear_rate, 4),
+                 "captions_per_s": round(captions.captions / captions.seconds, 1) if captions.seconds else None,
+                 "wrong": captions.wrong})
+    return rows
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    """The detection rows as one Markdown table, then the caption row in a sentence."""
+    head = "| set | subset | detector | hint | figures | figure acc. | mAP@0.5 | mean IoU | panels true / found | figures/s (1 core) |"
+    lines = [head, "|" + "|".join("---" for _ in range(10)) + "|"]
+    tail = []
+    for row in rows:
+        if "figures" in row:
+            lines.append(f"| {row['set']} | {row['subset']} | {row['detector']} | {row['hint']} | {row['figures']} | "
+                         f"{_rate(row['figure_accuracy'])} | {_rate(row['map50'])} | {_rate(row['mean_iou'])} | "
+                         f"{row['panels_true']} / {row['panels_pred']} | {row['figures_per_s']} |")
+        else:
+            tail.append(f"caption splitter: exact match {_rate(row['exact_match'])} of {row['captions']} hand-split real "
+                        f"captions ({_rate(row['clear_exact_match'])} of the {row['clear_captions']} clear ones), "
+                        f"{row['captions_per_s']} captions/s")
+    return "\n".join(lines + [""] + tail)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -407,37 +407,15 @@ class ModelDetector:
 
 # --- evaluation ----------------------------------------------------------------------------
 
-def synthetic_eval_set(pool: Sequence[Image.Image], figures: int, seed: int,
-                       synthetic: SyntheticConfig | None = None) -> list[SyntheticFigure]:
-    """`figures` generated figures from `pool` with generator seed `seed` (use a pool and seed training never saw)."""
-    rng = random.Random(seed)
-    return [generate_figure(pool, rng, synthetic) for _ in range(figures)]
-
-
-def evaluate_detector(detector, figures: Sequence[SyntheticFigure], batch_size: int = 8):
-    """metrics.DetectionReport of `detector` on figures with known boxes (none or one box = the whole image)."""
-    from biomedica.curate.subfigures.metrics import DetectionReport, figure_boxes
-
-    preds, truths = [], []
-    batched = getattr(detector, "detect_batch", None)
-    for start in range(0, len(figures), batch_size):
-        chunk = figures[start:start + batch_size]
-        found = batched([f.image for f in chunk]) if batched else [detector.detect(f.image) for f in chunk]
-        for figure, boxes in zip(chunk, found):
-            width, height = figure.image.size
-            preds.append(figure_boxes(boxes, width, height))
-            truths.append(figure_boxes(figure.boxes, width, height))
-    return DetectionReport.evaluate(preds, truths)
-
-
 SCORE_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 NMS_GRID = (0.2, 0.3, 0.5)
 
 
-def calibrate_thresholds(weights: Path, figures: Sequence[SyntheticFigure], device: str = "auto") -> dict[str, Any]:
+def calibrate_thresholds(weights: Path, figures: Sequence[tuple], device: str = "auto") -> dict[str, Any]:
     """Pick the (score, NMS) pair with the best figure accuracy on `figures` and store it in `weights`.
 
-    Use figures of the TRAINING pool with another seed, never the evaluation figures. Returns
+    `figures`: (name, image, truth boxes, ...) as `evaluate.synthetic_figures` makes them, of the TRAINING
+    pool with another seed, never the evaluation figures. Returns
     {"score_threshold", "nms_iou", "figure_accuracy", "figures"}; the weights file is rewritten atomically.
     """
     import torch
@@ -448,12 +426,12 @@ def calibrate_thresholds(weights: Path, figures: Sequence[SyntheticFigure], devi
     loose = ModelDetector(weights, device=device, score_threshold=min(SCORE_GRID), nms_iou=1.0)
     found = []
     for start in range(0, len(figures), 8):
-        found += loose.detect_batch([f.image for f in figures[start:start + 8]])
-    truths = [figure_boxes(f.boxes, *f.image.size) for f in figures]
+        found += loose.detect_batch([f[1] for f in figures[start:start + 8]])
+    truths = [figure_boxes(list(f[2]), *f[1].size) for f in figures]
     best: dict[str, Any] = {}
     for nms_iou in NMS_GRID:
         for score in SCORE_GRID:
-            preds = [figure_boxes(_nms_boxes([b for b in boxes if b.score >= score], nms_iou), *f.image.size)
+            preds = [figure_boxes(_nms_boxes([b for b in boxes if b.score >= score], nms_iou), *f[1].size)
                      for boxes, f in zip(found, figures)]
             accuracy = figure_accuracy(preds, truths)
             if not best or accuracy > best["figure_accuracy"]:
@@ -482,8 +460,6 @@ __all__ = [
     "TrainReport",
     "build_model",
     "calibrate_thresholds",
-    "evaluate_detector",
     "load_weights",
-    "synthetic_eval_set",
     "train_detector",
 ]
