@@ -102,6 +102,7 @@ class GutterConfig:
 
     side: int = 512  # reduce so that the longer side is at most about this (JPEG draft keeps >= side)
     tolerance: int = 40  # grey levels from the page colour still counted as page (JPEG ringing, scan noise)
+    gutter_rms: float = 8.0  # a gutter has a line this close to the page colour (RMS grey levels): flat, not anatomy
     min_panel: float = 0.08  # a panel is at least this share of the figure's width and of its height
     edge_peel: float = 0.03  # at most this share of a side is peeled off as an outer frame or margin
     page_agreement: float = 0.6  # share of the border ring that must match its median for it to be the page colour
@@ -150,10 +151,11 @@ class GutterDetector:
         if h < 16 or w < 16:
             return []
         region = _peel_edges(grey, cfg)
-        ink = _ink_mask(grey, region, cfg)
-        if ink is None:
+        masked = _ink_mask(grey, region, cfg)
+        if masked is None:
             return []
-        cuts = _Cutter(ink, cfg)
+        ink, page = masked
+        cuts = _Cutter(ink, cfg, grey, page)
         leaves = self._reading(cuts, region, 1, cfg.components)
         hint = expected_panels if expected_panels and expected_panels >= 2 else None
         if hint is not None and len(leaves) == hint and self._vote(cuts, leaves, cfg.hinted_panel_share):
@@ -234,8 +236,8 @@ def _peel_edges(grey: np.ndarray, cfg: GutterConfig) -> _Region:
     return y0, y1, x0, x1
 
 
-def _ink_mask(grey: np.ndarray, region: _Region, cfg: GutterConfig) -> np.ndarray | None:
-    """True where a pixel is not page colour; None when the region is empty."""
+def _ink_mask(grey: np.ndarray, region: _Region, cfg: GutterConfig) -> tuple[np.ndarray, int] | None:
+    """True where a pixel is not page colour, and that page colour; None when the region is empty."""
     y0, y1, x0, x1 = region
     if y1 - y0 < 8 or x1 - x0 < 8:
         return None
@@ -247,22 +249,29 @@ def _ink_mask(grey: np.ndarray, region: _Region, cfg: GutterConfig) -> np.ndarra
     ink = np.zeros(grey.shape, dtype=bool)  # peeled edges are no content
     if page is not None:
         ink[y0:y1, x0:x1] = np.abs(inner - page) > cfg.tolerance
-    else:  # no page colour at the edge (panels touch it): white or black bands, whichever cuts more lines
+        return ink, page  # no page colour at the edge (panels touch it): white or black bands, whichever cuts more lines
         white = inner >= 255 - cfg.tolerance
         black = inner <= cfg.tolerance
         lines_white = white.all(axis=1).sum() + white.all(axis=0).sum()
         lines_black = black.all(axis=1).sum() + black.all(axis=0).sum()
-        ink[y0:y1, x0:x1] = ~white if lines_white >= lines_black else ~black
-    return ink
+        if lines_white >= lines_black:
+            ink[y0:y1, x0:x1] = ~white
+            return ink, 255
+        ink[y0:y1, x0:x1] = ~black
+        return ink, 0
 
 
 def _page_colour(grey: np.ndarray, cfg: GutterConfig) -> int | None:
     """The border ring's colour when it is a page: near white/black and mostly that, or any colour and flat."""
     ring = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     page = int(np.median(ring))
-    agreement = float(np.mean(np.abs(ring - page) <= cfg.tolerance // 2))
+    distance = np.abs(ring - page)
+    agreement = float(np.mean(distance <= cfg.tolerance // 2))
+    # a white/black edge is a page when most of it is flat: a printed page is one colour up to JPEG noise,
+    # the bright or dark edge of an X-ray or a scan varies with the anatomy
+    flat = float(np.mean(distance <= cfg.gutter_rms))
     extreme = page >= 255 - cfg.tolerance or page <= cfg.tolerance
-    if (extreme and agreement >= cfg.page_agreement) or agreement >= 0.95:
+    if (extreme and flat >= cfg.page_agreement) or agreement >= 0.95:
         return page
     return None
 
@@ -270,10 +279,18 @@ def _page_colour(grey: np.ndarray, cfg: GutterConfig) -> int | None:
 class _Cutter:
     """Recursive XY-cut over one ink mask, with row/column prefix sums for O(h + w) band tests."""
 
-    def __init__(self, ink: np.ndarray, cfg: GutterConfig):
+    def __init__(self, ink: np.ndarray, cfg: GutterConfig, grey: np.ndarray, page: int):
         self.ink = ink
         self.cfg = cfg
+        # a black page needs flatter gutters: dark anatomy (acoustic shadows, fluid, air) is near black too
+        self.limit = cfg.gutter_rms if page > cfg.tolerance else cfg.gutter_rms / 2
         h, w = ink.shape
+        # squared distance to the page colour, summed along rows and columns: a band's flattest line in O(h + w)
+        deviation = np.square(grey.astype(np.int32) - page)  # sums stay below 2**31 for sides up to 33000 px
+        self.row_sq = np.zeros((h, w + 1), dtype=np.int32)
+        np.cumsum(deviation, axis=1, out=self.row_sq[:, 1:])
+        self.col_sq = np.zeros((h + 1, w), dtype=np.int32)
+        np.cumsum(deviation, axis=0, out=self.col_sq[1:, :])
         self.row_cum = np.zeros((h, w + 1), dtype=np.int32)
         np.cumsum(ink, axis=1, out=self.row_cum[:, 1:])
         self.col_cum = np.zeros((h + 1, w), dtype=np.int32)
@@ -315,6 +332,8 @@ class _Cutter:
         rows, cols = self._profiles(trimmed)
         best: tuple[int, list[_Region]] | None = None
         y0, y1, x0, x1 = trimmed
+        rows = self._flat_gutters(rows, (self.row_sq[y0:y1, x1] - self.row_sq[y0:y1, x0]) / (x1 - x0))
+        cols = self._flat_gutters(cols, (self.col_sq[y1, x0:x1] - self.col_sq[y0, x0:x1]) / (y1 - y0))
         for axis, profile, minimum in ((0, rows, self.min_h), (1, cols, self.min_w)):
 
             @functools.cache
@@ -339,6 +358,19 @@ class _Cutter:
         if best is None:
             return [trimmed]
         return [leaf for part in best[1] for leaf in self.split(part, depth + 1, min_gap)]
+
+    def _flat_gutters(self, profile: np.ndarray, mean_square: np.ndarray) -> np.ndarray:
+        """The ink profile with every ink-free band that has no flat page-colour line filled in (no gutter there)."""
+        empty = profile == 0
+        if not empty.any():
+            return profile
+        flat = mean_square <= self.limit ** 2
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], empty.view(np.int8), [0]))))
+        profile = profile.copy()
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if not flat[a:b].any():
+                profile[a:b] = 1
+        return profile
 
     def components(self, leaf: _Region) -> list[_Region]:
         """Split a leaf by panel-like connected components (see the module docstring), else keep it."""
