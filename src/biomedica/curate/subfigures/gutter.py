@@ -110,6 +110,7 @@ class GutterConfig:
     component_fill: float = 0.55  # a component counts as a panel when it fills this share of its box
     component_ink: float = 0.75  # ... and the panel-like components hold this share of the leaf's ink
     panel_fill: float = 0.3  # a piece this full of ink is a panel (photo, heatmap, blot) ...
+    dark_panel_fill: float = 0.8  # on a black page only this full a piece is a panel (dark image content is page there)
     panel_axis: float = 0.45  # ... as is one with straight lines this long both ways (plot axes, a frame)
     panel_share: float = 0.5  # a split is kept when at least this share of its pieces are panel-like
     hinted_panel_share: float = 0.25  # ... or this share, when its piece count is the caption's (`expected_panels`)
@@ -283,7 +284,10 @@ class _Cutter:
         self.ink = ink
         self.cfg = cfg
         # a black page needs flatter gutters: dark anatomy (acoustic shadows, fluid, air) is near black too
-        self.limit = cfg.gutter_rms if page > cfg.tolerance else cfg.gutter_rms / 2
+        # and fuller panels: on black, a photo or a white plot is a solid block; the ink of a medical frame
+        # (dark anatomy, burned-in text on its black surround) is patchy
+        self.dark = page <= cfg.tolerance
+        self.limit = cfg.gutter_rms / 2 if self.dark else cfg.gutter_rms
         h, w = ink.shape
         # squared distance to the page colour, summed along rows and columns: a band's flattest line in O(h + w)
         deviation = np.square(grey.astype(np.int32) - page)  # sums stay below 2**31 for sides up to 33000 px
@@ -300,13 +304,35 @@ class _Cutter:
         self.gap_widths: set[int] = set()  # every gutter width seen: the thresholds of coarser readings
         self._panel_like: dict[_Region, bool] = {}  # readings at several thresholds meet the same regions
         self._components: dict[_Region, list[_Region]] = {}
+        self._tall: np.ndarray | None = None  # boxes (y0, y1, x0, x1) of components at least min_h tall, on demand
 
     def panel_like(self, region: _Region) -> bool:
-        """`_panel_like` of the ink in `region`, remembered."""
+        """`_panel_like` of the ink in `region` and not text, remembered."""
         if region not in self._panel_like:
             y0, y1, x0, x1 = region
-            self._panel_like[region] = _panel_like(self.ink[y0:y1, x0:x1], self.cfg)
+            ink = self.ink[y0:y1, x0:x1]
+            if self.dark:  # on black only a solid block counts: burned-in text and calipers draw long lines too
+                self._panel_like[region] = bool(ink.mean() >= self.cfg.dark_panel_fill)
+            else:
+                self._panel_like[region] = _panel_like(ink, self.cfg) and not self.text_like(region)
         return self._panel_like[region]
+
+    def text_like(self, region: _Region) -> bool:
+        """Ink made only of parts shorter than a panel: lines of text (burned-in labels, a legend), never a panel.
+
+        XY-cut regions are bounded by ink-free lines, so they hold whole components: the figure is
+        labelled once and a region holds a tall component when that component's box lies inside it.
+        """
+        y0, y1, x0, x1 = region
+        if y1 - y0 < self.min_h:
+            return True
+        if self._tall is None:
+            labels, _ = ndimage.label(self.ink, structure=np.ones((3, 3), bool))  # 8-connected
+            boxes = [(sl[0].start, sl[0].stop, sl[1].start, sl[1].stop) for sl in ndimage.find_objects(labels)]
+            self._tall = np.array([b for b in boxes if b[1] - b[0] >= self.min_h], dtype=np.int32).reshape(-1, 4)
+        t = self._tall
+        inside = (t[:, 0] >= y0) & (t[:, 1] <= y1) & (t[:, 2] >= x0) & (t[:, 3] <= x1)
+        return not inside.any()
 
     def _profiles(self, region: _Region) -> tuple[np.ndarray, np.ndarray]:
         y0, y1, x0, x1 = region
@@ -340,12 +366,13 @@ class _Cutter:
             def is_sliver(a: int, b: int, axis: int = axis, minimum: int = minimum) -> bool:
                 if b - a < minimum:
                     return True
-                if b - a >= 2 * minimum:
-                    return False
-                # a narrow piece of text or tick labels (not a photo, not a plot) is a sliver too
+                # a narrow piece of text or tick labels (not a photo, not a plot) is a sliver too, and so is
+                # a block of text lines of any size (burned-in labels at the top of an ultrasound frame)
                 part = (y0 + a, y0 + b, x0, x1) if axis == 0 else (y0, y1, x0 + a, x0 + b)
                 part = self._trim(part)
-                return part is None or not self.panel_like(part)
+                if part is None:
+                    return True
+                return not self.panel_like(part) if b - a < 2 * minimum else self.text_like(part)
 
             pieces, widest, gaps = _pieces(profile, is_sliver, min_gap)
             self.gap_widths.update(gaps)
