@@ -283,6 +283,7 @@ class _Cutter:
     def __init__(self, ink: np.ndarray, cfg: GutterConfig, grey: np.ndarray, page: int):
         self.ink = ink
         self.cfg = cfg
+        self.grey, self.page = grey, page
         # a black page needs flatter gutters: dark anatomy (acoustic shadows, fluid, air) is near black too
         # and fuller panels: on black, a photo or a white plot is a solid block; the ink of a medical frame
         # (dark anatomy, burned-in text on its black surround) is patchy
@@ -429,7 +430,27 @@ class _Cutter:
                 big_ink += sizes[index]
         if len(big) < 2 or big_ink < self.cfg.component_ink * total or _any_overlap(big):
             return [leaf]
+        if not self._page_between(big):
+            return [leaf]
         return big
+
+
+    def _page_between(self, boxes: list[_Region]) -> bool:
+        """The gaps between neighbouring boxes are page as a gutter is: mostly the flat page colour (a letter in
+        it is fine), not the dark or bright texture between two parts of one image (a shadow, a spine)."""
+        for a, b in itertools.permutations(boxes, 2):
+            if a[1] <= b[0] and max(a[2], b[2]) < min(a[3], b[3]):  # b below a
+                gap = (a[1], b[0], max(a[2], b[2]), min(a[3], b[3]))
+            elif a[3] <= b[2] and max(a[0], b[0]) < min(a[1], b[1]):  # b right of a
+                gap = (max(a[0], b[0]), min(a[1], b[1]), a[3], b[2])
+            else:
+                continue
+            if _any_overlap([gap] + [c for c in boxes if c is not a and c is not b]):
+                continue  # another panel between them: not neighbours
+            y0, y1, x0, x1 = gap
+            if np.median(np.abs(self.grey[y0:y1, x0:x1] - self.page)) > self.limit / 2:
+                return False
+        return True
 
 
 def _longest_run(ink: np.ndarray) -> int:
