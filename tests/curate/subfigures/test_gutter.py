@@ -287,14 +287,14 @@ def test_a_text_block_joins_its_panel():
     page = Image.new("RGB", (640, 420), "white")
     draw = ImageDraw.Draw(page)
     for i in range(6):
-        draw.text((30, 10 + 12 * i), "Patient 12, series 4, slice %d of 30" % i, fill="black")
+        draw.text((30, 10 + 12 * i), f"Patient 12, series 4, slice {i} of 30", fill="black")
     page.paste(_photo(rng, 580, 300), (30, 100))
     assert GutterDetector().detect(_jpeg(page)) == []
     # beside two real panels it still joins one of them: two boxes, not three
     two = Image.new("RGB", (900, 420), "white")
     draw = ImageDraw.Draw(two)
     for i in range(6):
-        draw.text((30, 10 + 12 * i), "Patient 12, series 4, slice %d of 30" % i, fill="black")
+        draw.text((30, 10 + 12 * i), f"Patient 12, series 4, slice {i} of 30", fill="black")
     truth = [Box(30, 100, 430, 400), Box(470, 100, 870, 400)]
     for box in truth:
         two.paste(_photo(rng, box.x1 - box.x0, box.y1 - box.y0), (box.x0, box.y0))
