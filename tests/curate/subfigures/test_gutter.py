@@ -217,3 +217,140 @@ def test_count_hint_confirms_a_split_of_sparse_panels():
     jpeg = _jpeg(image)
     assert GutterDetector().detect(jpeg) == []
     assert figure_correct(GutterDetector().detect(jpeg, expected_panels=4), truth)
+
+
+# -- single medical images: what gutters are not ------------------------------------------------
+
+SHARED_IMAGES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "images"
+
+
+def _speckle(gen: np.random.Generator, h: int, w: int, low: int, high: int) -> np.ndarray:
+    """Grainy anatomy-like texture: a smooth field between low and high plus per-pixel noise."""
+    small = gen.uniform(low, high, size=(max(2, h // 12), max(2, w // 12)))
+    field = np.asarray(Image.fromarray(small.astype(np.float32)).resize((w, h), Image.BILINEAR))
+    return np.clip(field + gen.normal(0, (high - low) / 6, size=(h, w)), 0, 255)
+
+
+def test_a_bright_textured_column_is_no_gutter():
+    """A chest X-ray's spine: brighter than the white tolerance from top to bottom, but textured, not flat page."""
+    gen = np.random.default_rng(31)
+    grey = _speckle(gen, 300, 260, 90, 170)
+    grey[:, 125:137] = _speckle(gen, 300, 12, 222, 248)  # within 40 of white on every row
+    grey[:12, :] = _speckle(gen, 12, 260, 220, 250)  # a bright (not flat) top edge, like the neck
+    image = Image.fromarray(grey.astype(np.uint8)).convert("RGB")
+    assert GutterDetector().detect(_jpeg(image)) == []
+    assert GutterDetector().detect(image) == []
+
+
+def test_a_bright_edge_that_is_not_flat_is_no_page():
+    """Textured light-grey edges (an X-ray's): not a page colour, so a flat column of their median grey cuts nothing."""
+    gen = np.random.default_rng(37)
+    grey = _speckle(gen, 260, 260, 80, 180)
+    grey[:10, :], grey[-10:, :] = _speckle(gen, 10, 260, 200, 255), _speckle(gen, 10, 260, 200, 255)
+    grey[:, :10], grey[:, -10:] = _speckle(gen, 260, 10, 200, 255), _speckle(gen, 260, 10, 200, 255)
+    ring = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    grey[:, 126:134] = np.median(ring)  # a "gutter" if that grey were the page
+    assert GutterDetector().detect(Image.fromarray(grey.astype(np.uint8))) == []
+
+
+def _ultrasound(gen: np.random.Generator, shadow: bool = True) -> Image.Image:
+    """An ultrasound frame: black surround, burned-in text blocks at the top, a speckle image with an acoustic shadow."""
+    grey = np.zeros((300, 400))
+    grey[60:250, 20:380] = _speckle(gen, 190, 360, 40, 140)
+    if shadow:  # a dark band (fluid, a shadow) from the top of the image to its bottom
+        grey[60:250, 190:215] = _speckle(gen, 190, 25, 4, 22)
+    image = Image.fromarray(grey.astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(["MED CTR", "630P630", "70F70", "44C43"]):
+        draw.text((6, 4 + 11 * i), line, fill="white")
+        draw.text((320, 4 + 11 * i), line[::-1], fill="white")
+    draw.text((150, 8), "+2:09:04", fill="white")
+    draw.text((170, 265), "LYMPH NODE", fill="white")
+    draw.line([60, 285, 140, 285], fill="white")  # a scale bar
+    return image
+
+
+def test_an_ultrasound_frame_on_black_is_single():
+    """Black page: a gutter must be flatter (dark anatomy is near black too) and only solid pieces are panels
+    (burned-in text and a speckle image with black patches are not evidence of a layout)."""
+    for seed in (41, 43):
+        gen = np.random.default_rng(seed)
+        for shadow in (True, False):
+            image = _ultrasound(gen, shadow)
+            assert GutterDetector().detect(_jpeg(image)) == [], (seed, shadow)
+            assert GutterDetector().detect(image) == [], (seed, shadow)
+
+
+def test_a_text_block_joins_its_panel():
+    """Lines of text taller than a sliver (a title block, burned-in labels) are no panel: they join the nearest one."""
+    rng = random.Random(47)
+    page = Image.new("RGB", (640, 420), "white")
+    draw = ImageDraw.Draw(page)
+    for i in range(6):
+        draw.text((30, 10 + 12 * i), f"Patient 12, series 4, slice {i} of 30", fill="black")
+    page.paste(_photo(rng, 580, 300), (30, 100))
+    assert GutterDetector().detect(_jpeg(page)) == []
+    # beside two real panels it still joins one of them: two boxes, not three
+    two = Image.new("RGB", (900, 420), "white")
+    draw = ImageDraw.Draw(two)
+    for i in range(6):
+        draw.text((30, 10 + 12 * i), f"Patient 12, series 4, slice {i} of 30", fill="black")
+    truth = [Box(30, 100, 430, 400), Box(470, 100, 870, 400)]
+    for box in truth:
+        two.paste(_photo(rng, box.x1 - box.x0, box.y1 - box.y0), (box.x0, box.y0))
+    boxes = GutterDetector().detect(_jpeg(two))
+    assert len(boxes) == 2, boxes
+    assert figure_correct(boxes, truth)
+
+
+def test_every_curation_archive_image_is_single(curation_archive):
+    """The demo corpus writes one picture per graphic (DICOM frames, scikit-image pictures, charts): no panels."""
+    from biomedica.archive.reader import iter_shard, live_shards
+
+    detector = GutterDetector()
+    split, seen = [], 0
+    for _group, shard, exclude in live_shards(curation_archive):
+        for record, data in iter_shard(shard, exclude):
+            seen += 1
+            with Image.open(io.BytesIO(data)) as image:
+                boxes = detector.detect(image)
+            if boxes:
+                split.append((record["key"], len(boxes)))
+    assert seen > 30
+    assert split == []
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SHARED_IMAGES / "skimage").glob("*.*") if p.suffix in (".png", ".jpg")))
+def test_scikit_image_pictures_are_single(name):
+    with Image.open(SHARED_IMAGES / "skimage" / name) as image:
+        assert GutterDetector().detect(image) == []
+
+
+def _dicom_frames(path: Path) -> list[Image.Image]:
+    """The frames of a DICOM file as 8-bit pictures, through the windows a viewer would show."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.pixels import apply_modality_lut
+
+    dataset = pydicom.dcmread(path)
+    try:
+        pixels = dataset.pixel_array
+    except (RuntimeError, NotImplementedError) as error:  # e.g. 12-bit lossy JPEG without a plugin for it
+        pytest.skip(f"{path.name}: no decoder installed ({error})")
+    values = apply_modality_lut(pixels, dataset).astype(np.float64)
+    frames = values if values.ndim == 3 else values[None]
+    windows = [tuple(np.percentile(values, [0.5, 99.5]))]
+    if str(dataset.get("Modality", "")) == "CT":
+        windows += [(0, 80), (-160, 240), (-600, 1400)]  # brain, soft tissue, bone
+    pictures = []
+    for frame in frames[:4]:
+        for low, high in windows:
+            scaled = np.clip((frame - low) / max(high - low, 1e-9), 0, 1)
+            pictures.append(Image.fromarray(np.round(scaled * 255).astype(np.uint8)))
+    return pictures
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SHARED_IMAGES / "pydicom").glob("*.dcm")))
+def test_dicom_frames_are_single(name):
+    for picture in _dicom_frames(SHARED_IMAGES / "pydicom" / name):
+        assert GutterDetector().detect(picture) == []
+        assert GutterDetector().detect(_jpeg(picture.convert("RGB"))) == []
