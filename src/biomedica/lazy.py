@@ -37,6 +37,7 @@ EXTRAS: dict[str, str] = {
     "ray": "ray", "fastapi": "annotate", "uvicorn": "annotate", "starlette": "annotate",
     "tantivy": "index", "multipart": "serve", "python_multipart": "serve",
     "pydicom": "demo", "pydicom_data": "demo", "skimage": "demo",
+    "rapidocr_onnxruntime": "ocr", "onnxruntime": "ocr",
 }
 
 
