@@ -153,6 +153,7 @@ def subfigures(
     archive: Path = typer.Option(None, help="Archive whose eval-split single images make the synthetic set."),
     synthetic: int = typer.Option(200, min=0, help="Held-out synthetic figures (needs --archive; 0: none)."),
     seed: int = typer.Option(1, help="Generator seed of the synthetic set (training uses 0)."),
+    ocr: bool = typer.Option(False, help="Also rows with the panel letters OCR reads (needs the ocr extra; ~1 s a figure)."),
     out: Path = typer.Option(None, help="Also write the rows as JSON here."),
 ) -> None:
     """Panel detection (figure accuracy, mAP@0.5, mean IoU) and caption splitting (exact match) against hand labels."""
@@ -165,7 +166,7 @@ def subfigures(
 
     try:
         config = SubfigureEvalConfig(labels=labels, fixtures=fixtures, weights=weights, device=device, archive=archive,
-                                     synthetic=synthetic, seed=seed)
+                                     synthetic=synthetic, seed=seed, ocr=ocr)
     except ValidationError as exc:
         fail(validation_message(exc))
     try:

@@ -118,6 +118,11 @@ class PanelDetector(Protocol):
     (`pairing.expected_panels`: the caption names A-D -> 4), or None: a detector may use it to
     choose between readings of the image (the gutter detector's coarser or finer cuts, the
     model's boxes near its threshold), never to invent panels the image does not show.
+
+    A detector may also take `letters=[(letter, x, y[, height]), ...]`: panel-letter-like glyphs
+    OCR read in the image (`pairing.ocr_letters`, image pixels, top-left corner), a second hint
+    (the gutter detector groups the pieces of one lettered panel). It is optional: the step passes
+    letters only to a `detect` with that parameter, and `detect(image)` always works.
     """
 
     name: str  # the `method` written to the table, e.g. "gutter", "model"

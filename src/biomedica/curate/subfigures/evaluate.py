@@ -13,6 +13,7 @@ measures the image alone.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
@@ -95,14 +96,19 @@ class DetectorEvaluation:
 def evaluate_detector(
     detector: PanelDetector, figures: Sequence[Figure], dataset: str,
     progress: Callable[[int], None] | None = None, hints: bool = True, batch_size: int = 8,
+    letters: Sequence[Sequence[tuple] | None] | None = None,
 ) -> DetectorEvaluation:
     """Run `detector` on (name, image, truth boxes, ambiguous[, count hint]) figures; single figures count as one
     whole-image box. The hint reaches the detector only with `hints` (False: the image alone). A detector with
-    `detect_batch` (the model) gets `batch_size` figures per call, as a GPU wants them."""
+    `detect_batch` (the model) gets `batch_size` figures per call, as a GPU wants them. `letters`: per figure,
+    the panel letters OCR read (`ocr_letters`), given to a detector whose `detect` takes them (one at a time)."""
     preds, truths, clear_preds, clear_truths, wrong = [], [], [], [], []
     seconds = 0.0
     hinted = 0
     batched = getattr(detector, "detect_batch", None)
+    takes_letters = letters is not None and "letters" in inspect.signature(detector.detect).parameters
+    if takes_letters:
+        batched = None
     step = batch_size if batched else 1
     for first in range(0, len(figures), step):
         chunk = figures[first:first + step]
@@ -111,6 +117,8 @@ def evaluate_detector(
         start = time.perf_counter()
         if batched:
             found = batched([figure[1] for figure in chunk], chunk_hints)
+        elif takes_letters:
+            found = [detector.detect(chunk[0][1], expected_panels=chunk_hints[0], letters=letters[first])]
         else:
             found = [detector.detect(chunk[0][1], expected_panels=chunk_hints[0])]
         seconds += time.perf_counter() - start
@@ -249,6 +257,7 @@ class SubfigureEvalConfig(BaseModel):
     synthetic: int = Field(default=200, ge=0, description="held-out synthetic figures (0: none)")
     seed: int = Field(default=1, description="generator seed of the synthetic set (training uses 0)")
     threads: int | None = Field(default=1, ge=1, description="torch threads (1: per-core speed)")
+    ocr: bool = Field(default=False, description="also rows with the panel letters OCR reads (the ocr extra; ~1 s a figure)")
 
 
 def run_evaluation(config: SubfigureEvalConfig, progress: Callable[[int], None] | None = None) -> list[dict]:
@@ -273,17 +282,29 @@ def run_evaluation(config: SubfigureEvalConfig, progress: Callable[[int], None] 
             raise ValueError(f"{config.archive}: no single-panel images in its eval articles; use a larger archive")
         sets.append((f"synthetic (seed {config.seed}, {len(pool)} eval-pool images)",
                      synthetic_figures(pool, config.synthetic, config.seed)))
+    real_letters = None
+    if config.ocr:
+        real_letters = figure_letters(detectors[0], sets[0][1], load_panel_labels(config.labels / "real_panels.json",
+                                                                                  config.fixtures))
     rows = []
     for name, figures in sets:
         for detector in detectors:
-            for hints in (False, True):
-                result = evaluate_detector(detector, figures, name, progress, hints=hints)
+            modes = [(False, None), (True, None)]
+            if real_letters is not None and name == "real":
+                modes.append((True, real_letters[0]))
+            for hints, letters in modes:
+                result = evaluate_detector(detector, figures, name, progress, hints=hints, letters=letters)
+                hint = "none" if not hints else f"caption ({result.hints})"
+                per_s = result.figures_per_second
+                if letters is not None:
+                    hint = f"caption + letters ({real_letters[1]} OCR'd)"
+                    per_s = result.report.figures / (result.seconds + real_letters[2])  # the OCR time included
                 for subset, report in (("all", result.report), ("clear", result.clear)):
                     if report is None or (subset == "clear" and report.figures == result.report.figures):
                         continue
                     rows.append({"set": name, "subset": subset, "detector": detector.name,
-                                 "hint": f"caption ({result.hints})" if hints else "none", **report.as_row(),
-                                 "figures_per_s": round(result.figures_per_second, 1),
+                                 "hint": hint, **report.as_row(),
+                                 "figures_per_s": round(per_s, 1),
                                  "wrong": result.wrong if subset == "all" else []})
     captions = evaluate_captions(config.labels / "real_captions.json")
     rows.append({"set": "real captions", "subset": "all", "detector": "split_caption", "hint": "-",
@@ -292,6 +313,31 @@ def run_evaluation(config: SubfigureEvalConfig, progress: Callable[[int], None] 
                  "captions_per_s": round(captions.captions / captions.seconds, 1) if captions.seconds else None,
                  "wrong": captions.wrong})
     return rows
+
+
+def figure_letters(detector: PanelDetector, figures: Sequence[Figure], labelled: Sequence[LabelledFigure]
+                   ) -> tuple[list[list[tuple] | None], int, float]:
+    """Per figure, the panel letters OCR reads, read as `curate subfigures --ocr auto` does: only for figures
+    that look compound (>= 2 boxes with the caption hint, or a caption naming >= 2 panels). Returns the
+    letters (None: not read), how many figures were read and the OCR seconds."""
+    from biomedica.curate.subfigures.pairing import ocr_letters
+
+    letters: list[list[tuple] | None] = []
+    read, seconds = 0, 0.0
+    for (_, image, _, _, *rest), figure in zip(figures, labelled, strict=True):
+        hint = rest[0] if rest else None
+        named = len(split_caption(figure.caption).labels()) if figure.caption else 0
+        if len(detector.detect(image.copy(), expected_panels=hint)) < 2 and named < 2:
+            letters.append(None)
+            continue
+        start = time.perf_counter()
+        found = ocr_letters(image)
+        seconds += time.perf_counter() - start
+        if found is None:
+            raise ImportError("--ocr needs rapidocr-onnxruntime: pip install 'biomedica[ocr]'")
+        letters.append(found)
+        read += 1
+    return letters, read, seconds
 
 
 def markdown_table(rows: Sequence[dict]) -> str:

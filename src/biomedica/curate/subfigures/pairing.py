@@ -162,11 +162,22 @@ def letter_anchors(image: Image.Image, near: Sequence[Box] | None = None) -> lis
     glyph-sized boxes, recognition reads only those (in the corner regions of `near` when given,
     which is most of the saving). None when no OCR library is installed (said once).
     """
+    found = ocr_letters(image, near)
+    return None if found is None else [(letter, x, y) for letter, x, y, _ in found]
+
+
+def ocr_letters(image: Image.Image, near: Sequence[Box] | None = None) -> list[tuple[str, int, int, int]] | None:
+    """`letter_anchors` with each glyph's height: (letter, x, y, height) in image pixels, or None without OCR.
+
+    The one OCR pass of a figure in `curate subfigures`: the gutter detector groups its pieces by
+    these letters (`GutterDetector.detect(..., letters=...)`) and `assign_glyphs` pairs them with the
+    final boxes, without reading the image again.
+    """
     engine = _ocr_engine()
     if engine is None:
         _no_ocr()
         return None
-    return [(letter, x, y) for letter, x, y, _ in _read_letters(engine, image, near)]
+    return _read_letters(engine, image, near)
 
 
 def _read_letters(engine, image: Image.Image, near: Sequence[Box] | None) -> list[tuple[str, int, int, int]]:
@@ -207,20 +218,25 @@ def _read_letters(engine, image: Image.Image, near: Sequence[Box] | None) -> lis
 def read_glyphs(image: Image.Image, boxes: list[Box]) -> list[Box] | None:
     """The boxes with `glyph` = the panel letter OCR read in each one's top-left corner (None where none).
 
-    OCR runs once per figure (letter_anchors); each letter goes to the box whose corner region holds
-    its centre, nearest corner first, one letter per box. Letters of the other kind than most (a tick
-    label "1" among letters A-F) are dropped: a wrong glyph would pair the wrong subcaption, a
-    missing one only falls back to reading order. None when no OCR library
-    is installed (install the ocr extra: pip install 'biomedica[ocr]'), said once.
+    OCR runs once per figure (`ocr_letters`, recognition only near the boxes' corners), then
+    `assign_glyphs`. None when no OCR library is installed (install the ocr extra:
+    pip install 'biomedica[ocr]'), said once.
     """
-    engine = _ocr_engine()
-    if engine is None:
-        _no_ocr()
-        return None
-    found = _read_letters(engine, image, boxes)
-    margin = 0.03 * max(image.size)
+    found = ocr_letters(image, boxes)
+    return None if found is None else assign_glyphs(boxes, found, image.size)
+
+
+def assign_glyphs(boxes: list[Box], letters: Sequence[tuple[str, int, int, int]], size: tuple[int, int]) -> list[Box]:
+    """The boxes with `glyph` set from letters already read (`ocr_letters`) in a `size` image.
+
+    Each letter goes to the box whose corner region holds its centre, nearest corner first, one
+    letter per box. Letters of the other kind than most (a tick label "1" among letters A-F) are
+    dropped: a wrong glyph would pair the wrong subcaption, a missing one only falls back to
+    reading order.
+    """
+    margin = 0.03 * max(size)
     pairs = []
-    for i, (_, x, y, h) in enumerate(found):
+    for i, (_, x, y, h) in enumerate(letters):
         for j, box in enumerate(boxes):
             a, b, c, d = _corner(box, margin)
             if a <= x + h / 2 <= c and b <= y + h / 2 <= d:
@@ -230,7 +246,7 @@ def read_glyphs(image: Image.Image, boxes: list[Box]) -> list[Box] | None:
     for _, i, j in sorted(pairs):
         if i not in used and glyphs[j] is None:
             used.add(i)
-            glyphs[j] = found[i][0]
+            glyphs[j] = letters[i][0]
     read = [glyph for glyph in glyphs if glyph is not None]
     digits = 2 * sum(glyph[0].isdigit() for glyph in read) > len(read)  # the figure's kind of label
     return [Box(box.x0, box.y0, box.x1, box.y1, box.score, glyph if glyph and glyph[0].isdigit() == digits else None)

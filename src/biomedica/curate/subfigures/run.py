@@ -11,8 +11,9 @@ The shard is the unit of work: a second run skips shards with a part, an interru
 only the shards without one. A sample whose image does not decode, or on which the detector
 fails, gets no rows (never a guessed box) and one `ErrorRecord` in
 `errors/curate-subfigures-<group>-<shard>.parquet` under `annotations_owner`, and is counted
-as failed. Panel labels come from glyphs the detector read, or by OCR when its library is
-installed (`pairing.read_glyphs`; recorded in meta.json as `ocr`), else from reading order
+as failed. Panel letters read by OCR (`SubfigureConfig.ocr`: auto = when the ocr extra is installed,
+on compound-looking figures only; recorded in meta.json as `ocr`) guide the gutter detector and
+label the panels (`pairing.ocr_letters`, `assign_glyphs`), else labels come from reading order
 (`pairing.panel_rows`). When `panels.parquet` exists its panel type is brought into agreement with the
 detector afterwards (`agree_panels`): a figure with >= 2 panel rows is "multiple".
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
+import inspect
 import io
 import time
 from collections.abc import Callable
@@ -59,7 +61,20 @@ class SubfigureConfig(BaseModel):
     device: str = Field(default="auto", description="model detector device: auto, cpu, cuda, cuda:N")
     score_threshold: float | None = Field(default=None, ge=0, le=1, description="model: keep boxes scoring at least this")
     nms_iou: float | None = Field(default=None, ge=0, le=1, description="model: non-maximum suppression IoU")
+    ocr: Literal["auto", "on", "off"] = Field(
+        default="auto", description="panel letters by OCR: auto (when the ocr extra is installed, on compound-looking "
+        "figures only), on (required), off")
     progress: bool = True
+
+    def resolved_ocr(self) -> bool:
+        """Whether letters are read; `on` without the ocr extra is an error naming it."""
+        if self.ocr == "off":
+            return False
+        if ocr_available():
+            return True
+        if self.ocr == "on":
+            raise MissingExtra("--ocr on needs rapidocr-onnxruntime: pip install 'biomedica[ocr]' (or --ocr auto/off)")
+        return False
 
     def resolved_detector(self) -> Literal["gutter", "model"]:
         if self.detector == "auto":
@@ -85,6 +100,8 @@ class SubfigureResult:
     table_rows: int = 0
     table_figures: int = 0
     panels_updated: int | None = None  # rows of panels.parquet rewritten (None: no panels.parquet)
+    ocr: bool = False  # panel letters read by OCR (SubfigureConfig.ocr resolved)
+    ocr_figures: int = 0  # figures OCR'd (compound-looking ones only)
 
     @property
     def figures_per_second(self) -> float:
@@ -176,15 +193,16 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
     start = time.perf_counter()
     folder = parts_dir(store)
     settings = _settings(config)
+    settings["ocr"] = config.resolved_ocr()  # before anything is recorded: --ocr on without the extra stops here
     if detector is None:  # built before the settings are recorded: bad weights or a missing extra record nothing
         detector = make_detector(config.detector, config.weights, config.device, config.score_threshold, config.nms_iou)
     else:
         settings["detector"] = detector.name
     settings["detector_config"] = _detector_config(detector)
-    settings["ocr"] = ocr_available()  # glyphs read by OCR change the labels, so a resume must match
+    # settings["ocr"] (above): letters read by OCR change boxes and labels, so a resume must match
     check_settings(folder / META_NAME, settings, f"subfigure folder {folder}",
                    "rerun with the same --detector/--weights/thresholds, or delete the folder to start over")
-    result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"])
+    result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"], ocr=settings["ocr"])
     sink = ErrorSink(annotations_owner(archive, store), ERROR_STAGE)
     shards = live_shards(archive)
     for group, tar_path, superseded in shards:
@@ -224,7 +242,7 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
         key = record["key"]
         split = split_caption(record.get("caption"))
         try:
-            boxes, width, height = _detect(detector, image_bytes, ocr, expected_panels(split))
+            boxes, width, height, read = _detect(detector, image_bytes, ocr, expected_panels(split), len(split.labels()))
         except Exception as exc:  # noqa: BLE001 - one bad sample is recorded, never stops the run
             kind = "image-undecodable" if _undecodable(image_bytes) else "detector-failed"
             errors.append(ErrorRecord(id=key, stage=ERROR_STAGE, kind=kind,
@@ -232,6 +250,7 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
                                       source=str(tar_path)))
             result.failed += 1
         else:
+            result.ocr_figures += read
             panels = panel_rows(key, width, height, boxes, split, detector.name)
             rows += panels
             result.figures += 1
@@ -246,26 +265,48 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
     return rows, errors
 
 
-def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False, hint: int | None = None
-            ) -> tuple[list[Box], int, int]:
-    """(boxes clipped to the image, without empty ones; width; height) of one stored image.
+def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False, hint: int | None = None,
+            named: int = 0) -> tuple[list[Box], int, int, bool]:
+    """(boxes clipped to the image, without empty ones; width; height; whether OCR ran) of one stored image.
 
-    `hint` is the caption's panel count (pairing.expected_panels), which the detector may use.
-
-    With `ocr`, panels of a compound figure whose detector read no glyph get one read by OCR
-    (pairing.read_glyphs) on a fresh full-size decode.
+    `hint` is the caption's panel count (pairing.expected_panels), which the detector may use;
+    `named` how many panel labels the caption names. With `ocr`, a compound-looking figure (>= 2
+    boxes without glyphs, or a caption naming >= 2 panels; OCR costs ~0.6 s a figure, single
+    figures never pay it) is read once (pairing.ocr_letters, full-size decode): its letters go to
+    the detector (when it takes `letters`, as the gutter detector does), then to the final boxes as
+    glyphs (pairing.assign_glyphs).
     """
     with Image.open(io.BytesIO(image_bytes)) as image:
         width, height = image.size  # before the detector: a JPEG draft shrinks the image in place
-        boxes = detector.detect(image, expected_panels=hint)
-    clipped = [box.clipped(width, height) for box in boxes]
-    boxes = [box for box in clipped if box.area > 0]
-    if ocr and len(boxes) >= 2 and any(box.glyph is None for box in boxes):
-        from biomedica.curate.subfigures.pairing import read_glyphs
+        boxes = _clip(detector.detect(image, expected_panels=hint), width, height)
+    unread = len(boxes) >= 2 and any(box.glyph is None for box in boxes)
+    if not ocr or not (unread or named >= 2):
+        return boxes, width, height, False
+    from biomedica.curate.subfigures.pairing import assign_glyphs, ocr_letters
 
+    with Image.open(io.BytesIO(image_bytes)) as image:
+        letters = ocr_letters(image)
+    if not letters:
+        return boxes, width, height, True
+    if _takes_letters(detector):
         with Image.open(io.BytesIO(image_bytes)) as image:
-            boxes = read_glyphs(image, boxes) or boxes
-    return boxes, width, height
+            boxes = _clip(detector.detect(image, expected_panels=hint, letters=letters), width, height)
+    if len(boxes) >= 2 and any(box.glyph is None for box in boxes):
+        boxes = assign_glyphs(boxes, letters, (width, height))
+    return boxes, width, height, True
+
+
+def _clip(boxes: list[Box], width: int, height: int) -> list[Box]:
+    clipped = [box.clipped(width, height) for box in boxes]
+    return [box for box in clipped if box.area > 0]
+
+
+def _takes_letters(detector: PanelDetector) -> bool:
+    """Whether `detector.detect` has a `letters` parameter (the gutter detector; the model ignores letters)."""
+    try:
+        return "letters" in inspect.signature(detector.detect).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _undecodable(image_bytes: bytes) -> bool:
