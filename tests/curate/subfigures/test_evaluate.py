@@ -109,3 +109,19 @@ def test_eval_subfigures_names_a_missing_labels_folder(tmp_path):
     result = CliRunner().invoke(app, ["subfigures", "--labels", str(tmp_path / "nowhere"), "--fixtures", str(FIXTURES)])
     assert result.exit_code != 0
     assert "nowhere" in result.output and "Traceback" not in result.output
+
+
+def test_the_gutter_detector_keeps_its_measured_quality_on_the_real_figures():
+    """A regression floor at today's measured numbers (README, issue 12 note): a change that separates fewer
+    hand-labelled real figures correctly, or splits captions worse, fails here rather than in a user's archive."""
+    from biomedica.curate.subfigures.evaluate import real_figures
+
+    figures = real_figures(LABELS / "real_panels.json", FIXTURES)
+    plain = evaluate_detector(GutterDetector(), figures, "real", hints=False)
+    hinted = evaluate_detector(GutterDetector(), figures, "real", hints=True)
+    assert plain.report.figures == 33 and hinted.hints == 5
+    assert plain.report.figure_accuracy >= 23 / 33 - 1e-9
+    assert hinted.report.figure_accuracy >= 25 / 33 - 1e-9
+    assert hinted.clear.figure_accuracy >= 23 / 27 - 1e-9
+    captions = evaluate_captions(LABELS / "real_captions.json")
+    assert captions.clear_exact >= 91 and captions.exact >= 102
