@@ -3,6 +3,8 @@
 Torch-free core: `run_curate` (dedup, quality, panels), `find_duplicates`,
 `assess_quality`, `load_taxonomy`, `propagate_cluster_labels`. With torch/open_clip:
 `curate.embed`, `curate.cluster` (scikit-learn or faiss), `curate.concepts` (zero-shot).
+Subfigures (`curate.subfigures`: panel boxes, caption splits, pairing) are torch-free with the
+gutter detector; its learned detector needs torch.
 """
 
 from biomedica.archive.annotations import AnnotationStore, default_annotations_dir
