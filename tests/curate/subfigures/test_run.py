@@ -21,6 +21,8 @@ from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, Box
 from biomedica.curate.subfigures.run import SubfigureConfig, make_detector, run_subfigures
 from biomedica.io.settings import SettingsMismatch
 
+# OCR of panel letters is tested in test_letters/test_ocr; here it would only slow the known-answer detectors
+NO_OCR = SubfigureConfig(ocr="off")
 BROKEN = "PMC9000007_002"  # a PNG of the curation archive, planted undecodable below
 
 
@@ -64,7 +66,7 @@ def store(tmp_path) -> AnnotationStore:
 
 
 def test_table_follows_the_contract_one_row_per_panel(curation_archive, store):
-    result = run_subfigures(curation_archive, store, detector=Halves())
+    result = run_subfigures(curation_archive, store, NO_OCR, detector=Halves())
     table = pq.read_table(result.path)
     assert table.schema.equals(SUBFIGURES_SCHEMA, check_metadata=False)
     index = read_shard_index(curation_archive, columns=["key", "width", "height"]).to_pylist()
@@ -91,10 +93,10 @@ def test_table_follows_the_contract_one_row_per_panel(curation_archive, store):
 
 
 def test_resume_skips_done_shards_and_redoes_only_a_missing_part(curation_archive, store):
-    first = run_subfigures(curation_archive, store, detector=Halves())
+    first = run_subfigures(curation_archive, store, NO_OCR, detector=Halves())
     table = pq.read_table(first.path)
     shards = len(shard_paths(curation_archive))
-    again = run_subfigures(curation_archive, store, detector=Halves())
+    again = run_subfigures(curation_archive, store, NO_OCR, detector=Halves())
     assert (again.shards_done, again.shards_skipped, again.figures) == (0, shards, 0)
     assert pq.read_table(again.path).equals(table)
     parts = sorted((store.root / "subfigures").glob("*.parquet"))
@@ -102,24 +104,24 @@ def test_resume_skips_done_shards_and_redoes_only_a_missing_part(curation_archiv
     killed = parts[1]  # a run killed before this shard's part was published
     rows_in_part = pq.read_metadata(killed).num_rows
     killed.unlink()
-    resumed = run_subfigures(curation_archive, store, detector=Halves())
+    resumed = run_subfigures(curation_archive, store, NO_OCR, detector=Halves())
     assert (resumed.shards_done, resumed.shards_skipped) == (1, shards - 1)
     assert resumed.panels == rows_in_part and killed.is_file()
     assert pq.read_table(resumed.path).equals(table)
 
 
 def test_a_resume_with_other_settings_is_refused(curation_archive, store):
-    run_subfigures(curation_archive, store, detector=Halves())
+    run_subfigures(curation_archive, store, NO_OCR, detector=Halves())
     with pytest.raises(SettingsMismatch, match="detector: 'halves' -> 'thirds'"):
-        run_subfigures(curation_archive, store, detector=Thirds())
+        run_subfigures(curation_archive, store, NO_OCR, detector=Thirds())
     with pytest.raises(SettingsMismatch, match="score_threshold: None -> 0.5"):
-        run_subfigures(curation_archive, store, SubfigureConfig(score_threshold=0.5), detector=Halves())
+        run_subfigures(curation_archive, store, SubfigureConfig(score_threshold=0.5, ocr="off"), detector=Halves())
 
 
 def test_an_undecodable_image_is_one_error_and_no_rows(curation_archive, tmp_path):
     archive = plant_undecodable(curation_archive, tmp_path / "archive")
     store = AnnotationStore(archive / "annotations")  # the default folder: errors go to the archive's errors/
-    result = run_subfigures(archive, store, detector=Halves())
+    result = run_subfigures(archive, store, NO_OCR, detector=Halves())
     keys = set(pq.read_table(result.path, columns=["key"]).column("key").to_pylist())
     assert BROKEN not in keys and len(keys) == 50 and result.failed == 1 and result.figures == 50
     errors = [e for e in read_errors(archive).to_pylist() if e["stage"] == "curate"]
@@ -130,7 +132,7 @@ def test_an_undecodable_image_is_one_error_and_no_rows(curation_archive, tmp_pat
 
 def test_a_failing_detector_is_recorded_per_sample(curation_archive, tmp_path):
     store = AnnotationStore(tmp_path / "ann")
-    result = run_subfigures(curation_archive, store, detector=Exploding())
+    result = run_subfigures(curation_archive, store, NO_OCR, detector=Exploding())
     assert result.failed == 51 and result.panels == 0 and pq.read_table(result.path).num_rows == 0
     errors = read_errors(tmp_path / "ann").to_pylist()  # a folder of one's own records its errors itself
     assert len(errors) == 51 and {e["kind"] for e in errors} == {"detector-failed"}
@@ -140,7 +142,7 @@ def test_a_failing_detector_is_recorded_per_sample(curation_archive, tmp_path):
 def test_panels_table_agrees_with_the_detector(curation_archive, store):
     run_curate(curation_archive, store.root, steps=("panels",))
     heuristic = {r["key"]: r for r in pq.read_table(store.table_path("panels")).to_pylist()}
-    result = run_subfigures(curation_archive, store, detector=Halves())
+    result = run_subfigures(curation_archive, store, NO_OCR, detector=Halves())
     assert result.panels_updated == 51
     counts: dict[str, int] = {}
     for key in pq.read_table(result.path, columns=["key"]).column("key").to_pylist():
@@ -229,7 +231,7 @@ def test_cli_runs_a_trained_model_detector(curation_archive, tmp_path):
         "tiny", input_size=128, steps=3, batch_size=2, warmup_steps=1, figure_max_side=300), weights, seed=0, device="cpu")
     runner = CliRunner()
     args = ["curate", "subfigures", str(curation_archive), "--annotations", str(tmp_path / "a"), "--no-progress",
-            "--weights", str(weights), "--device", "cpu"]
+            "--weights", str(weights), "--device", "cpu", "--ocr", "off"]
     result = runner.invoke(_app(), args)  # auto with --weights: the model
     assert result.exit_code == 0, result.output
     assert "detector model" in _plain(result.output)
