@@ -196,3 +196,22 @@ def test_cli_unit_subfigure(annotated, tmp_path):
     assert "figures failed to decode 0" in text
     refused = runner.invoke(_app(), [*base[:3], str(tmp_path / "o2"), *base[4:]])  # manifest is the default output
     assert refused.exit_code == 2 and "--output shards" in refused.output and "Traceback" not in refused.output
+
+
+def test_cli_exits_1_when_selected_figures_have_no_subfigure_rows(annotated, tmp_path):
+    """A figure ingested after `curate subfigures` ran has no panels: the crops of the others are written, the
+    summary counts it, and the command says what to run and exits 1 (never 0 with a figure left out)."""
+    archive, annotations, rows = annotated
+    partial = tmp_path / "ann"
+    shutil.copytree(annotations, partial)
+    dropped = rows[0]["key"]
+    kept = [row for row in rows if row["key"] != dropped]
+    pq.write_table(pa.Table.from_pylist(kept, schema=SUBFIGURES_SCHEMA), partial / "subfigures.parquet")
+    result = CliRunner().invoke(_app(), ["select", str(archive), "--out", str(tmp_path / "out"), "--annotations",
+                                         str(partial), "--unit", "subfigure", "--output", "shards",
+                                         "--held-out-fraction", "0"])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.translate({ord(c): " " for c in "│┃┌┐└┘├┤┬┴┼─━"}).split())
+    assert f"panels written (crops) {len(kept)}" in text
+    assert "1 selected figure(s) have no rows in subfigures.parquet" in text and "curate subfigures" in text
+    assert "Traceback" not in result.output

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from biomedica.cli.console import stdout
+from biomedica.cli.console import stderr, stdout
 from biomedica.cli.errors import fail, output_folder_option, resumable_on_interrupt, validation_message
 from biomedica.cli.groups import command_group
 from biomedica.cli.summary import print_summary
@@ -154,6 +154,10 @@ def subfigures(
         ("table", f"{result.path} ({result.table_rows:,} panels of {result.table_figures:,} figures){table}"),
         ("time", f"{result.seconds:.1f} s ({result.figures_per_second:.1f} figures/s)"),
     ])
+    if result.failed:  # the table is written without them: say so and exit 1, never 0 with figures left out
+        stderr.print(f"[yellow]{result.failed:,} figure(s) could not be read or detected and have no subfigure rows[/]; "
+                     "each is named in the annotations' errors (`biomedica inspect` shows them); fix or re-ingest them")
+        raise typer.Exit(code=1)
 
 
 def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions, workers=0, progress=True):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from biomedica.cli.console import stderr
 from biomedica.cli.errors import fail, output_folder_option, validation_message
 from biomedica.cli.summary import print_summary
 
@@ -106,3 +107,12 @@ def select(
         ("shards", result.shard_pattern) if result.shard_pattern else ("manifest", str(result.out / "manifest.parquet")),
         ("time", f"{result.seconds:.1f} s"),
     ])
+    if result.unit == "subfigure" and (result.figures_without_panels or result.figures_failed):
+        # the selection is written, but some chosen figures gave no panels: say so and exit 1, never 0
+        stderr.print(
+            f"[yellow]{result.figures_without_panels:,} selected figure(s) have no rows in subfigures.parquet and "
+            f"{result.figures_failed:,} did not decode, so their panels are not in {result.out}[/]; run "
+            f"`biomedica curate subfigures {config.archive}` (it resumes: only new shards are read), then select again "
+            "with --overwrite"
+        )
+        raise typer.Exit(code=1)

@@ -263,3 +263,11 @@ def test_model_detector_without_torch_is_one_line(curation_archive, tmp_path):
     assert "pip install 'biomedica[clip]'" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "a" / "subfigures" / "meta.json").exists()  # nothing recorded by a run that could not start
+
+
+def test_cli_exits_1_naming_the_figures_it_could_not_read(curation_archive, tmp_path):
+    archive = plant_undecodable(curation_archive, tmp_path / "archive")
+    result = CliRunner().invoke(_app(), ["curate", "subfigures", str(archive), "--no-progress", "--ocr", "off"])
+    assert result.exit_code == 1, result.output
+    assert "1 figure(s) could not be read" in _plain(result.output) and "Traceback" not in result.output
+    assert pq.read_table(archive / "annotations" / "subfigures.parquet").num_rows > 0  # the others are written
