@@ -4,6 +4,7 @@ Usage:
     python benchmarks/subfigures.py                               # gutter only, real + synthetic sets
     python benchmarks/subfigures.py --weights detector.pt         # also the model detector
     python benchmarks/subfigures.py --synthetic 500 --archive A   # the held-out pool from archive A
+    python benchmarks/subfigures.py --ocr                         # also caption + OCR letters (biomedica[ocr])
 
 It runs `biomedica eval subfigures` (curate.subfigures.evaluate) and prints its table:
 - real: every real figure image in ../shared/fixtures, panel boxes labelled by hand
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--archive", type=Path, help="archive whose eval articles give the synthetic pool")
     parser.add_argument("--synthetic", type=int, default=200, help="held-out synthetic figures (0: none)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed of the synthetic set")
+    parser.add_argument("--ocr", action="store_true", help="also the caption + OCR letters rows (needs biomedica[ocr])")
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     args = parser.parse_args()
@@ -55,12 +57,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         archive = args.archive
         if archive is None and args.synthetic:
-            from biomedica.demo.run import run_demo
+            import contextlib
+            import io
 
-            archive = run_demo(Path(tmp) / "demo").archive
+            from biomedica.cli.demo import run_demo
+
+            with contextlib.redirect_stdout(io.StringIO()):  # the demo's own report is not part of this table
+                archive = run_demo(Path(tmp) / "demo").archive
         config = SubfigureEvalConfig(labels=args.labels, fixtures=args.fixtures, weights=args.weights,
                                      device=args.device, archive=archive, synthetic=args.synthetic, seed=args.seed,
-                                     threads=1)
+                                     threads=1, ocr=args.ocr)
         print(markdown_table(run_evaluation(config)))
 
 
