@@ -6,7 +6,6 @@ a copy (rsync, hub upload/download, a disk fault) can be verified without the so
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -14,18 +13,10 @@ import pyarrow.parquet as pq
 
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.units import completed_units
+from biomedica.io.digest import file_sha256
 from biomedica.records import ErrorRecord
 
 VERIFY_STAGE = "verify"
-_CHUNK = 1 << 20
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_archive(root: Path, checksums: bool = True) -> list[ErrorRecord]:
@@ -58,7 +49,7 @@ def verify_archive(root: Path, checksums: bool = True) -> list[ErrorRecord]:
             tar = layout.group_dir(group) / shard.name
             if not tar.is_file():
                 continue  # already reported as missing
-            if checksums and _sha256_of(tar) != shard.sha256:
+            if checksums and file_sha256(tar) != shard.sha256:
                 problem(f"{group}/{shard.name}", "checksum-mismatch",
                         f"{tar} does not have the sha256 its unit recorded (damaged copy?); {fix}", tar)
             index = tar.with_suffix(".parquet")

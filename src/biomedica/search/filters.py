@@ -11,7 +11,6 @@ bincounts over the same arrays.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.archive.annotations import AnnotationStore
+from biomedica.io.digest import file_sha256
 
 LicenseGroup = Literal["commercial", "noncommercial", "other"]
 ANY_FLAG = "any"
@@ -293,11 +293,7 @@ def annotation_fingerprint(store: AnnotationStore) -> dict[str, str]:
         path = store.table_path(name)
         if path.is_file():
             stat = path.stat()
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            found[name] = f"{stat.st_size}:{stat.st_mtime_ns}:{digest.hexdigest()}"
+            found[name] = f"{stat.st_size}:{stat.st_mtime_ns}:{file_sha256(path)}"
     return found
 
 

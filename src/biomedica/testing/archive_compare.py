@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from biomedica.archive import reader
 from biomedica.archive.keys import split_member_name
 from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
+from biomedica.io.digest import file_sha256
 from biomedica.records import SHARD_INDEX_FIELDS
 
 LOCATION_COLUMNS = frozenset(name for name, _ in SHARD_INDEX_FIELDS)
@@ -71,12 +72,8 @@ def read_archive(root: Path, ignore_fields: frozenset[str] = frozenset({"source"
     kept_unit = _kept_units(root)
     for group, tar_path, superseded in _live_shards(root):
         unit_id = int(tar_path.stem)
-        digest = hashlib.sha256()
         members: dict[str, dict[str, bytes]] = {}
-        with open(tar_path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        content.shard_sha256[f"{group}/{tar_path.name}"] = digest.hexdigest()
+        content.shard_sha256[f"{group}/{tar_path.name}"] = file_sha256(tar_path)
         with tarfile.open(tar_path, mode="r:") as tar:
             for info in tar:
                 if not info.isfile():

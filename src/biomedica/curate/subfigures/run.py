@@ -21,7 +21,6 @@ detector afterwards (`agree_panels`): a figure with >= 2 panel rows is "multiple
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import inspect
 import io
@@ -41,6 +40,7 @@ from biomedica.archive.annotations import AnnotationStore, annotations_lock, ann
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, live_shards, shard_paths
 from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, SUBFIGURES_TABLE, Box, PanelDetector
+from biomedica.io.digest import file_sha256
 from biomedica.io.settings import check_settings
 from biomedica.lazy import MissingExtra, missing_extra_message
 from biomedica.records import ErrorRecord
@@ -109,11 +109,8 @@ class SubfigureResult:
 
 
 def weights_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """What meta.json records of the weights: their content, so a renamed copy resumes and a retrained file does not."""
+    return file_sha256(path)
 
 
 def make_detector(kind: DetectorKind, weights: Path | None, device: str = "auto", score_threshold: float | None = None,
