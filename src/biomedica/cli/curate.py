@@ -123,7 +123,7 @@ def subfigures(
     score_threshold: float = typer.Option(None, help="Model detector: keep boxes scoring at least this."),
     nms_iou: float = typer.Option(None, help="Model detector: non-maximum suppression IoU."),
     ocr: str = typer.Option("auto", help="Panel letters by OCR: auto (ocr extra installed; compound-looking figures "
-                            "only, ~0.6 s each) | on (required) | off."),
+                            "only, ~1-2 s of CPU each) | on (required) | off."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Panel boxes and subcaptions per figure -> annotations/subfigures.parquet; one part per shard, re-run resumes."""

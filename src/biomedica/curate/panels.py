@@ -86,6 +86,12 @@ def panel_type_from_subfigures(panels: int, method: str) -> tuple[str, str]:
     return ("multiple" if panels >= 2 else "single"), f"detector {method} found {panels} panel{'s' * (panels != 1)}"
 
 
+def panel_row_from_subfigures(row: dict, panels: int, detector: str) -> dict:
+    """A PANELS_SCHEMA row whose panel type the detector's count decides; the caption fields are kept."""
+    kind, evidence = panel_type_from_subfigures(panels, detector)
+    return {**row, "panel_type": kind, "layout_panels": panels, "evidence": evidence}
+
+
 def panel_row(key: str, caption: str | None, graphics_in_figure: int, image_bytes: bytes | None) -> dict:
     """One PANELS_SCHEMA row for a sample."""
     letters = len(caption_panel_letters(caption))

@@ -27,10 +27,10 @@ from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, live_shards, read_shard_index, shard_paths
 from biomedica.curate.config import DedupConfig, QualityConfig
 from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates, load_eval_images
-from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row
+from biomedica.curate.panels import PANELS_SCHEMA, graphics_per_figure, panel_row, panel_row_from_subfigures
 from biomedica.curate.quality import QUALITY_INPUT_COLUMNS, assess_quality
 from biomedica.curate.subfigures.boxes import SUBFIGURES_TABLE
-from biomedica.curate.subfigures.run import panel_row_from_subfigures, subfigure_counts
+from biomedica.curate.subfigures.run import subfigure_counts
 from biomedica.records import ErrorRecord
 
 STEPS = ("dedup", "quality", "panels")

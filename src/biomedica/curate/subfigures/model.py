@@ -446,11 +446,15 @@ def calibrate_thresholds(weights: Path, figures: Sequence[tuple], device: str = 
 
 
 def _nms_boxes(boxes: list[Box], iou: float) -> list[Box]:
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: -b.score):
-        if all(box.iou(k) <= iou for k in kept):
-            kept.append(box)
-    return kept
+    """The boxes torchvision's NMS keeps (best score first), as ModelDetector applies it."""
+    if not boxes:
+        return []
+    import torch
+    from torchvision.ops import nms
+
+    coords = torch.tensor([box.as_tuple() for box in boxes], dtype=torch.float32)
+    keep = nms(coords, torch.tensor([box.score for box in boxes], dtype=torch.float32), iou)
+    return [boxes[i] for i in keep.tolist()]
 
 
 __all__ = [

@@ -268,7 +268,7 @@ def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False, hint
 
     `hint` is the caption's panel count (pairing.expected_panels), which the detector may use;
     `named` how many panel labels the caption names. With `ocr`, a compound-looking figure (>= 2
-    boxes without glyphs, or a caption naming >= 2 panels; OCR costs ~0.6 s a figure, single
+    boxes without glyphs, or a caption naming >= 2 panels; OCR costs ~1-2 s of CPU a figure, single
     figures never pay it) is read once (pairing.ocr_letters, full-size decode): its letters go to
     the detector (when it takes `letters`, as the gutter detector does), then to the final boxes as
     glyphs (pairing.assign_glyphs).
@@ -341,14 +341,10 @@ def subfigure_counts(table: pa.Table) -> dict[str, tuple[int, str]]:
     return counts
 
 
-def panel_row_from_subfigures(row: dict, panels: int, detector: str) -> dict:
-    """A PANELS_SCHEMA row decided by the detector's panel count (>= 2: multiple); the caption fields are kept."""
-    return {**row, "panel_type": "multiple" if panels >= 2 else "single", "layout_panels": panels,
-            "evidence": f"detector {detector} found {panels} panel{'s' if panels != 1 else ''}"}
-
-
 def agree_panels(store: AnnotationStore, subfigures: pa.Table) -> int:
     """Rewrite panels.parquet's panel type from the subfigure counts; returns the rows decided by the detector."""
+    from biomedica.curate.panels import panel_row_from_subfigures
+
     panels = store.read("panels")
     counts = subfigure_counts(subfigures)
     rows = panels.to_pylist()
