@@ -121,10 +121,16 @@ class PanelDetector(Protocol):
 
     A detector may also take `letters=[(letter, x, y[, height]), ...]`: panel-letter-like glyphs
     OCR read in the image (`pairing.ocr_letters`, image pixels, top-left corner), a second hint
-    (the gutter detector groups the pieces of one lettered panel). It is optional: the step passes
-    letters only to a `detect` with that parameter, and `detect(image)` always works.
+    (the gutter detector groups the pieces of one lettered panel). It is optional: a detector that
+    takes them says so with `uses_letters = True` (`uses_letters`), the step passes letters only to
+    such a one (and does not run another detector twice for nothing), and `detect(image)` always works.
     """
 
     name: str  # the `method` written to the table, e.g. "gutter", "model"
 
     def detect(self, image: Image.Image, expected_panels: int | None = None) -> list[Box]: ...
+
+
+def uses_letters(detector: PanelDetector) -> bool:
+    """Whether `detector.detect` takes OCR `letters` (it declares `uses_letters = True`, as the gutter detector does)."""
+    return bool(getattr(detector, "uses_letters", False))

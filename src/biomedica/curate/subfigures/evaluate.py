@@ -13,7 +13,6 @@ measures the image alone.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from biomedica.curate.subfigures.boxes import Box, PanelDetector
+from biomedica.curate.subfigures.boxes import Box, PanelDetector, uses_letters
 from biomedica.curate.subfigures.captions import split_caption
 from biomedica.curate.subfigures.metrics import DetectionReport, figure_boxes, figure_correct, subcaption_exact_match
 from biomedica.curate.subfigures.pairing import expected_panels
@@ -101,12 +100,12 @@ def evaluate_detector(
     """Run `detector` on (name, image, truth boxes, ambiguous[, count hint]) figures; single figures count as one
     whole-image box. The hint reaches the detector only with `hints` (False: the image alone). A detector with
     `detect_batch` (the model) gets `batch_size` figures per call, as a GPU wants them. `letters`: per figure,
-    the panel letters OCR read (`ocr_letters`), given to a detector whose `detect` takes them (one at a time)."""
+    the panel letters OCR read (`ocr_letters`), given to a detector that `uses_letters` (one at a time)."""
     preds, truths, clear_preds, clear_truths, wrong = [], [], [], [], []
     seconds = 0.0
     hinted = 0
     batched = getattr(detector, "detect_batch", None)
-    takes_letters = letters is not None and "letters" in inspect.signature(detector.detect).parameters
+    takes_letters = letters is not None and uses_letters(detector)
     if takes_letters:
         batched = None
     step = batch_size if batched else 1

@@ -160,6 +160,7 @@ class GutterDetector:
     """`PanelDetector` without a model: recursive XY-cut on page-colour gutters + components."""
 
     name = "gutter"
+    uses_letters = True  # detect(..., letters=...): OCR panel letters group a lettered panel's pieces (step 7)
 
     def __init__(self, config: GutterConfig | None = None):
         self.config = config or GutterConfig()

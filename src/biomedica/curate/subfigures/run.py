@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import inspect
 import io
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, live_shards, shard_paths
-from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, SUBFIGURES_TABLE, Box, PanelDetector
+from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, SUBFIGURES_TABLE, Box, PanelDetector, uses_letters
 from biomedica.io.digest import file_sha256
 from biomedica.io.settings import check_settings
 from biomedica.lazy import MissingExtra, missing_extra_message
@@ -285,7 +284,7 @@ def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False, hint
         letters = ocr_letters(image)
     if not letters:
         return boxes, width, height, True
-    if _takes_letters(detector):
+    if uses_letters(detector):
         with Image.open(io.BytesIO(image_bytes)) as image:
             boxes = _clip(detector.detect(image, expected_panels=hint, letters=letters), width, height)
     if len(boxes) >= 2 and any(box.glyph is None for box in boxes):
@@ -296,14 +295,6 @@ def _detect(detector: PanelDetector, image_bytes: bytes, ocr: bool = False, hint
 def _clip(boxes: list[Box], width: int, height: int) -> list[Box]:
     clipped = [box.clipped(width, height) for box in boxes]
     return [box for box in clipped if box.area > 0]
-
-
-def _takes_letters(detector: PanelDetector) -> bool:
-    """Whether `detector.detect` has a `letters` parameter (the gutter detector; the model ignores letters)."""
-    try:
-        return "letters" in inspect.signature(detector.detect).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _undecodable(image_bytes: bytes) -> bool:
