@@ -295,6 +295,7 @@ def train_subfigure_detector(
     max_minutes: float = typer.Option(None, min=0.0, help="Stop training after this many minutes (weights kept)."),
     pool_limit: int = typer.Option(None, min=1, help="At most this many single-panel images per pool."),
     backbone_weights: Path = BACKBONE_WEIGHTS_OPT,
+    overwrite: bool = typer.Option(False, help="Replace an existing --out weights file."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train the `model` panel detector on synthetic compound figures made from the archive's single-panel images."""
@@ -326,7 +327,7 @@ def train_subfigure_detector(
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
                 bar.update(1)
 
-            report = train_detector(train_pool, detector_config, out, seed=seed, device=device, progress=step_done,
+            report = train_detector(train_pool, detector_config, out, seed=seed, device=device, progress=step_done, overwrite=overwrite,
                                     max_seconds=max_minutes * 60 if max_minutes else None)
         rows = [("train pool", f"{len(train_pool)} images"), ("preset", detector_config.name),
                 ("steps", f"{report.steps} x {detector_config.batch_size} figures"),

@@ -147,6 +147,16 @@ def test_train_command_on_the_curation_archive(curation_archive, tmp_path):
     for what in ("train pool", "3 x 2 figures", "thresholds", "figures/s", "eval mAP@0.5", "eval mean IoU", "eval figure accuracy"):
         assert what in text
     assert ModelDetector(out, device="cpu").config.steps == 3
+    # the weights now exist (a subfigures table may be recorded against them): a second run refuses, leaves them alone
+    before = out.read_bytes()
+    args = ["curate", "train-subfigure-detector", str(curation_archive), "--out", str(out), "--steps", "2",
+            "--batch-size", "2", "--eval-figures", "0", "--calibrate-figures", "0", "--device", "cpu", "--no-progress"]
+    refused = CliRunner().invoke(_app(), args)
+    assert refused.exit_code == 2 and "--overwrite" in refused.output and "Traceback" not in refused.output
+    assert out.read_bytes() == before
+    replaced = CliRunner().invoke(_app(), [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert ModelDetector(out, device="cpu").config.steps == 2
 
 
 def test_train_command_refuses_bad_options_in_one_line(curation_archive, tmp_path):

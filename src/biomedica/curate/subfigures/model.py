@@ -233,13 +233,19 @@ FigureSource = Sequence[Image.Image] | Callable[[random.Random], SyntheticFigure
 
 def train_detector(pool: FigureSource, config: DetectorConfig, out: Path, seed: int = 0, device: str = "auto",
                    progress: Callable[[int, float], None] | None = None,
-                   synthetic: SyntheticConfig | None = None, max_seconds: float | None = None) -> TrainReport:
+                   synthetic: SyntheticConfig | None = None, max_seconds: float | None = None,
+                   overwrite: bool = False) -> TrainReport:
     """Train a panel detector on figures generated on the fly (seeded) and write `out` atomically.
 
     `pool`: single-panel images for `generate_figure`, or a callable `rng -> SyntheticFigure`.
     `progress(steps_done, loss)` is called after every step. `max_seconds`: stop after this
-    much training time (the learning rate anneals to it), saving the steps done so far.
+    much training time (the learning rate anneals to it), saving the steps done so far. An
+    existing `out` (weights a subfigures table may be recorded against) is refused before any
+    training unless `overwrite`.
     """
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists (weights a `curate subfigures` run may be recorded against); "
+                              "choose another --out, or pass --overwrite to replace it")
     import torch
 
     from biomedica.io.atomic import atomic_path
