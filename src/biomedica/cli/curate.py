@@ -149,14 +149,15 @@ def subfigures(
         ("panels out", f"{result.panels:,}"),
         ("  single / multiple figures", f"{result.single:,} / {result.multiple:,}"),
         ("  panels with an aligned subcaption", f"{result.aligned:,}"),
-        ("failed (errors/curate-subfigures-*)", f"{result.failed:,}"),
+        ("failed (errors/curate-subfigures-*)", f"{result.failed:,} figures, {result.failed_shards:,} unreadable shards"),
         ("shards done / skipped (already done)", f"{result.shards_done:,} / {result.shards_skipped:,}"),
         ("table", f"{result.path} ({result.table_rows:,} panels of {result.table_figures:,} figures){table}"),
         ("time", f"{result.seconds:.1f} s ({result.figures_per_second:.1f} figures/s)"),
     ])
-    if result.failed:  # the table is written without them: say so and exit 1, never 0 with figures left out
-        stderr.print(f"[yellow]{result.failed:,} figure(s) could not be read or detected and have no subfigure rows[/]; "
-                     "each is named in the annotations' errors (`biomedica inspect` shows them); fix or re-ingest them")
+    if result.failed or result.failed_shards:  # the table is written without them: exit 1, never 0 with figures left out
+        stderr.print(f"[yellow]{result.failed:,} figure(s) could not be read or detected and {result.failed_shards:,} "
+                     "shard(s) could not be read, so they have no subfigure rows[/]; each is named in the annotations' "
+                     "errors (`biomedica inspect` shows them); fix or re-ingest them and rerun (done shards are skipped)")
         raise typer.Exit(code=1)
 
 

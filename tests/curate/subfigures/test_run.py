@@ -271,3 +271,23 @@ def test_cli_exits_1_naming_the_figures_it_could_not_read(curation_archive, tmp_
     assert result.exit_code == 1, result.output
     assert "1 figure(s) could not be read" in _plain(result.output) and "Traceback" not in result.output
     assert pq.read_table(archive / "annotations" / "subfigures.parquet").num_rows > 0  # the others are written
+
+
+def test_a_damaged_shard_is_recorded_and_the_others_are_done(curation_archive, tmp_path):
+    """A truncated tar: one `shard-unreadable` error, no part for it (a rerun retries it), the rest written, exit 1."""
+    import shutil
+
+    archive = tmp_path / "archive"
+    shutil.copytree(curation_archive, archive)
+    shutil.rmtree(archive / "annotations", ignore_errors=True)
+    damaged = sorted(archive.glob("*/*.tar"))[0]
+    with open(damaged, "r+b") as handle:
+        handle.truncate(damaged.stat().st_size // 2)
+    result = CliRunner().invoke(_app(), ["curate", "subfigures", str(archive), "--no-progress", "--ocr", "off"])
+    assert result.exit_code == 1, result.output
+    assert "1 shard(s) could not be read" in _plain(result.output) and "Traceback" not in result.output
+    errors = [e for e in read_errors(archive).to_pylist() if e["kind"] == "shard-unreadable"]
+    assert [e["id"] for e in errors] == [damaged.name] and "rerun `curate subfigures`" in errors[0]["message"]
+    parts = {p.name for p in (archive / "annotations" / "subfigures").glob("*.parquet")}
+    assert f"{damaged.parent.name}-{damaged.stem}.parquet" not in parts and parts
+    assert pq.read_table(archive / "annotations" / "subfigures.parquet").num_rows > 0

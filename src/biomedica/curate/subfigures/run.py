@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import io
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class SubfigureResult:
     panels_updated: int | None = None  # rows of panels.parquet rewritten (None: no panels.parquet)
     ocr: bool = False  # panel letters read by OCR (SubfigureConfig.ocr resolved)
     ocr_figures: int = 0  # figures OCR'd (compound-looking ones only)
+    failed_shards: int = 0  # shards that could not be read to the end: no part written, a rerun retries them
 
     @property
     def figures_per_second(self) -> float:
@@ -207,7 +209,18 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
         if part.is_file():
             result.shards_skipped += 1
             continue
-        rows, errors = _shard_rows(tar_path, superseded, detector, progress, result, settings["ocr"])
+        counted = SubfigureResult(path=result.path, detector=result.detector)  # merged only when the shard is whole
+        try:
+            rows, errors = _shard_rows(tar_path, superseded, detector, progress, counted, settings["ocr"])
+        except (OSError, ValueError, tarfile.TarError) as exc:  # a damaged shard: recorded, no part, the rest goes on
+            sink.write(f"subfigures-{stem}", [ErrorRecord(
+                id=tar_path.name, stage=ERROR_STAGE, kind="shard-unreadable", source=str(tar_path),
+                message=f"{tar_path}: {type(exc).__name__}: {exc}; rebuild its unit (`biomedica inspect --verify` "
+                        "names it) and rerun `curate subfigures`: it redoes only this shard")])
+            result.failed_shards += 1
+            continue
+        for name in ("figures", "panels", "single", "multiple", "aligned", "failed", "ocr_figures"):
+            setattr(result, name, getattr(result, name) + getattr(counted, name))
         sink.write(f"subfigures-{stem}", errors)  # before the part: a part on disk means its errors are too
         write_table_atomic(part, pa.Table.from_pylist(rows, schema=SUBFIGURES_SCHEMA))
         result.shards_done += 1
