@@ -280,7 +280,7 @@ def test_a_damaged_shard_is_recorded_and_the_others_are_done(curation_archive, t
     archive = tmp_path / "archive"
     shutil.copytree(curation_archive, archive)
     shutil.rmtree(archive / "annotations", ignore_errors=True)
-    damaged = sorted(archive.glob("*/*.tar"))[0]
+    damaged = min(archive.glob("*/*.tar"))
     with open(damaged, "r+b") as handle:
         handle.truncate(damaged.stat().st_size // 2)
     result = CliRunner().invoke(_app(), ["curate", "subfigures", str(archive), "--no-progress", "--ocr", "off"])
