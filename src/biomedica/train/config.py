@@ -19,7 +19,7 @@ Streaming semantics (the one table users need):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -100,7 +100,8 @@ class SourceConfig(_Strict):
     groups: list[str] | None = Field(None, description="license groups of `archive` (default: all it has)")
     held_out_fraction: float = Field(
         DEFAULT_HELD_OUT_FRACTION, ge=0, le=1,
-        description="`archive`: leave out the articles evaluation holds out at this share (archive.split); 0 keeps them",
+        description="the share of articles evaluation holds out (archive.split): an `archive` source leaves them out "
+        "(0 keeps them, with a warning); `urls` and `selection` sources are checked against it (warnings)",
     )
     selection: str | None = Field(
         None, description="key manifest (.parquet or .jsonl with columns shard, key) from `biomedica select`"
@@ -131,7 +132,12 @@ class SourceConfig(_Strict):
 class DataConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     resampled: bool = Field(True, description="draw shards with replacement (needed for weights and step checkpoints)")
-    workers: int = Field(4, ge=0, description="DataLoader workers per GPU")
+    workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        "auto", description="DataLoader workers per training process; auto: this node's cores per process minus one, "
+        "1..16 (biomedica.train.loader); an int keeps resampled shard draws identical across machines"
+    )
+    pin_memory: bool | Literal["auto"] = Field("auto", description="page-locked batches for async GPU copies; auto: on with CUDA")
+    prefetch_factor: int = Field(4, ge=1, description="batches each DataLoader worker prepares ahead")
     seed: int = 0
     val: SourceConfig | None = Field(
         None, description="held-out shards for OpenCLIP's retrieval metrics (an archive: only its held-out eval articles)"

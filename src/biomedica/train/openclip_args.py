@@ -20,6 +20,7 @@ from pathlib import Path
 from biomedica.io.atomic import write_text_atomic
 from biomedica.net.stream import pipe_url
 from biomedica.train.config import TrainConfig
+from biomedica.train.loader import LoaderSettings, resolve_loader
 from biomedica.train.sources import ResolvedSource, Shard, resolve_source
 
 
@@ -51,6 +52,8 @@ class TrainPlan:
     epochs: EpochPlan
     val: ResolvedSource | None = None
     notes: list[str] = field(default_factory=list)
+    loader: LoaderSettings | None = None
+    warnings: list[str] = field(default_factory=list)  # the run may see evaluation articles (held-out overlap)
 
     def summary(self) -> dict:
         total = sum(s.weight for s in self.sources)
@@ -64,15 +67,22 @@ class TrainPlan:
             "steps_per_checkpoint": self.epochs.steps_per_epoch,
             "checkpoints": self.epochs.epochs,
             "total_steps": self.epochs.total_steps,
+            "loader": None if self.loader is None else self.loader.to_dict(),
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
-def plan_epochs(config: TrainConfig, world_size: int, source_samples: int) -> EpochPlan:
-    """Samples per OpenCLIP epoch and epoch count that give the requested steps (see module doc)."""
+def plan_epochs(config: TrainConfig, world_size: int, source_samples: int, workers: int | None = None) -> EpochPlan:
+    """Samples per OpenCLIP epoch and epoch count that give the requested steps (see module doc).
+
+    `workers`: the resolved DataLoader worker count (default: data.workers when it is a number, else 1).
+    """
     optim, schedule = config.optim, config.schedule
     global_batch = optim.batch_size * world_size * optim.accum_freq
-    workers = max(1, config.data.workers)
+    if workers is None:
+        workers = config.data.workers if isinstance(config.data.workers, int) else 1
+    workers = max(1, workers)
     if config.data.resampled:
         batches = schedule.checkpoint_every_steps * optim.accum_freq
     else:  # one pass over the data per epoch
@@ -144,7 +154,13 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
     sources = sources if sources is not None else [resolve_source(s) for s in config.data.sources]
     run_dir = config.run_dir
     notes = [note for s in sources for note in s.notes]
-    epochs = plan_epochs(config, world_size, sum(s.samples for s in sources))
+    warnings = [warning for s in sources for warning in s.warnings]
+    device = _device(config)
+    shards = sum(len(s.shards) for s in sources)
+    data = config.data
+    loader = resolve_loader(data.workers, data.pin_memory, data.prefetch_factor, device, world_size,
+                            None if data.resampled else shards)
+    epochs = plan_epochs(config, world_size, sum(s.samples for s in sources), loader.workers)
     if epochs.total_steps != config.schedule.total_steps:
         notes.append(
             f"{epochs.total_steps} steps will run ({epochs.epochs} checkpoints of {epochs.steps_per_epoch} steps), "
@@ -157,7 +173,7 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
     argv = ["--dataset-type", "webdataset", "--train-data", "::".join(urls), "--train-num-samples", str(epochs.samples_per_epoch)]
     if config.data.resampled:
         argv += ["--dataset-resampled"]
-        if config.data.workers == 0:
+        if loader.workers == 0:
             notes.append(
                 "data.workers is 0: OpenCLIP seeds resampled shard draws from the DataLoader worker seed, so "
                 "without workers every checkpoint interval streams the same shard sequence; use workers >= 1"
@@ -165,10 +181,9 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
         if len(sources) > 1:
             argv += ["--train-data-upsampling-factors", "::".join(f"{w:.12g}" for w in mixture_weights(sources))]
     else:
-        shards = sum(len(s.shards) for s in sources)
-        if shards < max(1, config.data.workers) * world_size:
+        if shards < max(1, loader.workers) * world_size:
             raise PlanError(
-                f"{shards} shard(s) for {max(1, config.data.workers)} workers x {world_size} processes: "
+                f"{shards} shard(s) for {max(1, loader.workers)} workers x {world_size} processes: "
                 "without resampling every worker needs a shard; lower data.workers or set resampled: true"
             )
     argv += [
@@ -184,7 +199,7 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
         "--lr-scheduler", optim.lr_scheduler,
         "--model", model.name,
         "--precision", model.precision,
-        "--workers", str(config.data.workers),
+        "--workers", str(loader.workers),
         "--seed", str(config.data.seed),
         "--logs", str(config.output_dir.resolve()),
         "--name", config.name,
@@ -193,7 +208,7 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
         "--resume", "latest",
         "--log-every-n-steps", str(config.logging.log_every_steps),
         "--report-to", ",".join(config.logging.report_to),
-        "--device", _device(config),
+        "--device", device,
         "--zeroshot-frequency", "0",
     ]
     if optim.grad_clip_norm is not None:
@@ -225,4 +240,4 @@ def build_plan(config: TrainConfig, world_size: int | None = None, sources: list
             "--val-frequency", str(config.eval.every_checkpoints),
         ]
     argv += config.extra_args
-    return TrainPlan(argv=argv, sources=sources, epochs=epochs, val=val, notes=notes)
+    return TrainPlan(argv=argv, sources=sources, epochs=epochs, val=val, notes=notes, loader=loader, warnings=warnings)

@@ -17,12 +17,14 @@ import re
 import subprocess
 import sys
 import zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from biomedica.io.atomic import publish, temp_path, write_json_atomic
 from biomedica.train.compat import openclip_tar_reader_fixed
 from biomedica.train.config import TrainConfig
+from biomedica.train.loader import openclip_loader_options
 from biomedica.train.monitor import METRICS_NAME, EvalHook, StepMonitor, patched_openclip
 from biomedica.train.openclip_args import TrainPlan, build_plan
 
@@ -125,6 +127,15 @@ def _write_plan(config: TrainConfig, plan: TrainPlan) -> None:
     if previous is not None and previous.get("config") != record["config"]:
         plan.notes.append(f"the config differs from the one this run started with (see {path}); resuming anyway")
         path = config.run_dir / f"plan-{len(list(config.run_dir.glob('plan-*.json'))) + 1}.json"
+    elif previous is not None and plan.loader is not None:
+        before = (previous.get("plan", {}).get("loader") or {}).get("workers")
+        if before is not None and before != plan.loader.workers:
+            plan.notes.append(
+                f"data.workers resolves to {plan.loader.workers} here, {before} when this run started: later "
+                f"intervals draw other shards than an uninterrupted run; set data.workers: {before} to keep them"
+            )
+            record["plan"] = plan.summary()
+            path = config.run_dir / f"plan-{len(list(config.run_dir.glob('plan-*.json'))) + 1}.json"
     write_json_atomic(path, record)  # a kill mid-write must not leave a plan.json the next resume cannot parse
 
 
@@ -158,12 +169,19 @@ def run_training(config: TrainConfig, print_fn=print, eval_hook: EvalHook | None
         resume_from = prepare_resume(config.run_dir)
         if resume_from is not None:
             print_fn(f"resuming from {resume_from}")
+    if plan.loader is not None:
+        loader = plan.loader
+        print_fn(f"loader: {loader.workers} worker(s) ({loader.how}), pin_memory {loader.pin_memory}, "
+                 f"prefetch_factor {loader.prefetch_factor}")
     for note in plan.notes:
         print_fn(f"note: {note}")
+    for warning in plan.warnings:
+        print_fn(f"warning: {warning}")
     eval_rows: list[dict] = []
     monitor = StepMonitor(config.run_dir / METRICS_NAME, config.logging.log_every_steps,
                           _collecting(eval_hook, eval_rows) if eval_hook else None)
-    with openclip_tar_reader_fixed(), patched_openclip(monitor) as openclip_main:
+    loader_options = openclip_loader_options(plan.loader) if plan.loader is not None else nullcontext()
+    with openclip_tar_reader_fixed(), loader_options, patched_openclip(monitor) as openclip_main:
         status = openclip_main.main(plan.argv)
     if status == -1:
         raise TrainingError(

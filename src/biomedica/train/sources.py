@@ -18,6 +18,12 @@ Three kinds of source (config `data.sources[*]`):
   samples are streamed (`biomedica.net.stream --keys`): when the shard has its archive
   index beside it (`NNNNNN.parquet`), only the byte ranges of the listed samples are read;
   otherwise the shard is read in full and filtered. Counts are exact (the rows per shard).
+
+Held-out overlap (training sources): an `archive` source with `held_out_fraction: 0`, a key
+manifest or a `selection.json` beside `urls` shards recording a split that does not cover the
+one evaluation holds out (`held_out_fraction` of the source: 5% by default, salt
+`biomedica-eval-v1`), or `urls` shards whose indexes list samples of held-out articles, each
+give a warning (the train summary and `plan.json`); what cannot be checked gives a note.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import braceexpand
 from biomedica.archive.keys import sample_article
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestError
-from biomedica.archive.selection import KeyManifest, SelectionManifestError, parse_key_manifest
+from biomedica.archive.selection import SELECTION_NAME, KeyManifest, SelectionManifestError, parse_key_manifest
 from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.archive.superseded import SUPERSEDED_NAME, superseded_from_bytes
 from biomedica.io.locations import is_remote, join_url, local_path, parent_url, sibling_url, url_scheme
@@ -71,6 +77,7 @@ class ResolvedSource:
     origin: str  # where the counts came from: sizes.json, manifest.json, selection, num_samples
     notes: list[str] = field(default_factory=list)
     held_out: HeldOutSplit | None = None  # the eval split left out (by train, or as a selection records it)
+    warnings: list[str] = field(default_factory=list)  # this source may hold evaluation articles
 
     @property
     def samples(self) -> int:
@@ -308,14 +315,17 @@ def resolve_source(source: SourceConfig, role: Literal["train", "val"] = "train"
 
     `role` matters for an `archive` source only: a training source leaves out the articles
     evaluation holds out; a validation source (`data.val`) keeps only those, so the
-    validation metrics are measured on articles training never saw.
+    validation metrics are measured on articles training never saw. A training source that
+    may hold evaluation articles gets a warning (see `held_out_overlap`).
     """
     options = fetch_options(source)
-    notes = []
+    notes: list[str] = []
+    warnings: list[str] = []
     held_out = None
+    split = HeldOutSplit(source.held_out_fraction)
     if source.archive:
         shards, origin = _resolve_archive(source, options)
-        held_out = HeldOutSplit(source.held_out_fraction)
+        held_out = split
         if role == "val":
             if not held_out.enabled:
                 raise SourceError(
@@ -334,13 +344,135 @@ def resolve_source(source: SourceConfig, role: Literal["train", "val"] = "train"
             if not shards:
                 raise SourceError(f"source {source.name}: every sample belongs to a held-out eval article; "
                                   "lower held_out_fraction")
+        else:
+            warnings.append(f"source {source.name}: held_out_fraction 0 trains on the articles evaluation holds out; "
+                            f"remove it (default {HeldOutSplit().fraction:g}) unless no evaluation uses this archive")
     elif source.selection:
         shards, origin, held_out = _resolve_selection(source, options)
-        if held_out is None:
-            notes.append("the key manifest records no held-out split: eval articles may be in it; "
-                         "make it with `biomedica select`")
+        if role == "train":
+            _check_key_manifest(source.name, shards, held_out, split, notes, warnings)
     else:
         shards, origin = _resolve_urls(source, options)
+        if role == "train":
+            _check_url_shards(source.name, shards, split, options, notes, warnings)
     if any(is_remote(s.url) for s in shards) and source.auth_env and not os.environ.get(source.auth_env):
         notes.append(f"environment variable {source.auth_env} is not set: authenticated reads will fail")
-    return ResolvedSource(source.name, source.weight, shards, options, origin, notes, held_out)
+    return ResolvedSource(source.name, source.weight, shards, options, origin, notes, held_out, warnings)
+
+
+# --- held-out overlap: does a training source hold articles evaluation holds out? -----------------
+
+HELD_OUT_CHECK_SHARDS = 256  # shard indexes read per `urls` source to count held-out samples (one small read each)
+_FIX = "select the shards with `biomedica select --exclude-held-out`, or train from an `archive` source"
+
+
+def held_out_overlap(name: str, recorded: HeldOutSplit, split: HeldOutSplit, where: str) -> str | None:
+    """A warning when data made with split `recorded` may hold articles evaluation's `split` holds out.
+
+    The split is a threshold on a salted hash, so `recorded` leaves out every article `split` holds
+    out exactly when the salts agree and its fraction is at least as large.
+    """
+    if not recorded.enabled:
+        return f"source {name}: {where} was built with --include-held-out (held-out fraction 0): it holds the eval articles; {_FIX}"
+    if recorded.salt != split.salt or recorded.fraction < split.fraction:
+        return (f"source {name}: {where} left out held-out split (fraction {recorded.fraction:g}, salt {recorded.salt!r}), "
+                f"not the one evaluation holds out (fraction {split.fraction:g}, salt {split.salt!r}): some eval "
+                f"articles may be in it; {_FIX} (or set this source's held_out_fraction to the eval split)")
+    return None
+
+
+def _not_checked(name: str, split: HeldOutSplit) -> str | None:
+    if split.enabled:
+        return None
+    return (f"source {name}: held_out_fraction 0: not checked for articles evaluation holds out; "
+            f"remove it (default {HeldOutSplit().fraction:g}) to check")
+
+
+def _check_key_manifest(name: str, shards: list[Shard], recorded: HeldOutSplit | None, split: HeldOutSplit,
+                        notes: list[str], warnings: list[str]) -> None:
+    """A key manifest's recorded split against eval's; without a record, its keys are counted (no I/O)."""
+    skipped = _not_checked(name, split)
+    if skipped:
+        warnings.append(skipped)
+        return
+    if recorded is not None:
+        warning = held_out_overlap(name, recorded, split, "its key manifest")
+        if warning:
+            warnings.append(warning)
+        return
+    keys = [key for shard in shards for key in shard.keys or ()]
+    held = sum(split.holds(key) for key in keys)
+    if held:
+        warnings.append(f"source {name}: the key manifest records no held-out split and {held:,} of its {len(keys):,} "
+                        f"sample(s) belong to held-out eval articles (fraction {split.fraction:g}); {_FIX}")
+    else:
+        notes.append(f"source {name}: the key manifest records no held-out split; none of its {len(keys):,} "
+                     "sample(s) belongs to a held-out eval article")
+
+
+def _check_url_shards(name: str, shards: list[Shard], split: HeldOutSplit, options: FetchOptions,
+                      notes: list[str], warnings: list[str]) -> None:
+    """`selection.json` beside the shards (select records its split there); else count from the shard indexes."""
+    skipped = _not_checked(name, split)
+    if skipped:
+        warnings.append(skipped)
+        return
+    unrecorded: list[Shard] = []
+    by_folder: OrderedDict[str, list[Shard]] = OrderedDict()
+    for shard in shards:
+        by_folder.setdefault(parent_url(shard.url), []).append(shard)
+    for folder, folder_shards in by_folder.items():
+        recorded = _recorded_split(join_url(folder, SELECTION_NAME), options)
+        if recorded is None:
+            unrecorded += folder_shards
+            continue
+        warning = held_out_overlap(name, recorded, split, f"the selection in {folder}")
+        if warning:
+            warnings.append(warning)
+        else:
+            notes.append(f"source {name}: {folder} is a selection that left out the held-out eval articles "
+                         f"(fraction {recorded.fraction:g})")
+    if unrecorded:
+        _count_held_out(name, unrecorded, split, options, notes, warnings)
+
+
+def _recorded_split(url: str, options: FetchOptions) -> HeldOutSplit | None:
+    """The held-out split a `selection.json` records; None when there is none (or it cannot be read)."""
+    try:
+        record = json.loads(read_bytes(url, options))
+        return HeldOutSplit.from_dict(record["held_out"])
+    except (FetchError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _count_held_out(name: str, shards: list[Shard], split: HeldOutSplit, options: FetchOptions,
+                    notes: list[str], warnings: list[str]) -> None:
+    """Count the samples of held-out articles in the shards' indexes (`NNNNNN.parquet` beside each tar)."""
+    checked = shards[:HELD_OUT_CHECK_SHARDS]
+    held = samples = unindexed = 0
+    for shard in checked:
+        index_url = index_url_of(shard.url)
+        if index_url is None:
+            unindexed += 1
+            continue
+        try:
+            index = _read_split_columns(index_url, options)
+        except (FetchError, OSError, ValueError):  # NotFoundError is a FetchError; a broken index is unchecked too
+            unindexed += 1
+            continue
+        allowed = set(shard.keys) if shard.keys is not None else None
+        for key, pmcid in zip(index.column("key").to_pylist(), index.column("pmcid").to_pylist()):
+            if allowed is None or key in allowed:
+                samples += 1
+                held += split.holds(key, pmcid)
+    scope = f"{len(checked) - unindexed:,} of {len(shards):,} shard(s)"
+    if held:
+        warnings.append(f"source {name}: {held:,} of {samples:,} sample(s) in {scope} belong to held-out eval articles "
+                        f"(fraction {split.fraction:g}); {_FIX}")
+    elif unindexed == len(checked):
+        notes.append(f"source {name}: no selection.json and no shard index (NNNNNN.parquet) beside its shards, so "
+                     "whether it holds held-out eval articles cannot be checked")
+    else:
+        notes.append(f"source {name}: no held-out eval article in {samples:,} sample(s) of {scope} checked")
+    if unindexed and held:
+        notes.append(f"source {name}: {unindexed:,} shard(s) have no index and were not checked for held-out articles")
