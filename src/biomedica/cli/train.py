@@ -69,10 +69,14 @@ def run(
 
     rows = read_metrics(result.run_dir)
     last = rows[-1] if rows else {}
+    loader = result.plan.loader
     print_summary(f"biomedica train run -> {result.run_dir}", [
         ("steps done", f"{last.get('step', -1) + 1:,}"),
         ("loss (last step)", f"{last.get('loss', float('nan')):.4f}"),
         ("checkpoints", f"{len(result.checkpoints):,}"),
+        *((("data workers", f"{loader.workers} ({loader.how})"),) if loader is not None else ()),
+        ("held-out overlap warnings", f"{len(result.plan.warnings):,}"),
+        *((f"warning {i}", w) for i, w in enumerate(result.plan.warnings, 1)),
         *((("evaluations", f"{len(result.eval_results):,}"),) if config.eval.tasks else ()),
         ("checkpoint folder", str(result.run_dir / "checkpoints")),
     ])
@@ -95,6 +99,8 @@ def plan(
     except (SourceError, PlanError) as exc:
         fail(str(exc))
     summary = result.summary()
+    for warning in result.warnings:
+        stderr.print(f"warning: {warning}")
     if argv:
         summary["openclip_argv"] = result.argv
     typer.echo(json.dumps(summary, indent=1))
