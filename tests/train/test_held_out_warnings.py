@@ -56,8 +56,8 @@ def test_raw_archive_shard_urls_are_counted_from_their_indexes(demo_archive):
     indexes = sorted(p for g in groups for p in (demo_archive / g).glob("0*.parquet"))
     clean = resolve_source(SourceConfig(name="raw", urls=urls))  # eval's split: none of the 12 articles
     assert clean.warnings == []
-    assert clean.notes == [f"source raw: no held-out eval article in {_held(indexes, HeldOutSplit())[1]} sample(s) "
-                           f"of {len(indexes)} of {len(indexes)} shard(s) checked"]
+    checked = _held(indexes, HeldOutSplit())[1]
+    assert clean.notes == [f"source raw: no held-out eval article in {checked} sample(s) of {len(indexes)} of {len(indexes)} shard(s) checked"]
     held, total = _held(indexes, HeldOutSplit(SPLIT))
     assert 0 < held < total
     resolved = resolve_source(SourceConfig(name="raw", urls=urls, held_out_fraction=SPLIT))
@@ -76,8 +76,9 @@ def test_shards_without_indexes_cannot_be_checked(demo_archive, tmp_path):
     shutil.copy(demo_archive / "commercial" / "sizes.json", folder / "sizes.json")
     resolved = resolve_source(SourceConfig(name="bare", urls=_urls(folder), held_out_fraction=SPLIT))
     assert resolved.warnings == []
-    assert resolved.notes == ["source bare: no selection.json and no shard index (NNNNNN.parquet) beside its shards, "
-                              "so whether it holds held-out eval articles cannot be checked"]
+    [note] = resolved.notes
+    assert note == ("source bare: no selection.json and no shard index (NNNNNN.parquet) beside its shards, "
+                    "so whether it holds held-out eval articles cannot be checked")
 
 
 def test_select_output_records_its_split_in_selection_json(selections, serve):

@@ -92,7 +92,7 @@ class _WebdatasetWithOptions:
     def __getattr__(self, name: str):
         return getattr(self._module, name)
 
-    def WebLoader(self, *args: Any, **kwargs: Any):  # noqa: N802 - the name OpenCLIP calls
+    def WebLoader(self, *args: Any, **kwargs: Any):  # the name OpenCLIP calls
         return self._module.WebLoader(*args, **{**self._options, **kwargs})
 
 
