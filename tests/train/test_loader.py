@@ -88,3 +88,22 @@ def test_openclip_webloader_gets_pin_memory_and_prefetch_factor(tmp_path):
     assert openclip_data.wds is webdataset  # restored
     stock = openclip_data.get_wds_dataset(args, preprocess, is_train=True, epoch=0, tokenizer=tokenizer).dataloader
     assert (stock.pipeline[0].pin_memory, stock.pipeline[0].prefetch_factor) == (False, 2)  # OpenCLIP's / PyTorch's
+
+
+def test_a_resume_on_a_machine_with_other_cores_is_noted(tmp_path, monkeypatch):
+    """`auto` resolves per machine; a changed count changes later shard draws, so the plan says so and how to keep them."""
+    import json
+
+    from biomedica.train.run import _write_plan
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    write_shards(tmp_path / "d", "A", [4], (1, 1, 1), "x")
+    config = parse_config(tiny_config(tmp_path / "runs", [], data={"sources": [{"name": "a", "urls": str(tmp_path / "d" / "000000.tar")}]}))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(6)))
+    _write_plan(config, build_plan(config))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)))
+    plan = build_plan(config)
+    _write_plan(config, plan)
+    assert any("resolves to 2 here, 5 when this run started" in n and "data.workers: 5" in n for n in plan.notes)
+    assert json.loads((config.run_dir / "plan.json").read_text())["plan"]["loader"]["workers"] == 5  # the first kept
+    assert json.loads((config.run_dir / "plan-1.json").read_text())["plan"]["loader"]["workers"] == 2
