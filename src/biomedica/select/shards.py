@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,14 +37,19 @@ from PIL import Image
 
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.layout import ArchiveLayout
-from biomedica.archive.shard_writer import ShardWriter
+from biomedica.archive.shard_writer import SELECT_IMAGE_EXTENSIONS, ShardWriter
 from biomedica.exec import run_units, stop_if_orphaned
+from biomedica.images.training import TrainingImage, TrainingImageSpec, make_training_image
 from biomedica.io.atomic import publish
-from biomedica.records import SHARD_SCHEMA, SUBFIGURE_SHARD_SCHEMA, ErrorRecord
+from biomedica.records import (
+    SHARD_SCHEMA,
+    SUBFIGURE_SHARD_SCHEMA,
+    TRAINING_SHARD_SCHEMA,
+    ErrorRecord,
+    FigureRecord,
+    TrainingCopyRecord,
+)
 from biomedica.select.write import ERROR_STAGE, figure_record, panel_sample
-
-if TYPE_CHECKING:
-    from biomedica.images.training import TrainingImageSpec
 
 PLAN_NAME = "select-plan.json"
 PLAN_VERSION = 1
@@ -155,7 +160,8 @@ def write_shard(unit: ShardUnit, job: ShardJob) -> ShardCounts:
     schema = SUBFIGURE_SHARD_SCHEMA if job.unit == "subfigure" else _figure_schema(job.spec)
     counts = ShardCounts(name)
     errors: list[ErrorRecord] = []
-    writer = ShardWriter(out / f"{name}.tar", out / f"{name}.parquet", schema=schema)
+    writer = ShardWriter(out / f"{name}.tar", out / f"{name}.parquet", schema=schema,
+                         image_extensions=SELECT_IMAGE_EXTENSIONS)
     try:
         with ExitStack() as files:
             members = _Members(job.archive, files)
@@ -173,17 +179,11 @@ def write_shard(unit: ShardUnit, job: ShardJob) -> ShardCounts:
 
 
 def _figure_schema(spec: TrainingImageSpec | None) -> pa.Schema:
-    if spec is None:
-        return SHARD_SCHEMA
-    from biomedica.records import TRAINING_SHARD_SCHEMA
-
-    return TRAINING_SHARD_SCHEMA
+    return SHARD_SCHEMA if spec is None else TRAINING_SHARD_SCHEMA
 
 
 def _add_figures(rows: pa.Table, members: _Members, writer: ShardWriter, spec: TrainingImageSpec | None,
                  counts: ShardCounts, errors: list[ErrorRecord]) -> None:
-    if spec is not None:
-        from biomedica.images.training import make_training_image
     for row in rows.to_pylist():
         stop_if_orphaned()
         record = figure_record(row)
@@ -207,10 +207,8 @@ def _add_figures(rows: pa.Table, members: _Members, writer: ShardWriter, spec: T
         counts.bytes_out += len(image.data)
 
 
-def training_copy(record, row: dict, image):
+def training_copy(record: FigureRecord, row: dict, image: TrainingImage) -> TrainingCopyRecord:
     """The TrainingCopyRecord of a resized copy: the copy's format/size/sha256, the stored image's as original_*."""
-    from biomedica.records import TrainingCopyRecord
-
     fields_ = {**record.__dict__, "image_format": image.extension, "width": image.width, "height": image.height,
                "sha256": hashlib.sha256(image.data).hexdigest()}
     return TrainingCopyRecord(**fields_, original_image_format=record.image_format, original_width=record.width,

@@ -92,9 +92,9 @@ def panel_sample(row: dict, parent: FigureRecord, image: Image.Image, spec: Trai
     if spec is None:
         data, image_format = encode_crop(image, (x0, y0, x1, y1), parent.image_format or "png"), parent.image_format
     else:
-        from biomedica.images.training import make_training_image
+        from biomedica.images.training import training_image_from_pixels
 
-        made = make_training_image(lossless_crop(image, (x0, y0, x1, y1)), spec, name=key)
+        made = training_image_from_pixels(image.crop((x0, y0, x1, y1)), spec)
         data, image_format = made.data, made.extension
     with Image.open(io.BytesIO(data)) as stored:
         phash = perceptual_hash(stored)
@@ -108,24 +108,6 @@ def panel_sample(row: dict, parent: FigureRecord, image: Image.Image, spec: Trai
         subfigure_method=row.get("subfigure_method"), figure_caption=parent.caption,
     )
     return record, data
-
-
-def lossless_crop(image: Image.Image, box: tuple[int, int, int, int]) -> bytes:
-    """The crop as bytes make_training_image reads, pixels, mode and ICC profile unchanged.
-
-    PNG (fast, level 1) holds every mode an archive image decodes to but CMYK (Adobe JPEGs), which goes as TIFF.
-    """
-    crop = image.crop(box)
-    buffer = io.BytesIO()
-    icc = image.info.get("icc_profile")
-    extra = {"icc_profile": icc} if icc else {}
-    if crop.mode == "CMYK":
-        crop.save(buffer, format="TIFF", **extra)
-    else:
-        if "transparency" in image.info:
-            extra["transparency"] = image.info["transparency"]
-        crop.save(buffer, format="PNG", compress_level=1, **extra)
-    return buffer.getvalue()
 
 
 def _round(score: float | None) -> float | None:
