@@ -95,6 +95,37 @@ class SubfigureRecord(FigureRecord):
 
 
 @dataclass
+class TrainingCopyRecord(FigureRecord):
+    """A training-ready copy (`select --image-size`): the figure record of the resized copy plus its original.
+
+    The FigureRecord fields describe the copy (width/height/sha256/image_format of the resized bytes;
+    key, caption, licence... unchanged: the original key); original_* describe the archive's stored
+    image it was made from, so a copy can always be traced (and checked) against the archive. phash
+    stays the original's: it is a content hash, and the copy shows the same content. Its `.json`
+    nests the provenance under `original`; its shard index row carries it flat (TRAINING_INDEX_FIELDS).
+    """
+
+    original_image_format: str | None = None  # "jpg" | "png": the archive member's extension
+    original_width: int | None = None
+    original_height: int | None = None
+    original_sha256: str | None = None  # of the archive member's bytes
+    original_shard: str | None = None  # "<group>/NNNNNN.tar" in the archive
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `.json` member: the figure fields plus `original` {image_format, width, height, sha256, shard}."""
+        flat = asdict(self)
+        record = {name: flat[name] for name in FIGURE_SCHEMA.names}
+        record["original"] = {
+            "image_format": self.original_image_format, "width": self.original_width,
+            "height": self.original_height, "sha256": self.original_sha256, "shard": self.original_shard,
+        }
+        return record
+
+    def index_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Author:
     name: str  # display name: "Given Surname" or the collab name
     surname: str | None = None
@@ -277,6 +308,17 @@ SUBFIGURE_INDEX_FIELDS = [
 ]
 SUBFIGURE_SHARD_SCHEMA = pa.schema(list(SHARD_SCHEMA) + [pa.field(n, t) for n, t in SUBFIGURE_INDEX_FIELDS])
 
+# Columns a training-ready shard's index (select --image-size, --unit figure) adds after SHARD_SCHEMA's:
+# TrainingCopyRecord's own fields, the archive image the copy was made from.
+TRAINING_INDEX_FIELDS = [
+    ("original_image_format", _STR),
+    ("original_width", pa.int32()),
+    ("original_height", pa.int32()),
+    ("original_sha256", _STR),
+    ("original_shard", _STR),
+]
+TRAINING_SHARD_SCHEMA = pa.schema(list(SHARD_SCHEMA) + [pa.field(n, t) for n, t in TRAINING_INDEX_FIELDS])
+
 
 def _check_schema_matches(cls: type, schema: pa.Schema) -> None:
     names = [f.name for f in fields(cls)]
@@ -288,3 +330,4 @@ _check_schema_matches(FigureRecord, FIGURE_SCHEMA)
 _check_schema_matches(ArticleRecord, ARTICLE_SCHEMA)
 _check_schema_matches(ErrorRecord, ERROR_SCHEMA)
 _check_schema_matches(SubfigureRecord, pa.schema(list(FIGURE_SCHEMA) + [pa.field(n, t) for n, t in SUBFIGURE_INDEX_FIELDS]))
+_check_schema_matches(TrainingCopyRecord, pa.schema(list(FIGURE_SCHEMA) + [pa.field(n, t) for n, t in TRAINING_INDEX_FIELDS]))

@@ -31,6 +31,11 @@ from biomedica.records import SHARD_SCHEMA, FigureRecord
 # so keys must not contain dots or slashes; we also keep them shell- and URL-safe.
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,90}")
 PARQUET_ROW_GROUP_SIZE = 1024  # ~1-10 row groups per shard: cheap to skip with the key stats
+# Image members a `select --output shards` shard may hold: the archive's own (layout.IMAGE_EXTENSIONS,
+# what the archive stores and its reader accepts) plus "webp" for training-ready copies
+# (`--image-format webp`). OpenCLIP's loader reads jpg;png;jpeg;webp. The archive itself keeps
+# jpg/png only: ShardWriter's default stays IMAGE_EXTENSIONS; select passes this set.
+SELECT_IMAGE_EXTENSIONS = (*IMAGE_EXTENSIONS, "webp")
 
 
 def sample_key_problem(key: object) -> str | None:
@@ -141,9 +146,12 @@ class ShardWriter:
     """Writes one shard (`<unit>.tar`) and its index (`<unit>.parquet`) under temporary names."""
 
     def __init__(self, tar_path: Path, index_path: Path, row_group_size: int = PARQUET_ROW_GROUP_SIZE,
-                 schema: pa.Schema = SHARD_SCHEMA) -> None:
-        """`schema`: the index schema, SHARD_SCHEMA or one extending it (records.SUBFIGURE_SHARD_SCHEMA)."""
+                 schema: pa.Schema = SHARD_SCHEMA, *, image_extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> None:
+        """`schema`: the index schema, SHARD_SCHEMA or one extending it (records.SUBFIGURE_SHARD_SCHEMA,
+        TRAINING_SHARD_SCHEMA). `image_extensions`: the image members allowed; the archive's jpg/png by
+        default, SELECT_IMAGE_EXTENSIONS for select outputs (training copies may be webp)."""
         self.tar_path = Path(tar_path)
+        self.image_extensions = tuple(image_extensions)
         self.index_path = Path(index_path)
         self.row_group_size = row_group_size
         self.schema = schema
@@ -160,8 +168,8 @@ class ShardWriter:
 
         The index row is `record.index_row()` (a SubfigureRecord's carries its extra columns flat).
         """
-        if image_ext not in IMAGE_EXTENSIONS:
-            raise ValueError(f"image_ext must be one of {IMAGE_EXTENSIONS}, got {image_ext!r} for {record.key}")
+        if image_ext not in self.image_extensions:
+            raise ValueError(f"image_ext must be one of {self.image_extensions}, got {image_ext!r} for {record.key}")
         if record.image_format is not None and record.image_format != image_ext:
             raise ValueError(
                 f"{record.key}: record.image_format is {record.image_format!r} but the bytes are stored as "

@@ -1,0 +1,243 @@
+"""Training-ready copies of archive images: decoded once, resized, re-encoded small (`select --image-size`).
+
+The archive keeps figures as published (multi-megapixel JPEGs and lossless PNGs), which costs a
+training loader most of its time in decode and resize. OpenCLIP's train transform is
+RandomResizedCrop(224, scale=(0.9, 1.0)) on the decoded image, so a copy whose shorter side is a
+little above 224 gives the crop nearly the same pixels at a fraction of the decode cost and bytes.
+
+Defaults (size, quality) are picked by `benchmarks/training_images.py`; see DEFAULT_SIZE below for
+the measured table and the reasons.
+
+Stage-free: Pillow and numpy only; the select stage calls `make_training_image` per sample.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from PIL import Image, ImageCms, ImageOps
+
+from biomedica.images.errors import IMAGE_EMPTY, IMAGE_UNSUPPORTED, ImageError
+from biomedica.images.prepare import ImageConfig, _jpeg_ready, _load, _open, _scientific_tiff
+from biomedica.images.sniff import sniff_format
+
+ResizeMode = Literal["shorter-side", "longer-side", "center-crop"]
+TrainingFormat = Literal["jpeg", "webp"]
+
+DEFAULT_SIZE = 256
+DEFAULT_QUALITY = 90
+MIN_SIZE = 32
+MAX_SIZE = 16384  # WebP's own limit; far above any training resolution
+WEBP_METHOD = 4  # libwebp effort 0..6: 4 is its default, 6 costs ~2x the time for ~2% fewer bytes
+# JPEG chroma subsampling by quality: 4:4:4 (0) keeps coloured text and thin coloured lines sharp,
+# 4:2:0 (2) saves ~25% bytes; below this quality the chroma loss is small next to the luma loss.
+JPEG_FULL_CHROMA_FROM_QUALITY = 90
+_EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+_KEEPABLE_FORMATS = {"jpeg": "JPEG", "webp": "WEBP"}  # Pillow's format name whose bytes may be kept
+_DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+_ORIENTATION_TAG = 0x0112
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
+_DECODE_LIMITS = ImageConfig()  # the archive's decompression-bomb guard
+
+
+@dataclass(frozen=True)
+class TrainingImageSpec:
+    """What a training-ready copy looks like: its size rule and encoding (recorded in selection.json)."""
+
+    size: int  # pixels, >= 32: the shorter side (shorter-side, center-crop) or longer side (longer-side)
+    mode: ResizeMode = "shorter-side"
+    format: TrainingFormat = "jpeg"
+    quality: int = DEFAULT_QUALITY  # 1..100
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise ValueError(
+                f"image size must be a whole number of pixels in {MIN_SIZE}..{MAX_SIZE}, got {self.size!r}; "
+                f"use e.g. --image-size {DEFAULT_SIZE}"
+            )
+        if self.mode not in get_args(ResizeMode):
+            raise ValueError(
+                f"resize mode must be one of {', '.join(get_args(ResizeMode))}, got {self.mode!r}; "
+                "use e.g. --resize-mode shorter-side"
+            )
+        if self.format not in get_args(TrainingFormat):
+            raise ValueError(
+                f"image format must be one of {', '.join(get_args(TrainingFormat))}, got {self.format!r}; "
+                "use e.g. --image-format jpeg"
+            )
+        if isinstance(self.quality, bool) or not isinstance(self.quality, int) or not 1 <= self.quality <= 100:
+            raise ValueError(
+                f"quality must be a whole number in 1..100, got {self.quality!r}; use e.g. --quality {DEFAULT_QUALITY}"
+            )
+
+    @property
+    def extension(self) -> str:
+        """The tar member extension: "jpg" | "webp" (OpenCLIP's loader reads jpg;png;jpeg;webp)."""
+        return _EXTENSIONS[self.format]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"size": self.size, "mode": self.mode, "format": self.format, "quality": self.quality}
+
+
+@dataclass(frozen=True)
+class TrainingImage:
+    """The encoded copy and its pixel size (what the copy's FigureRecord fields describe)."""
+
+    data: bytes
+    extension: str  # "jpg" | "webp"
+    width: int
+    height: int
+
+
+def _scaled(other: int, reference: int, size: int) -> int:
+    """`other * size / reference`, rounded half up, at least 1 (integer arithmetic: no float ties)."""
+    return max(1, (2 * other * size + reference) // (2 * reference))
+
+
+def target_size(width: int, height: int, spec: TrainingImageSpec) -> tuple[int, int]:
+    """Size after the resize step (before a center-crop), never larger than the source (no upscaling).
+
+    shorter-side and center-crop scale the shorter side to `spec.size`, longer-side the longer side;
+    the other side keeps the aspect ratio (rounded to the nearest pixel). A source whose reference
+    side is already <= size keeps its size.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    by_longer = spec.mode == "longer-side"
+    reference = max(width, height) if by_longer else min(width, height)
+    if reference <= spec.size:
+        return width, height
+    if (width >= height) == by_longer:  # the width is the reference side
+        return spec.size, _scaled(height, width, spec.size)
+    return _scaled(width, height, spec.size), spec.size
+
+
+def _cropped_size(width: int, height: int, spec: TrainingImageSpec) -> tuple[int, int]:
+    if spec.mode != "center-crop":
+        return width, height
+    side = min(width, height)
+    return side, side
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block means "no orientation", as browsers read it
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """RGB pixels tagged with a non-sRGB profile (Adobe RGB, Display P3, ...) converted to sRGB.
+
+    Training loaders ignore ICC profiles, so the copy carries sRGB pixels and no profile. A profile
+    that does not parse, or is not RGB, leaves the pixels as they are.
+    """
+    if not icc or image.mode != "RGB":
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if source.profile.xcolor_space.strip() != "RGB":
+            return image
+        if "srgb" in (source.profile.profile_description or "").lower():
+            return image
+        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError, AttributeError):
+        return image
+
+
+def _decodable(data: bytes, name: str) -> Image.Image:
+    """Open (header only; size limits checked); a TIFF Pillow cannot read goes through tifffile."""
+    try:
+        return _open(data, name, _DECODE_LIMITS)
+    except ImageError as refused:
+        sniffed = sniff_format(data)
+        if refused.kind == IMAGE_UNSUPPORTED and sniffed is not None and sniffed.name == "tiff":
+            fallback = _scientific_tiff(data, name, _DECODE_LIMITS)
+            if fallback is not None:
+                return fallback
+        raise
+
+
+def _jpeg_subsampling(quality: int) -> int:
+    return 0 if quality >= JPEG_FULL_CHROMA_FROM_QUALITY else 2
+
+
+def encode_training_image(image: Image.Image, spec: TrainingImageSpec, *, subsampling: int | None = None) -> bytes:
+    """Encode 8-bit L/RGB pixels with fixed settings (same pixels -> same bytes).
+
+    JPEG: baseline (progressive off, optimize off: Huffman optimisation saves ~3% bytes at ~30% more
+    encode time), chroma 4:4:4 from quality JPEG_FULL_CHROMA_FROM_QUALITY up, else 4:2:0;
+    `subsampling` (Pillow's 0/1/2) overrides that, for the benchmark. WebP: lossy, method WEBP_METHOD.
+    """
+    buffer = io.BytesIO()
+    if spec.format == "jpeg":
+        image.save(
+            buffer, "JPEG", quality=spec.quality, optimize=False, progressive=False,
+            subsampling=_jpeg_subsampling(spec.quality) if subsampling is None else subsampling,
+        )
+    else:
+        image.save(buffer, "WEBP", quality=spec.quality, method=WEBP_METHOD, lossless=False, exact=False)
+    return buffer.getvalue()
+
+
+def make_training_image(data: bytes, spec: TrainingImageSpec, name: str = "image") -> TrainingImage:
+    """Decode stored bytes, orient, bring to 8-bit sRGB, resize (no upscaling), optionally center-crop, encode.
+
+    Input: jpg/png as the archive stores them, or anything Pillow (or tifffile) reads. Steps: EXIF
+    orientation applied; 8-bit RGB or L (16-bit and float scaled by their type's range as a browser
+    shows them, alpha laid on white, palette -> RGB, CMYK -> RGB through its profile, other ICC
+    profiles -> sRGB); resize by `target_size` (JPEG: libjpeg DCT scaling via Image.draft to >= 2x the
+    target first, then LANCZOS with reducing_gap 3); center-crop when asked; encode by
+    `encode_training_image`.
+
+    Kept bytes: when nothing would change the pixels - the source is already in the target format
+    (JPEG for jpeg, WebP for webp), RGB or L, not larger than the target, with no EXIF rotation, no
+    ICC profile and no crop to make - its bytes are returned unchanged (after checking they decode):
+    re-encoding would only add loss. Every other source is re-encoded. Output is deterministic.
+
+    Raises ImageError (kind image-empty / image-corrupt / image-unsupported / image-too-large; the
+    message names `name` and the fix) on input that does not decode.
+    """
+    if not data:
+        raise ImageError(IMAGE_EMPTY, f"'{name}' is empty (0 bytes); rebuild its archive unit or leave the sample out")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        image = _decodable(data, name)
+        orientation = _orientation(image)
+        swapped = orientation in _SWAPPING_ORIENTATIONS
+        width, height = image.size
+        upright = (height, width) if swapped else (width, height)
+        target = target_size(*upright, spec)
+        if (
+            image.format == _KEEPABLE_FORMATS[spec.format]
+            and image.mode in ("RGB", "L")
+            and target == upright
+            and _cropped_size(*target, spec) == target
+            and orientation == 1
+            and not image.info.get("icc_profile")
+        ):
+            _load(image, name, _DECODE_LIMITS)  # a kept copy must decode too
+            return TrainingImage(data=bytes(data), extension=spec.extension, width=width, height=height)
+        if image.format in _DRAFT_FORMATS and target != upright:
+            stored_target = (target[1], target[0]) if swapped else target
+            image.draft(None, (2 * stored_target[0], 2 * stored_target[1]))  # type: ignore[arg-type]
+        _load(image, name, _DECODE_LIMITS)
+        icc = image.info.get("icc_profile")
+        if orientation != 1:
+            image = ImageOps.exif_transpose(image)
+        ready = _jpeg_ready(image)
+        if image.mode != "CMYK":  # _jpeg_ready already took CMYK through its profile
+            ready = _to_srgb(ready, icc)
+        if ready.size != target:
+            ready = ready.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        final = _cropped_size(*target, spec)
+        if final != target:
+            left, top = (target[0] - final[0]) // 2, (target[1] - final[1]) // 2
+            ready = ready.crop((left, top, left + final[0], top + final[1]))
+        encoded = encode_training_image(ready, spec)
+    return TrainingImage(data=encoded, extension=spec.extension, width=ready.width, height=ready.height)
