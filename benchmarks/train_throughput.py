@@ -171,7 +171,7 @@ def training_ready(archive: Path, out: Path, args) -> Path:
 
     fields = SelectConfig.model_fields
     if "image_size" not in fields:
-        raise SystemExit("this biomedica has no `select --image-size` (training-ready shards): update biomedica")
+        return _dev_training_ready(archive, out, args)
     options = {"archive": archive, "out": out, "output": "shards", "image_size": args.image_size,
                "samples_per_shard": args.samples_per_shard, "held_out_fraction": 0.0}
     if "image_format" in fields:
@@ -183,6 +183,35 @@ def training_ready(archive: Path, out: Path, args) -> Path:
     if "workers" in fields:
         options["workers"] = args.select_workers
     run_select(SelectConfig(**options))
+    return out
+
+
+def _dev_training_ready(archive: Path, out: Path, args) -> Path:
+    """DEVELOPMENT ONLY, until select has --image-size: each archive shard's images through
+    images.training.make_training_image (json/txt copied), one tar + key index per shard."""
+    import tarfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from biomedica.images.training import TrainingImageSpec, make_training_image
+
+    print("WARNING: training-ready shards built without select (no --image-size in this biomedica)", file=sys.stderr)
+    spec = TrainingImageSpec(args.image_size, format=args.image_format, quality=args.quality)
+    out.mkdir(parents=True)
+    for n, shard in enumerate(dataset("originals", archive).shards):
+        keys = []
+        with tarfile.open(shard) as src, tarfile.open(out / f"{n:06d}.tar", "w") as dst:
+            for member in src:
+                data = src.extractfile(member).read()
+                stem, ext = member.name.rsplit(".", 1)
+                if ext in ("jpg", "png"):
+                    copy = make_training_image(data, spec, member.name)
+                    data, member = copy.data, tarfile.TarInfo(f"{stem}.{copy.extension}")
+                    keys.append(stem)
+                member.size = len(data)
+                dst.addfile(member, io.BytesIO(data))
+        pq.write_table(pa.table({"key": keys}), out / f"{n:06d}.parquet")
     return out
 
 
