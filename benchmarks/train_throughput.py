@@ -145,10 +145,10 @@ def _quiet_ingest(config) -> None:
             run_ingest(config)
 
 
-def fixture_archive(folder: Path, copies: int, workers: int) -> Path:
+def fixture_archive(folder: Path, copies: int, workers: int, fixtures: Path = FIXTURES) -> Path:
     from biomedica.ingest.config import IngestConfig
 
-    per_copy, _ = write_fixture_corpus(folder / "corpus", copies)
+    per_copy, _ = write_fixture_corpus(folder / "corpus", copies, fixtures)
     _quiet_ingest(IngestConfig(input=str(folder / "corpus"), output=folder / "archive", workers=workers,
                                articles_per_unit=per_copy, progress=False))
     return folder / "archive"
@@ -311,9 +311,8 @@ def base_config(args, run_root: Path, name: str, source: dict, workers: int, ste
     }
 
 
-def _source(args, data: Dataset | None, urls: str | list[str]) -> dict:
-    if data is None:  # --archive with the originals only: the archive source (as before)
-        return {"archive": urls}
+def _source(args, data: Dataset, urls: list[str]) -> dict:
+    """A `urls` source for both datasets, so both go through the same loader path."""
     return {"urls": urls, "num_samples": data.samples}
 
 
@@ -533,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", choices=("fixtures", "demo"), default="fixtures",
                         help="what to ingest without --archive: the real fixture figures, or the demo corpus")
     parser.add_argument("--copies", type=int, default=8, help="copies of the fixture articles (one shard each)")
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="the shared fixtures folder")
+    parser.add_argument("--ingest-workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--keep", type=Path, help="keep the archive and training-ready shards in this new folder")
     parser.add_argument("--articles", type=int, default=48, help="demo articles (--corpus demo)")
     parser.add_argument("--image-size", type=int, default=256, help="training-ready: select --image-size")
     parser.add_argument("--image-format", default="jpeg", choices=("jpeg", "webp"))
@@ -573,14 +575,16 @@ def main(argv: list[str] | None = None) -> int:
         args.train_sources = args.train_sources or ["local"]
     train_sources = args.train_sources or args.sources
 
-    work = Path(tempfile.mkdtemp(prefix="train-bench-"))
+    if args.keep:
+        args.keep.mkdir(parents=True)  # a new folder: never write into data the benchmark did not make
+    work = args.keep or Path(tempfile.mkdtemp(prefix="train-bench-"))
     started = time.perf_counter()
     if args.archive:
         archive, what = args.archive, str(args.archive)
     elif args.corpus == "demo":
         archive, what = demo_archive(work, args.articles), f"demo corpus, {args.articles} articles"
     else:
-        archive = fixture_archive(work, args.copies, workers=min(2, os.cpu_count() or 1))
+        archive = fixture_archive(work, args.copies, args.ingest_workers, args.fixtures)
         what = f"real fixture figures x {args.copies} copies"
     datasets: dict[str, Dataset] = {}
     if "originals" in args.datasets:
@@ -639,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"rows": rows, "datasets": {n: {"samples": d.samples, "shards": len(d.shards),
                                          "bytes_per_sample": d.bytes_per_sample} for n, d in datasets.items()},
                                          "archive": what}, indent=1, default=str))
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
