@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 from biomedica.images.errors import IMAGE_CORRUPT, IMAGE_EMPTY, ImageError
-from biomedica.images.training import TrainingImageSpec, make_training_image, target_size
+from biomedica.images.training import (
+    TrainingImageSpec,
+    load_training_pixels,
+    make_training_image,
+    target_size,
+    training_image_from_pixels,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 RETINA = FIXTURES / "images" / "skimage" / "retina.jpg"  # 1411x1411 RGB JPEG
@@ -208,3 +214,18 @@ def test_undecodable_input_names_the_sample(data, kind):
         make_training_image(data, TrainingImageSpec(256), "PMC1_000.jpg")
     assert raised.value.kind == kind
     assert "PMC1_000.jpg" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_pixels_path_gives_the_same_copy_and_takes_panel_crops():
+    data = RETINA.read_bytes()
+    spec = TrainingImageSpec(256)
+    pixels = load_training_pixels(data, "retina.jpg", spec)
+    assert pixels.mode == "RGB" and min(pixels.size) >= 512  # drafted to >= 2x the target, not to 256
+    assert training_image_from_pixels(pixels, spec) == make_training_image(data, spec, "retina.jpg")
+    full = load_training_pixels(data, "retina.jpg")
+    assert full.size == (1411, 1411)
+    panel = full.crop((100, 200, 700, 500))  # a subfigure: crop in the stored pixels, then resize
+    copy = training_image_from_pixels(panel, spec)
+    assert (copy.width, copy.height) == (512, 256)
+    rgba = training_image_from_pixels(Image.new("RGBA", (40, 30), (0, 0, 0, 0)), spec)
+    assert (rgba.width, rgba.height) == (40, 30) and np.asarray(_decoded(rgba.data)).min() > 240

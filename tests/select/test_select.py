@@ -80,7 +80,7 @@ def test_overwrite_deletes_only_what_the_previous_selection_wrote(curated, tmp_p
     assert {name: (out / name).read_bytes() for name in mine} == mine
     _select(curated, tmp_path, license_groups=["other"], output="shards", samples_per_shard=50, overwrite=True)
     assert sorted(p.name for p in out.iterdir() if p.name not in mine) == [
-        "000000.parquet", "000000.tar", "selection.json", "sizes.json"]
+        "000000.parquet", "000000.tar", "select-plan.json", "selection.json", "sizes.json"]
     assert {name: (out / name).read_bytes() for name in mine} == mine
     (out / "selection.json").write_text("{broken")
     with pytest.raises(SelectionExists, match="cannot tell which files it wrote"):

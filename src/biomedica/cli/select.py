@@ -33,10 +33,14 @@ def select(
     journal: list[str] = typer.Option([], "--journal", help="Keep these journals (exact title, repeatable)."),
     canonical_only: bool = typer.Option(False, help="One sample per duplicate group (needs `curate dedup`)."),
     exclude_leaks: bool = typer.Option(True, help="Drop samples that match the evaluation set."),
+    exclude_held_out: bool = typer.Option(
+        True, "--exclude-held-out/--include-held-out",
+        help="Leave out the articles the eval held-out retrieval split holds out (default), so training never sees "
+        "them; --include-held-out keeps them.",
+    ),
     held_out_fraction: float = typer.Option(
         None, min=0.0, max=1.0,
-        help="Leave out the articles evaluation holds out (this share; default 0.05, as eval's archive adapter); "
-        "0 keeps them.",
+        help="The share of articles evaluation holds out (default 0.05, as eval's archive adapter); 0 keeps them.",
     ),
     drop_flag: list[str] = typer.Option([], "--drop-flag", help="Drop samples with this quality flag ('any' for all)."),
     panel_type: list[str] = typer.Option([], "--panel-type", help="Keep single and/or multiple panel images."),
@@ -55,15 +59,29 @@ def select(
         "subcaptions (needs `biomedica curate subfigures` and --output shards).",
     ),
     samples_per_shard: int = typer.Option(5000, min=1, help="Samples per new shard (--output shards)."),
+    image_size: int = typer.Option(
+        None, help="Write training-ready copies resized to this many pixels (e.g. 256; never upscaled) instead of the "
+        "stored bytes (--output shards; the json keeps the original's key, size and sha256).",
+    ),
+    image_format: str = typer.Option("jpeg", help="jpeg | webp: encoding of the training-ready copies."),
+    quality: int = typer.Option(90, help="Encoder quality of the training-ready copies (1-100)."),
+    resize_mode: str = typer.Option(
+        "shorter-side", help="shorter-side | longer-side | center-crop: which side --image-size sets.",
+    ),
+    workers: int = typer.Option(None, min=1, help="Processes writing shards in parallel (default: all cores)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
     overwrite: bool = typer.Option(False, help="Replace a previous selection in --out."),
 ) -> None:
     """Build a training subset with SQL over the archive and its annotations."""
     from pydantic import ValidationError
+    from tqdm import tqdm
 
+    from biomedica.cli.errors import resumable_on_interrupt
     from biomedica.select.config import SelectConfig
     from biomedica.select.run import SelectionExists, run_select
 
     split = {} if held_out_fraction is None else {"held_out_fraction": held_out_fraction}
+    optional = {"workers": workers} if workers is not None else {}
     try:
         config = SelectConfig(
             archive=archive, out=out, annotations=annotations, where=where, keys=keys, license_groups=license_group,
@@ -71,12 +89,21 @@ def select(
             exclude_leaks=exclude_leaks, drop_flags=drop_flag, panel_types=panel_type, strategy=strategy,
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
             exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
-            seed=seed, limit=limit, output=output, unit=unit, samples_per_shard=samples_per_shard, overwrite=overwrite, **split,
+            seed=seed, limit=limit, output=output, unit=unit, samples_per_shard=samples_per_shard, overwrite=overwrite,
+            exclude_held_out=exclude_held_out, image_size=image_size, image_format=image_format, quality=quality,
+            resize_mode=resize_mode, **split, **optional,
         )
     except ValidationError as exc:
         fail(validation_message(exc))
     try:
-        result = run_select(config)
+        interrupted = f"interrupted; run the same command again to finish the shards in {out} (it resumes)"
+        with resumable_on_interrupt(interrupted), tqdm(desc="select", unit="sample", disable=not progress,
+                                                       dynamic_ncols=True) as bar:
+            def step(rows: int, total: int) -> None:
+                bar.total = total
+                bar.update(rows)
+
+            result = run_select(config, progress=step)
     except (OSError, ValueError, SelectionExists) as exc:  # OSError: also ArchiveLocked (another writer)
         fail(str(exc))
     listed = []
@@ -105,14 +132,48 @@ def select(
         ("held-out eval samples excluded", f"{result.held_out_excluded:,}"),
         *(("filter", applied) for applied in result.filters),
         ("shards", result.shard_pattern) if result.shard_pattern else ("manifest", str(result.out / "manifest.parquet")),
+        *(_shard_rows(result) if result.output == "shards" else []),
         ("time", f"{result.seconds:.1f} s"),
     ])
-    if result.unit == "subfigure" and (result.figures_without_panels or result.figures_failed):
+    if result.failed and result.unit == "figure":
+        stderr.print(
+            f"[yellow]{result.failed:,} selected image(s) did not decode or transform, so they are not in "
+            f"{result.out}[/] (errors in {result.out / 'errors'}); the other samples are written"
+        )
+        raise typer.Exit(code=1)
+    if result.unit == "subfigure" and (result.figures_without_panels or result.figures_failed or result.failed):
         # the selection is written, but some chosen figures gave no panels: say so and exit 1, never 0
         stderr.print(
             f"[yellow]{result.figures_without_panels:,} selected figure(s) have no rows in subfigures.parquet and "
-            f"{result.figures_failed:,} did not decode, so their panels are not in {result.out}[/]; run "
+            f"{result.figures_failed:,} did not decode ({result.failed:,} panel(s) failed), so their panels are not in "
+            f"{result.out}[/] (errors in {result.out / 'errors'}); run "
             f"`biomedica curate subfigures {config.archive}` (it resumes: only new shards are read), then select again "
             "with --overwrite"
         )
         raise typer.Exit(code=1)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"
+
+
+def _shard_rows(result) -> list[tuple[str, str]]:
+    """Summary rows of the shard step: shards, samples, failures, bytes in/out, throughput."""
+    written = max(result.samples_written, 1)
+    image = result.image
+    kind = "byte copies" if image is None else (
+        f"training-ready: {image.get('size')} px {image.get('mode')}, {image.get('format')} q{image.get('quality')}")
+    return [
+        ("images", kind),
+        ("shards written / resumed", f"{result.shards_written:,} / {result.shards_resumed:,}"),
+        ("samples written", f"{result.samples_written:,}"),
+        ("samples failed", f"{result.failed:,}"),
+        ("image bytes in -> out", (f"{_size(result.bytes_in)} -> {_size(result.bytes_out)} "
+                                   f"({_size(result.bytes_in / written)} -> {_size(result.bytes_out / written)} per sample)")),
+        ("shard bytes", f"{_size(result.tar_bytes)} ({_size(result.tar_bytes / written)} per sample)"),
+        ("samples/s (this run)", f"{result.samples_per_second:,.1f}"),
+    ]

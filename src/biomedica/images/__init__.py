@@ -7,9 +7,17 @@ stage compares. `make_training_image` makes the small training-ready copy `selec
 
 from biomedica.images.phash import perceptual_hash, phash_distance
 from biomedica.images.prepare import ImageConfig, ImageError, StoredImage, prepare_image
-from biomedica.images.training import TrainingImage, TrainingImageSpec, make_training_image, target_size
+from biomedica.images.training import (
+    TrainingImage,
+    TrainingImageSpec,
+    load_training_pixels,
+    make_training_image,
+    target_size,
+    training_image_from_pixels,
+)
 
 __all__ = [
-    "ImageConfig", "ImageError", "StoredImage", "TrainingImage", "TrainingImageSpec", "make_training_image",
-    "perceptual_hash", "phash_distance", "prepare_image", "target_size",
+    "ImageConfig", "ImageError", "StoredImage", "TrainingImage", "TrainingImageSpec", "load_training_pixels",
+    "make_training_image", "perceptual_hash", "phash_distance", "prepare_image", "target_size",
+    "training_image_from_pixels",
 ]

@@ -41,6 +41,7 @@ _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
 _DECODE_LIMITS = ImageConfig()  # the archive's decompression-bomb guard
+RESIZE_REDUCING_GAP = 3.0  # Pillow: box-reduce first while >= 3x the target, then LANCZOS (near-exact, faster)
 
 
 @dataclass(frozen=True)
@@ -184,15 +185,69 @@ def encode_training_image(image: Image.Image, spec: TrainingImageSpec, *, subsam
     return buffer.getvalue()
 
 
+def load_training_pixels(data: bytes, name: str = "image", spec: TrainingImageSpec | None = None) -> Image.Image:
+    """Decode stored bytes to upright 8-bit L or RGB sRGB pixels (the normalisation steps of make_training_image).
+
+    With `spec`, a JPEG is decoded at reduced scale (libjpeg DCT scaling via Image.draft) to no less
+    than twice the size `spec` asks for: the resize after it then sees enough pixels for a clean
+    LANCZOS. Without, full resolution. Raises ImageError like make_training_image.
+    """
+    if not data:
+        raise ImageError(IMAGE_EMPTY, f"'{name}' is empty (0 bytes); rebuild its archive unit or leave the sample out")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        image = _decodable(data, name)
+        return _normalised(image, name, spec)
+
+
+def _normalised(image: Image.Image, name: str, spec: TrainingImageSpec | None) -> Image.Image:
+    orientation = _orientation(image)
+    swapped = orientation in _SWAPPING_ORIENTATIONS
+    if spec is not None and image.format in _DRAFT_FORMATS:
+        upright = (image.height, image.width) if swapped else image.size
+        target = target_size(*upright, spec)
+        if target != upright:
+            stored_target = (target[1], target[0]) if swapped else target
+            image.draft(None, (2 * stored_target[0], 2 * stored_target[1]))  # type: ignore[arg-type]
+    _load(image, name, _DECODE_LIMITS)
+    icc = image.info.get("icc_profile")
+    source_mode = image.mode
+    if orientation != 1:
+        image = ImageOps.exif_transpose(image)
+    ready = _jpeg_ready(image)
+    if source_mode != "CMYK":  # _jpeg_ready already took CMYK through its profile
+        ready = _to_srgb(ready, icc)
+    return ready
+
+
+def training_image_from_pixels(image: Image.Image, spec: TrainingImageSpec) -> TrainingImage:
+    """Resize (by `target_size`, LANCZOS, reducing_gap 3), center-crop when asked, encode.
+
+    `image`: pixels as load_training_pixels returns them, or any PIL image (e.g. a panel crop),
+    which is first brought to 8-bit L/RGB (alpha on white, high depth scaled). Never upscales.
+    """
+    ready = image if image.mode in ("L", "RGB") else _jpeg_ready(image)
+    target = target_size(ready.width, ready.height, spec)
+    if ready.size != target:
+        ready = ready.resize(target, Image.Resampling.LANCZOS, reducing_gap=RESIZE_REDUCING_GAP)
+    final = _cropped_size(*target, spec)
+    if final != target:
+        left, top = (target[0] - final[0]) // 2, (target[1] - final[1]) // 2
+        ready = ready.crop((left, top, left + final[0], top + final[1]))
+    return TrainingImage(data=encode_training_image(ready, spec), extension=spec.extension,
+                         width=ready.width, height=ready.height)
+
+
 def make_training_image(data: bytes, spec: TrainingImageSpec, name: str = "image") -> TrainingImage:
     """Decode stored bytes, orient, bring to 8-bit sRGB, resize (no upscaling), optionally center-crop, encode.
 
-    Input: jpg/png as the archive stores them, or anything Pillow (or tifffile) reads. Steps: EXIF
-    orientation applied; 8-bit RGB or L (16-bit and float scaled by their type's range as a browser
-    shows them, alpha laid on white, palette -> RGB, CMYK -> RGB through its profile, other ICC
-    profiles -> sRGB); resize by `target_size` (JPEG: libjpeg DCT scaling via Image.draft to >= 2x the
-    target first, then LANCZOS with reducing_gap 3); center-crop when asked; encode by
-    `encode_training_image`.
+    Input: jpg/png as the archive stores them, or anything Pillow (or tifffile) reads. Steps
+    (load_training_pixels, then training_image_from_pixels): EXIF orientation applied; 8-bit RGB or L
+    (16-bit and float scaled by their type's range, as a browser shows them; alpha laid on white;
+    palette -> RGB; CMYK -> RGB through its profile; other ICC profiles -> sRGB, no profile kept);
+    resize by `target_size` (JPEG: libjpeg DCT scaling via Image.draft to >= 2x the target first,
+    then LANCZOS with reducing_gap 3); center-crop when asked; encode by `encode_training_image`.
 
     Kept bytes: when nothing would change the pixels - the source is already in the target format
     (JPEG for jpeg, WebP for webp), RGB or L, not larger than the target, with no EXIF rotation, no
@@ -209,9 +264,7 @@ def make_training_image(data: bytes, spec: TrainingImageSpec, name: str = "image
         warnings.simplefilter("ignore", UserWarning)
         image = _decodable(data, name)
         orientation = _orientation(image)
-        swapped = orientation in _SWAPPING_ORIENTATIONS
-        width, height = image.size
-        upright = (height, width) if swapped else (width, height)
+        upright = (image.height, image.width) if orientation in _SWAPPING_ORIENTATIONS else image.size
         target = target_size(*upright, spec)
         if (
             image.format == _KEEPABLE_FORMATS[spec.format]
@@ -222,22 +275,5 @@ def make_training_image(data: bytes, spec: TrainingImageSpec, name: str = "image
             and not image.info.get("icc_profile")
         ):
             _load(image, name, _DECODE_LIMITS)  # a kept copy must decode too
-            return TrainingImage(data=bytes(data), extension=spec.extension, width=width, height=height)
-        if image.format in _DRAFT_FORMATS and target != upright:
-            stored_target = (target[1], target[0]) if swapped else target
-            image.draft(None, (2 * stored_target[0], 2 * stored_target[1]))  # type: ignore[arg-type]
-        _load(image, name, _DECODE_LIMITS)
-        icc = image.info.get("icc_profile")
-        if orientation != 1:
-            image = ImageOps.exif_transpose(image)
-        ready = _jpeg_ready(image)
-        if image.mode != "CMYK":  # _jpeg_ready already took CMYK through its profile
-            ready = _to_srgb(ready, icc)
-        if ready.size != target:
-            ready = ready.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        final = _cropped_size(*target, spec)
-        if final != target:
-            left, top = (target[0] - final[0]) // 2, (target[1] - final[1]) // 2
-            ready = ready.crop((left, top, left + final[0], top + final[1]))
-        encoded = encode_training_image(ready, spec)
-    return TrainingImage(data=encoded, extension=spec.extension, width=ready.width, height=ready.height)
+            return TrainingImage(data=bytes(data), extension=spec.extension, width=image.width, height=image.height)
+        return training_image_from_pixels(_normalised(image, name, spec), spec)

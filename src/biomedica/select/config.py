@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit
+
+if TYPE_CHECKING:
+    from biomedica.images.training import TrainingImageSpec
+
+_IMAGE_OPTIONS = {"image_format": "--image-format", "quality": "--quality", "resize_mode": "--resize-mode"}
+
+
+def _default_workers() -> int:
+    return os.cpu_count() or 1
 
 
 class SelectConfig(BaseModel):
@@ -32,9 +42,13 @@ class SelectConfig(BaseModel):
     journals: list[str] = Field(default_factory=list, description="exact journal titles to keep")
     canonical_only: bool = Field(default=False, description="keep one sample per duplicate group (needs dedup)")
     exclude_leaks: bool = Field(default=True, description="drop samples matching the eval set (when dedup has leaks)")
+    exclude_held_out: bool = Field(
+        default=True, description="leave out the articles the eval held-out retrieval split holds out (archive.split "
+        "defaults); False (--include-held-out) keeps them: held_out_fraction counts as 0",
+    )
     held_out_fraction: float = Field(
         default=DEFAULT_HELD_OUT_FRACTION, ge=0, le=1,
-        description="leave out the articles evaluation holds out (archive.split, eval's default); 0 keeps them",
+        description="the share of articles evaluation holds out (archive.split, eval's default); 0 keeps them",
     )
     held_out_salt: str = Field(default=DEFAULT_SPLIT_SALT, min_length=1, description="salt of the held-out split")
     drop_flags: list[str] = Field(default_factory=list, description="quality flags to drop, or ['any'] for every flag")
@@ -56,11 +70,32 @@ class SelectConfig(BaseModel):
         "(annotations/subfigures.parquet), written as crops (needs output shards)"
     )
     samples_per_shard: int = Field(default=5000, ge=1)
+    image_size: int | None = Field(
+        default=None, description="write training-ready copies resized to this many pixels (images.training; "
+        "needs output shards); None: the stored bytes, copied"
+    )
+    image_format: Literal["jpeg", "webp"] = Field(default="jpeg", description="encoding of the training-ready copies")
+    quality: int = Field(default=90, ge=1, le=100, description="encoder quality of the training-ready copies")
+    resize_mode: Literal["shorter-side", "longer-side", "center-crop"] = Field(
+        default="shorter-side", description="which side image_size sets (center-crop: shorter side, then a square)"
+    )
+    workers: int = Field(default_factory=_default_workers, ge=1, description="processes writing shards in parallel")
     overwrite: bool = False
 
     @property
     def held_out(self) -> HeldOutSplit:
-        return HeldOutSplit(self.held_out_fraction, self.held_out_salt)
+        """The split this selection leaves out (fraction 0 with --include-held-out)."""
+        return HeldOutSplit(self.held_out_fraction if self.exclude_held_out else 0.0, self.held_out_salt)
+
+    @property
+    def image_spec(self) -> TrainingImageSpec | None:
+        """The training-image settings (None: shards copy the stored bytes)."""
+        if self.image_size is None:
+            return None
+        from biomedica.images.training import TrainingImageSpec
+
+        return TrainingImageSpec(size=self.image_size, mode=self.resize_mode, format=self.image_format,
+                                 quality=self.quality)
 
     @model_validator(mode="after")
     def _strategy_needs(self) -> SelectConfig:
@@ -73,6 +108,19 @@ class SelectConfig(BaseModel):
             # a manifest of them would stream nothing: crops are written as new shards instead
             raise ValueError("unit subfigure writes panel crops, which no archive shard holds, so it cannot be a "
                              "manifest; add --output shards")
+        if self.image_size is not None and self.output != "shards":
+            raise ValueError("--image-size writes new shards; add --output shards")
+        if self.image_size is None:
+            given = [flag for name, flag in _IMAGE_OPTIONS.items()
+                     if getattr(self, name) != type(self).model_fields[name].default]
+            if given:
+                raise ValueError(f"{' and '.join(given)} only apply to training-ready copies; add --image-size "
+                                 "(e.g. --image-size 256) or drop them")
+        else:
+            self.image_spec  # noqa: B018 - TrainingImageSpec validates size/quality with a one-line fix
+        if not self.exclude_held_out and self.held_out_fraction not in (0, DEFAULT_HELD_OUT_FRACTION):
+            raise ValueError("--include-held-out keeps every article, so --held-out-fraction has no effect; "
+                             "drop one of them")
         if self.min_year is not None and self.max_year is not None and self.min_year > self.max_year:
             raise ValueError(f"min_year {self.min_year} is after max_year {self.max_year}")
         return self

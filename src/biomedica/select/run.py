@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,27 +17,33 @@ from biomedica.archive.selection import (
     write_manifest,
     write_selection_summary,
 )
+from biomedica.io.atomic import remove_stale_temporaries, write_json_atomic
 from biomedica.io.lock import LOCK_NAME, ArchiveLock
-from biomedica.io.settings import SettingsMismatch
+from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.select.config import SelectConfig
 from biomedica.select.query import build_query, connect, fetch_arrow, register_keys
-from biomedica.select.write import (
-    CROP_ERRORS_PART,
-    ERROR_STAGE,
-    SIZES_NAME,
-    shard_pattern,
-    write_shards,
-    write_subfigure_shards,
+from biomedica.select.shards import (
+    PLAN_NAME,
+    ShardJob,
+    ShardUnit,
+    plan_record,
+    plan_shards,
+    published_sizes,
+    shard_files,
+    write_planned_shards,
 )
+from biomedica.select.write import CROP_ERRORS_PART, ERROR_STAGE, SIZES_NAME, shard_pattern
 
-_SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what write_shards names a shard
+_SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what the shard plan names a shard
+_NOT_COMPARED = {"out", "overwrite", "workers"}  # settings that do not change what a shard holds
 
 
 class SelectionExists(SettingsMismatch):
-    """The output folder already holds a selection (pass overwrite to replace it).
+    """The output folder already holds a selection, or an unfinished one started with other settings.
 
-    Select never resumes: a selection is cheap to redo, so any earlier output is refused
-    unless `overwrite` is set, which deletes the files the earlier `selection.json` names.
+    A finished selection (`selection.json`) is refused unless `overwrite` is set, which deletes
+    the files the earlier selection and its plan name. An unfinished shard selection
+    (`select-plan.json`, no `selection.json`) resumes when settings and selected keys are equal.
     """
 
 
@@ -63,56 +70,130 @@ class SelectResult:
     panels_written: int = 0
     figures_failed: int = 0  # images that did not decode: their panels are skipped (errors/select-crops.parquet)
     panels_skipped: int = 0
+    # --output shards: what the shard step wrote (resumed shards: read back from their files)
+    shards_written: int = 0  # by this run
+    shards_resumed: int = 0  # published by an interrupted earlier run and kept
+    samples_written: int = 0  # in all shards
+    failed: int = 0  # samples whose image did not decode or transform (errors/select-<shard>.parquet)
+    bytes_in: int = 0  # stored image bytes of what was written
+    bytes_out: int = 0  # image bytes in the shards
+    tar_bytes: int = 0  # size of the shards
+    write_seconds: float = 0.0  # the shard step of this run
+    samples_this_run: int = 0  # rows the shards written by this run covered
+    image: dict | None = None  # the training-image settings (--image-size), or None for byte copies
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_this_run / self.write_seconds if self.write_seconds > 0 else 0.0
 
 
-def _prepare_out(config: SelectConfig) -> Path:
+def _prepare_out(config: SelectConfig, plan: dict | None) -> tuple[Path, bool]:
+    """The output folder, made ready; True when it holds an unfinished run of this same plan (resume)."""
     out = Path(config.out)
+    resume = False
     if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
-        if not (out / SELECTION_NAME).is_file():
+        finished, started = (out / SELECTION_NAME).is_file(), (out / PLAN_NAME).is_file()
+        if not finished and not started:
             raise SelectionExists(f"{out}: folder is not empty and holds no selection; choose an empty or new --out")
-        if not config.overwrite:
+        if config.overwrite:
+            for name in _previous_outputs(out):
+                (out / name).unlink(missing_ok=True)
+            _remove_if_empty(out / "errors")
+        elif finished:
             raise SelectionExists(f"{out}: already holds a selection; pass --overwrite to replace it")
-        for name in _previous_outputs(out):
-            (out / name).unlink(missing_ok=True)
+        elif plan is None:
+            raise SelectionExists(f"{out}: holds an unfinished shard selection ({PLAN_NAME}); pass --overwrite to "
+                                  "replace it, or run it again with --output shards to finish it")
+        else:
+            _check_resume(out, plan)
+            resume = True
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    for folder in (out, out / "errors"):
+        remove_stale_temporaries(folder)  # of a run that died (we hold the lock: no writer is at work)
+    return out, resume
 
 
-def _previous_outputs(out: Path) -> list[str]:
-    """The files the selection in `out/selection.json` wrote; --overwrite deletes these and nothing else."""
-    path = out / SELECTION_NAME
+def _check_resume(out: Path, plan: dict) -> None:
+    """Refuse to continue a plan made with other settings or over other samples (io.settings rule)."""
+    compared = {k: v for k, v in plan.items() if k not in ("shard_keys_sha256", "plan_version")}
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        output = summary["config"]["output"]
-        sizes = [str(name) for name in summary.get("sizes") or {}]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        check_settings(out / PLAN_NAME, compared, f"{out}: the unfinished selection",
+                       "pass --overwrite to start it over (it deletes only that selection's files)", record=False)
+    except SettingsMismatch as exc:
+        note = ""
+        if "keys_sha256" in str(exc):
+            note = " (the selected samples differ: the archive, its annotations or the filters changed)"
+        raise SelectionExists(str(exc).replace("; pass --overwrite", f"{note}; pass --overwrite", 1)) from None
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # absent, or holds files select did not write
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        return data
+    except (ValueError, TypeError) as exc:
         raise SelectionExists(
             f"{path}: unreadable ({type(exc).__name__}: {exc}), so --overwrite cannot tell which files it wrote; "
             "choose an empty or new --out"
         ) from None
-    shards = [name for name in sizes if _SHARD_NAME.match(name)]
-    names = [*shards, *(name.removesuffix(".tar") + ".parquet" for name in shards)]
-    if output == "manifest":
-        names.append(MANIFEST_NAME)
-    if output == "shards":
-        names.append(SIZES_NAME)
-        names.append(f"errors/{ERROR_STAGE}-{CROP_ERRORS_PART}.parquet")
-    return [*names, SELECTION_NAME]
 
 
-def run_select(config: SelectConfig) -> SelectResult:
+def _previous_outputs(out: Path) -> list[str]:
+    """The files the selection in `out` wrote (selection.json and the shard plan name them); --overwrite deletes
+    these and nothing else."""
+    names: list[str] = []
+    if (out / PLAN_NAME).is_file():
+        plan = _read_json(out / PLAN_NAME)
+        count = plan.get("shards")
+        if not isinstance(count, int) or count < 0:
+            raise SelectionExists(f"{out / PLAN_NAME}: no shard count, so --overwrite cannot tell which files it "
+                                  "wrote; choose an empty or new --out")
+        names += [*shard_files(out, count), SIZES_NAME, PLAN_NAME]
+    path = out / SELECTION_NAME
+    if path.is_file():
+        summary = _read_json(path)
+        try:
+            output = summary["config"]["output"]
+            sizes = [str(name) for name in summary.get("sizes") or {}]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SelectionExists(
+                f"{path}: unreadable ({type(exc).__name__}: {exc}), so --overwrite cannot tell which files it wrote; "
+                "choose an empty or new --out"
+            ) from None
+        shards = [name for name in sizes if _SHARD_NAME.match(name)]
+        names += [*shards, *(name.removesuffix(".tar") + ".parquet" for name in shards)]
+        names += [f"errors/{ERROR_STAGE}-{name.removesuffix('.tar')}.parquet" for name in shards]
+        if output == "manifest":
+            names.append(MANIFEST_NAME)
+        if output == "shards":
+            names.append(SIZES_NAME)
+            names.append(f"errors/{ERROR_STAGE}-{CROP_ERRORS_PART}.parquet")
+        names.append(SELECTION_NAME)
+    return list(dict.fromkeys(names))
+
+
+def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None = None) -> SelectResult:
     """Select samples by `config`; write `manifest.parquet` or shards, and `selection.json`.
 
-    Holds the write lock of the output folder while it runs.
+    Holds the write lock of the output folder while it runs. `progress(rows, total)` is called
+    as each shard is done (rows: the selected rows it covered; total: all selected rows).
     """
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
     with ArchiveLock(out, "biomedica select"):
-        return _select(config)
+        return _select(config, progress)
 
 
-def _select(config: SelectConfig) -> SelectResult:
+def _select(config: SelectConfig, progress: Callable[[int, int], None] | None = None) -> SelectResult:
     start = time.perf_counter()
     wanted = None
     if config.keys is not None:  # read first: a bad manifest is refused before the archive is scanned
@@ -136,7 +217,13 @@ def _select(config: SelectConfig) -> SelectResult:
     unmatched = 0
     if query.unmatched_sql is not None:
         unmatched = connection.execute(query.unmatched_sql, query.unmatched_parameters).fetchone()[0]
-    out = _prepare_out(config)
+    units: list[ShardUnit] = []
+    plan = None
+    if config.output == "shards":
+        units = plan_shards(rows, config.samples_per_shard)
+        settings = config.model_dump(mode="json", exclude=_NOT_COMPARED)
+        plan = plan_record(settings, units, config.unit)
+    out, resume = _prepare_out(config, plan)
     per_group: dict[str, int] = {}
     for group in rows.column("group").to_pylist():
         per_group[group] = per_group.get(group, 0) + 1
@@ -153,15 +240,12 @@ def _select(config: SelectConfig) -> SelectResult:
     if config.unit == "subfigure":
         result.figures_selected = len(set(rows.column("key").to_pylist()))
         result.figures_without_panels = unmatched
-        result.sizes, crops = write_subfigure_shards(config.archive, out, rows, config.samples_per_shard)
-        result.shard_pattern = shard_pattern(out, result.sizes)
-        result.panels_written, result.figures_failed = crops.panels, crops.failed_figures
-        result.panels_skipped = crops.skipped_panels
-    elif config.output == "manifest":
+    if config.output == "manifest":
         write_manifest(out, manifest_table(config.archive, rows, config.held_out))
     else:
-        result.sizes = write_shards(config.archive, out, rows, config.samples_per_shard)
-        result.shard_pattern = shard_pattern(out, result.sizes)
+        if not resume:
+            write_json_atomic(out / PLAN_NAME, plan)  # before any shard: what a resumed run must match
+        _write_shards(config, out, units, result, progress)
     result.seconds = time.perf_counter() - start
     write_selection_summary(out, {
         "config": config.model_dump(mode="json"),
@@ -183,5 +267,44 @@ def _select(config: SelectConfig) -> SelectResult:
                            "figures_without_panels": result.figures_without_panels}}
            if config.unit == "subfigure" else {}),
         "shard_pattern": result.shard_pattern,
+        **({"image": result.image, "bytes": {"in": result.bytes_in, "out": result.bytes_out, "shards": result.tar_bytes},
+            "samples_written": result.samples_written, "failed": result.failed, "resumed_shards": result.shards_resumed,
+            "plan": PLAN_NAME} if config.output == "shards" else {}),
     })
     return result
+
+
+def _write_shards(config: SelectConfig, out: Path, units: list[ShardUnit], result: SelectResult,
+                  progress: Callable[[int, int], None] | None) -> None:
+    """The shard step (select.shards): resumed shards counted, the rest written in parallel; then sizes.json."""
+    spec = config.image_spec
+    result.image = None if spec is None else spec.to_dict()
+    job = ShardJob(archive=Path(config.archive), out=out, unit=config.unit, spec=spec)
+    total = sum(unit.rows.num_rows for unit in units)
+
+    def step(rows: int) -> None:
+        if progress:
+            progress(rows, total)
+
+    started = time.perf_counter()
+    failed_figures: set[str] = set()
+    for counts in write_planned_shards(job, units, config.workers, step):
+        if counts.resumed:
+            result.shards_resumed += 1
+        else:
+            result.shards_written += 1
+            result.samples_this_run += counts.samples + counts.failed + counts.skipped
+        result.samples_written += counts.samples
+        result.failed += counts.failed
+        result.panels_skipped += counts.failed + counts.skipped
+        result.bytes_in += counts.bytes_in
+        result.bytes_out += counts.bytes_out
+        result.tar_bytes += counts.tar_bytes
+        failed_figures.update(counts.failed_figures)
+    result.write_seconds = time.perf_counter() - started
+    result.sizes = published_sizes(out, len(units))
+    write_json_atomic(out / SIZES_NAME, result.sizes)
+    result.shard_pattern = shard_pattern(out, result.sizes)
+    if config.unit == "subfigure":
+        result.panels_written = result.samples_written
+        result.figures_failed = len(failed_figures)
