@@ -165,53 +165,16 @@ def demo_archive(folder: Path, articles: int) -> Path:
 
 
 def training_ready(archive: Path, out: Path, args) -> Path:
-    """`biomedica select --output shards --image-size S` of the whole archive (held-out split off)."""
+    """`biomedica select --output shards --image-size S --include-held-out` of the whole archive."""
     from biomedica.select.config import SelectConfig
     from biomedica.select.run import run_select
 
-    fields = SelectConfig.model_fields
-    if "image_size" not in fields:
-        return _dev_training_ready(archive, out, args)
-    options = {"archive": archive, "out": out, "output": "shards", "image_size": args.image_size,
-               "samples_per_shard": args.samples_per_shard, "held_out_fraction": 0.0}
-    if "image_format" in fields:
-        options["image_format"] = args.image_format
-    if "quality" in fields:
-        options["quality"] = args.quality
-    if "exclude_held_out" in fields:
-        options["exclude_held_out"] = False
-    if "workers" in fields:
-        options["workers"] = args.select_workers
-    run_select(SelectConfig(**options))
-    return out
-
-
-def _dev_training_ready(archive: Path, out: Path, args) -> Path:
-    """DEVELOPMENT ONLY, until select has --image-size: each archive shard's images through
-    images.training.make_training_image (json/txt copied), one tar + key index per shard."""
-    import tarfile
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from biomedica.images.training import TrainingImageSpec, make_training_image
-
-    print("WARNING: training-ready shards built without select (no --image-size in this biomedica)", file=sys.stderr)
-    spec = TrainingImageSpec(args.image_size, format=args.image_format, quality=args.quality)
-    out.mkdir(parents=True)
-    for n, shard in enumerate(dataset("originals", archive).shards):
-        keys = []
-        with tarfile.open(shard) as src, tarfile.open(out / f"{n:06d}.tar", "w") as dst:
-            for member in src:
-                data = src.extractfile(member).read()
-                stem, ext = member.name.rsplit(".", 1)
-                if ext in ("jpg", "png"):
-                    copy = make_training_image(data, spec, member.name)
-                    data, member = copy.data, tarfile.TarInfo(f"{stem}.{copy.extension}")
-                    keys.append(stem)
-                member.size = len(data)
-                dst.addfile(member, io.BytesIO(data))
-        pq.write_table(pa.table({"key": keys}), out / f"{n:06d}.parquet")
+    if "image_size" not in SelectConfig.model_fields:
+        raise SystemExit("this biomedica has no `select --image-size` (training-ready shards): update biomedica")
+    run_select(SelectConfig(archive=archive, out=out, output="shards", image_size=args.image_size,
+                            image_format=args.image_format, quality=args.quality, resize_mode=args.resize_mode,
+                            samples_per_shard=args.samples_per_shard, exclude_held_out=False,
+                            workers=args.select_workers))
     return out
 
 
@@ -371,8 +334,7 @@ def measure_training(args, source: dict, workers: int, steps: int, run_root: Pat
     rows = read_metrics(result.run_dir)[1:]  # step 0 fills the shuffle buffer
     seconds = sum(r["step_time_s"] for r in rows)
     return {"what": "train", "workers": workers, "samples_per_s": len(rows) * batch / seconds,
-            "per_core": len(rows) * batch / seconds / max(1, workers),
-            "data_wait": sum(r["data_wait_s"] for r in rows) / seconds,
+            "per_core": None, "data_wait": sum(r["data_wait_s"] for r in rows) / seconds,
             "median_step_s": statistics.median(r["step_time_s"] for r in rows), "peak_gib": peak()}
 
 
@@ -417,20 +379,48 @@ def measure_synthetic(args, steps: int, run_root: Path, model: str | None = None
             "median_step_s": statistics.median(r["step_time_s"] for r in rows), "peak_gib": peak()}
 
 
-def stored_images(data: Dataset, limit: int) -> list[tuple[str, bytes]]:
-    """(extension, bytes) of up to `limit` images of the dataset's shards, in shard order."""
+def stored_samples(data: Dataset, limit: int) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """(extension, bytes) of up to `limit` images of the dataset's shards, in shard order, and their captions."""
     import tarfile
 
-    out = []
+    images, captions = [], []
     for shard in data.shards:
         with tarfile.open(shard) as tar:
             for member in tar:
                 ext = member.name.rsplit(".", 1)[-1].lower()
                 if member.isfile() and ext in ("jpg", "jpeg", "png", "webp"):
-                    out.append((ext, tar.extractfile(member).read()))
-                    if len(out) >= limit:
-                        return out
-    return out
+                    images.append((ext, tar.extractfile(member).read()))
+                elif member.isfile() and ext == "txt":
+                    captions.append(tar.extractfile(member).read().decode())
+                if len(images) >= limit and len(captions) >= limit:
+                    return images[:limit], captions[:limit]
+    return images[:limit], captions[:limit]
+
+
+def measure_stages(images: list[tuple[str, bytes]], captions: list[str], crop: int, repeat: int,
+                   tokenizer_model: str) -> list[dict]:
+    """The loader's other per-sample work, one process: the train transform on a decoded image, and tokenize."""
+    import open_clip
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(1)
+    transform = loader_transform(crop)
+    decoded = [Image.open(io.BytesIO(data)).convert("RGB") for _, data in images]
+    tokenizer = open_clip.get_tokenizer(tokenizer_model)
+    rows = []
+    for name, items, fn in ((f"transform RRC({crop})+ToTensor+Norm", decoded, transform),
+                            ("tokenize caption", captions, lambda text: tokenizer([text]))):
+        if not items:
+            continue
+        started_cpu, started = time.process_time(), time.perf_counter()
+        for _ in range(repeat):
+            for item in items:
+                fn(item)
+        cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+        n = repeat * len(items)
+        rows.append({"what": name, "workers": 1, "samples_per_s": n / wall, "per_core": n / cpu, "data_wait": None})
+    return rows
 
 
 def measure_decode(images: list[tuple[str, bytes]], crop: int, repeat: int, device: str) -> list[dict]:
@@ -539,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=256, help="training-ready: select --image-size")
     parser.add_argument("--image-format", default="jpeg", choices=("jpeg", "webp"))
     parser.add_argument("--quality", type=int, default=90)
+    parser.add_argument("--resize-mode", default="shorter-side", choices=("shorter-side", "longer-side", "center-crop"))
     parser.add_argument("--samples-per-shard", type=int, default=32, help="training-ready shard size")
     parser.add_argument("--select-workers", type=int, default=1)
     parser.add_argument("--datasets", nargs="+", default=["originals", "training-ready"],
@@ -606,8 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name} {source} {row['what']} w{row['workers']}: {row['samples_per_s']:.1f} samples/s", file=sys.stderr)
 
     for name, data in datasets.items():
-        for row in measure_decode(stored_images(data, args.decode_images), args.loader_size, args.decode_repeat,
-                                  args.device):
+        images, captions = stored_samples(data, args.decode_images)
+        for row in measure_decode(images, args.loader_size, args.decode_repeat, args.device):
+            add(row, name, "-")
+        for row in measure_stages(images, captions, args.loader_size, args.decode_repeat, args.model):
             add(row, name, "-")
         for source in args.sources:
             base = None if source == "local" else bases["http"][name]
@@ -636,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = ", ".join(f"{n}: {d.samples} samples in {len(d.shards)} shards" for n, d in datasets.items())
     print_table(rows, f"{what} ({sizes}); training-ready = select --image-size {args.image_size} "
-                      f"--image-format {args.image_format} --quality {args.quality}; loader crop {args.loader_size}; "
+                      f"--image-format {args.image_format} --quality {args.quality} --resize-mode {args.resize_mode}; loader crop {args.loader_size}; "
                       f"train model {args.model}, batch {args.batch_size}, {args.precision} on {args.device}; "
                       f"setup {setup_s:.0f} s, total {time.perf_counter() - started:.0f} s")
     if args.json:

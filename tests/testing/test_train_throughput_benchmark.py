@@ -46,9 +46,10 @@ def test_every_measure_has_a_row_per_dataset_and_source(run):
         assert (dataset, "local", "train") in got
         for decoder in ("PIL", "PIL+draft", "torchvision.io.decode_image"):
             assert (dataset, "-", f"decode {decoder}") in got
+        assert (dataset, "-", "tokenize caption") in got
     for row in rows:
         assert row["samples_per_s"] > 0, row
-        if row["what"] in ("loader", "train"):
+        if row["what"] == "loader":
             assert row["per_core"] > 0, row
         if row["what"] == "train" and row["dataset"] != "ratio":
             assert 0 <= row["data_wait"] <= 1, row
