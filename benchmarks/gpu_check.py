@@ -113,8 +113,8 @@ from pathlib import Path
 from biomedica.archive.annotations import AnnotationStore
 from biomedica.curate.config import EmbedConfig
 from biomedica.curate.embed import embed_archive, load_encoder
-archive, annotations, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-config = EmbedConfig(model="ViT-B-16", device="cuda", batch_size=256, workers=8, progress=False)
+archive, annotations, out, model, device = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *sys.argv[4:6]
+config = EmbedConfig(model=model, device=device, batch_size=256, workers=8, progress=False)
 started = time.perf_counter()
 encoder = load_encoder(config)  # model build + CUDA start-up: outside the rate
 load_s = time.perf_counter() - started
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(metrics, out / f"torchrun-{gpus}gpu-metrics.jsonl")
     if "embed" in args.only and (kept / "archive").exists():
         results.append(step(out, "embed", [sys.executable, "-c", EMBED_CODE, str(kept / "archive"),
-                                           str(kept / "annotations-gpu"), str(out / "embed.json")], timeout=240))
+                                           str(kept / "annotations-gpu"), str(out / "embed.json"), "ViT-B-16", "cuda"],
+                            timeout=240))
     shutil.rmtree(scratch, ignore_errors=True)
     (out / "checks.json").write_text(json.dumps({"env": env, "checks": results}, indent=1))
     return 0 if all(r["rc"] == 0 for r in results) else 1
