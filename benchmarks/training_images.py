@@ -173,7 +173,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from biomedica.images.training import JPEG_FULL_CHROMA_FROM_QUALITY, TrainingImageSpec
+    from biomedica.images.training import TrainingImageSpec
 
     torch.set_num_threads(1)
     files = fixture_files(args.fixtures)
@@ -189,12 +189,10 @@ def main() -> None:
     print("-" * len(header))
     for size in args.sizes:
         variants = [("lossless", TrainingImageSpec(size), None, True)]
-        for quality in args.qualities:
-            chroma = "444" if quality >= JPEG_FULL_CHROMA_FROM_QUALITY else "420"
-            variants.append((f"jpeg q{quality} {chroma}", TrainingImageSpec(size, quality=quality), None, False))
-            if quality in (85, 90):  # the other chroma choice at the qualities that decide the rule
-                other, sub = ("420", 2) if chroma == "444" else ("444", 0)
-                variants.append((f"jpeg q{quality} {other}", TrainingImageSpec(size, quality=quality), sub, False))
+        for quality in args.qualities:  # 4:4:4, the encoder's rule (JPEG_SUBSAMPLING)
+            variants.append((f"jpeg q{quality} 444", TrainingImageSpec(size, quality=quality), None, False))
+        for quality in (85, 90):  # 4:2:0 for comparison: fewer bytes at a quality, worse at equal bytes
+            variants.append((f"jpeg q{quality} 420", TrainingImageSpec(size, quality=quality), 2, False))
         for quality in args.webp:
             variants.append((f"webp q{quality}", TrainingImageSpec(size, format="webp", quality=quality), None, False))
         for label, spec, subsampling, lossless in variants:
