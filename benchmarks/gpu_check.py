@@ -16,12 +16,12 @@ Checks (each a subprocess with its own time limit, so one failure does not lose 
   embed       `curate embed` (biomedica.curate.embed.embed_archive) of the kept archive on the
               GPU with ViT-B-16 (random weights: no downloads), images/s after model load.
 
-On the device machine (see /work/.library/device/README.md): ../shared does not travel and the
-image lacks open_clip/webdataset/duckdb/pydantic, so before the run copy the fixtures into an
-ignored folder of the repo and the wheels into .whl, e.g.
+On a GPU machine that has only the repository (no ../shared) and whose Python lacks
+open_clip/webdataset/duckdb/pydantic: copy the fixtures into an ignored folder of the repo and
+the wheels into .whl before the run, e.g.
     echo /.fixtures/ >> .git/info/exclude; mkdir -p .fixtures/images
     cp -r ../shared/fixtures/pmc_packages .fixtures/; cp -r ../shared/fixtures/images/pmc_package_figures .fixtures/images/
-and run with carry [".fixtures", ".whl"]:
+then, with both folders on that machine:
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site;
     PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --fixtures .fixtures
 The env check lists any missing module first (results/env.json "missing") and the run stops there.

@@ -169,8 +169,6 @@ def training_ready(archive: Path, out: Path, args) -> Path:
     from biomedica.select.config import SelectConfig
     from biomedica.select.run import run_select
 
-    if "image_size" not in SelectConfig.model_fields:
-        raise SystemExit("this biomedica has no `select --image-size` (training-ready shards): update biomedica")
     run_select(SelectConfig(archive=archive, out=out, output="shards", image_size=args.image_size,
                             image_format=args.image_format, quality=args.quality, resize_mode=args.resize_mode,
                             samples_per_shard=args.samples_per_shard, exclude_held_out=False,
@@ -517,6 +515,8 @@ def print_table(rows: list[dict], header: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from biomedica.images.training import DEFAULT_QUALITY, DEFAULT_SIZE
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, help="an archive folder (default: ingest the fixture figures)")
     parser.add_argument("--corpus", choices=("fixtures", "demo"), default="fixtures",
@@ -526,9 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-workers", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--keep", type=Path, help="keep the archive and training-ready shards in this new folder")
     parser.add_argument("--articles", type=int, default=48, help="demo articles (--corpus demo)")
-    parser.add_argument("--image-size", type=int, default=256, help="training-ready: select --image-size")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_SIZE, help="training-ready: select --image-size")
     parser.add_argument("--image-format", default="jpeg", choices=("jpeg", "webp"))
-    parser.add_argument("--quality", type=int, default=90)
+    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY)
     parser.add_argument("--resize-mode", default="shorter-side", choices=("shorter-side", "longer-side", "center-crop"))
     parser.add_argument("--samples-per-shard", type=int, default=32, help="training-ready shard size")
     parser.add_argument("--select-workers", type=int, default=1)

@@ -39,3 +39,29 @@ def curated(curation_archive, tmp_path_factory) -> tuple[Path, Path]:
 
     pq.write_table(pa.Table.from_pylist(rows, schema=CONCEPTS_SCHEMA), annotations / "concepts.parquet")
     return curation_archive, annotations
+
+
+@pytest.fixture
+def openclip_first_batch():
+    """OpenCLIP's own webdataset loader (get_wds_dataset) over a shard pattern -> (images, texts, dataset info)."""
+    return _openclip_first_batch
+
+
+def _openclip_first_batch(pattern: str):
+    """OpenCLIP's own webdataset loader (get_wds_dataset) over `pattern`: (images, texts, dataset info)."""
+    import argparse
+
+    import numpy as np
+    import torch
+    from open_clip_train.data import get_wds_dataset
+
+    args = argparse.Namespace(train_data=pattern, val_data=None, dataset_resampled=False,
+                              train_num_samples=None, train_data_upsampling_factors=None, seed=0, batch_size=4,
+                              workers=0, world_size=1)
+
+    def preprocess(image):
+        return torch.tensor(np.asarray(image.convert("RGB").resize((16, 16))), dtype=torch.float32).permute(2, 0, 1)
+
+    info = get_wds_dataset(args, preprocess, is_train=True, tokenizer=lambda texts: torch.zeros(len(texts), 8))
+    images, texts = next(iter(info.dataloader))
+    return images, texts, info

@@ -115,22 +115,9 @@ def test_crops_equal_the_boxes_with_subcaptions_and_provenance(annotated, tmp_pa
     assert summary["unit"] == "subfigure" and summary["subfigures"]["panels_written"] == len(rows)
 
 
-def test_openclip_training_loader_reads_the_crops(annotated, tmp_path):
-    import argparse
-
-    import torch
-    from open_clip_train.data import get_wds_dataset
-
+def test_openclip_training_loader_reads_the_crops(openclip_first_batch, annotated, tmp_path):
     result = run_select(_config(annotated, tmp_path / "out", samples_per_shard=25))
-    args = argparse.Namespace(train_data=result.shard_pattern, val_data=None, dataset_resampled=False,
-                              train_num_samples=None, train_data_upsampling_factors=None, seed=0, batch_size=4,
-                              workers=0, world_size=1)
-
-    def preprocess(image):
-        return torch.tensor(np.asarray(image.convert("RGB").resize((16, 16))), dtype=torch.float32).permute(2, 0, 1)
-
-    info = get_wds_dataset(args, preprocess, is_train=True, tokenizer=lambda texts: torch.zeros(len(texts), 8))
-    images, texts = next(iter(info.dataloader))
+    images, texts, info = openclip_first_batch(result.shard_pattern)
     assert tuple(images.shape) == (4, 3, 16, 16) and tuple(texts.shape) == (4, 8)
     assert info.dataloader.num_samples >= result.panels_written  # sizes.json read as for any archive shards
 

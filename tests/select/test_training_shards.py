@@ -6,7 +6,6 @@ PNG), so a target of 128 px resizes some images and leaves the smaller ones at t
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -17,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import typer
@@ -110,7 +108,7 @@ def test_training_copies_equal_the_selection_resized(curated, originals, tmp_pat
         index = pq.read_table(out / name.replace(".tar", ".parquet"))
         assert index.schema.equals(TRAINING_SHARD_SCHEMA, check_metadata=False) and index.num_rows == count
     summary = json.loads((out / "selection.json").read_text())
-    assert summary["image"] == {"size": SIZE, "mode": "shorter-side", "format": "jpeg", "quality": 90}
+    assert summary["image"] == {"size": SIZE, "mode": "shorter-side", "format": "jpeg", "quality": 85}
     assert summary["bytes"]["out"] == result.bytes_out < summary["bytes"]["in"] == result.bytes_in
     assert summary["failed"] == 0 and summary["resumed_shards"] == 0 and result.shards_written == len(sizes)
     plan = json.loads((out / PLAN_NAME).read_text())
@@ -137,20 +135,9 @@ def test_center_crop_is_square_and_webp_works(curated, originals, tmp_path):
     assert len(decoded) == 12 and all(image.size[0] == image.size[1] for image, _ in decoded)
 
 
-def test_openclip_loader_reads_training_shards(curated, tmp_path):
-    import torch
-    from open_clip_train.data import get_wds_dataset
-
+def test_openclip_loader_reads_training_shards(openclip_first_batch, curated, tmp_path):
     result = run_select(_config(curated, tmp_path / "out", image_size=64, samples_per_shard=8))
-    args = argparse.Namespace(train_data=result.shard_pattern, val_data=None, dataset_resampled=False,
-                              train_num_samples=None, train_data_upsampling_factors=None, seed=0, batch_size=4,
-                              workers=0, world_size=1)
-
-    def preprocess(image):
-        return torch.tensor(np.asarray(image.convert("RGB").resize((16, 16))), dtype=torch.float32).permute(2, 0, 1)
-
-    info = get_wds_dataset(args, preprocess, is_train=True, tokenizer=lambda texts: torch.zeros(len(texts), 8))
-    images, texts = next(iter(info.dataloader))
+    images, texts, info = openclip_first_batch(result.shard_pattern)
     assert tuple(images.shape) == (4, 3, 16, 16) and tuple(texts.shape) == (4, 8)
     assert info.dataloader.num_samples >= result.samples_written == 51  # sizes.json read as for archive shards
 
@@ -266,12 +253,19 @@ def test_a_corrupt_image_is_an_error_row_and_exit_1(curated, tmp_path):
     assert summary["failed"] == 1 and sum(summary["sizes"].values()) == 50
 
 
+def test_select_quality_default_is_the_measured_one():
+    """select's config cannot import Pillow (CLI start-up), so it repeats images.training's measured default."""
+    from biomedica.images.training import DEFAULT_QUALITY
+
+    assert SelectConfig.model_fields["quality"].default == DEFAULT_QUALITY
+
+
 def test_cli_refusals_are_one_line(curated, tmp_path):
     archive = curated[0]
     runner = CliRunner()
     for options, message in [(["--image-size", "128"], "--image-size writes new shards; add --output shards"),
                              (["--output", "shards", "--quality", "80"], "add --image-size"),
-                             (["--output", "shards", "--image-size", "8"], "--image-size 256"),
+                             (["--output", "shards", "--image-size", "8"], "--image-size 288"),
                              (["--include-held-out", "--held-out-fraction", "0.2"], "drop one of them")]:
         result = runner.invoke(_app(), ["select", str(archive), "--out", str(tmp_path / "o"), *options])
         assert result.exit_code == 2 and message in _text(result.output) and "Traceback" not in result.output

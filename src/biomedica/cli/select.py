@@ -60,13 +60,14 @@ def select(
     ),
     samples_per_shard: int = typer.Option(5000, min=1, help="Samples per new shard (--output shards)."),
     image_size: int = typer.Option(
-        None, help="Write training-ready copies resized to this many pixels (e.g. 256; never upscaled) instead of the "
-        "stored bytes (--output shards; the json keeps the original's key, size and sha256).",
+        None, help="Write training-ready copies resized to this many pixels (288 measured best for OpenCLIP's 224 px "
+        "crops; never upscaled) instead of the stored bytes (--output shards; the json keeps the original's key, "
+        "size and sha256).",
     ),
-    image_format: str = typer.Option("jpeg", help="jpeg | webp: encoding of the training-ready copies."),
-    quality: int = typer.Option(90, help="Encoder quality of the training-ready copies (1-100)."),
+    image_format: str = typer.Option(None, help="jpeg (default) | webp: encoding of the training-ready copies."),
+    quality: int = typer.Option(None, help="Encoder quality of the training-ready copies (1-100; default 85)."),
     resize_mode: str = typer.Option(
-        "shorter-side", help="shorter-side | longer-side | center-crop: which side --image-size sets.",
+        None, help="shorter-side (default) | longer-side | center-crop: which side --image-size sets.",
     ),
     workers: int = typer.Option(None, min=1, help="Processes writing shards in parallel (default: all cores)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -81,7 +82,8 @@ def select(
     from biomedica.select.run import SelectionExists, run_select
 
     split = {} if held_out_fraction is None else {"held_out_fraction": held_out_fraction}
-    optional = {"workers": workers} if workers is not None else {}
+    given = {"workers": workers, "image_format": image_format, "quality": quality, "resize_mode": resize_mode}
+    optional = {name: value for name, value in given.items() if value is not None}
     try:
         config = SelectConfig(
             archive=archive, out=out, annotations=annotations, where=where, keys=keys, license_groups=license_group,
@@ -90,8 +92,7 @@ def select(
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
             exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
             seed=seed, limit=limit, output=output, unit=unit, samples_per_shard=samples_per_shard, overwrite=overwrite,
-            exclude_held_out=exclude_held_out, image_size=image_size, image_format=image_format, quality=quality,
-            resize_mode=resize_mode, **split, **optional,
+            exclude_held_out=exclude_held_out, image_size=image_size, **split, **optional,
         )
     except ValidationError as exc:
         fail(validation_message(exc))

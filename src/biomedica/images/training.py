@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -200,6 +202,17 @@ def encode_training_image(image: Image.Image, spec: TrainingImageSpec, *, subsam
     return buffer.getvalue()
 
 
+@contextmanager
+def _decoding(data: bytes, name: str) -> Iterator[Image.Image]:
+    """The opened (checked decodable) image, with Pillow's size and format warnings silenced while it is used."""
+    if not data:
+        raise ImageError(IMAGE_EMPTY, f"'{name}' is empty (0 bytes); rebuild its archive unit or leave the sample out")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield _decodable(data, name)
+
+
 def load_training_pixels(data: bytes, name: str = "image", spec: TrainingImageSpec | None = None) -> Image.Image:
     """Decode stored bytes to upright 8-bit L or RGB sRGB pixels (the normalisation steps of make_training_image).
 
@@ -207,12 +220,7 @@ def load_training_pixels(data: bytes, name: str = "image", spec: TrainingImageSp
     than twice the size `spec` asks for: the resize after it then sees enough pixels for a clean
     LANCZOS. Without, full resolution. Raises ImageError like make_training_image.
     """
-    if not data:
-        raise ImageError(IMAGE_EMPTY, f"'{name}' is empty (0 bytes); rebuild its archive unit or leave the sample out")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        image = _decodable(data, name)
+    with _decoding(data, name) as image:
         return _normalised(image, name, spec)
 
 
@@ -272,12 +280,7 @@ def make_training_image(data: bytes, spec: TrainingImageSpec, name: str = "image
     Raises ImageError (kind image-empty / image-corrupt / image-unsupported / image-too-large; the
     message names `name` and the fix) on input that does not decode.
     """
-    if not data:
-        raise ImageError(IMAGE_EMPTY, f"'{name}' is empty (0 bytes); rebuild its archive unit or leave the sample out")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        image = _decodable(data, name)
+    with _decoding(data, name) as image:
         orientation = _orientation(image)
         upright = (image.height, image.width) if orientation in _SWAPPING_ORIENTATIONS else image.size
         target = target_size(*upright, spec)

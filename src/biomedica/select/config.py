@@ -75,7 +75,10 @@ class SelectConfig(BaseModel):
         "needs output shards); None: the stored bytes, copied"
     )
     image_format: Literal["jpeg", "webp"] = Field(default="jpeg", description="encoding of the training-ready copies")
-    quality: int = Field(default=90, ge=1, le=100, description="encoder quality of the training-ready copies")
+    quality: int = Field(
+        default=85, ge=1, le=100,  # images.training.DEFAULT_QUALITY (measured there; a test keeps them equal)
+        description="encoder quality of the training-ready copies",
+    )
     resize_mode: Literal["shorter-side", "longer-side", "center-crop"] = Field(
         default="shorter-side", description="which side image_size sets (center-crop: shorter side, then a square)"
     )
@@ -111,11 +114,12 @@ class SelectConfig(BaseModel):
         if self.image_size is not None and self.output != "shards":
             raise ValueError("--image-size writes new shards; add --output shards")
         if self.image_size is None:
+            # a value differing from its default (a dumped config passes the defaults back: not an error)
             given = [flag for name, flag in _IMAGE_OPTIONS.items()
                      if getattr(self, name) != type(self).model_fields[name].default]
             if given:
                 raise ValueError(f"{' and '.join(given)} only apply to training-ready copies; add --image-size "
-                                 "(e.g. --image-size 256) or drop them")
+                                 "(e.g. --image-size 288) or drop them")
         else:
             self.image_spec  # noqa: B018 - TrainingImageSpec validates size/quality with a one-line fix
         if not self.exclude_held_out and self.held_out_fraction not in (0, DEFAULT_HELD_OUT_FRACTION):
