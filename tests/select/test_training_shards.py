@@ -265,6 +265,9 @@ def test_cli_refusals_are_one_line(curated, tmp_path):
     runner = CliRunner()
     for options, message in [(["--image-size", "128"], "--image-size writes new shards; add --output shards"),
                              (["--output", "shards", "--quality", "80"], "add --image-size"),
+                             # the default value given explicitly is refused too: an option is never ignored
+                             (["--output", "shards", "--quality", "85"], "add --image-size"),
+                             (["--output", "shards", "--resize-mode", "shorter-side"], "add --image-size"),
                              (["--output", "shards", "--image-size", "8"], "--image-size 288"),
                              (["--include-held-out", "--held-out-fraction", "0.2"], "drop one of them")]:
         result = runner.invoke(_app(), ["select", str(archive), "--out", str(tmp_path / "o"), *options])

@@ -84,6 +84,11 @@ def select(
     split = {} if held_out_fraction is None else {"held_out_fraction": held_out_fraction}
     given = {"workers": workers, "image_format": image_format, "quality": quality, "resize_mode": resize_mode}
     optional = {name: value for name, value in given.items() if value is not None}
+    image_flags = [flag for flag, value in (("--image-format", image_format), ("--quality", quality),
+                                            ("--resize-mode", resize_mode)) if value is not None]
+    if image_size is None and image_flags:  # even at their default value: a given option is never ignored
+        fail(f"{' and '.join(image_flags)} only apply to training-ready copies; add --image-size (e.g. --image-size "
+             "288) or drop them")
     try:
         config = SelectConfig(
             archive=archive, out=out, annotations=annotations, where=where, keys=keys, license_groups=license_group,
