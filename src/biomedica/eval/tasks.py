@@ -107,7 +107,9 @@ class TaskSpec(BaseModel):
         Annotated[DatasetSpec, Tag(_ONE)] | Annotated[list[DatasetSpec], Tag(_LIST)],
         Discriminator(lambda v: _LIST if isinstance(v, list) else _ONE),
     ]
-    train: DatasetSpec | None = None  # linear probe training split; else a seeded split of `dataset`
+    train: DatasetSpec | None = None  # linear probe training split; else a group-aware split of `dataset`
+    # linear probe validation split (chooses the regularisation); else a group-aware split of `train`
+    validation: DatasetSpec | None = None
     classes: list[ClassSpec] | None = None
     templates: list[str] = Field(default_factory=lambda: ["a photo of {c}."])
     metric: str | None = None  # the primary metric (aggregated per domain); default per kind
