@@ -113,7 +113,7 @@ def list_tasks(
     table.add_column("metric", overflow="fold")
     table.add_column("get it", overflow="fold")
     for task in sorted(selected, key=lambda t: (t.domain, t.name)):
-        present = task.dataset.resolve_root(base).exists()
+        present = task.present_layout(base) is not None
         table.add_row(
             task.name, task.domain, task.kind, "[green]yes[/]" if present else "missing", task.metric or "",
             task.data.source if task.data else "",

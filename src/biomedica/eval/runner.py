@@ -29,7 +29,7 @@ from biomedica.eval.scoring import (
     score_retrieval,
     stratified_halves,
 )
-from biomedica.eval.tasks import TaskSpec, default_data_dir
+from biomedica.eval.tasks import DatasetSpec, TaskSpec, default_data_dir
 from biomedica.io.atomic import write_text_atomic
 
 
@@ -113,11 +113,44 @@ def _subsample(dataset: EvalDataset, max_images: int | None, seed: int) -> EvalD
     return subset
 
 
-def evaluate_task(model, task: TaskSpec, config: EvalConfig, dataset: EvalDataset | None = None) -> dict:
-    """Score one task for one model and return the result dict (written by run_evaluation)."""
-    root = task.dataset.resolve_root(config.data_dir)
+def _layout_options(task: TaskSpec, spec: DatasetSpec, root: Path) -> dict:
+    """The layout's options with a relative `keys_file` made absolute (against the task file's folder)."""
+    options = dict(spec.options)
+    keys_file = options.get("keys_file")
+    if isinstance(keys_file, str) and keys_file and not Path(keys_file).is_absolute():
+        options["keys_file"] = str((task.source_dir or root) / keys_file)
+    return options
+
+
+def load_task_dataset(task: TaskSpec, data_dir: Path) -> tuple[EvalDataset, DatasetSpec, Path]:
+    """Load the first of the task's layouts whose root (and `file`) exist: (dataset, that layout, its root).
+
+    DatasetMissing lists every layout tried when none is present; errors of the present layout propagate.
+    """
+    found = task.present_layout(Path(data_dir))
+    if found is None:
+        tried = [str(task.layout_target(spec, Path(data_dir))) for spec in task.dataset_layouts]
+        raise DatasetMissing(f"data not found at {' or at '.join(tried)}")
+    _, spec, root = found
+    return load_dataset(spec.adapter, root, _layout_options(task, spec, root)), spec, root
+
+
+def evaluate_task(
+    model, task: TaskSpec, config: EvalConfig, dataset: EvalDataset | None = None,
+    layout: tuple[DatasetSpec, Path] | None = None,
+) -> dict:
+    """Score one task for one model and return the result dict (written by run_evaluation).
+
+    `layout` = (the DatasetSpec used, its root) as returned by load_task_dataset with `dataset`.
+    """
     if dataset is None:
-        dataset = load_dataset(task.dataset.adapter, root, task.dataset.options)
+        dataset, spec, root = load_task_dataset(task, config.data_dir)
+    elif layout is not None:
+        spec, root = layout
+    else:
+        spec = task.dataset_layouts[0]
+        root = spec.resolve_root(config.data_dir)
+    layout_index = next((i for i, s in enumerate(task.dataset_layouts) if s == spec), 0)
     dataset = _subsample(dataset, config.max_images, config.seed)
     cache = config.cache
     started = time.perf_counter()
@@ -172,6 +205,8 @@ def evaluate_task(model, task: TaskSpec, config: EvalConfig, dataset: EvalDatase
         **extra,
         "dataset": {
             "root": str(Path(root).resolve()),
+            "layout_index": layout_index,
+            "adapter": spec.adapter,
             "fingerprint": dataset.fingerprint,
             "n_listed": len(dataset.images),
             "notes": dataset.notes,
@@ -233,9 +268,8 @@ def run_evaluation(
     model = None if isinstance(model_spec, str) else model_spec
     outcomes: list[TaskOutcome] = []
     for task in tasks:
-        root = task.dataset.resolve_root(config.data_dir)
         try:
-            dataset = load_dataset(task.dataset.adapter, root, task.dataset.options)
+            dataset, spec, root = load_task_dataset(task, config.data_dir)
         except DatasetMissing as exc:
             hint = f" Get it: {task.data.source}" if task.data else ""
             message = f"{exc}.{hint}"
@@ -253,7 +287,7 @@ def run_evaluation(
         if model.tokenizer is None:  # before any image is embedded: every task scores against text
             raise no_text_tower(model.name, "eval")
         try:
-            result = evaluate_task(model, task, config, dataset)
+            result = evaluate_task(model, task, config, dataset, layout=(spec, root))
         except (DatasetInvalid, ImageLoadError) as exc:
             log(f"FAIL {task.name}: {exc}")
             outcomes.append(TaskOutcome(task.name, "failed", str(exc)))

@@ -10,10 +10,20 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from biomedica.eval.adapters import get_adapter
 from biomedica.validation import first_error
@@ -75,6 +85,9 @@ class DatasetSpec(BaseModel):
         return expanded if expanded.is_absolute() else Path(data_dir) / expanded
 
 
+_ONE, _LIST = "(one layout)", "(layouts)"  # union tags, dropped from error locations
+
+
 class ClassSpec(BaseModel):
     """One class: the label value as it appears in the data, and the names used in prompts (ensembled)."""
 
@@ -89,12 +102,26 @@ class TaskSpec(BaseModel):
     domain: str
     kind: TaskKind
     description: str = ""
-    dataset: DatasetSpec
-    train: DatasetSpec | None = None  # linear probe training split; else a seeded split of `dataset`
+    # one layout, or alternative layouts of the same data (official first, repackagings after): see dataset_layouts
+    dataset: Annotated[
+        Annotated[DatasetSpec, Tag(_ONE)] | Annotated[list[DatasetSpec], Tag(_LIST)],
+        Discriminator(lambda v: _LIST if isinstance(v, list) else _ONE),
+    ]
+    train: DatasetSpec | None = None  # linear probe training split; else a group-aware split of `dataset`
+    # linear probe validation split (chooses the regularisation); else a group-aware split of `train`
+    validation: DatasetSpec | None = None
     classes: list[ClassSpec] | None = None
     templates: list[str] = Field(default_factory=lambda: ["a photo of {c}."])
     metric: str | None = None  # the primary metric (aggregated per domain); default per kind
     data: DataSource | None = None
+    _source_file: Path | None = PrivateAttr(default=None)  # the YAML it came from (keys_file is relative to it)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _layout_list_not_empty(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("give one dataset layout, or a non-empty list of alternative layouts")
+        return value
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -140,9 +167,37 @@ class TaskSpec(BaseModel):
     def class_labels(self) -> list[str]:
         return [c.label for c in self.classes or []]
 
+    @property
+    def dataset_layouts(self) -> list[DatasetSpec]:
+        """The dataset's alternative layouts in the order they are tried (a single `dataset:` is a list of one)."""
+        return list(self.dataset) if isinstance(self.dataset, list) else [self.dataset]
+
+    @property
+    def source_dir(self) -> Path | None:
+        """Folder of the task's YAML file (None for a task built in code); relative key lists live there."""
+        return self._source_file.parent if self._source_file else None
+
+    def layout_target(self, spec: DatasetSpec, data_dir: Path) -> Path:
+        """What must exist for a layout to count as present: its `file` option when it has one, else its root."""
+        root = spec.resolve_root(data_dir)
+        file = spec.options.get("file")
+        if isinstance(file, str) and file:
+            path = Path(os.path.expandvars(os.path.expanduser(file)))
+            return path if path.is_absolute() else root / path
+        return root
+
+    def present_layout(self, data_dir: Path) -> tuple[int, DatasetSpec, Path] | None:
+        """(index, layout, root) of the first layout whose root (and file) exist under data_dir, else None."""
+        for index, spec in enumerate(self.dataset_layouts):
+            root = spec.resolve_root(data_dir)
+            if root.exists() and self.layout_target(spec, data_dir).exists():
+                return index, spec, root
+        return None
+
 
 def _format_error(path: Path | str, exc: ValidationError) -> str:
     first = first_error(exc)  # cross-field checks put the field first: "metric: ..."
+    first = first._replace(location=first.location.replace(f".{_ONE}", "").replace(f".{_LIST}", ""))
     return f"{path}: field '{first.location or '(top level)'}': {first.message}{first.suffix()}. Fix the task file."
 
 
@@ -165,7 +220,9 @@ def load_task_file(path: Path) -> TaskSpec:
         raise TaskFileError(f"{path}: task file not found") from None
     except yaml.YAMLError as exc:
         raise TaskFileError(f"{path}: not valid YAML ({exc}). Fix the task file.") from None
-    return parse_task(data, path)
+    task = parse_task(data, path)
+    task._source_file = path.resolve()
+    return task
 
 
 def shipped_task_files() -> dict[str, Path]:

@@ -1,6 +1,6 @@
 """Dataset adapters for evaluation tasks; importing this package registers all of them."""
 
-from biomedica.eval.adapters import archive, dicom, hf_disk, imagefolder, medmnist, table, webdataset_shards  # noqa: F401
+from biomedica.eval.adapters import archive, dicom, h5, hf_disk, imagefolder, medmnist, table, webdataset_shards  # noqa: F401
 from biomedica.eval.adapters.registry import (
     ADAPTERS,
     AdapterOptions,
