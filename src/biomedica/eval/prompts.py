@@ -12,7 +12,7 @@ result records it (runner: `prompts: {preset, source, templates, class_names}`).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,7 +30,7 @@ class Prompts(NamedTuple):
     source: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_preset(preset: str) -> dict:
     """The parsed preset file (source, tasks, optional templates for every task)."""
     if preset not in PRESETS:
