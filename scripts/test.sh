@@ -9,6 +9,10 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "warning: could not install chromium; the browser test will be skipped" >&2
 fi
 pip_install -e ".[test]"
+# CLIP_benchmark, for the test comparing our metrics with its own code (tests/eval/test_compat_clip_benchmark.py).
+# --no-deps: its metric modules need only torch, tqdm and scikit-learn (all in the eval extra); its declared
+# transformers + pycocoevalcap (~120 MB, captioning only) stay out, so it cannot be a line in the `test` extra.
+pip_install --no-deps clip-benchmark==1.6.2
 # The layering in ARCHITECTURE.md (contracts in pyproject.toml): stages never import each other.
 "$VENV/bin/lint-imports"
 exec "$VENV/bin/python" -m pytest -q "$@"

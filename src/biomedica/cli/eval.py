@@ -4,6 +4,7 @@ Usage:
   biomedica eval make-offline-benchmark --out eval-data/offline-modality
   biomedica eval run --model tiny-random --tasks offline-modality --data-dir eval-data --out results/
   biomedica eval run --model ViT-B-16:/ckpt/epoch_10.pt --tasks all --out results/
+  biomedica eval run --model hf-hub:ORG/NAME --tasks pcam --prompts clip_benchmark --format clip_benchmark
   biomedica eval report results/ --out results/report
 """
 
@@ -28,7 +29,7 @@ def run(
     model: str = typer.Option(..., "--model", "-m", help="tiny-random, ARCH:TAG, ARCH:/path/ckpt.pt or hf-hub:ORG/NAME."),
     tasks: str = typer.Option("all", "--tasks", "-t", help="all, task names, domain:NAME, or YAML paths (comma list)."),
     out: Path = typer.Option(
-        Path("results"), "--out", "-o", help="Folder for <model>/<task>.json results.", callback=output_folder_option
+        Path("results"), "--out", "-o", help="Folder for <model spec>/<task>.json results.", callback=output_folder_option
     ),
     data_dir: Path = typer.Option(None, help="Where task data roots live (default $BIOMEDICA_EVAL_DATA or ./eval-data)."),
     task_dir: list[Path] = typer.Option([], help="Extra folder(s) of task YAML files."),
@@ -42,6 +43,12 @@ def run(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option("auto", help="auto (bf16/fp16 autocast on GPU), fp32, bf16, fp16."),
     seed: int = typer.Option(0),
+    prompts: str = typer.Option(
+        "biomedica", help="Zero-shot prompts: biomedica (the task file's), clip_benchmark (CLIP_benchmark 1.6.2's "
+        "class names/templates where it has the dataset), biomedclip (BiomedCLIP's released template)."),
+    result_format: str = typer.Option(
+        "biomedica", "--format", help="biomedica, or clip_benchmark: also write CLIP_benchmark's JSON per task "
+        "(<out>/<model>/clip_benchmark/)."),
     progress: bool = typer.Option(True),
 ) -> None:
     """Evaluate one model on tasks; tasks whose data is missing are skipped with one line."""
@@ -57,6 +64,7 @@ def run(
             out_dir=out, data_dir=data_dir or default_data_dir(), cache_dir=cache_dir, use_cache=not no_cache,
             batch_size=batch_size, loader_threads=loader_threads, n_boot=n_boot, linear_probe=linear_probe, max_images=max_images,
             device=device, precision=precision, seed=seed, progress=progress,
+            prompts=prompts, result_format=result_format,
         )
     except TaskFileError as exc:
         fail(str(exc))

@@ -67,7 +67,8 @@ def build_table(results: list[dict]) -> ReportTable:
     metric_of: dict[str, str] = {}
     models: list[str] = []
     for result in results:
-        model, task = result["model"]["name"], result["task_name"]
+        # a model is its exact spec (`tiny-random` is not `biomedica-tiny:/x/epoch_3.pt`); older results: the name
+        model, task = result["model"].get("spec") or result["model"]["name"], result["task_name"]
         if model not in models:
             models.append(model)
         cells[(model, task)] = result

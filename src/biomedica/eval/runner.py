@@ -6,6 +6,7 @@ reported as failed with the reason; neither stops the other tasks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 import biomedica
 from biomedica.eval.adapters import DatasetInvalid, DatasetMissing, EvalDataset, load_dataset
 from biomedica.eval.embeddings import EmbeddingCache, ImageLoadError, embed_images, embed_texts
+from biomedica.eval.formats import write_clip_benchmark
+from biomedica.eval.identity import model_record
+from biomedica.eval.prompts import has_preset, resolve_prompts
 from biomedica.eval.scoring import (
     class_prompts,
     ensemble_class_embeddings,
@@ -45,6 +50,8 @@ class EvalConfig(BaseModel):
     loader_threads: int = Field(2, ge=1)
     n_boot: int = Field(1000, ge=0)
     seed: int = 0
+    prompts: Literal["biomedica", "clip_benchmark", "biomedclip"] = "biomedica"  # eval.prompts presets
+    result_format: Literal["biomedica", "clip_benchmark"] = "biomedica"  # clip_benchmark: also eval.formats' file
     linear_probe: bool = False
     max_images: int | None = Field(None, ge=1)  # seeded random subset per task, for quick looks
     device: str = "auto"
@@ -67,13 +74,14 @@ class TaskOutcome:
     result: dict | None = None
 
 
-def model_slug(name: str) -> str:
-    """A folder name for a model: `hf-hub:org/name` -> `hf-hub_org_name`."""
-    return re.sub(r"[^A-Za-z0-9._@-]+", "_", name).strip("_") or "model"
+def model_slug(spec: str) -> str:
+    """A folder name for a model's exact spec (never its architecture): `hf-hub:org/name` -> `hf-hub_org_name`."""
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", spec).strip("_") or "model"
 
 
-def result_path(out_dir: Path, model_name: str, task_name: str) -> Path:
-    return Path(out_dir) / model_slug(model_name) / f"{task_name}.json"
+def result_path(out_dir: Path, model_spec: str, task_name: str) -> Path:
+    """<out>/<model_slug(spec)>/<task>.json: `tiny-random` and `biomedica-tiny:/x/epoch_3.pt` never share a folder."""
+    return Path(out_dir) / model_slug(model_spec) / f"{task_name}.json"
 
 
 def _label_indices(task: TaskSpec, dataset: EvalDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +179,10 @@ def evaluate_task(
     else:
         kept, labels = _label_indices(task, dataset)
         features = image_embeddings[kept]
-        prompts = class_prompts([c.names for c in task.classes], task.templates)
+        class_names, templates, prompt_source = resolve_prompts(task, config.prompts)
+        extra["prompts"] = {"preset": config.prompts, "source": prompt_source, "templates": templates,
+                            "class_names": class_names}
+        prompts = class_prompts(class_names, templates)
         prompt_embeddings = embed_texts(model, [p for group in prompts for p in group], cache)
         class_embeddings = ensemble_class_embeddings(prompt_embeddings, [len(g) for g in prompts])
         logits = 100.0 * features @ class_embeddings.T
@@ -188,12 +199,7 @@ def evaluate_task(
     return {
         "biomedica_version": biomedica.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {
-            "name": model.name,
-            "fingerprint": model.fingerprint,
-            "device": getattr(model, "device", None),
-            "precision": getattr(model, "precision", None),
-        },
+        "model": model_record(model),
         "task_name": task.name,
         "domain": task.domain,
         "kind": task.kind,
@@ -246,10 +252,34 @@ def _run_linear_probe(model, task: TaskSpec, config: EvalConfig, features: np.nd
     return result
 
 
-def write_result(result: dict, out_dir: Path) -> Path:
-    path = result_path(out_dir, result["model"]["name"], result["task_name"])
+def write_result(result: dict, out_dir: Path, result_format: str = "biomedica") -> Path:
+    """Write <out>/<model_slug(spec)>/<task>.json (+ CLIP_benchmark's file in <...>/clip_benchmark/ when asked).
+
+    Two specs with the same slug (`/a/b_c.pt`, `/a_b/c.pt`) never overwrite each other: a
+    folder already holding another spec's result gets a short hash of the spec appended.
+    """
+    spec = result["model"].get("spec") or result["model"]["name"]
+    path = result_path(out_dir, spec, result["task_name"])
+    if _other_spec(path, spec):
+        path = result_path(out_dir, f"{model_slug(spec)}-{hashlib.sha1(spec.encode()).hexdigest()[:8]}", result["task_name"])
     write_text_atomic(path, json.dumps(result, indent=1, allow_nan=False))
+    if result_format == "clip_benchmark":
+        write_clip_benchmark(result, path.parent / "clip_benchmark")
     return path
+
+
+def _other_spec(path: Path, spec: str) -> bool:
+    """Whether the folder of `path` holds a result of a different model spec (it belongs to another model)."""
+    if not path.parent.is_dir():
+        return False
+    candidates = [path] if path.is_file() else sorted(path.parent.glob("*.json"))[:1]
+    for existing in candidates:
+        try:
+            model = json.loads(existing.read_text(encoding="utf-8")).get("model", {})
+        except (OSError, ValueError, AttributeError):
+            return False
+        return (model.get("spec") or model.get("name")) != spec
+    return False
 
 
 def run_evaluation(
@@ -282,6 +312,8 @@ def run_evaluation(
             continue
         for note in dataset.notes:
             log(f"note {task.name}: {note}")
+        if task.kind != "retrieval" and not has_preset(task, config.prompts):
+            log(f"note {task.name}: no {config.prompts} prompts for this task; using the task file's own (recorded)")
         if model is None:
             model = load_model(model_spec, device=config.device, precision=config.precision)
         if model.tokenizer is None:  # before any image is embedded: every task scores against text
@@ -292,7 +324,7 @@ def run_evaluation(
             log(f"FAIL {task.name}: {exc}")
             outcomes.append(TaskOutcome(task.name, "failed", str(exc)))
             continue
-        path = write_result(result, config.out_dir)
+        path = write_result(result, config.out_dir, config.result_format)
         low, high = result["score_ci95"] or (None, None)
         ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
         score = "n/a" if result["score"] is None else f"{result['score']:.3f}"
