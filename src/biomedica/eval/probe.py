@@ -62,10 +62,13 @@ def fit(x: np.ndarray, y: np.ndarray, c: float):
     return model
 
 
-def class_log_probabilities(model, x: np.ndarray, n_classes: int) -> np.ndarray:
-    """n x n_classes log-probabilities; classes the fit never saw get -inf (never predicted)."""
+def class_logits(model, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """n x n_classes linear logits (softmax of them = predict_proba); classes the fit never saw get -inf."""
+    decision = model.decision_function(x)
+    if decision.ndim == 1:  # binary: predict_proba = sigmoid(d) = softmax([0, d])
+        decision = np.stack([np.zeros_like(decision), decision], axis=1)
     out = np.full((len(x), n_classes), -np.inf)
-    out[:, model.classes_] = model.predict_log_proba(x)
+    out[:, model.classes_] = decision
     return out
 
 
@@ -201,7 +204,7 @@ def run_probe(data: ProbeData, class_labels: Sequence[str], primary: str, shots:
                 x = np.concatenate([x, data.val_x])
                 y = np.concatenate([y, data.val_y])
             model = fit(x, y, c)
-            logits = class_log_probabilities(model, data.test_x, n_classes)
+            logits = class_logits(model, data.test_x, n_classes)
             scores = score_classification(logits, data.test_y, class_labels, primary,
                                           n_boot if k == "full" else 0, draw_seed, ties=ties)
             draws.append({
