@@ -125,5 +125,25 @@ def test_offline_benchmark_with_official_train_and_validation_splits(offline_ben
     assert result["n_train"] == result["n_validation"] == result["n_test"] == 320
     assert result["shots"]["full"]["draws"][0]["n_train"] == 640 and result["ties"] == "clip_benchmark"
     assert "test_indices" not in result
-    assert lines[-1].startswith("probe offline-modality: balanced_accuracy by shots 2:")
-    assert "train = official train split" in lines[-1]
+    assert lines[-2].startswith("probe offline-modality: balanced_accuracy by shots 2:")
+    assert "train = official train split" in lines[-2] and lines[-1].startswith("done offline-modality")
+
+
+@pytest.mark.slow
+def test_cli_probe_options_reach_the_config_and_bad_values_are_one_line(offline_benchmark, tmp_path):
+    from typer.testing import CliRunner
+
+    from biomedica.cli.eval import app
+
+    base = ["run", "--model", "tiny-random", "--tasks", str(offline_benchmark.task_file), "--out", str(tmp_path / "r"),
+            "--no-progress", "--n-boot", "0", "--max-images", "80", "--linear-probe"]
+    bad = CliRunner().invoke(app, [*base, "--shots", "1,two"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output and "probe_shots" in bad.output
+    bad_ties = CliRunner().invoke(app, [*base, "--ties", "random"])
+    assert bad_ties.exit_code != 0 and "ties" in bad_ties.output
+    ok = CliRunner().invoke(app, [*base, "--shots", "2,full", "--probe-seeds", "2", "--ties", "clip_benchmark"])
+    assert ok.exit_code == 0, ok.output
+    [path] = (tmp_path / "r").rglob("offline-modality.json")
+    result = json.loads(path.read_text())
+    assert result["config"]["eval"]["probe_shots"] == [2, "full"] and result["config"]["eval"]["ties"] == "clip_benchmark"
+    assert set(result["linear_probe"]["shots"]) == {"2", "full"}

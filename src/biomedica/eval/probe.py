@@ -208,7 +208,7 @@ def run_probe(data: ProbeData, class_labels: Sequence[str], primary: str, shots:
             scores = score_classification(logits, data.test_y, class_labels, primary,
                                           n_boot if k == "full" else 0, draw_seed, ties=ties)
             draws.append({
-                "seed": draw_seed, "C": c, "validation_accuracy": tried[c], "n_train": int(len(y)),
+                "seed": draw_seed, "C": c, "validation_accuracy": tried[c], "n_train": len(y),
                 "metrics": scores["metrics"], "ci95_bootstrap": scores["ci95"] if k == "full" else None,
                 "C_tried": {f"{ci:.3g}": round(acc, 6) for ci, acc in tried.items()},
             })
@@ -240,9 +240,9 @@ def run_probe(data: ProbeData, class_labels: Sequence[str], primary: str, shots:
         "shots": per_k,
         "train_source": data.train_source,
         "validation_source": data.validation_source,
-        "n_train": int(len(data.train_y)),
-        "n_validation": int(len(data.val_y)),
-        "n_test": int(len(data.test_y)),
+        "n_train": len(data.train_y),
+        "n_validation": len(data.val_y),
+        "n_test": len(data.test_y),
         "ties": ties,
     }
     if data.test_indices is not None:

@@ -310,10 +310,10 @@ def run_evaluation(
         low, high = result["score_ci95"] or (None, None)
         ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
         score = "n/a" if result["score"] is None else f"{result['score']:.3f}"
-        log(f"done {task.name}: {result['primary_metric']} {score}{ci} on {result['n_images']} images -> {path}")
         if "linear_probe" in result:
             from biomedica.eval.probe import summary_line
 
             log(summary_line(task.name, result["linear_probe"]))
+        log(f"done {task.name}: {result['primary_metric']} {score}{ci} on {result['n_images']} images -> {path}")
         outcomes.append(TaskOutcome(task.name, "ok", "", path, result))
     return outcomes
