@@ -49,15 +49,30 @@ def test_score_multilabel_map():
     assert result["per_class"]["b"]["support"] == 1
 
 
-def test_stratified_halves_and_linear_probe_separable_data():
-    labels = np.array([0] * 10 + [1] * 10 + [2])
-    train, test = scoring.stratified_halves(labels, seed=0)
-    assert len(train) == 10 and len(test) == 11 and not set(train) & set(test)
-    assert 20 in test  # a class of one goes to test
-    pytest.importorskip("sklearn")
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 0.1, (20, 4)) + 1, rng.normal(0, 0.1, (20, 4)) - 1])
-    y = np.array([0] * 20 + [1] * 20)
-    train, test = scoring.stratified_halves(y, seed=0)
-    result = scoring.linear_probe(x[train], y[train], x[test], y[test], 2, seed=0)
-    assert result["accuracy"] == 1.0 and result["n_train"] == 20
+def test_score_multilabel_reports_both_map_conventions():
+    scores = np.array([[0.9, 0.1, 0.3], [0.2, 0.8, 0.1], [0.6, 0.3, 0.2]])
+    targets = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=bool)  # class 2 has no positive
+    result = scoring.score_multilabel(scores, targets, ["a", "b", "c"], n_boot=10, seed=0)
+    assert result["metrics"]["mean_average_precision"] == 1.0
+    assert result["metrics"]["mean_average_precision_all"] == pytest.approx(2 / 3)
+    assert result["per_class"]["c"]["average_precision"] is None
+
+
+def test_score_classification_reports_both_auroc_conventions():
+    logits = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 0.0, 2.5], [2.0, 2.1, 0.0], [0.5, 0.1, 0.2]])
+    labels = np.array([0, 1, 2, 0, 2])
+    result = scoring.score_classification(logits, labels, ["a", "b", "c"], "accuracy", n_boot=0, seed=0)
+    assert {"macro_auroc", "macro_auroc_ovr_softmax"} <= set(result["metrics"])
+    assert result["ci95"]["accuracy"] == [None, None]  # n_boot=0: no interval
+
+
+def test_retrieval_ties_conventions_bound_each_other():
+    images = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # images 0 and 1 are identical
+    texts = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    owner = np.array([0, 1, 2])
+    got = {t: scoring.score_retrieval(images, texts, owner, n_boot=0, seed=0, ties=t)["metrics"]
+           for t in ("pessimistic", "clip_benchmark", "optimistic")}
+    assert got["pessimistic"]["text_to_image_r1"] == pytest.approx(1 / 3)  # the tied pair both miss
+    assert got["optimistic"]["text_to_image_r1"] == 1.0
+    assert got["pessimistic"]["text_to_image_r1"] <= got["clip_benchmark"]["text_to_image_r1"] <= 1.0
+    assert got["clip_benchmark"]["text_to_image_r5"] == 1.0

@@ -38,7 +38,10 @@ def run(
     batch_size: int = typer.Option(64, min=1),
     loader_threads: int = typer.Option(2, min=1, help="Threads decoding and preprocessing images."),
     n_boot: int = typer.Option(1000, min=0, help="Bootstrap resamples for the 95% CIs (0: none)."),
-    linear_probe: bool = typer.Option(False, help="Also fit a logistic-regression probe on frozen features."),
+    linear_probe: bool = typer.Option(False, help="Also fit k-shot logistic-regression probes on frozen features."),
+    shots: str = typer.Option("1,2,4,8,16,full", help="Linear-probe shots per class (comma list; full = all)."),
+    probe_seeds: int = typer.Option(5, min=1, help="Linear-probe draws per k (mean and 95% CI over draws)."),
+    ties: str = typer.Option("pessimistic", help="Top-k/retrieval ties: pessimistic, clip_benchmark, optimistic."),
     max_images: int = typer.Option(None, min=1, help="Seeded random subset per task (quick looks)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option("auto", help="auto (bf16/fp16 autocast on GPU), fp32, bf16, fp16."),
@@ -63,6 +66,8 @@ def run(
         config = EvalConfig(
             out_dir=out, data_dir=data_dir or default_data_dir(), cache_dir=cache_dir, use_cache=not no_cache,
             batch_size=batch_size, loader_threads=loader_threads, n_boot=n_boot, linear_probe=linear_probe, max_images=max_images,
+            probe_shots=[s.strip() for s in shots.split(",") if s.strip()],
+            probe_seeds=probe_seeds, ties=ties,
             device=device, precision=precision, seed=seed, progress=progress,
             prompts=prompts, result_format=result_format,
         )

@@ -5,11 +5,34 @@ on hand-computed cases and reused on cached embeddings. Conventions (documented 
 
 - labels are integer class indices 0..C-1; a class in the task but absent from the labels is
   "missing": its recall is NaN and it is left out of balanced accuracy and macro means.
-- argmax ties go to the lowest class index (numpy's rule); ranking ties in retrieval count
-  against the query (pessimistic), so identical embeddings never look like a perfect model.
+- argmax ties go to the lowest class index (numpy's rule).
+- ranking ties in top-k and retrieval (`ties`, EvalConfig.ties):
+  "pessimistic" (default): every tie counts against the query, so identical embeddings never look
+  like a perfect model; "clip_benchmark": the order torch.topk returns, exactly as LAION
+  CLIP_benchmark's `accuracy()` and `recall_at_k()` (clip_benchmark/metrics/zeroshot_*.py). torch
+  does not specify that order for ties (it differs by device and size), so this reproduces their
+  number on the same device, nothing more; "optimistic": every tie counts for the query (an upper
+  bound). With distinct scores all three agree.
 - AUROC ties between a positive and a negative count one half (Mann-Whitney).
 - an undefined value (AUROC with one class present, mAP of a class with no positive) is NaN;
   results files write it as null.
+
+Two macro-AUROC conventions (both reported, named):
+- `macro_auroc`: each class's raw logit column (zero-shot: 100 x cosine similarity with the class
+  prompt) against the rest, averaged over classes with both positives and negatives; this
+  harness's number since the start, and what "one class vs rest" zero-shot scoring per prompt gives.
+- `macro_auroc_ovr_softmax`: scikit-learn `roc_auc_score(y, softmax(logits), multi_class="ovr",
+  average="macro")`: the softmax couples the classes, so it differs from the raw-logit value; this
+  is what code that feeds predicted probabilities to scikit-learn reports (typical of linear-probe
+  and supervised baselines). Equality with scikit-learn is tested (tests/eval/test_metrics.py).
+
+Two multilabel mAP conventions (both reported, named):
+- `mean_average_precision`: mean AP over classes with at least one positive in the test set
+  (a class without positives has no defined AP; torchmetrics' macro average drops NaN classes too).
+- `mean_average_precision_all`: mean over every class, a class without positives counting 0:
+  what scikit-learn `average_precision_score(average="macro")` returns (it sets recall to 1 and
+  the AP to 0 for such a class) and what CLIP_benchmark's `average_precision_per_class` gives
+  (`precision[truth].sum() / max(n_positive, 1)`), so its `mean_average_precision` equals this one.
 """
 
 from __future__ import annotations
@@ -27,14 +50,40 @@ def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Fraction of rows whose true class has fewer than k classes scoring at least as high (ties count against)."""
+TIES = ("pessimistic", "clip_benchmark", "optimistic")
+
+
+def _check_ties(ties: str) -> None:
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(TIES)}, not {ties!r}")
+
+
+def torch_topk_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Row-wise top-k column indices in torch.topk's order (CLIP_benchmark's tie rule), on CPU float32."""
+    import torch
+
+    k = min(k, scores.shape[1])
+    return torch.topk(torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)), k, dim=1)[1].numpy()
+
+
+def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int, ties: str = "pessimistic") -> np.ndarray:
+    """Per row: whether the true class is among the top k under the `ties` rule (module docstring)."""
+    _check_ties(ties)
+    labels = np.asarray(labels)
+    if ties == "clip_benchmark":
+        return (torch_topk_indices(logits, k) == labels[:, None]).any(axis=1)
+    true = logits[np.arange(len(labels)), labels]
+    if ties == "optimistic":
+        return (logits > true[:, None]).sum(axis=1) < k
+    return (logits >= true[:, None]).sum(axis=1) - 1 < k
+
+
+def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int, ties: str = "pessimistic") -> float:
+    """Fraction of rows whose true class is in the top k; by default ties count against."""
     labels = np.asarray(labels)
     if labels.size == 0:
         return float("nan")
-    true = logits[np.arange(len(labels)), labels]
-    better_or_tied = (logits >= true[:, None]).sum(axis=1) - 1
-    return float(np.mean(better_or_tied < k))
+    return float(np.mean(topk_hits(logits, labels, k, ties)))
 
 
 def per_class_recall(predictions: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -77,6 +126,17 @@ def macro_auroc(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def macro_auroc_ovr_softmax(logits: np.ndarray, labels: np.ndarray) -> float:
+    """scikit-learn's roc_auc_score(labels, softmax(logits), multi_class="ovr") (macro); classes absent: left out."""
+    return macro_auroc(softmax(np.asarray(logits, dtype=float)), labels)
+
+
 def average_precision(scores: np.ndarray, is_positive: np.ndarray) -> float:
     """Average precision (area under precision-recall, step-wise; tied scores form one step); NaN without positives."""
     scores, is_positive = np.asarray(scores, dtype=float), np.asarray(is_positive, dtype=bool)
@@ -103,30 +163,65 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> tuple[flo
     return (float(defined.mean()) if defined.size else float("nan")), per_class
 
 
-def text_to_image_positions(similarity: np.ndarray, caption_image: np.ndarray) -> np.ndarray:
+def mean_average_precision_all(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Multilabel mAP over every class, a class without positives counting 0 (scikit-learn, CLIP_benchmark)."""
+    _, per_class = mean_average_precision(scores, targets)
+    return float(np.nan_to_num(per_class, nan=0.0).mean()) if per_class.size else float("nan")
+
+
+def text_to_image_positions(similarity: np.ndarray, caption_image: np.ndarray, ties: str = "pessimistic") -> np.ndarray:
     """For each caption (row of similarity, shape captions x images): 0-based position of its image.
 
-    Position = how many other images score at least as high (ties count against the query).
+    Position = how many other images score at least as high ("pessimistic") or higher ("optimistic").
     """
+    _check_ties(ties)
+    if ties == "clip_benchmark":
+        raise ValueError("clip_benchmark ties have no position; use retrieval_hits")
     caption_image = np.asarray(caption_image)
     true = similarity[np.arange(len(caption_image)), caption_image]
+    if ties == "optimistic":
+        return (similarity > true[:, None]).sum(axis=1)
     return (similarity >= true[:, None]).sum(axis=1) - 1
 
 
-def image_to_text_positions(similarity: np.ndarray, caption_image: np.ndarray) -> np.ndarray:
+def image_to_text_positions(similarity: np.ndarray, caption_image: np.ndarray, ties: str = "pessimistic") -> np.ndarray:
     """For each image: 0-based position of its best caption among all captions.
 
     An image with several captions is a hit when any of them is retrieved; the position is the
-    number of other images' captions scoring at least as high as its best own caption.
-    `similarity` is captions x images, as for text_to_image_positions.
+    number of other images' captions scoring at least as high ("pessimistic") or higher
+    ("optimistic") than its best own caption. `similarity` is captions x images.
     """
+    _check_ties(ties)
+    if ties == "clip_benchmark":
+        raise ValueError("clip_benchmark ties have no position; use retrieval_hits")
     caption_image = np.asarray(caption_image)
     n_images = similarity.shape[1]
     by_image = similarity.T  # images x captions
     own = caption_image[None, :] == np.arange(n_images)[:, None]
     best_own = np.where(own, by_image, -np.inf).max(axis=1)
-    other_at_least = np.where(own, False, by_image >= best_own[:, None]).sum(axis=1)
-    return other_at_least
+    beats = by_image > best_own[:, None] if ties == "optimistic" else by_image >= best_own[:, None]
+    return np.where(own, False, beats).sum(axis=1)
+
+
+def retrieval_hits(similarity: np.ndarray, caption_image: np.ndarray, ks: Sequence[int],
+                   ties: str = "pessimistic") -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """k -> (image->text hit per image, text->image hit per caption) under the `ties` rule.
+
+    "clip_benchmark" runs torch.topk(k) per k as CLIP_benchmark's recall_at_k does (an image is a
+    hit when any of its captions is in its top k texts).
+    """
+    caption_image = np.asarray(caption_image)
+    if ties != "clip_benchmark":
+        i2t = image_to_text_positions(similarity, caption_image, ties)
+        t2i = text_to_image_positions(similarity, caption_image, ties)
+        return {k: (i2t < k, t2i < k) for k in ks}
+    hits = {}
+    for k in ks:
+        t2i = (torch_topk_indices(similarity, k) == caption_image[:, None]).any(axis=1)
+        top_texts = torch_topk_indices(np.ascontiguousarray(similarity.T), k)  # images x k caption indices
+        i2t = (caption_image[top_texts] == np.arange(similarity.shape[1])[:, None]).any(axis=1)
+        hits[k] = (i2t, t2i)
+    return hits
 
 
 def recall_at_k(positions: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import biomedica
 from biomedica.eval.adapters import DatasetInvalid, DatasetMissing, EvalDataset, load_dataset
@@ -28,11 +28,9 @@ from biomedica.eval.prompts import has_preset, resolve_prompts
 from biomedica.eval.scoring import (
     class_prompts,
     ensemble_class_embeddings,
-    linear_probe,
     score_classification,
     score_multilabel,
     score_retrieval,
-    stratified_halves,
 )
 from biomedica.eval.tasks import DatasetSpec, TaskSpec, default_data_dir
 from biomedica.io.atomic import write_text_atomic
@@ -53,10 +51,20 @@ class EvalConfig(BaseModel):
     prompts: Literal["biomedica", "clip_benchmark", "biomedclip"] = "biomedica"  # eval.prompts presets
     result_format: Literal["biomedica", "clip_benchmark"] = "biomedica"  # clip_benchmark: also eval.formats' file
     linear_probe: bool = False
+    probe_shots: list[int | Literal["full"]] = Field(default_factory=lambda: [1, 2, 4, 8, 16, "full"])
+    probe_seeds: int = Field(5, ge=1)  # k-shot draws per k (CIs over draws)
+    ties: Literal["pessimistic", "clip_benchmark", "optimistic"] = "pessimistic"  # top-k/retrieval ties (metrics.py)
     max_images: int | None = Field(None, ge=1)  # seeded random subset per task, for quick looks
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast on GPU only)
     progress: bool = False
+
+    @field_validator("probe_shots")
+    @classmethod
+    def _shots(cls, value: list) -> list:
+        if not value or any(isinstance(k, int) and k < 1 for k in value):
+            raise ValueError("probe_shots: give positive integers and/or 'full', e.g. 1,2,4,8,16,full")
+        return list(dict.fromkeys(value))
 
     @property
     def cache(self) -> EmbeddingCache:
@@ -174,7 +182,8 @@ def evaluate_task(
         texts = [text for captions in dataset.captions for text in captions]
         caption_image = np.array([i for i, captions in enumerate(dataset.captions) for _ in captions], dtype=int)
         text_embeddings = embed_texts(model, texts, cache)
-        scores = score_retrieval(image_embeddings, text_embeddings, caption_image, config.n_boot, config.seed)
+        scores = score_retrieval(image_embeddings, text_embeddings, caption_image, config.n_boot, config.seed,
+                                 ties=config.ties)
         n_used = len(dataset.images)
     else:
         kept, labels = _label_indices(task, dataset)
@@ -189,9 +198,10 @@ def evaluate_task(
         if task.kind == "multilabel":
             scores = score_multilabel(logits, labels, task.class_labels, config.n_boot, config.seed)
         else:
-            scores = score_classification(logits, labels, task.class_labels, task.metric, config.n_boot, config.seed)
+            scores = score_classification(logits, labels, task.class_labels, task.metric, config.n_boot, config.seed,
+                                          ties=config.ties)
             if config.linear_probe:
-                extra["linear_probe"] = _run_linear_probe(model, task, config, features, labels)
+                extra["linear_probe"] = _run_linear_probe(model, task, config, features, labels, dataset, kept)
         n_used = len(kept)
         extra["n_unmapped_labels"] = len(dataset.images) - len(kept)
     score_seconds = time.perf_counter() - started
@@ -230,26 +240,63 @@ def evaluate_task(
     }
 
 
-def _run_linear_probe(model, task: TaskSpec, config: EvalConfig, features: np.ndarray, labels: np.ndarray) -> dict:
-    """Train on the task's `train:` data when given, else on a seeded stratified half of the test data."""
-    if task.train is not None:
-        try:
-            train_data = load_dataset(task.train.adapter, task.train.resolve_root(config.data_dir), task.train.options)
-        except DatasetMissing as exc:
-            return {"skipped": f"training data missing: {exc}"}
-        train_data = _subsample(train_data, config.max_images, config.seed)
-        train_embeddings, _ = embed_images(
-            model, train_data.images, train_data.fingerprint, config.cache, config.batch_size, config.loader_threads
-        )
-        kept, train_labels = _label_indices(task, train_data)
-        result = linear_probe(train_embeddings[kept], train_labels, features, labels, len(task.class_labels), config.seed)
-        result["train_source"] = "train split"
-        return result
-    train_idx, test_idx = stratified_halves(labels, config.seed)
-    result = linear_probe(features[train_idx], labels[train_idx], features[test_idx], labels[test_idx],
-                          len(task.class_labels), config.seed)
-    result["train_source"] = "stratified half of the test data (no train split given)"
-    return result
+def _probe_split(model, spec, config: EvalConfig, task: TaskSpec):
+    """(features, int labels, groups) of an official split given as a DatasetSpec."""
+    data = load_dataset(spec.adapter, spec.resolve_root(config.data_dir), spec.options)
+    data = _subsample(data, config.max_images, config.seed)
+    embeddings, _ = embed_images(
+        model, data.images, data.fingerprint, config.cache, config.batch_size, config.loader_threads
+    )
+    kept, labels = _label_indices(task, data)
+    groups = None if data.groups is None else [data.groups[i] for i in kept]
+    return embeddings[kept], labels, groups
+
+
+def _run_linear_probe(model, task: TaskSpec, config: EvalConfig, features: np.ndarray, labels: np.ndarray,
+                      dataset: EvalDataset | None = None, kept: np.ndarray | None = None) -> dict:
+    """k-shot probes (probe.py): official train/validation splits when the task has them, else group-aware splits.
+
+    Never trains on a test image: without a `train:` split the task's images are split by group
+    into test / train / validation, and the result lists the test images and says so.
+    """
+    from biomedica.eval import probe
+
+    groups = None
+    if dataset is not None and dataset.groups is not None and kept is not None:
+        groups = [dataset.groups[i] for i in kept]
+    group_note = "by EvalDataset.groups" if groups is not None else "no groups known: each image its own group"
+    try:
+        if task.train is not None:
+            try:
+                train_x, train_y, train_groups = _probe_split(model, task.train, config, task)
+                if task.validation is not None:
+                    val_x, val_y, _ = _probe_split(model, task.validation, config, task)
+                    val_source = "official validation split"
+                else:
+                    train_idx, val_idx = probe.split_train_validation(train_y, train_groups, config.seed)
+                    val_x, val_y = train_x[val_idx], train_y[val_idx]
+                    train_x, train_y = train_x[train_idx], train_y[train_idx]
+                    val_source = (f"{round(probe.VALIDATION_FRACTION * 100)}% of the train split, "
+                                  f"split {'by group' if train_groups is not None else 'per image (no groups known)'}")
+            except DatasetMissing as exc:
+                return {"skipped": f"training data missing: {exc}"}
+            data = probe.ProbeData(train_x, train_y, val_x, val_y, features, labels,
+                                   "official train split", val_source)
+        else:
+            train_idx, val_idx, test_idx = probe.split_test_train_validation(labels, groups, config.seed)
+            positions = kept[test_idx] if kept is not None else test_idx
+            data = probe.ProbeData(
+                features[train_idx], labels[train_idx], features[val_idx], labels[val_idx],
+                features[test_idx], labels[test_idx],
+                f"NO TRAIN SPLIT: half of the task's images (split {group_note}); the other half is the probe's "
+                "test set (test_indices); zero-shot scores use all images",
+                f"{round(probe.VALIDATION_FRACTION * 100)}% of that training half, split {group_note}",
+                test_indices=[int(i) for i in positions],
+            )
+        return probe.run_probe(data, task.class_labels, task.metric or "accuracy", config.probe_shots,
+                               config.probe_seeds, config.seed, config.n_boot, config.ties)
+    except (probe.ProbeUnavailable, ValueError) as exc:
+        return {"skipped": str(exc)}
 
 
 def write_result(result: dict, out_dir: Path, result_format: str = "biomedica") -> Path:
@@ -328,6 +375,10 @@ def run_evaluation(
         low, high = result["score_ci95"] or (None, None)
         ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
         score = "n/a" if result["score"] is None else f"{result['score']:.3f}"
+        if "linear_probe" in result:
+            from biomedica.eval.probe import summary_line
+
+            log(summary_line(task.name, result["linear_probe"]))
         log(f"done {task.name}: {result['primary_metric']} {score}{ci} on {result['n_images']} images -> {path}")
         outcomes.append(TaskOutcome(task.name, "ok", "", path, result))
     return outcomes

@@ -37,11 +37,21 @@ def ensemble_class_embeddings(prompt_embeddings: np.ndarray, prompts_per_class: 
 
 
 def score_classification(
-    logits: np.ndarray, labels: np.ndarray, class_labels: Sequence[str], primary: str, n_boot: int, seed: int
+    logits: np.ndarray, labels: np.ndarray, class_labels: Sequence[str], primary: str, n_boot: int, seed: int,
+    ties: str = "pessimistic",
 ) -> dict:
-    """Top-1 (and top-5 when >5 classes), balanced accuracy, per-class recall, AUROC; CIs by bootstrap."""
+    """Top-1 (and top-5 when >5 classes), balanced accuracy, per-class recall, AUROC; CIs by bootstrap.
+
+    Both macro-AUROC conventions (metrics module docstring) when there are more than two classes.
+    `ties` applies to top-5; top-1 is argmax (lowest index wins a tie) except under "clip_benchmark"
+    (its acc1 is the first torch.topk index; its balanced accuracy uses argmax, as here).
+    """
     n_classes = len(class_labels)
     predictions = np.argmax(logits, axis=1)
+    top1_hits = predictions == labels
+    if ties == "clip_benchmark":  # its accuracy(): row 0 of torch.topk(max(topk)), topk=(1, 5) from 5 classes
+        top1_hits = M.torch_topk_indices(logits, 5 if n_classes >= 5 else 1)[:, 0] == labels
+    top5_hits = M.topk_hits(logits, labels, 5, ties) if n_classes > 5 else None
 
     if primary not in ("accuracy", "balanced_accuracy", "top5_accuracy", "auroc", "macro_auroc"):
         primary = "accuracy"
@@ -49,17 +59,19 @@ def score_classification(
     with_macro_auroc = n_classes > 2
 
     def all_metrics(idx: np.ndarray | None, macro: bool) -> dict[str, float]:
-        lg, lb, pr = (logits, labels, predictions) if idx is None else (logits[idx], labels[idx], predictions[idx])
+        every = slice(None) if idx is None else idx
+        lg, lb, pr = logits[every], labels[every], predictions[every]
         values = {
-            "accuracy": float(np.mean(pr == lb)),
+            "accuracy": float(np.mean(top1_hits[every])),
             "balanced_accuracy": M.balanced_accuracy(pr, lb, n_classes),
         }
         if n_classes == 2:
             values["auroc"] = M.binary_auroc(lg[:, 1] - lg[:, 0], lb == 1)
         elif macro:
             values["macro_auroc"] = M.macro_auroc(lg, lb)
-        if n_classes > 5:
-            values["top5_accuracy"] = M.topk_accuracy(lg, lb, 5)
+            values["macro_auroc_ovr_softmax"] = M.macro_auroc_ovr_softmax(lg, lb)
+        if top5_hits is not None:
+            values["top5_accuracy"] = float(np.mean(top5_hits[every]))
         return values
 
     point = all_metrics(None, with_macro_auroc)
@@ -88,7 +100,7 @@ def score_classification(
 
 
 def score_multilabel(scores: np.ndarray, targets: np.ndarray, class_labels: Sequence[str], n_boot: int, seed: int) -> dict:
-    """Mean average precision over classes with a positive, per-class AP, macro AUROC; CI by bootstrap."""
+    """mAP (classes with a positive; and over all classes, see metrics), per-class AP, macro AUROC; bootstrap CIs."""
 
     def all_metrics(idx: np.ndarray | None) -> dict[str, float]:
         s, t = (scores, targets) if idx is None else (scores[idx], targets[idx])
@@ -96,6 +108,7 @@ def score_multilabel(scores: np.ndarray, targets: np.ndarray, class_labels: Sequ
         defined = [a for a in aurocs if not np.isnan(a)]
         return {
             "mean_average_precision": M.mean_average_precision(s, t)[0],
+            "mean_average_precision_all": M.mean_average_precision_all(s, t),
             "macro_auroc": float(np.mean(defined)) if defined else float("nan"),
         }
 
@@ -119,25 +132,23 @@ def score_multilabel(scores: np.ndarray, targets: np.ndarray, class_labels: Sequ
 
 
 def score_retrieval(image_embeddings: np.ndarray, text_embeddings: np.ndarray, caption_image: np.ndarray,
-                    n_boot: int, seed: int) -> dict:
+                    n_boot: int, seed: int, ties: str = "pessimistic") -> dict:
     """Image->text and text->image recall@1/5/10 (several captions per image); CIs resample images."""
     similarity = text_embeddings @ image_embeddings.T
-    i2t = M.image_to_text_positions(similarity, caption_image)
-    t2i = M.text_to_image_positions(similarity, caption_image)
+    hits = M.retrieval_hits(similarity, caption_image, RETRIEVAL_KS, ties)
     n_images = image_embeddings.shape[0]
     captions_of = [np.flatnonzero(caption_image == i) for i in range(n_images)]
 
     def all_metrics(image_idx: np.ndarray | None) -> dict[str, float]:
-        if image_idx is None:
-            p_i2t, p_t2i = i2t, t2i
-        else:  # resample images; each image brings its own captions as text queries
-            p_i2t = i2t[image_idx]
-            p_t2i = t2i[np.concatenate([captions_of[i] for i in image_idx])]
+        # resample images; each image brings its own captions as text queries
+        text_idx = None if image_idx is None else np.concatenate([captions_of[i] for i in image_idx])
         values = {}
-        for k, v in M.recall_at_k(p_i2t, RETRIEVAL_KS).items():
-            values[f"image_to_text_r{k}"] = v
-        for k, v in M.recall_at_k(p_t2i, RETRIEVAL_KS).items():
-            values[f"text_to_image_r{k}"] = v
+        for k in RETRIEVAL_KS:
+            i2t = hits[k][0] if image_idx is None else hits[k][0][image_idx]
+            values[f"image_to_text_r{k}"] = float(np.mean(i2t)) if i2t.size else float("nan")
+        for k in RETRIEVAL_KS:
+            t2i = hits[k][1] if text_idx is None else hits[k][1][text_idx]
+            values[f"text_to_image_r{k}"] = float(np.mean(t2i)) if t2i.size else float("nan")
         values["mean_recall"] = float(np.mean(list(values.values())))
         return values
 
@@ -153,37 +164,4 @@ def score_retrieval(image_embeddings: np.ndarray, text_embeddings: np.ndarray, c
         "ci95": {k: _interval(np.array(v)) for k, v in replicates.items()},
         "bootstrap": [_clean(v) for v in replicates["mean_recall"]],
         "n_captions": int(len(caption_image)),
-    }
-
-
-def stratified_halves(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: each class split in half at random (seeded); a class of one goes to test."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        cut = len(members) // 2
-        train.extend(members[:cut])
-        test.extend(members[cut:])
-    return np.sort(np.array(train, dtype=int)), np.sort(np.array(test, dtype=int))
-
-
-def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 n_classes: int, seed: int, regularization: float = 1.0) -> dict:
-    """Logistic regression on frozen features (scikit-learn): accuracy and balanced accuracy on test."""
-    try:
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        return {"skipped": "linear probe needs scikit-learn: pip install 'biomedica[eval]'"}
-    if len(np.unique(train_y)) < 2:
-        return {"skipped": "linear probe needs at least two classes in the training split"}
-    classifier = LogisticRegression(C=regularization, max_iter=2000, random_state=seed)
-    classifier.fit(train_x, train_y)
-    predictions = classifier.predict(test_x)
-    return {
-        "accuracy": _clean(float(np.mean(predictions == test_y))),
-        "balanced_accuracy": _clean(M.balanced_accuracy(predictions, test_y, n_classes)),
-        "n_train": int(len(train_y)),
-        "n_test": int(len(test_y)),
-        "regularization": regularization,
     }
