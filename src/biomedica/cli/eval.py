@@ -134,6 +134,26 @@ def list_tasks(
     stdout.print(table)
 
 
+@app.command("make-keys")
+def make_keys(
+    task: str = typer.Argument(..., help="chexpert-5x200 or rsna-pneumonia."),
+    source: Path = typer.Option(..., "--from", help="The publisher's label file (CheXpert train.csv; stage_2_train_labels.csv)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Key list to write (the task's data: text names where)."),
+    seed: int = typer.Option(0, help="Draw seed (the shipped tasks use 0)."),
+) -> None:
+    """Draw the exact image list a task evaluates from the publisher's own file (rules: biomedica.eval.keys)."""
+    import time
+
+    from biomedica.eval.keys import KeyDrawError, write_keys
+
+    started = time.perf_counter()
+    try:
+        count, digest = write_keys(task, source, out, seed)
+    except KeyDrawError as exc:
+        fail(str(exc))
+    stderr.print(f"wrote {count} ids to {out} (sha256 {digest[:16]}, {time.perf_counter() - started:.1f} s)")
+
+
 @app.command("make-offline-benchmark")
 def make_offline_benchmark(
     out: Path = typer.Option(

@@ -130,11 +130,16 @@ def _subsample(dataset: EvalDataset, max_images: int | None, seed: int) -> EvalD
 
 
 def _layout_options(task: TaskSpec, spec: DatasetSpec, root: Path) -> dict:
-    """The layout's options with a relative `keys_file` made absolute (against the task file's folder)."""
+    """The layout's options; a relative `keys_file` found beside the task file (shipped lists) is made absolute.
+
+    Otherwise it stays relative and the adapter reads it under the data root (lists a user draws).
+    """
     options = dict(spec.options)
     keys_file = options.get("keys_file")
-    if isinstance(keys_file, str) and keys_file and not Path(keys_file).is_absolute():
-        options["keys_file"] = str((task.source_dir or root) / keys_file)
+    if isinstance(keys_file, str) and keys_file and not Path(keys_file).is_absolute() and task.source_dir:
+        shipped = task.source_dir / keys_file
+        if shipped.is_file():
+            options["keys_file"] = str(shipped)
     return options
 
 
