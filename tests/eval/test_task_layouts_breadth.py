@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from biomedica.eval.adapters import load_dataset
-from biomedica.eval.adapters.imagefolder import ImageFolderOptions
+from biomedica.eval.adapters.registry import DatasetInvalid
 from biomedica.eval.runner import _label_indices
 from biomedica.eval.tasks import parse_task, resolve_tasks
 
@@ -37,7 +37,7 @@ UBENCH_TASKS = [
     "ubench-cell-cycle", "ubench-staining-intensity", "ubench-em-specimen", "ubench-pap-smear", "ubench-pollen",
     "ubench-blood-cells",
 ]
-PENDING = Path(__file__).resolve().parents[2] / "src" / "biomedica" / "eval" / "tasks" / "pending"
+TASKS = Path(__file__).resolve().parents[2] / "src" / "biomedica" / "eval" / "tasks"
 
 
 def _png(path: Path, seed: int) -> Path:
@@ -108,18 +108,26 @@ def _dsad(root: Path) -> Path:
     return root
 
 
-def test_dsad_pending_task_states_its_source_and_needs_an_include_option(tmp_path):
-    path = PENDING / "dresden-surgical-anatomy.yaml"
+def test_dsad_task_reads_images_not_masks_and_groups_by_surgery(tmp_path):
+    path = TASKS / "dresden-surgical-anatomy.yaml"
     data = yaml.safe_load(path.read_text())
     assert data["domain"] == "surgery" and "38494425" in data["data"]["source"]
     root = _dsad(tmp_path / "DSAD")
-    # Today's imagefolder reads every PNG below a class folder: the masks would be scored as images.
+    # Without `include:` every PNG below a class folder is read: the masks would be scored as images.
     plain = load_dataset("imagefolder", root, {"extensions": [".png"]})
     assert sum(Path(str(img.path)).name.startswith("mask") for img in plain.images) == 16
-    if "include" not in ImageFolderOptions.model_fields:
-        pytest.skip("imagefolder has no `include:` option yet; dresden-surgical-anatomy stays in tasks/pending/")
     task = parse_task(data, path)
     dataset = _load(task, tmp_path)
     assert len(dataset.images) == 17 and all(Path(str(i.path)).name.startswith("image") for i in dataset.images)
+    # one group per surgery number, across structures (the same patient), so a probe never splits a patient
+    assert sorted(set(dataset.groups)) == ["01", "02"]
     kept, _ = _label_indices(task, dataset)
     assert len(kept) == 16  # multilabel/ is not a task class
+
+
+def test_imagefolder_group_level_deeper_than_the_layout_is_one_clear_error(tmp_path):
+    _png(tmp_path / "root" / "liver" / "image00.png", 1)
+    with pytest.raises(DatasetInvalid, match="group_folder_level 1 needs the image 1 folder"):
+        load_dataset("imagefolder", tmp_path / "root", {"group_folder_level": 1})
+    with pytest.raises(DatasetInvalid, match=r"no images matching \['nothing\*'\]"):
+        load_dataset("imagefolder", tmp_path / "root", {"include": ["nothing*"]})

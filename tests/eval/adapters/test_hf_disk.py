@@ -18,7 +18,7 @@ def test_without_the_datasets_package_the_task_is_skipped(tmp_path, monkeypatch)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_datasets)
-    with pytest.raises(DatasetMissing, match="pip install datasets"):
+    with pytest.raises(DatasetMissing, match=r"pip install .biomedica\[eval\]."):
         load_dataset("hf_disk", tmp_path, {})
 
 

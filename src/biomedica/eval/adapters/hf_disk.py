@@ -87,7 +87,7 @@ def load_hf_disk(root: Path, options: HFDiskOptions) -> EvalDataset:
     try:
         import datasets
     except ImportError:
-        raise DatasetMissing("the hf_disk adapter needs the `datasets` package: pip install datasets") from None
+        raise DatasetMissing("the hf_disk adapter needs the `datasets` package: pip install 'biomedica[eval]'") from None
     loaded = datasets.load_from_disk(str(root))
     if isinstance(loaded, datasets.DatasetDict):
         if options.split not in loaded:

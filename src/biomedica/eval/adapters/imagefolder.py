@@ -13,11 +13,13 @@ inscribed crop, flips p=0.5, JPEG q90): see near_copy_threshold below.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
 from biomedica.eval.adapters.registry import (
     AdapterOptions,
@@ -44,6 +46,10 @@ _THUMB = 128
 class ImageFolderOptions(AdapterOptions):
     split: str | None = None  # a subfolder holding the class folders, e.g. "test"
     extensions: list[str] = list(IMAGE_SUFFIXES)
+    include: list[str] = []  # file-name globs an image must match, e.g. ["image*.png"] (DSAD keeps masks beside images)
+    # groups = the name of the folder this many levels below the class folder (DSAD: 1 = the surgery
+    # number, the same patient across all structure folders), so the linear probe splits by patient
+    group_folder_level: int | None = Field(default=None, ge=1)
     near_copy_groups: bool = False  # groups = clusters of flipped/rotated copies (LC25000)
     near_copy_threshold: int = NEAR_COPY_THRESHOLD
 
@@ -112,16 +118,33 @@ def load_imagefolder(root: Path, options: ImageFolderOptions) -> EvalDataset:
     if not base.is_dir():
         raise DatasetMissing(f"split folder {base} not found")
     suffixes = {s.lower() if s.startswith(".") else f".{s.lower()}" for s in options.extensions}
-    images, labels = [], []
+    if options.near_copy_groups and options.group_folder_level is not None:
+        raise DatasetInvalid("imagefolder: choose one of near_copy_groups and group_folder_level")
+    images, labels, groups = [], [], []
     for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(class_dir.rglob("*")):
-            if path.suffix.lower() in suffixes and path.is_file():
-                images.append(FileImage(path))
-                labels.append(class_dir.name)
+            if path.suffix.lower() not in suffixes or not path.is_file():
+                continue
+            if options.include and not any(fnmatch.fnmatchcase(path.name, g) for g in options.include):
+                continue
+            if options.group_folder_level is not None:
+                parts = path.relative_to(class_dir).parts[:-1]
+                if len(parts) < options.group_folder_level:
+                    raise DatasetInvalid(
+                        f"{path}: group_folder_level {options.group_folder_level} needs the image "
+                        f"{options.group_folder_level} folder(s) below its class folder {class_dir.name}/"
+                    )
+                groups.append(parts[options.group_folder_level - 1])
+            images.append(FileImage(path))
+            labels.append(class_dir.name)
     if not images:
+        wanted = f" matching {options.include}" if options.include else ""
         raise DatasetInvalid(
-            f"{base}: no images in class folders; expected {base}/<class name>/<image>{min(suffixes)}"
+            f"{base}: no images{wanted} in class folders; expected {base}/<class name>/<image>{min(suffixes)}"
         )
+    if options.group_folder_level is not None:
+        notes = [f"groups: {len(set(groups))} folder names {options.group_folder_level} level(s) below the class folders"]
+        return EvalDataset(images=images, labels=labels, groups=groups, notes=notes)
     if not options.near_copy_groups:
         return EvalDataset(images=images, labels=labels)
     try:
