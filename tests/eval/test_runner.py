@@ -62,6 +62,9 @@ def test_wrong_class_labels_fail_the_task_not_the_run(offline_benchmark, tiny_mo
     assert "Fix `classes:`" in outcomes[0].message and "'ct'" in outcomes[0].message
     result = outcomes[1].result
     assert result["n_images"] == 80 and result["n_unmapped_labels"] == 240
+    # the images left out are said in the run's own line, not only in the JSON
+    assert any(line.startswith("done tiny-right:") and "240 image(s) whose label is not a task class left out" in line
+               for line in lines)
     assert result["metrics"]["auroc"] is not None
 
 

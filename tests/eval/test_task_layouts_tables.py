@@ -161,6 +161,31 @@ def test_chexpert_official_train_csv_with_drawn_keys(tmp_path):
     assert dataset.labels == [lab for lab in task.class_labels for _ in range(2)]
 
 
+def test_make_keys_never_replaces_another_list_without_overwrite(tmp_path):
+    from biomedica.eval import keys as keys_module
+    from biomedica.eval.keys import KeyDrawError, chexpert_5x200_keys, write_keys
+
+    root = tmp_path / "chexpert"
+    _write_chexpert(root)
+    source, out = root / "CheXpert-v1.0-small" / "train.csv", root / "chexpert-5x200-keys.csv"
+    out.write_text("Path\nCheXpert-v1.0-small/train/patient1/study1/view1_frontal.jpg\n")  # e.g. a GLoRIA-made list
+    before = out.read_bytes()
+    keys_module.DRAWERS["chexpert-5x200-test"] = (
+        lambda source, seed: chexpert_5x200_keys(source, seed=seed, per_class=2), "Path", "train.csv")
+    try:
+        with pytest.raises(KeyDrawError, match="already holds another key list.*--overwrite"):
+            write_keys("chexpert-5x200-test", source, out)
+        assert out.read_bytes() == before
+        write_keys("chexpert-5x200-test", source, out, overwrite=True)
+        drawn = out.read_bytes()
+        write_keys("chexpert-5x200-test", source, out)  # the same list again: nothing to refuse
+        assert out.read_bytes() == drawn != before
+        with pytest.raises(KeyDrawError, match="--overwrite"):
+            write_keys("chexpert-5x200-test", source, out, seed=1)
+    finally:
+        del keys_module.DRAWERS["chexpert-5x200-test"]
+
+
 def test_chexpert_gloria_made_file_with_pandas_index_column(tmp_path):
     root = tmp_path / "chexpert"
     lines = [",Path,Sex,Age,Frontal/Lateral,AP/PA," + ",".join(FINDINGS) + ",Report Impression"]

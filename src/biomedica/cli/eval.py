@@ -140,6 +140,7 @@ def make_keys(
     source: Path = typer.Option(..., "--from", help="The publisher's label file (CheXpert train.csv; stage_2_train_labels.csv)."),
     out: Path = typer.Option(..., "--out", "-o", help="Key list to write (the task's data: text names where)."),
     seed: int = typer.Option(0, help="Draw seed (the shipped tasks use 0)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing, different key list at --out."),
 ) -> None:
     """Draw the exact image list a task evaluates from the publisher's own file (rules: biomedica.eval.keys)."""
     import time
@@ -148,7 +149,7 @@ def make_keys(
 
     started = time.perf_counter()
     try:
-        count, digest = write_keys(task, source, out, seed)
+        count, digest = write_keys(task, source, out, seed, overwrite)
     except KeyDrawError as exc:
         fail(str(exc))
     stderr.print(f"wrote {count} ids to {out} (sha256 {digest[:16]}, {time.perf_counter() - started:.1f} s)")

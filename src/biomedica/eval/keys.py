@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.csv as pacsv
 
+from biomedica.io.atomic import write_text_atomic
+
 CHEXPERT_COMPETITION = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
 CHEXPERT_OTHERS_ZERO = [  # the columns GLoRIA requires to be 0 besides the other four findings (not No Finding)
     "Enlarged Cardiomediastinum", "Lung Lesion", "Lung Opacity", "Pneumonia", "Pneumothorax",
@@ -92,8 +94,12 @@ DRAWERS: dict[str, tuple[Callable[..., list[str]], str, str]] = {
 }
 
 
-def write_keys(task: str, source: Path, out: Path, seed: int = 0) -> tuple[int, str]:
-    """Draw the task's list from `source` and write it (comment header: rule, source, seed, sha256); (count, sha256)."""
+def write_keys(task: str, source: Path, out: Path, seed: int = 0, overwrite: bool = False) -> tuple[int, str]:
+    """Draw the task's list from `source` and write it (comment header: rule, source, seed, sha256); (count, sha256).
+
+    An existing `out` with other content (another seed, another source file, a list GLoRIA made) is
+    the list earlier results were computed on: it is replaced only with `overwrite`.
+    """
     if task not in DRAWERS:
         raise KeyDrawError(f"no key-list rule for task {task!r}; known: {', '.join(DRAWERS)}")
     draw, column, _ = DRAWERS[task]
@@ -105,6 +111,11 @@ def write_keys(task: str, source: Path, out: Path, seed: int = 0) -> tuple[int, 
         f"# from {Path(source).name} with seed {seed}; sha256 of the lines below: {digest}\n"
     )
     out = Path(out)
+    if out.exists() and not overwrite and out.read_text(encoding="utf-8", errors="replace") != header + body:
+        raise KeyDrawError(
+            f"{out} already holds another key list (results may have been computed on it); "
+            "pass --overwrite to replace it, or choose another --out"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + body, encoding="utf-8")
+    write_text_atomic(out, header + body)
     return len(keys), digest

@@ -384,6 +384,8 @@ def run_evaluation(
             from biomedica.eval.probe import summary_line
 
             log(summary_line(task.name, result["linear_probe"]))
-        log(f"done {task.name}: {result['primary_metric']} {score}{ci} on {result['n_images']} images -> {path}")
+        unmapped = result.get("n_unmapped_labels") or 0
+        left_out = f" ({unmapped} image(s) whose label is not a task class left out)" if unmapped else ""
+        log(f"done {task.name}: {result['primary_metric']} {score}{ci} on {result['n_images']} images{left_out} -> {path}")
         outcomes.append(TaskOutcome(task.name, "ok", "", path, result))
     return outcomes
