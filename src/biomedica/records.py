@@ -49,6 +49,9 @@ class FigureRecord:
     article_type: str | None = None
     keywords: list[str] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
+    # the caption with every formula as TeX (<tex-math>, else derived from MathML); None without math.
+    # Archives written before it lack the column: readers treat it as null.
+    caption_tex: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,8 +224,11 @@ FIGURE_SCHEMA = pa.schema(
         ("article_type", _STR),
         ("keywords", _LIST_STR),
         ("subjects", _LIST_STR),
+        ("caption_tex", _STR),
     ]
 )
+# columns added to FIGURE_SCHEMA after release 1.0: an older shard index lacks them (read as null)
+OPTIONAL_FIGURE_COLUMNS = frozenset({"caption_tex"})
 
 AUTHOR_TYPE = pa.struct(
     [

@@ -25,7 +25,7 @@ from biomedica.archive.layout import IMAGE_EXTENSIONS, ArchiveLayout
 from biomedica.archive.manifest import Manifest
 from biomedica.archive.superseded import superseded_keys
 from biomedica.archive.units import completed_units
-from biomedica.records import LICENSE_GROUPS, SHARD_SCHEMA
+from biomedica.records import LICENSE_GROUPS, OPTIONAL_FIGURE_COLUMNS, SHARD_SCHEMA
 
 
 def shard_paths(root: Path, group: str | None = None) -> list[tuple[str, Path]]:
@@ -107,7 +107,7 @@ def read_shard_index(root: Path, columns: list[str] | None = None, live: bool = 
     for group, tar_path in shard_paths(root):
         skip = superseded.get(shard_name(group, tar_path))
         read = columns if not skip or columns is None or "key" in columns else [*columns, "key"]
-        table = pq.read_table(tar_path.with_suffix(".parquet"), columns=read)
+        table = _read_index_file(tar_path.with_suffix(".parquet"), read)
         if skip:
             keep = pc.invert(pc.is_in(table.column("key"), value_set=pa.array(sorted(skip), pa.string())))
             table = table.filter(keep)
@@ -118,6 +118,21 @@ def read_shard_index(root: Path, columns: list[str] | None = None, live: bool = 
         schema = SHARD_SCHEMA if columns is None else pa.schema([SHARD_SCHEMA.field(c) for c in columns])
         return schema.append(pa.field("group", pa.string())).empty_table()
     return pa.concat_tables(tables)
+
+
+def _read_index_file(path: Path, columns: list[str] | None) -> pa.Table:
+    """One shard index; columns added to the schema later (records.OPTIONAL_FIGURE_COLUMNS) read as null when absent."""
+    present = set(pq.read_schema(path).names)
+    missing = [c for c in (columns if columns is not None else SHARD_SCHEMA.names)
+               if c in OPTIONAL_FIGURE_COLUMNS and c not in present]
+    if not missing:
+        return pq.read_table(path, columns=columns)
+    table = pq.read_table(path, columns=None if columns is None else [c for c in columns if c not in missing])
+    for name in missing:
+        table = table.append_column(SHARD_SCHEMA.field(name), pa.nulls(table.num_rows, SHARD_SCHEMA.field(name).type))
+    order = columns if columns is not None else [n for n in SHARD_SCHEMA.names if n in table.column_names] + [
+        n for n in table.column_names if n not in SHARD_SCHEMA.names]
+    return table.select(order)
 
 
 def read_member(root: Path, group: str, shard: str, offset: int, size: int) -> bytes:

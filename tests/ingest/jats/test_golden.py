@@ -125,19 +125,26 @@ def test_pmc_jats14_mathml_caption():
         "The linear relationship of %CV and frequency. The logarithm of %CV of the internal fragment frequencies "
         "generated from repetitively inducing four fragments to a million of ubiquitin sequences for 20 times is "
         "linearly related to the logarithm of frequencies, following the linear regression function "
-        "log CV=\u22120.5 log Frequency+2."
+        "log CV = \u22120.5 log Frequency + 2."
     )
+    assert p.figures[4].caption_tex.endswith(
+        "following the linear regression function $\\log\\mathrm{CV}=-0.5\\log\\text{Frequency}+2$."
+    )
+    assert p.figures[0].caption_tex is None  # no formula in the caption
 
 
 def test_tex_alternative_in_caption():
+    # the caption reads the MathML alternative; caption_tex keeps the tex-math alternative as written
     p = parsed("pmc_nxml/PMC7417471.nxml")
     caption = p.figures[5].caption
     assert p.figures[5].fig_label == "Fig. 6"
+    assert "coated with Laccase in a 5 mmol L\u207b\u00b9[Fe(CN)\u2086]^{3-/4-} solution with 0.1 mol L\u22121 KCl." in caption
+    tex = p.figures[5].caption_tex
     assert (
-        "coated with Laccase in a 5 mmol {\\text{L}}^{ - 1} [{\\text{Fe}}\\left( {{\\text{CN}})_{6} } "
-        "\\right]^{3 - /4 - } solution with 0.1 mol L\u22121 KCl."
-    ) in caption
-    assert "documentclass" not in caption and "usepackage" not in caption
+        "coated with Laccase in a 5 mmol ${\\text{L}}^{ - 1} [{\\text{Fe}}\\left( {{\\text{CN}})_{6} } "
+        "\\right]^{3 - /4 - }$ solution with 0.1 mol L\u22121 KCl."
+    ) in tex
+    assert "documentclass" not in caption + tex and "usepackage" not in caption + tex
 
 
 def test_europepmc_rendition():

@@ -9,6 +9,7 @@ from biomedica.ingest.jats.text import (
     ArticleText,
     block_lines,
     flatten,
+    formula_tex,
     formula_text,
     mathml_text,
     tex_text,
@@ -79,19 +80,31 @@ def test_tex_wrapper_is_stripped_to_the_math():
     assert tex_text("\\[a+b\\]") == "a+b"
 
 
-def test_formula_prefers_tex_alternative_over_mathml_and_image():
-    # the shape of PMC7417471's inline formulas
+def test_formula_reads_mathml_alternative_and_keeps_tex_for_tex_mode():
+    # the shape of PMC7417471's inline formulas: readable text from the MathML, TeX from the tex-math
     formula = element(
         f"<inline-formula {MML} xmlns:xlink='http://www.w3.org/1999/xlink'><alternatives>"
         "<tex-math>\\documentclass{minimal}\\begin{document}$$a$$\\end{document}</tex-math>"
         "<mml:math><mml:mi>b</mml:mi></mml:math><inline-graphic xlink:href='i.gif'/></alternatives></inline-formula>"
     )
-    assert formula_text(formula) == "a"
+    assert formula_text(formula) == "b"
+    assert formula_tex(formula) == "a"
 
 
-def test_mathml_alttext_is_preferred():
+def test_tex_only_formula_is_made_readable():
+    formula = element(
+        "<inline-formula><tex-math>\\documentclass{minimal}\\begin{document}$\\mathrm{CO}_{2}$\\end{document}"
+        "</tex-math></inline-formula>"
+    )
+    assert formula_text(formula) == "CO₂"
+    assert formula_tex(formula) == "\\mathrm{CO}_{2}"
+
+
+def test_mathml_alttext_only_when_mathml_renders_nothing():
     math = element(f"<mml:math {MML} alttext='x^{{2}}'><mml:msup><mml:mi>y</mml:mi><mml:mn>3</mml:mn></mml:msup></mml:math>")
-    assert mathml_text(math) == "x^{2}"
+    assert mathml_text(math) == "y³"
+    empty = element(f"<mml:math {MML} alttext='x^{{2}}'><mml:mphantom><mml:mi>y</mml:mi></mml:mphantom></mml:math>")
+    assert mathml_text(empty) == "x^{2}"
 
 
 def test_mathml_linearisation():
@@ -104,7 +117,7 @@ def test_mathml_linearisation():
         "<mml:msubsup><mml:mi>k</mml:mi><mml:mi>on</mml:mi><mml:mn>2</mml:mn></mml:msubsup>"
         "</mml:mrow></mml:math>"
     )
-    assert mathml_text(math) == "x_i+y^2=(a)/(b+1)√(z)k_{on}^2"
+    assert mathml_text(math) == "x_i + y² = (a/(b + 1))√(z)k_on²"
 
 
 def test_mathml_words_do_not_merge():
@@ -113,7 +126,7 @@ def test_mathml_words_do_not_merge():
         f"<mml:math {MML}><mml:mi>log</mml:mi><mml:mi>CV</mml:mi><mml:mo>=</mml:mo><mml:mo>\u2212</mml:mo>"
         "<mml:mn>0.5</mml:mn><mml:mi>log</mml:mi><mml:mtext>Frequency</mml:mtext><mml:mo>+</mml:mo><mml:mn>2</mml:mn></mml:math>"
     )
-    assert mathml_text(math) == "log CV=\u22120.5 log Frequency+2"
+    assert mathml_text(math) == "log CV = \u22120.5 log Frequency + 2"
 
 
 def test_mathml_in_namespaced_document_is_read_by_local_name():
@@ -123,7 +136,7 @@ def test_mathml_in_namespaced_document_is_read_by_local_name():
         "<inline-formula><mml:math><mml:msub><mml:mi>v</mml:mi><mml:mn>0</mml:mn></mml:msub></mml:math></inline-formula>"
         "</p></article>"
     )
-    assert flatten(root.find("p")) == "v = v_0"
+    assert flatten(root.find("p")) == "v = v₀"
 
 
 def test_block_lines_keep_section_titles_and_skip_floats():

@@ -5,7 +5,9 @@ formula and chem-struct images, table images and supplementary files never becom
 samples); inside `<alternatives>` the first non-thumbnail graphic is the image. Figures
 anywhere count: body, floats-group, boxed-text, app, sub-article, abstract. Mentions are
 the paragraphs (outside captions) whose `xref` points at the figure, found in one pass
-over the article's xrefs with an id map built once.
+over the article's xrefs with an id map built once. A caption with formulas also gets
+`caption_tex`: the same text with every formula as `$TeX$` (the caption itself reads them
+as text, see jats/mathml.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from biomedica.archive.keys import figure_key
 from biomedica.ingest.jats.elements import child
 from biomedica.ingest.jats.metadata import read_copyright, read_license
 from biomedica.ingest.jats.text import ArticleText, flatten
-from biomedica.ingest.jats.xmlload import XLINK_HREF
+from biomedica.ingest.jats.xmlload import MATHML_NS, XLINK_HREF
 from biomedica.licenses import License, stricter
 from biomedica.records import ArticleRecord, FigureRecord
 
@@ -35,6 +37,7 @@ _MENTION_STOP = frozenset({"body", "back", "front", "article", "sub-article", "r
 _TERMINAL_PUNCTUATION = tuple(".!?:;…")
 _FIGURE_XREF_TYPES = frozenset({None, "fig", "figure"})  # an xref without ref-type may point at a fig
 _IDS_IN = etree.XPath("descendant-or-self::*[@id]")
+_MATH_TAGS = ("tex-math", f"{{{MATHML_NS}}}math", "math")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class FigureInfo:
     fig_type: str | None
     caption_title: str | None
     caption: str
+    caption_tex: str | None  # the caption with formulas as $TeX$; None without formulas
     license: License | None  # the figure's own permissions, when present
     license_text: str | None
     mentions: list[str] = field(default_factory=list)
@@ -101,6 +105,18 @@ def caption_parts(fig: etree._Element, article_text: ArticleText | None = None) 
     else:
         text = title or body
     return title or None, text
+
+
+def caption_tex(fig: etree._Element) -> str | None:
+    """The caption as `caption_parts` reads it but with every formula as `$TeX$`; None when it has no formula."""
+    caption = child(fig, "caption")
+    if caption is None or next(caption.iter(*_MATH_TAGS), None) is None:
+        return None
+    title = flatten(child(caption, "title"), tex=True)
+    body = flatten(caption, frozenset({"title"}), tex=True)
+    if title and body:
+        return title + (" " if title.endswith(_TERMINAL_PUNCTUATION) else ". ") + body
+    return title or body or None
 
 
 def _figure_permissions(fig: etree._Element) -> tuple[License | None, str | None]:
@@ -206,11 +222,13 @@ def read_figures(
         info = infos.get(fig)
         if info is None:
             title, caption = caption_parts(fig, article_text)
+            tex = caption_tex(fig)
             label = _clean_label(flatten(child(fig, "label")))
             group = fig.getparent()
             if not caption and group is not None and group.tag == "fig-group":
                 # panels of a fig-group that carries the caption (and often the label) itself
                 title, caption = caption_parts(group, article_text)
+                tex = caption_tex(group)
                 label = label or _clean_label(flatten(child(group, "label")))
             fig_license, license_text = _figure_permissions(fig)
             info = infos[fig] = FigureInfo(
@@ -219,6 +237,7 @@ def read_figures(
                 fig_type=fig.get("fig-type"),
                 caption_title=title,
                 caption=caption,
+                caption_tex=tex,
                 license=fig_license,
                 license_text=license_text,
                 mentions=mentions.get(fig, []),
@@ -248,6 +267,7 @@ def read_figures(
                 article_type=record.article_type,
                 keywords=list(record.keywords),
                 subjects=list(record.subjects),
+                caption_tex=info.caption_tex,
             )
         )
     return records, n_figs

@@ -4,9 +4,11 @@ One flattener serves captions, titles, abstracts, body text and mentions, so eve
 follows the same spacing rules: block elements (p, title, list-item, table cells, ...)
 are separated by a space, inline elements (italic, sup, xref, named-content, ...) are
 joined as written (`Growth of <italic>E. coli</italic>` gives "Growth of E. coli"), and
-whitespace runs collapse to one space. Formulas become text: a `<tex-math>` alternative
-(PMC's `\\documentclass ... \\begin{document}` wrapper stripped), else `mml:math/@alttext`,
-else a linearisation of the MathML (x_i, x^2, (a)/(b), √(x)).
+whitespace runs collapse to one space. Formulas become readable text (rules in
+`mathml.py`: `CO₂`, `log CV = −0.5`, `E_NM`): MathML when present (its @alttext only when
+the MathML renders nothing), else the `<tex-math>` (PMC's `\\documentclass ...
+\\begin{document}` wrapper stripped) made readable. `flatten(..., tex=True)` gives the same
+text with every formula as `$TeX$` instead (the figure record's `caption_tex`).
 
 Hand-written on purpose: no library flattens JATS mixed content with these rules, and a
 single recursive pass over lxml elements is faster than an XSLT round trip.
@@ -19,6 +21,7 @@ from html.entities import html5 as _HTML5_ENTITIES
 
 from lxml import etree
 
+from biomedica.ingest.jats.mathml import mathml_tex, readable_mathml, readable_tex
 from biomedica.ingest.jats.xmlload import MATHML_NS, local_name
 
 MATHML_MATH = f"{{{MATHML_NS}}}math"
@@ -58,14 +61,17 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def flatten(element: etree._Element | None, skip: frozenset[str] = _NO_SKIP) -> str:
-    """The text of `element` (not its tail) with JATS spacing rules; "" for None."""
+def flatten(element: etree._Element | None, skip: frozenset[str] = _NO_SKIP, tex: bool = False) -> str:
+    """The text of `element` (not its tail) with JATS spacing rules; "" for None.
+
+    `tex`: formulas as `$TeX$` (from `<tex-math>`, else derived from MathML) instead of readable text.
+    """
     if element is None:
         return ""
     if not len(element):  # a leaf (surname, kwd, label, ...): its own text is all there is
         return _tidy(collapse_whitespace(element.text or ""))
     parts: list[str] = []
-    _collect(element, parts, _skip_set(skip))
+    _collect(element, parts, _skip_set(skip), tex)
     return _tidy(collapse_whitespace("".join(parts)))
 
 
@@ -97,7 +103,7 @@ def _skip_set(skip: frozenset[str]) -> frozenset[str]:
     return combined
 
 
-def _collect(element: etree._Element, parts: list[str], skip: frozenset[str]) -> None:
+def _collect(element: etree._Element, parts: list[str], skip: frozenset[str], tex: bool = False) -> None:
     """Append the text of `element` and its descendants to `parts`; `skip` already holds SKIP_TAGS."""
     if element.text:
         parts.append(element.text)
@@ -111,19 +117,21 @@ def _collect(element: etree._Element, parts: list[str], skip: frozenset[str]) ->
                 action = _ACTIONS.get(tag)
                 if action is None:  # inline element: most are leaves such as <italic>x</italic>
                     if len(child):
-                        _collect(child, parts, skip)
+                        _collect(child, parts, skip, tex)
                     elif child.text:
                         append(child.text)
                 elif action == _BLOCK:
                     append(" ")
-                    _collect(child, parts, skip)
+                    _collect(child, parts, skip, tex)
                     append(" ")
+                elif tex:
+                    append(_formula_tex_text(child, action, skip))
                 elif action == _FORMULA:
                     append(" " + formula_text(child) + " " if tag == "disp-formula" else formula_text(child))
                 elif action == _MATH:
                     append(mathml_text(child))
                 elif action == _TEX:
-                    append(tex_text(child.text or ""))
+                    append(readable_tex(tex_text(child.text or "")))
                 else:
                     append(_alternatives_text(child, skip))
         elif tag is etree.Entity:
@@ -132,24 +140,63 @@ def _collect(element: etree._Element, parts: list[str], skip: frozenset[str]) ->
             append(child.tail)
 
 
-def _alternatives_text(alternatives: etree._Element, skip: frozenset[str]) -> str:
-    """One rendering of an <alternatives>: TeX, then MathML, then the first textual child."""
+def _formula_tex_text(element: etree._Element, action: int, skip: frozenset[str]) -> str:
+    """A formula, math or alternatives in `tex` mode: `$TeX$`, or plain text when it holds no math."""
+    if action == _FORMULA:
+        tex = formula_tex(element)
+        if tex is None:
+            text = formula_text(element)
+        else:
+            text = f"${tex}$" if tex else ""
+        return f" {text} " if element.tag == "disp-formula" else text
+    if action == _MATH:
+        tex = mathml_tex(element)
+    elif action == _TEX:
+        tex = tex_text(element.text or "")
+    else:
+        tex = _alternatives_tex(element)
+        if tex is None:
+            return _alternatives_text(element, skip)
+    return f"${tex}$" if tex else ""
+
+
+def _first_children(alternatives: etree._Element) -> dict[str, etree._Element]:
     by_tag = {}
     for child in alternatives:
         if isinstance(child.tag, str) and local_name(child.tag) not in by_tag:
             by_tag[local_name(child.tag)] = child
-    if "tex-math" in by_tag:
-        return tex_text(by_tag["tex-math"].text or "")
+    return by_tag
+
+
+def _alternatives_text(alternatives: etree._Element, skip: frozenset[str]) -> str:
+    """One readable rendering of an <alternatives>: MathML, then TeX, then the first textual child."""
+    by_tag = _first_children(alternatives)
     if "math" in by_tag:
-        return mathml_text(by_tag["math"])
+        text = mathml_text(by_tag["math"])
+        if text:
+            return text
+    if "tex-math" in by_tag:
+        return readable_tex(tex_text(by_tag["tex-math"].text or ""))
     for tag, child in by_tag.items():
-        if tag not in skip and tag not in SKIP_TAGS and tag not in ("graphic", "media"):
+        if tag not in skip and tag not in SKIP_TAGS and tag not in ("graphic", "media", "math"):
             return flatten(child, skip)
     return ""
 
 
+def _alternatives_tex(alternatives: etree._Element) -> str | None:
+    """TeX of an <alternatives>: its tex-math, else derived from its MathML; None when it holds neither."""
+    by_tag = _first_children(alternatives)
+    if "tex-math" in by_tag:
+        tex = tex_text(by_tag["tex-math"].text or "")
+        if tex:
+            return tex
+    if "math" in by_tag:
+        return mathml_tex(by_tag["math"])
+    return None
+
+
 def formula_text(formula: etree._Element) -> str:
-    """Text of an inline-formula / disp-formula: TeX, MathML or plain text, never the image."""
+    """Readable text of an inline-formula / disp-formula: MathML, TeX or plain text, never the image."""
     for child in formula:
         tag = child.tag
         if not isinstance(tag, str):
@@ -160,11 +207,30 @@ def formula_text(formula: etree._Element) -> str:
             if text:
                 return text
         elif tag == "tex-math":
-            return tex_text(child.text or "")
+            return readable_tex(tex_text(child.text or ""))
         elif tag == "math":
             return mathml_text(child)
     # plain-text formula such as <inline-formula>x<sup>2</sup></inline-formula>
     return flatten(formula, frozenset({"label"}))
+
+
+def formula_tex(formula: etree._Element) -> str | None:
+    """TeX of an inline-formula / disp-formula (tex-math, else from MathML); None for a plain-text formula."""
+    found = None
+    for child in formula:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        tag = local_name(tag)
+        if tag == "alternatives":
+            found = _alternatives_tex(child)
+        elif tag == "tex-math":
+            found = tex_text(child.text or "")
+        elif tag == "math":
+            found = mathml_tex(child)
+        if found is not None:
+            return found
+    return None
 
 
 _TEX_BEGIN = "\\begin{document}"
@@ -188,119 +254,13 @@ def tex_text(tex: str) -> str:
 
 # MathML -----------------------------------------------------------------------------------
 
-_MATH_TOKENS = frozenset({"mi", "mn", "mo", "mtext", "ms"})
-_MATH_SILENT = frozenset(
-    {"annotation", "annotation-xml", "mphantom", "none", "mprescripts", "malignmark", "maligngroup"}
-)
-
 
 def mathml_text(math: etree._Element) -> str:
-    """Readable text of a MathML element: its @alttext when present, else a linearisation."""
-    alttext = math.get("alttext")
-    if alttext and alttext.strip():
-        return collapse_whitespace(alttext)
-    return collapse_whitespace(_mml(math))
-
-
-def _join_tokens(pieces: list[str]) -> str:
-    """Join math pieces; a space only where two words or numbers would otherwise merge."""
-    out: list[str] = []
-    previous = ""
-    for piece in pieces:
-        if not piece:
-            continue
-        if previous and previous[-1].isalnum() and piece[0].isalnum():
-            out.append(" ")
-        out.append(piece)
-        previous = piece
-    return "".join(out)
-
-
-def _script(text: str) -> str:
-    return text if len(text) <= 1 else "{" + text + "}"
-
-
-def _scripted(base: str, marker: str, script: str) -> str:
-    """`x_i`, `x^{10}`; an empty script (a lone thin space in the source) adds nothing."""
-    return f"{base}{marker}{_script(script)}" if script else base
-
-
-_INVISIBLE_OPERATORS = frozenset("\u2061\u2062\u2063\u2064\u200b")
-_MATH_ROWS = frozenset({"mrow", "math", "mstyle", "mpadded", "menclose", "merror", "mtd", "maction"})
-
-
-_local_names: dict[str, str] = {}  # "{MathML}mi" -> "mi": a handful of distinct tags
-
-
-def _mml_local_name(tag: str) -> str:
-    name = _local_names.get(tag)
-    if name is None:
-        name = local_name(tag)
-        if len(_local_names) < 4096:
-            _local_names[tag] = name
-    return name
-
-
-def _mml_token(element: etree._Element) -> str:
-    text = "".join(element.itertext()) if len(element) else element.text
-    if not text:
-        return ""
-    text = text.strip()
-    return "" if text in _INVISIBLE_OPERATORS else text
-
-
-def _mml(element: etree._Element) -> str:
-    tag = element.tag
-    if tag.__class__ is not str:
-        return ""
-    tag = _local_names.get(tag) or _mml_local_name(tag)
-    if tag in _MATH_TOKENS:
-        return _mml_token(element)
-    if tag in _MATH_SILENT:
-        return ""
-    if tag == "mspace":
-        return " "
-    if tag == "semantics":
-        first = next((child for child in element if child.tag.__class__ is str), None)
-        return _mml(first) if first is not None else ""
-    rendered = []
-    append = rendered.append
-    tokens = _MATH_TOKENS
-    for kid in element:  # tokens (most of the tree) read here, without a recursive call
-        kid_tag = kid.tag
-        if kid_tag.__class__ is str and (_local_names.get(kid_tag) or _mml_local_name(kid_tag)) in tokens:
-            append(_mml_token(kid))
-        else:
-            append(_mml(kid))
-    if tag in _MATH_ROWS:
-        return _join_tokens(rendered)
-    n = len(rendered)
-    if (tag == "msub" or tag == "munder") and n >= 2:
-        return _scripted(rendered[0], "_", rendered[1])
-    if tag == "msup" and n >= 2:
-        return _scripted(rendered[0], "^", rendered[1])
-    if (tag == "msubsup" or tag == "munderover") and n >= 3:
-        return _scripted(_scripted(rendered[0], "_", rendered[1]), "^", rendered[2])
-    if tag == "mover" and n >= 2:
-        if element.get("accent") == "true" or len(rendered[1]) == 1 and not rendered[1].isalnum():
-            return rendered[0] + rendered[1]  # x̄, x̂: the accent follows its base
-        return _scripted(rendered[0], "^", rendered[1])
-    if tag == "mfrac" and n >= 2:
-        return f"({rendered[0]})/({rendered[1]})"
-    if tag == "msqrt":
-        return f"√({_join_tokens(rendered)})"
-    if tag == "mroot" and n >= 2:
-        return f"√[{rendered[1]}]({rendered[0]})"
-    if tag == "mfenced":
-        opening = element.get("open", "(")
-        closing = element.get("close", ")")
-        separator = (element.get("separators", ",") or ",")[0]
-        return opening + separator.join(rendered) + closing
-    if tag == "mtable":
-        return "; ".join(r for r in rendered if r)
-    if tag == "mtr" or tag == "mlabeledtr":
-        return " ".join(r for r in rendered if r)
-    return _join_tokens(rendered)
+    """Readable text of a MathML element (see mathml.py); its @alttext only when the MathML renders nothing."""
+    text = readable_mathml(math)
+    if text:
+        return text
+    return collapse_whitespace(math.get("alttext") or "")
 
 
 # blocks -----------------------------------------------------------------------------------
