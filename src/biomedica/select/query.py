@@ -67,7 +67,7 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
     connection.execute(
         f"CREATE VIEW all_samples AS SELECT * EXCLUDE (filename), "
         f"split_part(replace(filename, '\\', '/'), '/', -2) AS \"group\" "
-        f"FROM read_parquet([{index_files}], filename = true)"
+        f"FROM read_parquet([{index_files}], filename = true, union_by_name = true)"
     )
     # the archive's content: older or duplicate copies of an article (archive.superseded) are left out
     connection.execute(
