@@ -194,7 +194,8 @@ def _render(element: etree._Element, compact: bool) -> _Piece:
             script, is_open = script_text(marker, _render(kid, True).text)
             if script:
                 scripts.append(script)
-                last = _OPEN_SCRIPT if is_open else _OTHER
+                # a Unicode script closes itself: the base's kind decides the space after (log₂ x, x²y)
+                last = _OPEN_SCRIPT if is_open else base.last if script[0] not in "_^" else _OTHER
         if not scripts:  # an empty script (a lone space in the source) adds nothing
             return base
         text = (_wrapped(base.text) if len(base.text) > 1 else base.text) + "".join(scripts)
@@ -394,6 +395,7 @@ _TEX_READABLE.update({
 })  # fmt: skip
 _TEX_READABLE.update({"\\" + name: name for name in _TEX_FUNCTIONS})
 _TEX_SIZES = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)[lr]?(?![A-Za-z])\s*")
+_TEX_DEGREE = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
 _TEX_SPACES = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])|~")
 _TEX_WRAPPERS = re.compile(
     r"\\(?:text|mathrm|textrm|mathit|textit|mathbf|textbf|boldsymbol|bm|mathsf|textsf|mathtt|texttt|mbox|"
@@ -415,7 +417,7 @@ _OPEN_BRACE, _CLOSE_BRACE = "\ue000", "\ue001"  # braces a script keeps, protect
 
 def readable_tex(tex: str) -> str:
     """Readable text of a TeX formula (already stripped of PMC's wrapper and `$`): see the module docstring."""
-    text = _TEX_SPACES.sub(" ", _TEX_SIZES.sub("", tex))
+    text = _TEX_DEGREE.sub("°", _TEX_SPACES.sub(" ", _TEX_SIZES.sub("", tex)))
     text = _TEX_SWITCHES.sub("", text)
     text = _TEX_COMMAND.sub(lambda m: _TEX_READABLE.get(m.group(), m.group()), text)
     for _ in range(64):  # innermost groups first; each pass removes one nesting level
