@@ -164,22 +164,42 @@ def readable_mathml(math: etree._Element) -> str:
     return " ".join(_render(math, False).text.split())
 
 
+_token_pieces: dict[tuple[str, str], _Piece] = {}  # (tag, text) -> piece: formulas repeat their tokens
+
+
+def _token(tag: str, element: etree._Element) -> _Piece:
+    text = _token_text(element)
+    piece = _token_pieces.get((tag, text))
+    if piece is None:
+        piece = _token_piece(tag, text)
+        if len(_token_pieces) < 65536:
+            _token_pieces[(tag, text)] = piece
+    return piece
+
+
 def _render(element: etree._Element, compact: bool) -> _Piece:
     tag = element.tag
     if tag.__class__ is not str:
         return _EMPTY
-    tag = _name(tag)
+    tag = _local_names.get(tag) or _name(tag)
     if tag in _TOKENS:
-        return _token_piece(tag, _token_text(element))
+        return _token(tag, element)
     if tag in _SILENT:
         return _EMPTY
     if tag == "mspace":
         return _Piece(" ", _OTHER, _OTHER)
+    if tag in _ROWS:
+        pieces = []
+        append = pieces.append
+        for kid in element:  # tokens (most of the tree) read here, without a recursive call
+            kid_tag = kid.tag
+            if kid_tag.__class__ is str:
+                name = _local_names.get(kid_tag) or _name(kid_tag)
+                append(_token(name, kid) if name in _TOKENS else _render(kid, compact))
+        return _row(pieces, compact)
     kids = [kid for kid in element if kid.tag.__class__ is str]
     if tag == "semantics":
         return _render(kids[0], compact) if kids else _EMPTY
-    if tag in _ROWS:
-        return _row([_render(kid, compact) for kid in kids], compact)
     n = len(kids)
     if tag in ("msub", "munder", "msup", "msubsup", "munderover", "mover") and n >= 2:
         base = _render(kids[0], compact)
