@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
 MML = 'xmlns="http://www.w3.org/1998/Math/MathML"'
 
 
-@lru_cache(maxsize=None)
+@cache
 def figures(relative: str) -> dict[str, FigureRecord]:
     result = parse_articles((FIXTURES / relative).read_bytes(), relative)
     [article] = result.articles
@@ -34,23 +34,23 @@ CAPTION_FORMULAS = [
      "5 mmol L\u207b\u00b9[Fe(CN)\u2086]^{3-/4-} solution",
      "5 mmol ${\\text{L}}^{ - 1} [{\\text{Fe}}\\left( {{\\text{CN}})_{6} } \\right]^{3 - /4 - }$ solution"),
     ("pmc_nxml/elife05502.nxml", "fig8",
-     "d(x, t = 0) = D_o exp{\u2212(1/2)(2/l_x)\u00b2(x \u2212 2/l_x)\u00b2}. Throughout the text D_o = 0.3, except in "
-     "the twinning figure (Box 1), where D_o = 1 was used",
-     "d(x, t = 0) = $D_o\\exp\\{-\\frac{1}{2}{(2/l_x)}^2{(x-2/l_x)}^2\\}$. Throughout the text $D_o=0.3$, except in "
-     "the twinning figure (Box 1), where $D_o=1$ was used"),
+     ("d(x, t = 0) = D_o exp{\u2212(1/2)(2/l_x)\u00b2(x \u2212 2/l_x)\u00b2}. Throughout the text D_o = 0.3, except in "
+     "the twinning figure (Box 1), where D_o = 1 was used"),
+     ("d(x, t = 0) = $D_o\\exp\\{-\\frac{1}{2}{(2/l_x)}^2{(x-2/l_x)}^2\\}$. Throughout the text $D_o=0.3$, except in "
+     "the twinning figure (Box 1), where $D_o=1$ was used")),
     ("pmc_nxml/elife05502.nxml", "fig9",
      "Initial amplitudes of NF-\u03baB/Dorsal are D_o = 0.15, 0.3, 1 from left to right",
      "Initial amplitudes of NF-\u03baB/Dorsal are $D_o=0.15,0.3,1$ from left to right"),
     ("pmc_nxml/elife05502.nxml", "fig11",
-     "10%; d(x, t = 0) = exp{\u2212(5\u00b2/(2(1 + 0.1 sin(\u03c0y/l_y))\u00b2))(x \u2212 2/l_x)\u00b2}"
-     "(1 + 0.1 sin(\u03c0y/l_y)), and decays",
-     "10%; $d(x,t=0)=\\exp\\{-\\frac{5^2}{2{(1+0.1\\sin(\\pi y/l_y))}^2}{(x-2/l_x)}^2\\}"
-     "(1+0.1\\sin(\\pi y/l_y))$, and decays"),
+     ("10%; d(x, t = 0) = exp{\u2212(5\u00b2/(2(1 + 0.1 sin(\u03c0y/l_y))\u00b2))(x \u2212 2/l_x)\u00b2}"
+     "(1 + 0.1 sin(\u03c0y/l_y)), and decays"),
+     ("10%; $d(x,t=0)=\\exp\\{-\\frac{5^2}{2{(1+0.1\\sin(\\pi y/l_y))}^2}{(x-2/l_x)}^2\\}"
+     "(1+0.1\\sin(\\pi y/l_y))$, and decays")),
     ("pmc_nxml/elife05502.nxml", "fig12",
-     "at zero BMP, \u03b7_s\u00af. (right) The same data are plotted against log(d) using "
-     "\u03b7_s\u00af(d) \u2261 (\u03b7\u2080 + \u03b7\u2081d/d\u2080)/(1 + d/d\u2080). The homogeneous",
-     "at zero BMP, $\\bar{\\eta_s}$. (right) The same data are plotted against log(d) using "
-     "$\\bar{\\eta_s}(d)\\equiv\\frac{\\eta_0+\\eta_1d/d_0}{1+d/d_0}$. The homogeneous"),
+     ("at zero BMP, \u03b7_s\u00af. (right) The same data are plotted against log(d) using "
+     "\u03b7_s\u00af(d) \u2261 (\u03b7\u2080 + \u03b7\u2081d/d\u2080)/(1 + d/d\u2080). The homogeneous"),
+     ("at zero BMP, $\\bar{\\eta_s}$. (right) The same data are plotted against log(d) using "
+     "$\\bar{\\eta_s}(d)\\equiv\\frac{\\eta_0+\\eta_1d/d_0}{1+d/d_0}$. The homogeneous")),
 ]  # fmt: skip
 
 
@@ -99,8 +99,8 @@ LETTERS = "".join(f"<mi>{c}</mi>" for c in "Total")
         ("<msub><mi>x</mi><mrow><mi>i</mi><mo>+</mo><mn>1</mn></mrow></msub>", "x_{i+1}", "x_{i+1}"),
         ("<msub><mi>V</mi><mi>max</mi></msub>", "V_max", "V_\\max"),
         # operators spaced, signs not, kept as written
-        ("<mrow><mi>a</mi><mo>\u00b1</mo><mi>b</mi><mo>\u2264</mo><mo>\u2212</mo><mn>1</mn><mo>\u00d7</mo><mi>c</mi>"
-         "</mrow>", "a \u00b1 b \u2264 \u22121 \u00d7 c", "a\\pm b\\leq-1\\times c"),
+        (("<mrow><mi>a</mi><mo>\u00b1</mo><mi>b</mi><mo>\u2264</mo><mo>\u2212</mo><mn>1</mn><mo>\u00d7</mo><mi>c</mi>"
+         "</mrow>"), "a \u00b1 b \u2264 \u22121 \u00d7 c", "a\\pm b\\leq-1\\times c"),
         ("<mrow><mo>(</mo><mi>a</mi><mo>+</mo><mi>b</mi><mo>)</mo><mo>+</mo><mi>c</mi></mrow>", "(a + b) + c",
          "(a+b)+c"),
         ("<msup><mrow><mi>a</mi><mo>+</mo><mi>b</mi></mrow><mn>2</mn></msup>", "(a + b)\u00b2", "{a+b}^2"),
@@ -114,8 +114,9 @@ def test_mathml_rules(body, readable, tex):
 
 
 def test_tex_annotation_is_the_tex():
-    math = _math("<semantics><mrow><mi>x</mi></mrow><annotation encoding='application/x-tex'>x_{\\rm a}</annotation>"
-                 "</semantics>")
+    math = _math(
+        "<semantics><mrow><mi>x</mi></mrow><annotation encoding='application/x-tex'>x_{\\rm a}</annotation></semantics>"
+    )
     assert (readable_mathml(math), mathml_tex(math)) == ("x", "x_{\\rm a}")
 
 

@@ -44,10 +44,8 @@ _SUBSCRIPT = dict(zip("0123456789+-−=()", "₀₁₂₃₄₅₆₇₈₉₊�
 _SCRIPT_MAPS = {"^": _SUPERSCRIPT, "_": _SUBSCRIPT}
 
 # operators spaced on both sides when binary; the signs among them may also be unary
-_SPACED_OPERATORS = frozenset(
-    "= ≠ < > ≤ ≥ ≦ ≧ ⩽ ⩾ ≡ ≈ ≅ ≃ ∼ ~ ∝ ≪ ≫ → ← ↔ ⇒ ⇐ ⇔ ↦ + - − ± ∓ × · ∙ ÷ ∗ ∈ ∉ ⊂ ⊆ ⊃ ⊇ ∪ ∩ ∧ ∨".split()
-)
-_SIGNS = frozenset("+ - − ± ∓".split())
+_SPACED_OPERATORS = frozenset("=≠<>≤≥≦≧⩽⩾≡≈≅≃∼~∝≪≫→←↔⇒⇐⇔↦+-−±∓×·∙÷∗∈∉⊂⊆⊃⊇∪∩∧∨")
+_SIGNS = frozenset("+-−±∓")
 _SEPARATORS = frozenset({",", ";"})
 _OPENING = frozenset("([{⟨|‖⌊⌈")
 _CLOSING = frozenset(")]}⟩|‖!′″%°")
@@ -74,9 +72,7 @@ def _is_number(text: str) -> bool:
 
 def _wrapped(text: str) -> str:
     """`text` in parentheses when it holds an operator or space and is not already bracketed."""
-    if any(c in _WRAP_TRIGGERS for c in text) and not (
-        text[:1] in _OPENING and _closing_matches(text)
-    ):
+    if any(c in _WRAP_TRIGGERS for c in text) and not (text[:1] in _OPENING and _closing_matches(text)):
         return f"({text})"
     return text
 
@@ -104,7 +100,7 @@ _ROWS = frozenset({"mrow", "math", "mstyle", "mpadded", "menclose", "merror", "m
 
 
 class _Piece:
-    __slots__ = ("text", "first", "last", "operator", "fraction")
+    __slots__ = ("first", "fraction", "last", "operator", "text")
 
     def __init__(self, text: str, first: int, last: int, operator: bool = False, fraction: bool = False) -> None:
         self.text = text
@@ -256,14 +252,16 @@ def _row(pieces: list[_Piece], compact: bool) -> _Piece:
     for i, piece in enumerate(pieces):
         text = piece.text
         if piece.fraction and (
-            (previous is not None and not previous.operator)
-            or (i + 1 < len(pieces) and not pieces[i + 1].operator)
+            (previous is not None and not previous.operator) or (i + 1 < len(pieces) and not pieces[i + 1].operator)
         ):
             text = f"({text})"
         if piece.operator and not compact:
             op = text.strip()
-            unary = previous is None or previous.text[-1:] in _OPENING or (
-                previous.operator and previous.text[-1:] not in _CLOSING)
+            unary = (
+                previous is None
+                or previous.text[-1:] in _OPENING
+                or (previous.operator and previous.text[-1:] not in _CLOSING)
+            )
             if op in _SPACED_OPERATORS and not (unary and op in _SIGNS) and i + 1 < len(pieces):
                 out.append(" " + op + " ")
                 previous = piece
@@ -307,9 +305,11 @@ _TEX_SYMBOLS = {
     "Σ": "\\Sigma", "Φ": "\\Phi", "Ψ": "\\Psi", "Ω": "\\Omega",
 }  # fmt: skip
 _TEX_FUNCTIONS = frozenset(
-    "log ln lg exp sin cos tan cot sec csc sinh cosh tanh arcsin arccos arctan lim max min sup inf det dim "
-    "arg deg gcd ker Pr".split()
-)
+    {
+        "log", "ln", "lg", "exp", "sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh", "arcsin",
+        "arccos", "arctan", "lim", "max", "min", "sup", "inf", "det", "dim", "arg", "deg", "gcd", "ker", "Pr",
+    }
+)  # fmt: skip
 _TEX_ACCENTS = {"¯": "\\bar", "‾": "\\overline", "^": "\\hat", "ˆ": "\\hat", "~": "\\tilde", "˜": "\\tilde",
                 "˙": "\\dot", "¨": "\\ddot", "→": "\\vec", "⃗": "\\vec"}  # fmt: skip
 _ONE_COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
