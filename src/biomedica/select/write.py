@@ -101,7 +101,9 @@ def panel_sample(row: dict, parent: FigureRecord, image: Image.Image, spec: Trai
         width, height = stored.size
     text = row.get("subfigure_subcaption") or parent.caption
     fields_ = {**parent.to_dict(), "key": key, "caption": text or "", "image_format": image_format,
-               "width": width, "height": height, "sha256": hashlib.sha256(data).hexdigest(), "phash": phash}
+               "width": width, "height": height, "sha256": hashlib.sha256(data).hexdigest(), "phash": phash,
+               # the figure's caption_tex describes its whole caption: kept only when the panel shows that caption
+               "caption_tex": parent.caption_tex if text == parent.caption else None}
     record = SubfigureRecord(
         **fields_, parent_key=parent.key, panel=row["subfigure_panel"], x0=x0, y0=y0, x1=x1, y1=y1,
         label=row.get("subfigure_label"), subfigure_score=_round(row.get("subfigure_score")),
