@@ -99,3 +99,18 @@ def test_and_then_or_fallback_and_phrases(tiny_index):
     assert set(either.docs.tolist()) == {0, 1} and either.match == "any" and either.total == 2
     assert tiny_index.search('"T2-weighted MRI"', SearchFilters(), 10).docs.tolist() == [0]
     assert tiny_index.search('"MRI T2-weighted"', SearchFilters(), 10).total == 0
+
+
+def test_unicode_scripts_fold_to_what_users_type(tmp_path):
+    """Captions write formulas with Unicode scripts (CO₂, Ca²⁺); a search for CO2 or Ca2+ must find them."""
+    assert tokens("CO₂ and Ca²⁺ in ﬁbres") == ["co2", "and", "ca2+", "in", "fibres"]
+    assert parts("L⁻¹") == ["l", "1"]
+    text = "Blood CO₂ rose."
+    assert [(text[a:b], t) for a, b, t in spans(text)] == [("Blood", "blood"), ("CO₂", "co2"), ("rose", "rose")]
+    writer = KeywordWriter(tmp_path / "keyword", heap=15_000_000)
+    writer.add(0, 1, {"caption": "Arterial CO₂ and serum Ca²⁺ over time.", "mentions": [], "keywords": []})
+    writer.add(1, 1, {"caption": "Arterial oxygen over time.", "mentions": [], "keywords": []})
+    writer.commit()
+    searcher = KeywordSearcher(tmp_path / "keyword")
+    for query in ("CO2", "co₂", "Ca2+", '"CO2 and serum Ca2+"'):
+        assert searcher.search(query, SearchFilters(), 10).docs.tolist() == [0], query

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biomedica.search.tokenize import COMPOUND_ANALYZER, PARTS_ANALYZER, parts, query_groups, register_analyzers
+from biomedica.search.tokenize import COMPOUND_ANALYZER, PARTS_ANALYZER, fold, parts, query_groups, register_analyzers
 
 TEXT_FIELDS = {"caption": 1.0, "caption_title": 1.5, "keywords": 1.2, "article_title": 0.8, "mentions": 0.5}
 PARTS_FIELD = "parts"
@@ -83,8 +83,8 @@ def make_document(doc: int, batch: int, row: dict):
         value = row.get(name)
         for text in (value if isinstance(value, list) else [value]):
             if text:
-                d.add_text(name, text)
-                texts.append(text)
+                d.add_text(name, fold(text))  # CO₂ is indexed as co2, as the query side folds it (tokenize.fold)
+                texts.append(fold(text))
     for text in texts:
         d.add_text(PARTS_FIELD, text)
     for name in RAW_FILTER_FIELDS:

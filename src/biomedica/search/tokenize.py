@@ -10,11 +10,16 @@ is not a letter or digit, so `weighted` still finds `T2-weighted` and `il` finds
 The patterns are written so that Python's `re` and Rust's `regex` (the tantivy regex
 tokenizer) read them the same way (`[^\\W_]` is "a Unicode letter or digit" in both);
 tests check that both give the same terms.
+
+Text is NFKC-folded before either analysis (`fold`), on both the indexed side and the query
+side: captions write formulas with Unicode scripts (`CO₂`, `Ca²⁺`, see ingest/jats/mathml.py),
+and a user types `CO2` or `Ca2+`; ligatures and full-width letters fold the same way.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 COMPOUND_PATTERN = r"[^\W_]+(?:[-&.][^\W_]+)*\+*"
@@ -28,24 +33,32 @@ _PARTS = re.compile(PARTS_PATTERN)
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
+def fold(text: str | None) -> str:
+    """NFKC compatibility folding (`CO₂` -> `CO2`, `Ca²⁺` -> `Ca2+`, `ﬁ` -> `fi`): what is indexed and queried."""
+    return unicodedata.normalize("NFKC", text or "")
+
+
 def _short(term: str) -> bool:
     return len(term.encode("utf-8")) < MAX_TOKEN_BYTES
 
 
 def tokens(text: str) -> list[str]:
     """The compound terms of `text`, lower-cased, as the index holds them."""
-    return [t for t in (m.group().lower() for m in _COMPOUND.finditer(text or "")) if _short(t)]
+    return [t for t in (m.group().lower() for m in _COMPOUND.finditer(fold(text))) if _short(t)]
 
 
 def parts(text: str) -> list[str]:
     """The letter/digit runs of `text`, lower-cased: what the parts field holds (`t2-weighted` -> `t2`, `weighted`)."""
-    return [t for t in (m.group().lower() for m in _PARTS.finditer(text or "")) if _short(t)]
+    return [t for t in (m.group().lower() for m in _PARTS.finditer(fold(text))) if _short(t)]
 
 
 def spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, term) of every compound term in `text`: for highlighting the terms a query matched."""
-    return [(m.start(), m.end(), m.group().lower()) for m in _COMPOUND.finditer(text or "")
-            if _short(m.group())]
+    """(start, end, term) of every compound term in `text`: for highlighting the terms a query matched.
+
+    Offsets are into `text` as given; the term is folded as the index holds it.
+    """
+    return [(m.start(), m.end(), fold(m.group()).lower()) for m in _COMPOUND.finditer(text or "")
+            if _short(fold(m.group()))]
 
 
 def query_groups(query: str) -> list[list[str]]:
