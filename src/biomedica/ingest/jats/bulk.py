@@ -51,8 +51,9 @@ _BLOCK = 1 << 20
 _PROLOG_LIMIT = 1 << 20  # a root start tag later than this: not a bulk file
 _PMCID_LOOKAHEAD = 1 << 16
 
-# the end of a start tag: `>` outside quoted attribute values
-_TAG_END = re.compile(rb"""(?:[^>"']+|"[^"]*"|'[^']*')*>""")
+# the end of a start tag: `>` outside quoted attribute values (one character per step: a nested `+`
+# here backtracks exponentially when a read block ends inside the tag)
+_TAG_END = re.compile(rb"""(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _NAME = re.compile(rb"<([^\s/>!?]+)")
 _PMCID = re.compile(rb"""<article-id[^>]*?pub-id-type\s*=\s*["']pmc(?:id)?["'][^>]*>\s*(?:PMC)?(\d+)\s*<""")
 _SKIPS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
@@ -82,6 +83,7 @@ class BulkSplitter:
 
     def __init__(self, stream: BinaryIO, source: str, max_article_bytes: int, documents: bool = True):
         self.stream = stream
+        self._read = getattr(stream, "read1", stream.read)
         self.source = source
         self.max_article_bytes = max_article_bytes
         self.documents = documents
@@ -101,7 +103,9 @@ class BulkSplitter:
         if self.eof:
             return False
         try:
-            block = self.stream.read(_BLOCK)
+            # read1: one decompression step at a time, so a truncated gzip member gives back everything
+            # before the break (read() loses the block it was filling when EOFError strikes)
+            block = self._read(_BLOCK)
         except (EOFError, zlib.error, OSError) as exc:  # gzip: EOFError (truncated), BadGzipFile (OSError)
             self.eof = True
             self.broken = clip(str(exc) or type(exc).__name__, 120)
@@ -221,6 +225,8 @@ class BulkSplitter:
                 if not self._more():
                     break
                 continue
+            if match.start() > len(self.buf) - margin and self._more():
+                continue  # a token this close to the end may be cut short (`<!` of a `<![CDATA[`): read on
             text = match.group(0)
             if match.group(2) is None:  # comment, CDATA, PI, other `<!`
                 terminator = _SKIPS.get(text)
