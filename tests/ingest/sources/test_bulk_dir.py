@@ -75,6 +75,11 @@ def test_a_bulk_file_lists_one_item_per_article_and_is_cut_into_units(tmp_path, 
     assert signatures["PMC1_PMC9.xml#000000"] == signatures["gz/PMC10_PMC19.xml.gz#000000"]  # the article's own bytes
     assert len(set(signatures.values())) == 8
     assert source.describe()["bulk_articles"] == 9
+    # items open in any order (a thread reads on from where it stopped, or starts the file again)
+    for item_id in ("PMC1_PMC9.xml#000005", "PMC1_PMC9.xml#000002", "gz/PMC10_PMC19.xml.gz#000001", "PMC1_PMC9.xml#000006"):
+        index = int(item_id[-6:])
+        stem = NXML[index].stem if item_id.startswith("PMC1_") else NXML[1].stem
+        assert source.open_item(item_id).parse().articles[0].article.article_id == stem
 
     out = tmp_path / "archive"
     summary = _ingest(tmp_path / "in", out, per_unit=3)

@@ -25,7 +25,7 @@ from biomedica.records import ArticleRecord, ErrorRecord, FigureRecord
 
 STAGE = "ingest"
 
-__all__ = ["ParsedArticle", "ParseResult", "parse_articles", "parse_article", "parse_one"]
+__all__ = ["ParseResult", "ParsedArticle", "parse_article", "parse_articles", "parse_one"]
 
 
 @dataclass

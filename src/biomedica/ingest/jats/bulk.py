@@ -99,22 +99,28 @@ class BulkSplitter:
     # -- reading ------------------------------------------------------------------------------
 
     def _more(self) -> bool:
-        """Append one block; False at the end of the stream (or when it broke off: `broken` says why)."""
+        """Append about one block; False at the end of the stream (or when it broke off: `broken` says why).
+
+        Reads with read1 (one decompression step at a time) until a block is gathered, so a
+        truncated gzip member gives back everything before the break (read() loses the block
+        it was filling when EOFError strikes).
+        """
         if self.eof:
             return False
-        try:
-            # read1: one decompression step at a time, so a truncated gzip member gives back everything
-            # before the break (read() loses the block it was filling when EOFError strikes)
-            block = self._read(_BLOCK)
-        except (EOFError, zlib.error, OSError) as exc:  # gzip: EOFError (truncated), BadGzipFile (OSError)
-            self.eof = True
-            self.broken = clip(str(exc) or type(exc).__name__, 120)
-            return False
-        if not block:
-            self.eof = True
-            return False
-        self.buf += block
-        return True
+        got = 0
+        while got < _BLOCK:
+            try:
+                block = self._read(_BLOCK - got)
+            except (EOFError, zlib.error, OSError) as exc:  # gzip: EOFError (truncated), BadGzipFile (OSError)
+                self.eof = True
+                self.broken = clip(str(exc) or type(exc).__name__, 120)
+                break
+            if not block:
+                self.eof = True
+                break
+            self.buf += block
+            got += len(block)
+        return got > 0
 
     def _find(self, needle: bytes, start: int) -> int:
         """Offset of `needle` at or after `start`, reading more as needed; -1 at the end of the stream."""
@@ -303,17 +309,17 @@ class BulkSplitter:
         told = f"is {size:,} bytes, over" if size else "is over"
         return BulkArticle(index, None, pmcid, (
             "xml-too-large",
-            f"{self._where(index, pmcid)} {told} the limit of {self.max_article_bytes:,} bytes "
-            "for one article, so it is skipped (the other articles of the file are ingested); raise --max-xml-bytes "
-            "(IngestConfig.max_xml_bytes) if it is genuine",
+            (f"{self._where(index, pmcid)} {told} the limit of {self.max_article_bytes:,} bytes "
+             "for one article, so it is skipped (the other articles of the file are ingested); raise --max-xml-bytes "
+             "(IngestConfig.max_xml_bytes) if it is genuine"),
         ))  # fmt: skip
 
     def _unclosed(self, index: int, start: int | None, skipped_pmcid: str | None) -> BulkArticle:
         pmcid = self._pmcid(start) if start is not None else skipped_pmcid
         return BulkArticle(index, None, pmcid, (
             "xml-syntax",
-            f"{self._where(index, pmcid)} has no </article> end tag before the next article or the end of the file, "
-            "so it is skipped (the other articles of the file are ingested); re-download the file from Europe PMC",
+            (f"{self._where(index, pmcid)} has no </article> end tag before the next article or the end of the file, "
+             "so it is skipped (the other articles of the file are ingested); re-download the file from Europe PMC"),
         ))  # fmt: skip
 
     def _broken_off(self, index: int, start: int | None, skipped_pmcid: str | None, open_article: bool) -> BulkArticle:
@@ -326,8 +332,9 @@ class BulkSplitter:
             where = f"after article {index - 1}" if index else "before its first article"
         return BulkArticle(index, None, pmcid, (
             "bulk-truncated",
-            f"{self.source}: {why}: it breaks off {where}, before its closing </{self.root_name.decode(errors='replace')}>; "
-            f"the {index} article(s) before the break are ingested, re-download the file to get the rest",
+            (f"{self.source}: {why}: it breaks off {where}, before its closing "
+             f"</{self.root_name.decode(errors='replace')}>; the {index} article(s) before the break are ingested, "
+             "re-download the file to get the rest"),
         ))  # fmt: skip
 
 

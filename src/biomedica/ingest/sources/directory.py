@@ -143,7 +143,7 @@ class DirectorySource:
             splitter = BulkSplitter(stream, str(self.root / rel), self.max_xml_bytes, documents=False)
             if splitter.head is None:
                 return None
-            slots = [article.digest or f"{article.error[0] if article.error else 'error'}:{stamp}" for article in splitter]
+            slots = [a.digest or f"{a.error[0] if a.error else 'error'}:{stamp}" for a in splitter]
         return slots or [f"no-article:{stamp}"]  # one slot says the file holds no article
 
     def signatures(self, item_ids: list[str]) -> dict[str, str]:
