@@ -29,11 +29,13 @@ def ingest(
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (ray: tasks in flight)."),
     executor: str = typer.Option("local", help="Where work units run: local | ray | array (Slurm job array)."),
     articles_per_unit: int = typer.Option(
-        500, min=1, help="Input documents per work unit (one shard per license group per unit)."
+        500, min=1, help="Input documents per work unit (one shard per license group per unit); each article of a "
+        "Europe PMC bulk file is one document."
     ),
     lossy_images: bool = typer.Option(False, help="Convert TIFF/GIF/other images to JPEG instead of lossless PNG."),
     max_xml_bytes: int = typer.Option(
-        None, min=1, help="dir, pmc-package: refuse a larger XML file (xml-too-large in errors/). Default 64 MiB."
+        None, min=1, help="dir, pmc-package: refuse a larger XML file (xml-too-large in errors/; in a Europe PMC bulk "
+        "file: a larger article). Default 64 MiB."
     ),
     max_image_bytes: int = typer.Option(
         None, min=1, help="dir, pmc-package: refuse a larger image (image-too-large in errors/). Default 256 MiB."

@@ -41,7 +41,8 @@ class IngestConfig(BaseModel):
         default="local", description="where units run: local (process pool), ray, array (one task of a job array)"
     )
     articles_per_unit: int = Field(
-        default=500, ge=1, description="input files per work unit; one unit = one shard per license group"
+        default=500, ge=1, description="input files (an article of a Europe PMC bulk file counts as one) per work unit; "
+        "one unit = one shard per license group"
     )
     lossy_images: bool = Field(default=False, description="convert non-JPEG/PNG images to JPEG instead of PNG")
     jpeg_quality: int = Field(default=95, ge=1, le=100)

@@ -103,7 +103,7 @@ def attach_image(
 def process_item(item: SourceItem, writer: UnitWriter, config: ImageConfig, seen_ids: set[str]) -> "ItemStats":
     """Parse one document and write its articles, samples and errors to the unit."""
     stats = ItemStats()
-    result = parse_articles(item.xml, item.location)
+    result = item.parse() if item.parse is not None else parse_articles(item.xml, item.location)
     for error in result.errors:
         writer.add_error(error)
         stats.errors += 1

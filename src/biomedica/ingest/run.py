@@ -58,7 +58,8 @@ IngestSettingsMismatch = SettingsMismatch  # the name callers catch; one rule fo
 def nothing_listed(config: IngestConfig) -> str:
     """The one line saying which input listed nothing and what to check."""
     if config.source == "dir":
-        return f"no .xml/.nxml files under {config.input}; point ingest at the folder holding the JATS XML"
+        return (f"no .xml/.nxml files under {config.input}; point ingest at the folder holding the JATS XML "
+                "(or Europe PMC .xml.gz bulk files)")
     if config.source == "pmc-package":
         listing = f"the file list {config.file_list}" if config.file_list else f"{config.input}"
         groups = f" in license group(s) {', '.join(config.license_groups)}" if config.license_groups else ""

@@ -2,7 +2,8 @@
 
 `parse_articles(data, source)` is the whole public surface the ingest pipeline uses. It
 parses the file once (XXE-safe, no DTD or network access), finds the articles in any
-supported wrapper (bare `<article>`, efetch `<pmc-articleset>`, OAI-PMH GetRecord), and
+supported wrapper (bare `<article>`, efetch `<pmc-articleset>`, OAI-PMH GetRecord, a Europe PMC
+bulk `<articles>` file: read whole here, streamed article by article by `jats.bulk`), and
 returns one `ParsedArticle` per article plus `ErrorRecord`s for what could not be read.
 It never raises on bad input: a broken file or article becomes an error row instead.
 Image fields of the figure records (image_name, width, sha256, ...) are left for the
@@ -24,7 +25,7 @@ from biomedica.records import ArticleRecord, ErrorRecord, FigureRecord
 
 STAGE = "ingest"
 
-__all__ = ["ParsedArticle", "ParseResult", "parse_articles", "parse_article"]
+__all__ = ["ParseResult", "ParsedArticle", "parse_article", "parse_articles", "parse_one"]
 
 
 @dataclass
@@ -68,19 +69,24 @@ def parse_articles(data: bytes, source: str) -> ParseResult:
                         stage=STAGE, kind=kind, message=message, source=source)
         )  # fmt: skip
     for index, article in enumerate(unwrapped.articles):
-        try:
-            result.articles.append(parse_article(article, source, unwrapped.wrapper, index))
-        except Exception as exc:  # noqa: BLE001 - policy: one bad article never stops the file
-            result.errors.append(
-                ErrorRecord(
-                    id=f"{source}#{index}",
-                    stage=STAGE,
-                    kind="parse-error",
-                    message=(
-                        f"{source}: article {index} could not be parsed ({reason(exc)}); "
-                        "the XML is unusual JATS - please report it with this file attached."
-                    ),
-                    source=source,
-                )
-            )
+        parse_one(article, source, unwrapped.wrapper, index, result)
     return result
+
+
+def parse_one(article: etree._Element, source: str, wrapper: str | None, index: int, result: ParseResult) -> None:
+    """Parse one article into `result`; an exception becomes one parse-error row (policy: never stop the file)."""
+    try:
+        result.articles.append(parse_article(article, source, wrapper, index))
+    except Exception as exc:  # noqa: BLE001 - policy: one bad article never stops the file
+        result.errors.append(
+            ErrorRecord(
+                id=f"{source}#{index}",
+                stage=STAGE,
+                kind="parse-error",
+                message=(
+                    f"{source}: article {index} could not be parsed ({reason(exc)}); "
+                    "the XML is unusual JATS - please report it with this file attached."
+                ),
+                source=source,
+            )
+        )

@@ -152,15 +152,28 @@ class Unwrapped:
     """What a file holds: its JATS `<article>` elements, the wrapper dialect, and wrapper errors."""
 
     articles: list[etree._Element]
-    wrapper: str | None  # "efetch" | "oai-pmh" | None for a bare <article>
+    wrapper: str | None  # "efetch" | "oai-pmh" | "europepmc-bulk" | None for a bare <article>
     errors: list[tuple[str, str, str | None]] = field(default_factory=list)  # (kind, message, id)
 
 
 def unwrap_articles(root: etree._Element, source: str) -> Unwrapped:
-    """Find the articles in a bare `<article>`, an efetch `<pmc-articleset>` or an OAI-PMH reply."""
+    """Find the articles in a bare `<article>`, an efetch `<pmc-articleset>`, an OAI-PMH reply or a bulk file.
+
+    A Europe PMC bulk file (`PMC<first>_PMC<last>.xml[.gz]`) wraps many `<article>` in one
+    `<articles>` root (see jats.bulk, which streams large ones article by article).
+    """
     tag = root.tag
     if tag == "article":
         return Unwrapped([root], None)
+    if tag == "articles":
+        articles = [child for child in root if child.tag == "article"]
+        if articles:
+            return Unwrapped(articles, "europepmc-bulk")
+        return Unwrapped([], "europepmc-bulk", [(
+            "no-article",
+            f"{source}: the Europe PMC bulk file's <articles> holds no <article>; re-download it from Europe PMC.",
+            None,
+        )])  # fmt: skip
     if tag == "pmc-articleset":
         articles = [child for child in root if child.tag == "article"]
         errors = []
@@ -216,8 +229,8 @@ def unwrap_articles(root: etree._Element, source: str) -> Unwrapped:
         [
             (
                 "not-jats",
-                f"{source}: the root element is <{clip(str(tag), 40)}>, not a JATS <article>, <pmc-articleset> "
-                "or OAI-PMH reply; pass JATS XML files only (images and PDFs are read by the image resolver).",
+                f"{source}: the root element is <{clip(str(tag), 40)}>, not a JATS <article>, <pmc-articleset>, "
+                "OAI-PMH reply or Europe PMC <articles> bulk file; pass JATS XML files only (images and PDFs are read by the image resolver).",
                 None,
             )
         ],

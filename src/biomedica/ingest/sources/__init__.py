@@ -8,8 +8,9 @@ behind the same two methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Protocol
 
 
 @dataclass
@@ -22,6 +23,8 @@ class SourceItem:
     media_names: list[str]  # names of candidate media files near the document, nearest first
     read_media: Callable[[str], bytes]  # bytes of one of media_names (raises OSError if unreadable)
     find_media: Callable[[list[str]], list[str]] | None = None  # wider search by candidate basenames
+    # the item's own parse (one article of a Europe PMC bulk file: jats.bulk); None: parse_articles(xml)
+    parse: Callable[[], Any] | None = None
 
 
 class ArticleSource(Protocol):

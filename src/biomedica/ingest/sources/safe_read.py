@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 # ErrorRecord kinds of a refused input file
 NOT_A_REGULAR_FILE = "not-a-regular-file"
@@ -87,6 +88,29 @@ def check_inside(path: Path, root: Path | None, shown: str | None = None) -> Pat
                 "read; copy the file into the input folder, or pass the folder it lives in",
             )
     return real
+
+
+def open_regular_file(path: Path | str, root: Path | str | None) -> BinaryIO:
+    """`path` opened for streaming, after the checks of `read_regular_file` (no size cap: the caller streams).
+
+    For files read block by block with bounded memory (a Europe PMC bulk file of many articles).
+    """
+    path = Path(path)
+    shown = str(path)
+    real = check_inside(path, Path(root) if root is not None else None, shown)
+    info = os.stat(real)
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_regular(real, info.st_mode, shown)
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(real, info.st_mode, shown)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_regular_file(path: Path | str, root: Path | str | None, cap: int, role: str = "file") -> bytes:
