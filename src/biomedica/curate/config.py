@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class DedupConfig(BaseModel):
@@ -69,6 +69,12 @@ class EmbedConfig(BaseModel):
         "in flight (ray; 1 = one per cluster CPU)")
     gpus_per_worker: float = Field(
         default=0.0, ge=0, description="ray: share of a GPU each shard task asks for (0.25: four share one GPU)")
+
+    @model_validator(mode="after")
+    def _gpus_on_ray_only(self):
+        if self.gpus_per_worker and self.executor != "ray":
+            raise ValueError("--gpus-per-worker applies to --executor ray only (local: one process per GPU)")
+        return self
 
     @field_validator("model")
     @classmethod

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
@@ -72,6 +72,12 @@ class SubfigureConfig(BaseModel):
         default=1, ge=1, description="shards at once: processes (local; 1 = in this process) or Ray tasks in flight "
         "(ray; 1 = one per cluster CPU)")
     gpus_per_worker: float = Field(default=0.0, ge=0, description="ray: share of a GPU per shard task (model detector)")
+
+    @model_validator(mode="after")
+    def _gpus_on_ray_only(self):
+        if self.gpus_per_worker and self.executor != "ray":
+            raise ValueError("--gpus-per-worker applies to --executor ray only (local: one process per GPU)")
+        return self
 
     def resolved_ocr(self) -> bool:
         """Whether letters are read; `on` without the ocr extra is an error naming it."""
