@@ -109,3 +109,24 @@ def test_gpu_share_on_a_cluster_without_gpus_is_refused_at_once(local_ray, curat
         embed_archive(curation_archive, AnnotationStore(tmp_path), config)
     with pytest.raises(ValueError, match="applies to --executor ray only"):
         _config(tiny_clip_config, gpus_per_worker=0.5)
+
+
+def test_cli_options_and_summary(local_ray, curation_archive, tiny_clip_config, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from biomedica.cli.curate import curate_app
+
+    app = typer.Typer()
+    app.add_typer(curate_app)
+    base = ["curate", "embed", str(curation_archive), "--annotations", str(tmp_path), "--model", tiny_clip_config.stem,
+            "--model-config", str(tiny_clip_config), "--device", "cpu", "--no-progress", "--no-captions"]
+    result = CliRunner().invoke(app, [*base, "--executor", "ray", "--shard-workers", "2"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "embedded 51 samples from 9 shards" in text and "executor ray (2 shard workers)" in text and "samples/s" in text
+    refused = CliRunner().invoke(app, [*base, "--gpus-per-worker", "0.5"])
+    assert refused.exit_code == 2 and "applies to --executor ray only" in " ".join(refused.output.split())
+    assert "Traceback" not in refused.output
+    unknown = CliRunner().invoke(app, [*base, "--executor", "slurm"])
+    assert unknown.exit_code == 2 and "executor" in unknown.output
