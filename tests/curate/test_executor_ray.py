@@ -12,12 +12,12 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("open_clip")
 
-from biomedica.archive.annotations import AnnotationStore  # noqa: E402
-from biomedica.curate.concepts import zero_shot_labels  # noqa: E402
-from biomedica.curate.config import EmbedConfig, ZeroShotConfig  # noqa: E402
-from biomedica.curate.embed import embed_archive  # noqa: E402
-from biomedica.curate.subfigures.run import SubfigureConfig, run_subfigures  # noqa: E402
-from biomedica.exec import ExecutorError  # noqa: E402
+from biomedica.archive.annotations import AnnotationStore
+from biomedica.curate.concepts import zero_shot_labels
+from biomedica.curate.config import EmbedConfig, ZeroShotConfig
+from biomedica.curate.embed import embed_archive
+from biomedica.curate.subfigures.run import SubfigureConfig, run_subfigures
+from biomedica.exec import ExecutorError
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,8 @@ def local_ray():
 
 
 def _config(tiny_clip_config: Path, **overrides) -> EmbedConfig:
-    values = dict(model=tiny_clip_config.stem, model_config_json=tiny_clip_config, batch_size=8, device="cpu",
-                  progress=False)
+    values = {"model": tiny_clip_config.stem, "model_config_json": tiny_clip_config, "batch_size": 8, "device": "cpu",
+              "progress": False}
     return EmbedConfig(**(values | overrides))
 
 

@@ -9,8 +9,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from biomedica.select.config import SelectConfig  # noqa: E402
-from biomedica.select.run import run_select  # noqa: E402
+from biomedica.select.config import SelectConfig
+from biomedica.select.run import run_select
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_select_shards_on_ray_equal_local_byte_for_byte(local_ray, curated, tmp_
 
 def test_a_ray_selection_resumes_locally(local_ray, curated, tmp_path):
     archive, annotations = curated
-    settings = dict(archive=archive, annotations=annotations, output="shards", samples_per_shard=7, workers=2)
+    settings = {"archive": archive, "annotations": annotations, "output": "shards", "samples_per_shard": 7, "workers": 2}
     first = run_select(SelectConfig(out=tmp_path / "ray", executor="ray", **settings))
     out = tmp_path / "ray"
     written = _files(out)
