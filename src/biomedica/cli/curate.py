@@ -23,6 +23,14 @@ ARCHIVE_ARG = typer.Argument(..., help="Archive folder written by `biomedica ing
 ANNOTATIONS_OPT = typer.Option(
     None, "--annotations", help="Annotation folder (default: ARCHIVE/annotations).", callback=output_folder_option
 )
+EXECUTOR_OPT = typer.Option("local", help="Where shards run: local | ray (the same bytes either way).")
+SHARD_WORKERS_OPT = typer.Option(
+    1, min=1, help="Shards at once: processes (local; 1 = in this process) or Ray tasks in flight (ray; 1 = one per "
+    "cluster CPU).",
+)
+GPUS_PER_WORKER_OPT = typer.Option(
+    0.0, min=0.0, help="ray: share of a GPU each shard task takes (0.25: four tasks share one GPU; 0: CPU).",
+)
 
 
 def _store(archive: Path, annotations: Path | None):
@@ -125,6 +133,9 @@ def subfigures(
     ocr: str = typer.Option("auto", help="Panel letters by OCR: auto (ocr extra installed; compound-looking figures "
                             "only, ~1-2 s of CPU each) | on (required) | off."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    executor: str = EXECUTOR_OPT,
+    shard_workers: int = SHARD_WORKERS_OPT,
+    gpus_per_worker: float = GPUS_PER_WORKER_OPT,
 ) -> None:
     """Panel boxes and subcaptions per figure -> annotations/subfigures.parquet; one part per shard, re-run resumes."""
     from pydantic import ValidationError
@@ -134,7 +145,8 @@ def subfigures(
 
     try:
         config = SubfigureConfig(detector=detector, weights=weights, device=device, score_threshold=score_threshold,
-                                 nms_iou=nms_iou, ocr=ocr, progress=progress)
+                                 nms_iou=nms_iou, ocr=ocr, progress=progress, executor=executor,
+                                 shard_workers=shard_workers, gpus_per_worker=gpus_per_worker)
     except ValidationError as exc:
         fail(validation_message(exc))
     try:
@@ -150,6 +162,7 @@ def subfigures(
         ("  single / multiple figures", f"{result.single:,} / {result.multiple:,}"),
         ("  panels with an aligned subcaption", f"{result.aligned:,}"),
         ("failed (errors/curate-subfigures-*)", f"{result.failed:,} figures, {result.failed_shards:,} unreadable shards"),
+        ("executor", f"{config.executor} ({config.shard_workers} shard workers)"),
         ("shards done / skipped (already done)", f"{result.shards_done:,} / {result.shards_skipped:,}"),
         ("table", f"{result.path} ({result.table_rows:,} panels of {result.table_figures:,} figures){table}"),
         ("time", f"{result.seconds:.1f} s ({result.figures_per_second:.1f} figures/s)"),
@@ -161,14 +174,16 @@ def subfigures(
         raise typer.Exit(code=1)
 
 
-def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions, workers=0, progress=True):
+def _embed_config(model, pretrained, model_config_json, name, batch_size, device, captions, workers=0, progress=True,
+                  executor="local", shard_workers=1, gpus_per_worker=0.0):
     from pydantic import ValidationError
 
     from biomedica.curate.config import EmbedConfig
 
     try:
         return EmbedConfig(model=model, pretrained=pretrained, model_config_json=model_config_json, name=name,
-                           batch_size=batch_size, device=device, captions=captions, workers=workers, progress=progress)
+                           batch_size=batch_size, device=device, captions=captions, workers=workers, progress=progress,
+                           executor=executor, shard_workers=shard_workers, gpus_per_worker=gpus_per_worker)
     except ValidationError as exc:
         fail(validation_message(exc))
 
@@ -195,15 +210,19 @@ def embed(
     batch_size: int = BATCH_OPT,
     device: str = DEVICE_OPT,
     captions: bool = typer.Option(True, help="Also embed captions (OpenCLIP models)."),
-    workers: int = typer.Option(0, min=0, help="Image decoding threads (0: decode in the main thread)."),
+    workers: int = typer.Option(0, min=0, help="Image decoding threads per shard worker (0: in its main thread)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    executor: str = EXECUTOR_OPT,
+    shard_workers: int = SHARD_WORKERS_OPT,
+    gpus_per_worker: float = GPUS_PER_WORKER_OPT,
 ) -> None:
     """Image (and caption) embeddings, float16, one part per shard; re-run resumes."""
     from tqdm import tqdm
 
     from biomedica.curate.embed import embed_archive
 
-    config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions, workers, progress)
+    config = _embed_config(model, pretrained, model_config, name, batch_size, device, captions, workers, progress,
+                           executor, shard_workers, gpus_per_worker)
     try:
         with tqdm(desc="embed", unit="img", disable=not config.progress) as bar:
             result = embed_archive(archive, _store(archive, annotations), config, progress=bar.update)
@@ -213,6 +232,8 @@ def embed(
         f"embedded {result.samples} samples from {result.shards_done} shards ({result.shards_skipped} already done, "
         f"{result.failed} undecodable) -> {result.folder} (dim {result.dim}, float16)"
     )
+    stdout.print(f"executor {result.executor} ({result.shard_workers} shard workers): {result.seconds:.1f} s, "
+                 f"{result.samples_per_second:.1f} samples/s")
 
 
 @curate_app.command("cluster")
@@ -259,13 +280,21 @@ def zeroshot(
     device: str = DEVICE_OPT,
     taxonomy: Path = typer.Option(None, help="Taxonomy YAML (default: the shipped biomedica taxonomy)."),
     top_k: int = typer.Option(3, min=1, help="Local concepts kept per image."),
+    executor: str = EXECUTOR_OPT,
+    shard_workers: int = SHARD_WORKERS_OPT,
+    gpus_per_worker: float = GPUS_PER_WORKER_OPT,
 ) -> None:
     """Zero-shot global/local concept labels per image from a CLIP model and the taxonomy prompts."""
+    import time
+
     from biomedica.curate.concepts import zero_shot_labels
     from biomedica.curate.config import ZeroShotConfig
 
-    config = ZeroShotConfig(embed=_embed_config(model, pretrained, model_config, name, batch_size, device, False),
+    config = ZeroShotConfig(embed=_embed_config(model, pretrained, model_config, name, batch_size, device, False,
+                                                executor=executor, shard_workers=shard_workers,
+                                                gpus_per_worker=gpus_per_worker),
                             taxonomy=taxonomy, top_k=top_k)
+    started = time.perf_counter()
     try:
         table = zero_shot_labels(archive, _store(archive, annotations), config)
     except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: biomedica.models.ModelLoadError
@@ -274,6 +303,9 @@ def zeroshot(
     for concept in table.column("zs_global").to_pylist():
         counts[concept] = counts.get(concept, 0) + 1
     stdout.print(f"labelled {table.num_rows} samples: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
+    seconds = time.perf_counter() - started
+    stdout.print(f"executor {executor} ({shard_workers} shard workers): {seconds:.1f} s, "
+                 f"{table.num_rows / max(seconds, 1e-9):.1f} samples/s")
 
 
 DETECTOR_OUT_OPT = typer.Option(..., "--out", help="Weights file to write (.pt), for `curate subfigures --weights`.")

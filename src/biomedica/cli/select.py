@@ -69,7 +69,9 @@ def select(
     resize_mode: str = typer.Option(
         None, help="shorter-side (default) | longer-side | center-crop: which side --image-size sets.",
     ),
-    workers: int = typer.Option(None, min=1, help="Processes writing shards in parallel (default: all cores)."),
+    workers: int = typer.Option(None, min=1, help="Processes writing shards in parallel (default: all cores; "
+                                "ray: tasks in flight)."),
+    executor: str = typer.Option("local", help="Where shards are written (--output shards): local | ray (same bytes)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     overwrite: bool = typer.Option(False, help="Replace a previous selection in --out."),
 ) -> None:
@@ -97,7 +99,7 @@ def select(
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
             exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
             seed=seed, limit=limit, output=output, unit=unit, samples_per_shard=samples_per_shard, overwrite=overwrite,
-            exclude_held_out=exclude_held_out, image_size=image_size, **split, **optional,
+            exclude_held_out=exclude_held_out, image_size=image_size, executor=executor, **split, **optional,
         )
     except ValidationError as exc:
         fail(validation_message(exc))
@@ -138,7 +140,7 @@ def select(
         ("held-out eval samples excluded", f"{result.held_out_excluded:,}"),
         *(("filter", applied) for applied in result.filters),
         ("shards", result.shard_pattern) if result.shard_pattern else ("manifest", str(result.out / "manifest.parquet")),
-        *(_shard_rows(result) if result.output == "shards" else []),
+        *(_shard_rows(result, config) if result.output == "shards" else []),
         ("time", f"{result.seconds:.1f} s"),
     ])
     if result.failed and result.unit == "figure":
@@ -167,7 +169,7 @@ def _size(n: float) -> str:
     return f"{n:,.1f} GB"
 
 
-def _shard_rows(result) -> list[tuple[str, str]]:
+def _shard_rows(result, config) -> list[tuple[str, str]]:
     """Summary rows of the shard step: shards, samples, failures, bytes in/out, throughput."""
     written = max(result.samples_written, 1)
     image = result.image
@@ -181,5 +183,6 @@ def _shard_rows(result) -> list[tuple[str, str]]:
         ("image bytes in -> out", (f"{_size(result.bytes_in)} -> {_size(result.bytes_out)} "
                                    f"({_size(result.bytes_in / written)} -> {_size(result.bytes_out / written)} per sample)")),
         ("shard bytes", f"{_size(result.tar_bytes)} ({_size(result.tar_bytes / written)} per sample)"),
+        ("executor", f"{config.executor} ({config.workers} workers)"),
         ("samples/s (this run)", f"{result.samples_per_second:,.1f}"),
     ]

@@ -9,18 +9,22 @@ key, zs_global, zs_global_score, zs_local, zs_local_score, zs_local_top (top-k i
 zs_local_top_scores, taxonomy (name + version), model.
 
 Image embeddings come from `annotations/embeddings/<model>/` (computed first when missing,
-resumable), so labelling costs one matrix product once the archive is embedded.
+resumable), so labelling costs one matrix product once the archive is embedded. Scoring reads one
+embedding part at a time (a unit of `exec.run_units`, local or Ray), never the whole archive's vectors.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock
 from biomedica.curate.config import ZeroShotConfig
+from biomedica.exec import run_units
 from biomedica.models.spec import no_text_tower, parse_model_spec
 from biomedica.taxonomy import Taxonomy, load_taxonomy
 
@@ -93,18 +97,49 @@ def score_concepts(
     return pa.table(columns, schema=CONCEPTS_SCHEMA)
 
 
+@dataclass(frozen=True)
+class ScoreJob:
+    """What every scoring unit shares: the embedding folder, the concepts' text vectors and the scoring settings."""
+
+    folder: Path
+    text_vectors: np.ndarray
+    taxonomy: Taxonomy
+    top_k: int
+    temperature: float
+    model: str
+
+
+def score_part(stem: str, job: ScoreJob) -> pa.Table:
+    """The concepts rows of one embedding part (unit function of `exec.run_units`): memory of one shard, not the archive."""
+    keys = pq.read_table(job.folder / f"{stem}.keys.parquet").column("key").to_pylist()
+    vectors = np.load(job.folder / f"{stem}.image.npy", allow_pickle=False)
+    return score_concepts(keys, vectors, job.text_vectors, job.taxonomy, job.top_k, job.temperature, job.model)
+
+
 def zero_shot_labels(archive: Path, store: AnnotationStore, config: ZeroShotConfig) -> pa.Table:
-    """Embed what is missing, score every image against the taxonomy, write concepts.parquet (under the annotations' lock)."""
-    from biomedica.curate.embed import embed_archive, load_encoder, read_embeddings
+    """Embed what is missing, score every image against the taxonomy, write concepts.parquet (under the annotations' lock).
+
+    Scoring runs per embedding part (one unit per shard, on the embed config's executor); the parts'
+    rows are sorted by key into one table, so every executor writes the same bytes.
+    """
+    from biomedica.curate.embed import embed_archive, load_encoder
 
     if parse_model_spec(config.embed.spec()).kind == "timm":  # refused before any model loads or image is embedded
         raise no_text_tower(config.embed.spec(), "curate zeroshot")
     taxonomy = load_taxonomy(config.taxonomy)
+    embed = config.embed
     with annotations_lock(archive, store, "biomedica curate zeroshot"):
-        encoder = load_encoder(config.embed)
-        embed_archive(archive, store, config.embed, encoder=encoder)  # resumable: skips shards already embedded
-        keys, vectors = read_embeddings(store, config.embed.folder_name(), "image")
-        text = concept_text_embeddings(encoder, taxonomy)
-        table = score_concepts(keys, vectors, text, taxonomy, config.top_k, config.temperature, config.embed.folder_name())
+        encoder = load_encoder(embed)
+        embed_archive(archive, store, embed, encoder=encoder)  # resumable: skips shards already embedded
+        folder = store.embeddings_dir(embed.folder_name())
+        stems = sorted(part.name[: -len(".keys.parquet")] for part in folder.glob("*.keys.parquet"))
+        if not stems:
+            raise FileNotFoundError(f"{folder}: no embeddings; run `biomedica curate embed` first")
+        job = ScoreJob(folder, concept_text_embeddings(encoder, taxonomy), taxonomy, config.top_k, config.temperature,
+                       embed.folder_name())
+        local = embed.executor == "local" and embed.shard_workers <= 1
+        parts = dict(run_units(score_part, stems, executor=embed.executor, workers=1 if local else embed.shard_workers,
+                               context=job))
+        table = pa.concat_tables([parts[stem] for stem in stems]).sort_by("key")  # a stable sort
         store.write("concepts", table)
     return table

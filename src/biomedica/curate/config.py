@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class DedupConfig(BaseModel):
@@ -61,6 +61,20 @@ class EmbedConfig(BaseModel):
     captions: bool = Field(default=True, description="also embed captions (OpenCLIP models only)")
     workers: int = Field(default=0, ge=0, description="image decoding threads (0 = in the main thread)")
     progress: bool = True
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="where shards are embedded: local (this machine) or ray (exec.run_units); "
+        "the same bytes either way")
+    shard_workers: int = Field(
+        default=1, ge=1, description="shards embedded at once: processes (local; 1 = in this process) or Ray tasks "
+        "in flight (ray; 1 = one per cluster CPU)")
+    gpus_per_worker: float = Field(
+        default=0.0, ge=0, description="ray: share of a GPU each shard task asks for (0.25: four share one GPU)")
+
+    @model_validator(mode="after")
+    def _gpus_on_ray_only(self):
+        if self.gpus_per_worker and self.executor != "ray":
+            raise ValueError("--gpus-per-worker applies to --executor ray only (local: one process per GPU)")
+        return self
 
     @field_validator("model")
     @classmethod

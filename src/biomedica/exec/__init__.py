@@ -10,6 +10,10 @@ writes its unit function; where the units run is the executor's business:
 |----------|--------------------------------------------------------------------|-----------------------|
 | local    | inline (workers <= 1 or one unit), else a spawn process pool         | processes             |
 | ray      | Ray tasks on the cluster of `RAY_ADDRESS`, or a Ray started here     | tasks in flight (1: one per cluster CPU) |
+
+`gpus_per_worker` (ray only) asks Ray for that share of a GPU per task (0.25: four tasks share one
+GPU; Ray sets CUDA_VISIBLE_DEVICES, so "cuda" in a task is its own GPU); a cluster without GPUs is
+refused at once rather than left waiting. Each task also takes one CPU (decode, I/O).
 | array    | this job-array task's share of the units, then `local`             | processes             |
 
 An exception raised by `fn` propagates with its own type and a note naming the unit; the
@@ -49,18 +53,21 @@ def run_units(
     workers: int = 1,
     context: Any = None,
     progress: str | None = None,
+    gpus_per_worker: float = 0.0,
 ) -> Iterator[tuple[U, R]]:
     """Yield `(unit, fn(unit, context))` for every unit as it completes; `progress` labels a bar of units.
 
     The executor is checked here, before the first unit runs: an unknown name, a missing Ray or
-    a missing job-array position raise ExecutorError at once.
+    a missing job-array position raise ExecutorError at once; so does `gpus_per_worker` off Ray.
     """
     check_executor(executor)
+    if gpus_per_worker and executor != "ray":
+        raise ExecutorError("GPUs per worker apply to --executor ray only (local: one process per GPU, or drop the option)")
     todo = list(units)
     if executor == "ray":
         from biomedica.exec.ray_tasks import run_ray
 
-        results = run_ray(fn, todo, context, workers)
+        results = run_ray(fn, todo, context, workers, num_gpus=gpus_per_worker)
     else:
         from biomedica.exec.local import run_local
 

@@ -92,20 +92,36 @@ def cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_ray(fn: Callable[[U, Any], R], units: list[U], context: Any, workers: int) -> Iterator[tuple[U, R]]:
-    """Run units as Ray tasks, at most `workers` at once (1, the default, means one per cluster CPU)."""
+def check_gpus(num_gpus: float) -> None:
+    """Refuse a GPU share Ray could never grant on this cluster (its tasks would wait forever)."""
+    if num_gpus < 0 or num_gpus > 1 and num_gpus != int(num_gpus):
+        raise ExecutorError(f"GPUs per worker must be a share of one GPU (0-1) or a whole number, not {num_gpus}")
+    have = ray.cluster_resources().get("GPU", 0)
+    if num_gpus > 0 and have < num_gpus:
+        raise ExecutorError(f"GPUs per worker is {num_gpus:g} but the Ray cluster has {have:g} GPUs; "
+                            "drop --gpus-per-worker (CPU) or connect to a cluster with GPUs (RAY_ADDRESS)")
+
+
+def run_ray(fn: Callable[[U, Any], R], units: list[U], context: Any, workers: int,
+            num_gpus: float = 0.0) -> Iterator[tuple[U, R]]:
+    """Run units as Ray tasks, at most `workers` at once (1, the default, means one per cluster CPU).
+
+    Each task takes one CPU and `num_gpus` of a GPU (a fraction lets several tasks share one).
+    """
     if not units:
         return
     started_here = _ensure_ray()
     limiter: ClusterRateLimiter | None = None
     pending: dict[Any, U] = {}
     try:
+        if num_gpus:
+            check_gpus(num_gpus)
         rate = getattr(context, "requests_per_second", None)
         if rate and hasattr(context, "with_rate_limiter"):
             limiter = ClusterRateLimiter.start(rate, getattr(context, "request_burst", None))
             context = context.with_rate_limiter(limiter)
         in_flight_cap = workers if workers > 1 else cluster_cpus()
-        task = ray.remote(num_cpus=1, max_retries=2)(_run_unit_task)
+        task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=2)(_run_unit_task)
         context_ref = ray.put(context)
         queue = deque(units)
         while queue or pending:

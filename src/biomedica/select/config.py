@@ -83,6 +83,8 @@ class SelectConfig(BaseModel):
         default="shorter-side", description="which side image_size sets (center-crop: shorter side, then a square)"
     )
     workers: int = Field(default_factory=_default_workers, ge=1, description="processes writing shards in parallel")
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="where shards are written: local processes or Ray tasks (exec.run_units); same bytes")
     overwrite: bool = False
 
     @property

@@ -35,7 +35,7 @@ from biomedica.select.shards import (
 from biomedica.select.write import CROP_ERRORS_PART, ERROR_STAGE, SIZES_NAME, shard_pattern
 
 _SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what the shard plan names a shard
-_NOT_COMPARED = {"out", "overwrite", "workers"}  # settings that do not change what a shard holds
+_NOT_COMPARED = {"out", "overwrite", "workers", "executor"}  # settings that do not change what a shard holds
 
 
 class SelectionExists(SettingsMismatch):
@@ -288,7 +288,7 @@ def _write_shards(config: SelectConfig, out: Path, units: list[ShardUnit], resul
 
     started = time.perf_counter()
     failed_figures: set[str] = set()
-    for counts in write_planned_shards(job, units, config.workers, step):
+    for counts in write_planned_shards(job, units, config.workers, step, config.executor):
         if counts.resumed:
             result.shards_resumed += 1
         else:

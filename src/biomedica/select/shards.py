@@ -7,14 +7,15 @@ crops (`--unit subfigure`, optionally resized: crop in the stored pixels, then r
 Plan: the selected rows (the query's total ORDER BY makes their order deterministic) are cut
 into shards of `samples_per_shard` rows (panel rows for subfigures); shard i is `{i:06d}`.
 `<out>/select-plan.json` is written atomically before any shard: the settings (the config
-without out/overwrite/workers), the shard count, and sha256 digests of the ordered sample ids
+without out/overwrite/workers/executor), the shard count, and sha256 digests of the ordered sample ids
 (all, and per shard). The plan, not the worker count, fixes every shard's content, so any
 `--workers` writes the same bytes.
 
-Unit = (shard index, its rows as an Arrow slice), run by `exec.run_units`. `write_shard`
-reads each stored image with one seek, writes through ShardWriter, records the samples whose
-image does not decode or transform in `<out>/errors/select-<shard>.parquet` (before the shard is
-published; the sample is skipped), then publishes tar then index. A shard whose samples all
+Unit = (shard index, its rows as an Arrow slice), run by `exec.run_units` (local processes, or
+Ray tasks with `executor="ray"`: the same bytes). `write_shard` reads each stored image with one
+seek, writes through ShardWriter, records the samples whose image does not decode or transform in
+`<out>/errors/select-<shard>.parquet` (before the shard is published; the sample is skipped), then
+publishes tar then index. A shard whose samples all
 failed is still written (empty tar + index), so shard names stay contiguous.
 
 Resume: a folder with the plan but no `selection.json` is an interrupted run; with equal
@@ -284,7 +285,7 @@ def resumed_counts(unit: ShardUnit, job: ShardJob) -> ShardCounts:
 
 
 def write_planned_shards(job: ShardJob, units: list[ShardUnit], workers: int,
-                         progress: Callable[[int], None] | None = None) -> Iterator[ShardCounts]:
+                         progress: Callable[[int], None] | None = None, executor: str = "local") -> Iterator[ShardCounts]:
     """Counts of every planned shard: those already published (resume) first, then each as it is written."""
     todo = []
     for unit in units:
@@ -296,7 +297,7 @@ def write_planned_shards(job: ShardJob, units: list[ShardUnit], workers: int,
         else:
             todo.append(unit)
     workers = max(1, min(workers, len(todo)))
-    for unit, counts in run_units(write_shard, todo, workers=workers, context=job):
+    for unit, counts in run_units(write_shard, todo, executor=executor, workers=workers, context=job):
         if progress:
             progress(unit.rows.num_rows)
         yield counts

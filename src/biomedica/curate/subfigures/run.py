@@ -34,12 +34,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
 from biomedica.archive.reader import iter_shard, live_shards, shard_paths
 from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, SUBFIGURES_TABLE, Box, PanelDetector, uses_letters
+from biomedica.exec import run_units, stop_if_orphaned
 from biomedica.io.digest import file_sha256
 from biomedica.io.settings import check_settings
 from biomedica.lazy import MissingExtra, missing_extra_message
@@ -65,6 +66,18 @@ class SubfigureConfig(BaseModel):
         default="auto", description="panel letters by OCR: auto (when the ocr extra is installed, on compound-looking "
         "figures only), on (required), off")
     progress: bool = True
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="where shards are read: local (this machine) or ray (exec.run_units); same parts")
+    shard_workers: int = Field(
+        default=1, ge=1, description="shards at once: processes (local; 1 = in this process) or Ray tasks in flight "
+        "(ray; 1 = one per cluster CPU)")
+    gpus_per_worker: float = Field(default=0.0, ge=0, description="ray: share of a GPU per shard task (model detector)")
+
+    @model_validator(mode="after")
+    def _gpus_on_ray_only(self):
+        if self.gpus_per_worker and self.executor != "ray":
+            raise ValueError("--gpus-per-worker applies to --executor ray only (local: one process per GPU)")
+        return self
 
     def resolved_ocr(self) -> bool:
         """Whether letters are read; `on` without the ocr extra is an error naming it."""
@@ -192,6 +205,7 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
     folder = parts_dir(store)
     settings = _settings(config)
     settings["ocr"] = config.resolved_ocr()  # before anything is recorded: --ocr on without the extra stops here
+    custom = detector is not None  # the caller's own detector travels to the workers; else each builds config's
     if detector is None:  # built before the settings are recorded: bad weights or a missing extra record nothing
         detector = make_detector(config.detector, config.weights, config.device, config.score_threshold, config.nms_iou)
     else:
@@ -201,28 +215,30 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
     check_settings(folder / META_NAME, settings, f"subfigure folder {folder}",
                    "rerun with the same --detector/--weights/thresholds, or delete the folder to start over")
     result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"], ocr=settings["ocr"])
-    sink = ErrorSink(annotations_owner(archive, store), ERROR_STAGE)
     shards = live_shards(archive)
+    units = []
     for group, tar_path, superseded in shards:
-        stem = f"{group}-{tar_path.stem}"
-        part = folder / f"{stem}.parquet"
-        if part.is_file():
+        unit = SubfigureUnit(group, tar_path, superseded)
+        if (folder / f"{unit.stem}.parquet").is_file():
             result.shards_skipped += 1
-            continue
-        counted = SubfigureResult(path=result.path, detector=result.detector)  # merged only when the shard is whole
-        try:
-            rows, errors = _shard_rows(tar_path, superseded, detector, progress, counted, settings["ocr"])
-        except (OSError, ValueError, tarfile.TarError) as exc:  # a damaged shard: recorded, no part, the rest goes on
-            sink.write(f"subfigures-{stem}", [ErrorRecord(
-                id=tar_path.name, stage=ERROR_STAGE, kind="shard-unreadable", source=str(tar_path),
-                message=f"{tar_path}: {type(exc).__name__}: {exc}; rebuild its unit (`biomedica inspect --verify` "
-                        "names it) and rerun `curate subfigures`: it redoes only this shard")])
+        else:
+            units.append(unit)
+    inline = config.executor == "local" and config.shard_workers <= 1
+    job = SubfigureJob(folder, annotations_owner(archive, store), config, settings["ocr"],
+                       detector if inline or custom else None)
+    if inline:
+        done = ((unit, subfigure_shard(unit, job, progress)) for unit in units)
+    else:
+        done = run_units(subfigure_shard, units, executor=config.executor, workers=config.shard_workers, context=job,
+                         gpus_per_worker=config.gpus_per_worker)
+    for _, counted in done:
+        if counted is None:  # an unreadable shard: its error is recorded, no part, a rerun retries it
             result.failed_shards += 1
             continue
+        if progress and not inline:
+            progress(counted.figures + counted.failed)
         for name in ("figures", "panels", "single", "multiple", "aligned", "failed", "ocr_figures"):
             setattr(result, name, getattr(result, name) + getattr(counted, name))
-        sink.write(f"subfigures-{stem}", errors)  # before the part: a part on disk means its errors are too
-        write_table_atomic(part, pa.Table.from_pylist(rows, schema=SUBFIGURES_SCHEMA))
         result.shards_done += 1
     table = combined_table(folder, shards)
     write_table_atomic(result.path, table)
@@ -232,6 +248,67 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
         result.panels_updated = agree_panels(store, table)
     result.seconds = time.perf_counter() - start
     return result
+
+
+@dataclass(frozen=True)
+class SubfigureUnit:
+    """One shard to detect (the unit of work, resume and error parts)."""
+
+    group: str
+    tar: Path
+    superseded: frozenset[str]
+
+    @property
+    def stem(self) -> str:
+        return f"{self.group}-{self.tar.stem}"
+
+
+@dataclass(frozen=True)
+class SubfigureJob:
+    """What every shard unit shares, sent once per worker: where to write, the settings, the detector (or None:
+    each worker builds config's once)."""
+
+    folder: Path
+    errors_root: Path  # annotations_owner: the folder the parent locks
+    config: SubfigureConfig
+    ocr: bool
+    detector: PanelDetector | None = None
+
+
+_WORKER_DETECTORS: dict[str, PanelDetector] = {}  # per worker process: config's detector, built once
+
+
+def _job_detector(job: SubfigureJob) -> PanelDetector:
+    if job.detector is not None:
+        return job.detector
+    config = job.config
+    key = config.model_dump_json()
+    if key not in _WORKER_DETECTORS:
+        _WORKER_DETECTORS.clear()
+        _WORKER_DETECTORS[key] = make_detector(config.detector, config.weights, config.device, config.score_threshold,
+                                               config.nms_iou)
+    return _WORKER_DETECTORS[key]
+
+
+def subfigure_shard(unit: SubfigureUnit, job: SubfigureJob, progress: Callable[[int], None] | None = None
+                    ) -> SubfigureResult | None:
+    """Detect and pair one shard's panels, write its errors then its part (unit function of `exec.run_units`).
+
+    Returns the shard's counts, or None when the shard could not be read (recorded as one error, no part).
+    """
+    sink = ErrorSink(job.errors_root, ERROR_STAGE)
+    counted = SubfigureResult(path=job.folder, detector="")  # merged by the caller only when the shard is whole
+    try:
+        rows, errors = _shard_rows(unit.tar, unit.superseded, _job_detector(job), progress, counted, job.ocr)
+    except (OSError, ValueError, tarfile.TarError) as exc:  # a damaged shard: recorded, no part, the rest goes on
+        sink.write(f"subfigures-{unit.stem}", [ErrorRecord(
+            id=unit.tar.name, stage=ERROR_STAGE, kind="shard-unreadable", source=str(unit.tar),
+            message=f"{unit.tar}: {type(exc).__name__}: {exc}; rebuild its unit (`biomedica inspect --verify` "
+                    "names it) and rerun `curate subfigures`: it redoes only this shard")])
+        return None
+    sink.write(f"subfigures-{unit.stem}", errors)  # before the part: a part on disk means its errors are too
+    write_table_atomic(job.folder / f"{unit.stem}.parquet", pa.Table.from_pylist(rows, schema=SUBFIGURES_SCHEMA))
+    return counted
 
 
 def ocr_available() -> bool:
@@ -248,6 +325,7 @@ def _shard_rows(tar_path: Path, superseded: frozenset[str], detector: PanelDetec
     rows: list[dict] = []
     errors: list[ErrorRecord] = []
     for record, image_bytes in iter_shard(tar_path, superseded):
+        stop_if_orphaned()
         key = record["key"]
         split = split_caption(record.get("caption"))
         try:
