@@ -59,10 +59,10 @@ def _measure_here(n_hashes: int, workers: int, threshold: int, memory: str, exec
         start = time.perf_counter()
         search = near_groups(hashes, threshold, memory=memory, workers=workers, executor=executor, work_dir=Path(tmp))
         seconds = time.perf_counter() - start
-    groups = int(len(np.unique(search.labels)))
+    groups = len(np.unique(search.labels))
     return {
         "n_hashes": n_hashes,
-        "distinct": int(len(hashes)),
+        "distinct": len(hashes),
         "threshold": threshold,
         "workers": workers,
         "executor": executor,

@@ -229,13 +229,21 @@ def plan_units(
 
 
 def _select(job: NearJob, unit: NearUnit) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes, global indexes) of the unit, read from the memory map in blocks, in index order."""
+    """(hashes, global indexes) of the unit, read from the memory map in blocks, in index order.
+
+    A block-pair unit keeps only its two blocks (ranks within its value), block i first.
+    """
     hashes = np.load(job.hashes_path, mmap_mode="r")
     parts_h, parts_i = [], []
+    seen = 0
     for start in range(0, len(hashes), SCAN_BLOCK):
         block = np.asarray(hashes[start : start + SCAN_BLOCK])
         values = job.substrings.values(block, unit.substring)
         keep = np.flatnonzero((values >= unit.lo) & (values < unit.hi))
+        if unit.blocks is not None:
+            rank = (seen + np.arange(len(keep))) // unit.block_size
+            seen += len(keep)
+            keep = keep[(rank == unit.blocks[0]) | (rank == unit.blocks[1])]
         parts_h.append(block[keep])
         parts_i.append(keep.astype(np.int64) + start)
     del hashes
@@ -248,17 +256,17 @@ def search_unit(unit: NearUnit, job: NearJob) -> dict[str, int]:
 
     hashes, index = _select(job, unit)
     local = UnionFind(len(hashes))
-    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pending = _Pending()
     pairs = 0
     field = job.substrings.field(unit.substring)
     if unit.blocks is not None:  # one value: every hash shares the field, so it is dropped before the search
         i, j = unit.blocks
-        size = unit.block_size
+        first = min(len(hashes), unit.block_size)  # block i, then block j (when i < j)
         packed = drop_field(hashes, *field)
-        plan = plan_chunks(min(len(packed), size), job.threshold, HASH_BITS - field[1])
-        database = None if i == j else packed[j * size : (j + 1) * size]
-        for q, d, _ in hamming_pairs(packed[i * size : (i + 1) * size], database, job.threshold, job.step_pairs, plan):
-            pending.append((q + i * size, d + j * size))
+        plan = plan_chunks(first, job.threshold, HASH_BITS - field[1])
+        database = None if i == j else packed[first:]
+        for q, d, _ in hamming_pairs(packed[:first], database, job.threshold, job.step_pairs, plan):
+            pending.add(q, d if i == j else d + first)
             pairs += _flush(local, pending, job.step_pairs)
     else:
         values = job.substrings.values(hashes, unit.substring)
@@ -308,22 +316,33 @@ def drop_field(hashes: np.ndarray, shift: int, width: int) -> np.ndarray:
     return high | low
 
 
-def _search(local: UnionFind, pending: list, members: np.ndarray, values: np.ndarray, job: NearJob, plan) -> int:
+def _search(local: UnionFind, pending: _Pending, members: np.ndarray, values: np.ndarray, job: NearJob, plan) -> int:
     """Self-join `values` (the hashes of `members`, unit-local indexes); pairs go to `pending`."""
     found = 0
     for q, d, _ in hamming_pairs(values, None, job.threshold, job.step_pairs, plan):
-        pending.append((members[q], members[d]))
+        pending.add(members[q], members[d])
         found += _flush(local, pending, job.step_pairs)
     return found
 
 
-def _flush(local: UnionFind, pending: list, at_least: int) -> int:
-    """Union the pending pairs once they hold `at_least` (one vectorised call, not one per probe); returns how many."""
-    held = sum(len(a) for a, _ in pending)
+class _Pending(list):
+    """Pairs waiting for one vectorised union (a union per probe would cost more than the search)."""
+
+    held = 0
+
+    def add(self, first: np.ndarray, second: np.ndarray) -> None:
+        self.append((first, second))
+        self.held += len(first)
+
+
+def _flush(local: UnionFind, pending: _Pending, at_least: int) -> int:
+    """Union the pending pairs once they hold `at_least`; returns how many were joined."""
+    held = pending.held
     if held == 0 or held < at_least:
         return 0
     local.union(np.concatenate([a for a, _ in pending]), np.concatenate([b for _, b in pending]))
     pending.clear()
+    pending.held = 0
     return held
 
 
