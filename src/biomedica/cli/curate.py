@@ -89,9 +89,27 @@ def dedup(
     near_threshold: int = typer.Option(6, help="pHash Hamming distance (of 64) for near-duplicates."),
     eval_images: Path = typer.Option(None, help="Evaluation images (folder or hash table) to flag leaks of."),
     leak_threshold: int = typer.Option(6, help="pHash distance that counts as an eval leak."),
+    workers: int = typer.Option(1, help="Near search: processes (local) or tasks in flight (ray)."),
+    executor: str = typer.Option("local", help="Near search: local | ray (units of the partitioned search)."),
+    memory: str = typer.Option(
+        None, help="Near search memory budget per unit (e.g. 2GB): partitioned search, groups spilled to disk."
+    ),
 ) -> None:
-    """Exact and near-duplicate groups with one canonical sample each; eval-set leaks."""
-    _run_steps(archive, annotations, ("dedup",), dedup=_dedup_config(near_threshold, eval_images, leak_threshold))
+    """Exact and near-duplicate groups with one canonical sample each; eval-set leaks.
+
+    With --memory, --workers > 1 or --executor ray the near search is partitioned by hash
+    substring into units of bounded memory (same groups as the single-process search).
+    """
+    from pydantic import ValidationError
+
+    config = _dedup_config(near_threshold, eval_images, leak_threshold)
+    try:
+        config = config.model_validate(
+            {**config.model_dump(), "workers": workers, "executor": executor, "memory": memory}
+        )
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    _run_steps(archive, annotations, ("dedup",), dedup=config)
 
 
 @curate_app.command("quality")

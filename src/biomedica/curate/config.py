@@ -22,6 +22,30 @@ class DedupConfig(BaseModel):
         description="evaluation images to check for leaks: a folder of images, or a .parquet/.csv/.txt with a phash column",
     )
     leak_threshold: int = Field(default=6, ge=0, le=32, description="pHash distance that counts as an eval leak")
+    memory: str | None = Field(
+        default=None,
+        description="memory budget of each near-duplicate search unit (e.g. '2GB', '512MB'); set, or workers > 1, "
+        "or executor ray: the search runs partitioned (curate.dedup_partition) with pairs spilled to disk",
+    )
+    partitions: int | None = Field(
+        default=None, ge=1, description="least value ranges per hash substring (default: enough for 4 units per worker)"
+    )
+    workers: int = Field(default=1, ge=1, description="processes (local) or tasks in flight (ray) of the near search")
+    executor: Literal["local", "ray"] = Field(default="local", description="where the near-search units run")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*", value, re.IGNORECASE):
+            raise ValueError(f"memory {value!r} is not a size; write e.g. 2GB, 512MB or 64KB")
+        return value
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether the near search runs as partitioned units (a budget, several workers or Ray asked for)."""
+        return self.memory is not None or self.workers > 1 or self.executor != "local" or self.partitions is not None
 
 
 class QualityConfig(BaseModel):

@@ -18,7 +18,8 @@ Every sample gets a row in `annotations/dedup.parquet`:
 
 The canonical sample of a group is the most reusable one: the most permissive licence group
 (commercial, then noncommercial, then other), then the most pixels, then the smallest key.
-Near-duplicate search uses multi-index hashing (`curate.hamming`), never all pairs.
+Near-duplicate search uses multi-index hashing (`curate.hamming`), never all pairs; at scale it
+runs partitioned with a memory budget, in processes or on Ray (`curate.dedup_partition`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from PIL import Image
 from biomedica.archive.keys import sample_article
 from biomedica.curate.components import connected_components
 from biomedica.curate.config import DedupConfig
+from biomedica.curate.dedup_partition import near_groups
 from biomedica.curate.hamming import hamming_pairs, hashes_from_hex
 from biomedica.images.phash import perceptual_hash
 from biomedica.records import ErrorRecord
@@ -145,8 +147,19 @@ def _smallest_key_per_label(labels: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return keys[first_index][inverse]
 
 
-def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_set: EvalImageSet | None = None) -> pa.Table:
-    """The dedup table (DEDUP_SCHEMA) for shard-index rows with DEDUP_INPUT_COLUMNS."""
+def find_duplicates(
+    index: pa.Table,
+    config: DedupConfig = DedupConfig(),
+    eval_set: EvalImageSet | None = None,
+    work_dir: Path | None = None,
+    stats: dict[str, int] | None = None,
+) -> pa.Table:
+    """The dedup table (DEDUP_SCHEMA) for shard-index rows with DEDUP_INPUT_COLUMNS.
+
+    With `config.partitioned` the near search runs as budgeted units (`curate.dedup_partition`)
+    in a run folder under `work_dir` (the system temp folder if None); the table is the same.
+    `stats`, when given, receives the partitioned search's counts (units, block units, pairs).
+    """
     index = index.sort_by("key")
     keys = np.array(index.column("key").to_pylist(), dtype=object)
     n = len(keys)
@@ -169,9 +182,19 @@ def find_duplicates(index: pa.Table, config: DedupConfig = DedupConfig(), eval_s
     hash_node = n + n_exact + hash_inverse
     edges_a = [n + exact_labels, hash_node]
     edges_b = [np.arange(n, dtype=np.int64), valid_idx.astype(np.int64)]
-    for first, second, _ in hamming_pairs(unique_hashes, None, config.near_threshold):
-        edges_a.append(n + n_exact + first)
-        edges_b.append(n + n_exact + second)
+    if config.partitioned:  # each distinct hash linked to its group's label: the same components as all pairs
+        search = near_groups(
+            unique_hashes, config.near_threshold, memory=config.memory, workers=config.workers,
+            executor=config.executor, partitions=config.partitions, work_dir=work_dir,
+        )
+        edges_a.append(n + n_exact + np.arange(len(unique_hashes), dtype=np.int64))
+        edges_b.append(n + n_exact + search.labels)
+        if stats is not None:
+            stats.update(near_units=search.units, near_block_units=search.block_units, near_pairs=search.pairs)
+    else:
+        for first, second, _ in hamming_pairs(unique_hashes, None, config.near_threshold):
+            edges_a.append(n + n_exact + first)
+            edges_b.append(n + n_exact + second)
     total_nodes = n + n_exact + len(unique_hashes)
     components = connected_components(total_nodes, np.concatenate(edges_a), np.concatenate(edges_b))[:n]
 

@@ -67,8 +67,11 @@ class ChunkPlan:
         return tuple(shifts)
 
 
-def plan_chunks(n_items: int, threshold: int) -> ChunkPlan:
+def plan_chunks(n_items: int, threshold: int, bits: int = HASH_BITS) -> ChunkPlan:
     """The chunking with the lowest estimated cost per query for `n_items` hashes.
+
+    `bits` < 64: only the top `bits` bits vary (the rest are equal in every hash), so only
+    they are chunked (the partitioned search drops bits a whole group shares).
 
     For m chunks of ~64/m bits the pigeonhole radius is r = threshold // m; a query costs
     m x probes binary searches (probes = values within radius r of a chunk) plus the
@@ -81,8 +84,8 @@ def plan_chunks(n_items: int, threshold: int) -> ChunkPlan:
     n = max(n_items, 2)
     search_cost = PROBE_COST
     best: tuple[float, ChunkPlan] | None = None
-    for chunks in range(1, min(threshold + 1, 16) + 1):
-        base, extra = divmod(HASH_BITS, chunks)
+    for chunks in range(1, min(threshold + 1, 16, bits) + 1):
+        base, extra = divmod(bits, chunks)
         widths = tuple(base + (1 if i < extra else 0) for i in range(chunks))
         radius = threshold // chunks
         cost = 0.0
@@ -115,20 +118,26 @@ def _expand_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, n
 
 
 def hamming_pairs(
-    queries: np.ndarray, database: np.ndarray | None, threshold: int
+    queries: np.ndarray,
+    database: np.ndarray | None,
+    threshold: int,
+    max_pairs_per_step: int = MAX_PAIRS_PER_STEP,
+    plan: ChunkPlan | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield blocks of (query index, database index, distance) with distance <= threshold.
 
     With `database=None` the queries are searched against themselves and each unordered
     pair is reported once (query index < database index). Pairs are unique within the
-    whole output.
+    whole output. `plan` (default `plan_chunks(len(database), threshold)`) must cover every
+    bit in which two hashes may differ. `max_pairs_per_step` caps the candidates checked at once (memory: about
+    50 bytes each); a memory-budgeted caller lowers it.
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint64)
     self_join = database is None
     db = queries if self_join else np.ascontiguousarray(database, dtype=np.uint64)
     if len(queries) == 0 or len(db) == 0:
         return
-    plan = plan_chunks(len(db), threshold)
+    plan = plan or plan_chunks(len(db), threshold)
     seen_chunks: list[tuple[np.ndarray, int, int]] = []  # to drop pairs already found in an earlier chunk
     for width, shift in zip(plan.widths, plan.shifts):
         mask = np.uint64((1 << width) - 1)
@@ -139,12 +148,13 @@ def hamming_pairs(
         # bucket of a chunk value: a direct offset table for chunks up to 24 bits (one
         # gather per probe), binary search beyond (random searches miss the cache)
         offsets = None
-        if width <= DIRECT_TABLE_BITS:
+        if width <= DIRECT_TABLE_BITS and (1 << width) <= 16 * len(db) + 65_536:  # no 32 MiB table for 100 hashes
             offsets = np.zeros((1 << width) + 1, dtype=np.int64)
             np.cumsum(np.bincount(db_chunk.astype(np.int64), minlength=1 << width), out=offsets[1:])
         flips = _flip_masks(width, plan.radius)
-        for start in range(0, len(queries), QUERY_BLOCK):
-            block = queries[start : start + QUERY_BLOCK]
+        query_block = max(1, min(QUERY_BLOCK, max_pairs_per_step))
+        for start in range(0, len(queries), query_block):
+            block = queries[start : start + query_block]
             q_chunk = (block >> np.uint64(shift)) & mask
             for flip in flips:
                 probe = q_chunk ^ flip
@@ -154,11 +164,13 @@ def hamming_pairs(
                 else:
                     lo = np.searchsorted(sorted_chunk, probe, side="left")
                     hi = np.searchsorted(sorted_chunk, probe, side="right")
-                yield from _verified_pairs(block, start, sorted_db, order, lo, hi, threshold, self_join, seen_chunks, plan)
+                yield from _verified_pairs(
+                    block, start, sorted_db, order, lo, hi, threshold, self_join, seen_chunks, plan, max_pairs_per_step
+                )
         seen_chunks.append((mask, shift, width))
 
 
-def _verified_pairs(block, start, sorted_db, order, lo, hi, threshold, self_join, seen_chunks, plan):
+def _verified_pairs(block, start, sorted_db, order, lo, hi, threshold, self_join, seen_chunks, plan, step_pairs):
     """Full-distance check of the candidates in [lo, hi), in steps of bounded size.
 
     The distance is computed on the chunk-sorted copy of the database (contiguous reads);
@@ -170,7 +182,7 @@ def _verified_pairs(block, start, sorted_db, order, lo, hi, threshold, self_join
     first = 0
     while first < len(block):
         base = cumulative[first - 1] if first else 0
-        last = int(np.searchsorted(cumulative, base + MAX_PAIRS_PER_STEP, side="right"))
+        last = int(np.searchsorted(cumulative, base + step_pairs, side="right"))
         last = max(last, first + 1)
         owners, positions = _expand_ranges(lo[first:last], hi[first:last])
         owners += first

@@ -63,7 +63,8 @@ def run_dedup(archive: Path, store: AnnotationStore, config: DedupConfig = Dedup
     if config.eval_images is not None:
         eval_set = load_eval_images(config.eval_images)
         errors += eval_set.errors
-    table = find_duplicates(index, config, eval_set)
+    near_stats: dict[str, int] = {}
+    table = find_duplicates(index, config, eval_set, work_dir=Path(store.root), stats=near_stats)
     path = store.write("dedup", table)
     ErrorSink(annotations_owner(archive, store), ERROR_STAGE).write("dedup", errors)
     kinds = table.column("dup_kind").to_pylist()
@@ -75,6 +76,7 @@ def run_dedup(archive: Path, store: AnnotationStore, config: DedupConfig = Dedup
         "non_canonical": table.num_rows - sum(table.column("canonical").to_pylist()),
         "eval_leaks": sum(table.column("leak").to_pylist()),
         "errors": len(errors),
+        **near_stats,
     }
     return StepResult("dedup", path, table.num_rows, time.perf_counter() - start, counts)
 
