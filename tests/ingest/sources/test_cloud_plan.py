@@ -12,7 +12,7 @@ import pytest
 
 from biomedica.ingest.config import IngestConfig
 from biomedica.ingest.run import run_ingest
-from biomedica.ingest.sources.cloud_plan import PlanError, PlanReader, write_plan
+from biomedica.ingest.sources.cloud_plan import PLAN_SCHEMA, PlanError, PlanReader, write_plan
 from biomedica.ingest.sources.pmc_cloud import PmcCloudConfig, PmcCloudSource, VersionListing, plan_from_inventory_rows
 from biomedica.net import NetConfig, RetryPolicy
 
@@ -68,6 +68,7 @@ def _peak(n: int, path: Path) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_writing_a_plan_takes_memory_of_one_row_group_not_of_the_listing(tmp_path):
     _peak(1_000, tmp_path / "warm.parquet")  # first use allocates pyarrow's and zstd's own state
     small = _peak(25_000, tmp_path / "small.parquet")
@@ -100,6 +101,7 @@ def test_a_worker_copy_carries_the_plan_path_not_the_listing(make_pmc_bucket, s3
     assert not plan.exists() and list(tmp_path.iterdir()) == []  # the run removes its own plan
 
 
+@pytest.mark.slow
 def test_ingest_on_workers_reads_the_plan_and_leaves_no_file(make_pmc_bucket, pmc_cloud_folder, s3_server, tmp_path):
     bucket = make_pmc_bucket()
     config = PmcCloudConfig(bucket=bucket, net=NetConfig(endpoint_url=s3_server.endpoint_url))
@@ -108,3 +110,22 @@ def test_ingest_on_workers_reads_the_plan_and_leaves_no_file(make_pmc_bucket, pm
                source=PmcCloudSource(config))
     assert not list(out.glob(".pmc-cloud-plan*"))
     assert sum(1 for _ in out.glob("*/*.tar")) > 0
+
+
+@pytest.mark.parametrize("all_versions", [False, True])
+def test_bounded_inventory_plan_equals_the_in_memory_listing(tmp_path, all_versions):
+    from biomedica.ingest.sources.pmc_cloud import _choose_versions, _versions_from_keys
+
+    rows = _inventory(3_000, seed=1)
+    rows.append(("PMC5.1/PMC5.1.xml", '"lonely"', ""))  # no json beside it: not a version
+    rows.append(("PMC6.2/PMC6.1.xml", '"elsewhere"', ""))  # an object under another version's prefix
+    expected = [(v.item_id, v.pmcid, v.version, v.xml_etag, v.json_etag)
+                for v in _choose_versions(_versions_from_keys(rows), all_versions)]
+    path = tmp_path / "plan.parquet"
+    assert plan_from_inventory_rows(rows, path, all_versions=all_versions, memory="64MB") == len(expected)
+    table = pq.read_table(path)
+    assert [(f.name, f.type) for f in table.schema] == [(f.name, f.type) for f in PLAN_SCHEMA]
+    got = list(zip(*(table.column(c).to_pylist() for c in ("item_id", "pmcid", "version", "xml_etag", "json_etag"))))
+    assert got == expected
+    assert table.column("order").to_pylist() == list(range(len(expected)))
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.parquet"]  # the spill folder is gone

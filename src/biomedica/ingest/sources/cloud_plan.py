@@ -13,6 +13,8 @@ json_etag (str), order (int64, position in the plan, 0-based).
 from __future__ import annotations
 
 import bisect
+import shutil
+import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
@@ -94,6 +96,69 @@ def _batches(listings: Iterable[PlanRow], size: int) -> Iterator[list[tuple]]:
             batch = []
     if batch:
         yield batch
+
+
+def plan_versions(
+    objects: Iterable[tuple[str, str, int, str, str]],
+    path: Path,
+    all_versions: bool = False,
+    memory: str = "1GB",
+    batch_rows: int = ROW_GROUP_ROWS,
+) -> int:
+    """Plan from (item id, pmcid, version, kind 'xml'|'json', etag) rows in any order; return the count.
+
+    Keeps the versions holding both objects, the latest per pmcid unless `all_versions`, sorted by
+    item id: the same choice as the in-memory scan. Rows are spilled to Parquet in batches and
+    grouped by DuckDB under `memory` (it spills to disk beyond that), so peak memory does not
+    grow with the inventory (6M articles, ~40M objects at PMC size).
+    """
+    import duckdb
+
+    path = Path(path)
+    spill = Path(tempfile.mkdtemp(prefix=".plan-spill-", dir=path.parent))
+    try:
+        parts = spill / "objects.parquet"
+        schema = pa.schema([("item_id", pa.string()), ("pmcid", pa.string()), ("version", pa.int32()),
+                            ("kind", pa.string()), ("etag", pa.string())])
+        with pq.ParquetWriter(parts, schema) as writer:
+            batch: list[tuple] = []
+            for row in objects:
+                batch.append(row)
+                if len(batch) >= batch_rows:
+                    writer.write_table(pa.table([pa.array(c) for c in zip(*batch)], schema=schema))
+                    batch = []
+            if batch:
+                writer.write_table(pa.table([pa.array(c) for c in zip(*batch)], schema=schema))
+        latest = "" if all_versions else "QUALIFY row_number() OVER (PARTITION BY pmcid ORDER BY version DESC, item_id DESC) = 1"
+        query = f"""
+            WITH v AS (
+                SELECT item_id, any_value(pmcid) AS pmcid, CAST(any_value(version) AS INTEGER) AS version,
+                       max(etag) FILTER (WHERE kind = 'xml') AS xml_etag,
+                       max(etag) FILTER (WHERE kind = 'json') AS json_etag
+                FROM read_parquet('{_sql_path(parts)}') GROUP BY item_id
+                HAVING count(*) FILTER (WHERE kind = 'xml') > 0 AND count(*) FILTER (WHERE kind = 'json') > 0
+            ), chosen AS (SELECT * FROM v {latest})
+            SELECT item_id, pmcid, version, xml_etag, json_etag,
+                   CAST(row_number() OVER (ORDER BY item_id) - 1 AS BIGINT) AS "order"
+            FROM chosen ORDER BY item_id
+        """
+        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": str(spill / "duckdb"),
+                                            "preserve_insertion_order": True})
+        try:
+            with atomic_path(path) as tmp:
+                connection.execute(
+                    f"COPY ({query}) TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
+                    "COMPRESSION zstd)"
+                )
+        finally:
+            connection.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 class PlanReader:

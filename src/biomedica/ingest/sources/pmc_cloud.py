@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import SourceItem
-from biomedica.ingest.sources.cloud_plan import PlanReader, write_plan
+from biomedica.ingest.sources.cloud_plan import PlanReader, plan_versions, write_plan
 from biomedica.ingest.sources.inventory import find_latest_manifest, iter_rows, read_manifest
 from biomedica.io.atomic import temp_path
 from biomedica.net import FetchError, NetClient, NetConfig, NotFoundError, parse_object_url
@@ -559,13 +559,24 @@ class PmcCloudSource:
         return f"s3://{self.config.bucket}/{ref.key}" + (f"?{query}" if query else "")
 
 
-def plan_from_inventory_rows(rows: Iterable[tuple[str, str, str]], path: Path, all_versions: bool = False) -> int:
+def plan_from_inventory_rows(
+    rows: Iterable[tuple[str, str, str]], path: Path, all_versions: bool = False, memory: str = "1GB"
+) -> int:
     """The listing half of `scan` on inventory (key, etag, last_modified) rows, written as a plan file.
 
-    What a build plans before metadata is read (the metadata filter needs one GET per
-    version); benchmarks/scale.py measures it at PMC size. Returns the number of versions.
+    The same versions as the in-memory listing (`_versions_from_keys` + `_choose_versions`), in
+    memory bounded by `memory` (cloud_plan.plan_versions). What a build plans before metadata is
+    read (the metadata filter needs one GET per version); benchmarks/scale.py measures it at PMC
+    size. Returns the number of versions planned.
     """
-    return write_plan(_choose_versions(_versions_from_keys(rows), all_versions), path)
+    return plan_versions(_version_objects(rows), path, all_versions=all_versions, memory=memory)
+
+
+def _version_objects(rows: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, str, int, str, str]]:
+    for key, etag, _modified in rows:
+        match = _VERSION_KEY.match(key)
+        if match and match[3] == f"{match[1]}.{match[2]}":
+            yield match[3], match[1], int(match[2]), match[4], etag.strip('"')
 
 
 def _listing_for(item_id: str, etags: tuple[str, str] | None) -> VersionListing:
