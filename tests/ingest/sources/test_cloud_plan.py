@@ -129,3 +129,28 @@ def test_bounded_inventory_plan_equals_the_in_memory_listing(tmp_path, all_versi
     assert got == expected
     assert table.column("order").to_pylist() == list(range(len(expected)))
     assert [p.name for p in tmp_path.iterdir()] == ["plan.parquet"]  # the spill folder is gone
+
+
+def _inventory_stream(n: int):
+    for i in range(n):
+        item = f"PMC{2_000_000 + i}.1"
+        yield (f"{item}/{item}.xml", f'"x{i}"', "")
+        yield (f"{item}/{item}.json", f'"j{i}"', "")
+        yield (f"{item}/f.jpg", '"m"', "")
+
+
+@pytest.mark.slow
+def test_planning_an_inventory_holds_a_batch_in_python_not_the_inventory(tmp_path):
+    """Python-side peak (tracemalloc) is flat in the row count; DuckDB's own memory is capped by `memory`."""
+    def peak(n: int) -> int:
+        tracemalloc.start()
+        try:
+            assert plan_from_inventory_rows(_inventory_stream(n), tmp_path / f"{n}.parquet", memory="128MB",
+                                            batch_rows=4_096) == n
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(1_000)  # first use: duckdb's and pyarrow's own state
+    small, large = peak(20_000), peak(100_000)
+    assert large < 1.3 * small + 256_000, (small, large)

@@ -560,7 +560,8 @@ class PmcCloudSource:
 
 
 def plan_from_inventory_rows(
-    rows: Iterable[tuple[str, str, str]], path: Path, all_versions: bool = False, memory: str = "1GB"
+    rows: Iterable[tuple[str, str, str]], path: Path, all_versions: bool = False, memory: str = "1GB",
+    batch_rows: int = 65_536,
 ) -> int:
     """The listing half of `scan` on inventory (key, etag, last_modified) rows, written as a plan file.
 
@@ -569,7 +570,7 @@ def plan_from_inventory_rows(
     read (the metadata filter needs one GET per version); benchmarks/scale.py measures it at PMC
     size. Returns the number of versions planned.
     """
-    return plan_versions(_version_objects(rows), path, all_versions=all_versions, memory=memory)
+    return plan_versions(_version_objects(rows), path, all_versions=all_versions, memory=memory, batch_rows=batch_rows)
 
 
 def _version_objects(rows: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, str, int, str, str]]:
