@@ -266,24 +266,32 @@ def cluster(
     backend: str = typer.Option("auto", help="auto (faiss when installed), faiss, sklearn."),
     seed: int = typer.Option(0),
     assign_only: bool = typer.Option(False, help="Keep the saved model; only assign (new samples get existing ids)."),
+    fit_sample: int = typer.Option(None, min=2, help="Fit PCA + K-means on at most this many vectors (seeded sample)."),
+    cluster_workers: int = typer.Option(1, "--workers", min=1, help="Processes (or Ray tasks) assigning embedding parts."),
+    executor: str = typer.Option("local", help="local or ray: where the per-part assignment runs."),
 ) -> None:
     """PCA + K-means over image embeddings; saves the model and writes clusters.parquet."""
     from pydantic import ValidationError
 
-    from biomedica.curate.cluster import cluster_embeddings
+    from biomedica.curate.cluster import cluster_archive
     from biomedica.curate.config import ClusterConfig
+    from biomedica.exec import ExecutorError
 
     try:
         config = ClusterConfig(embeddings=embeddings, k=k, pca_dim=pca_dim, iterations=iterations, restarts=restarts,
-                               backend=backend, seed=seed)
+                               backend=backend, seed=seed, fit_sample=fit_sample, workers=cluster_workers,
+                               executor=executor)
     except ValidationError as exc:
         fail(validation_message(exc))
     try:
-        table, model = cluster_embeddings(archive, _store(archive, annotations), config, refit=not assign_only)
-    except (OSError, ValueError, ImportError) as exc:
+        run = cluster_archive(archive, _store(archive, annotations), config, refit=not assign_only)
+    except (OSError, ValueError, ImportError, ExecutorError) as exc:
         fail(str(exc))
-    stdout.print(f"{table.num_rows} samples in {model.k} clusters ({model.info['backend']}, "
-                    f"PCA {model.info['input_dim']}->{model.info['pca_dim']}, fit {model.info['fit_seconds']} s)")
+    model = run.model
+    stdout.print(f"{run.rows} samples in {model.k} clusters ({model.info['backend']}, "
+                 f"PCA {model.info['input_dim']}->{model.info['pca_dim']}, fit {model.info['fit_seconds']} s "
+                 f"on {model.info['train_vectors']} vectors); {run.parts} parts assigned by {config.executor} x "
+                 f"{config.workers} in {run.seconds:.1f} s ({run.rows / max(run.seconds, 1e-9):,.0f} samples/s)")
 
 
 @curate_app.command("zeroshot")

@@ -8,25 +8,34 @@ assign new samples with `assign_clusters` (numpy only).
 Backends: faiss (`faiss.PCAMatrix` + `faiss.Kmeans`) when installed, else scikit-learn
 (`PCA` + `KMeans`). Both train on a random sample of at most k x max_points_per_centroid
 vectors (faiss's own rule) and then assign every vector to its nearest centroid in blocks.
+
+At archive scale (`cluster_archive`) the sample is drawn part by part with a seeded hash of the
+key (`--fit-sample`), and assignment runs one embedding part per unit on `exec.run_units`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock
 from biomedica.curate.config import ClusterConfig
-from biomedica.io.atomic import write_bytes_atomic, write_json_atomic
+from biomedica.io.atomic import atomic_path, write_bytes_atomic, write_json_atomic, write_parquet_atomic
 
 CLUSTERS_SCHEMA = pa.schema([("key", pa.string()), ("cluster", pa.int32()), ("distance", pa.float32())])
 ASSIGN_BLOCK = 65_536
 KMEANS_PLUS_PLUS_MAX_K = 256  # scikit-learn: k-means++ seeding below this k, random seeding above
+SORT_MEMORY = "1GB"  # DuckDB's limit while it merges the assigned parts in key order (it spills beyond)
 
 
 @dataclass
@@ -174,31 +183,173 @@ def assign_clusters(model: ClusterModel, vectors: np.ndarray, use_faiss: bool | 
     return labels, distances
 
 
+@dataclass(frozen=True)
+class EmbeddingPart:
+    """One finished part of an embedding folder: `<stem>.keys.parquet` and its `<stem>.<kind>.npy` rows."""
+
+    stem: str
+    keys: Path
+    vectors: Path
+
+
+def embedding_parts(store: AnnotationStore, name: str, kind: str = "image") -> list[EmbeddingPart]:
+    """The finished parts of embedding folder `name`, by stem (the files curate.embed.read_embeddings reads)."""
+    folder = store.embeddings_dir(name)
+    found = sorted(folder.glob("*.keys.parquet")) if folder.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"{folder}: no embeddings; run `biomedica curate embed` first")
+    parts = []
+    for keys in found:
+        stem = keys.name[: -len(".keys.parquet")]
+        vectors = folder / f"{stem}.{kind}.npy"
+        if not vectors.is_file():
+            raise FileNotFoundError(f"{vectors}: missing ({kind} embeddings were not computed for this model)")
+        parts.append(EmbeddingPart(stem, keys, vectors))
+    return parts
+
+
+def _part_keys(part: EmbeddingPart) -> pa.Array:
+    return pq.read_table(part.keys, columns=["key"]).column("key").combine_chunks()
+
+
+def _sample_rank(seed: int, key: str) -> bytes:
+    """A seeded pseudo-random rank of a key: the fit sample is the same whatever the parts or workers."""
+    return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+
+
+@dataclass(frozen=True)
+class _SampleJob:
+    limit: int
+    seed: int
+
+
+def _sample_part(part: EmbeddingPart, job: _SampleJob) -> tuple[int, list[tuple[bytes, str, int]]]:
+    """(usable rows of the part, its `limit` lowest-ranked usable rows as (rank, key, row))."""
+    keys = _part_keys(part).to_pylist()
+    finite = _clean(np.load(part.vectors, mmap_mode="r", allow_pickle=False))[1]
+    ranked = ((_sample_rank(job.seed, key), key, row) for row, key in enumerate(keys) if finite[row])
+    return int(finite.sum()), heapq.nsmallest(job.limit, ranked)
+
+
+def sample_embeddings(
+    parts: list[EmbeddingPart], limit: int, seed: int, executor: str = "local", workers: int = 1
+) -> tuple[np.ndarray, int]:
+    """(float32 [m, d] sample sorted by key, usable rows in all parts): the `limit` lowest seeded ranks.
+
+    Every usable row when there are at most `limit` (then equal to the key-sorted finite rows that
+    an in-memory fit trains on). Memory: `limit` rows, never the whole folder.
+    """
+    from biomedica.exec import run_units
+
+    usable = 0
+    chosen: list[tuple[bytes, str, int, int]] = []
+    index = {part.stem: i for i, part in enumerate(parts)}
+    for part, (count, lowest) in run_units(_sample_part, parts, executor=executor, workers=workers,
+                                           context=_SampleJob(limit, seed)):
+        usable += count
+        chosen = heapq.nsmallest(limit, chosen + [(rank, key, index[part.stem], row) for rank, key, row in lowest])
+    chosen.sort(key=lambda c: c[1])
+    dim = np.load(parts[0].vectors, mmap_mode="r", allow_pickle=False).shape[1]
+    sample = np.empty((len(chosen), dim), dtype=np.float32)
+    by_part: dict[int, list[tuple[int, int]]] = {}
+    for position, (_, _, part_index, row) in enumerate(chosen):
+        by_part.setdefault(part_index, []).append((position, row))
+    for part_index, rows in by_part.items():
+        vectors = np.load(parts[part_index].vectors, mmap_mode="r", allow_pickle=False)
+        positions, picked = zip(*rows)
+        sample[list(positions)] = np.asarray(vectors[list(picked)], dtype=np.float32)
+    return sample, usable
+
+
+@dataclass(frozen=True)
+class _AssignJob:
+    model: ClusterModel
+    folder: Path
+
+
+def _assign_part(part: EmbeddingPart, job: _AssignJob) -> int:
+    """Assign one part's vectors and write its (key, cluster, distance) rows to the run folder."""
+    labels, distances = assign_clusters(job.model, np.load(part.vectors, mmap_mode="r", allow_pickle=False))
+    table = pa.table({"key": _part_keys(part), "cluster": pa.array(labels, pa.int32()),
+                      "distance": pa.array(distances, pa.float32())}, schema=CLUSTERS_SCHEMA)
+    write_parquet_atomic(job.folder / f"{part.stem}.parquet", table)
+    return table.num_rows
+
+
+@dataclass
+class ClusterRun:
+    """What `cluster_archive` did: rows written, parts assigned, the model used."""
+
+    rows: int
+    parts: int
+    model: ClusterModel
+    path: Path
+    seconds: float
+
+
+def cluster_archive(archive: Path, store: AnnotationStore, config: ClusterConfig, refit: bool = True) -> ClusterRun:
+    """Fit on a seeded sample, assign every embedding part as a unit, write clusters.parquet sorted by key.
+
+    Memory is the fit sample plus one part per worker, not the embedding folder: parts are
+    assigned by `exec.run_units` (local processes or Ray) into a run folder beside the table,
+    and DuckDB merges them in key order under `SORT_MEMORY`. The result equals assigning all
+    vectors at once with the same model. Holds the annotations' write lock.
+    """
+    started = time.perf_counter()
+    with annotations_lock(archive, store, "biomedica curate cluster"):
+        parts = embedding_parts(store, config.embeddings, "image")
+        name = f"clusters-{config.embeddings}"
+        if refit:
+            limit = config.k * config.max_points_per_centroid
+            if config.fit_sample is not None:
+                if config.fit_sample < config.k:
+                    raise ValueError(f"--fit-sample {config.fit_sample} is below k={config.k}; fit on at least k vectors")
+                limit = min(limit, config.fit_sample)
+            sample, usable = sample_embeddings(parts, limit, config.seed, config.executor, config.workers)
+            model = fit_clusters(sample, config)  # at most `limit` rows: it trains on all of them
+            model.info["usable_vectors"] = usable
+            model.save(store.models_dir(), name)
+        else:
+            model = ClusterModel.load(store.models_dir(), name)
+        rows = _assign_and_merge(store, parts, model, config)
+    return ClusterRun(rows, len(parts), model, store.table_path("clusters"), time.perf_counter() - started)
+
+
+def _assign_and_merge(store: AnnotationStore, parts: list[EmbeddingPart], model: ClusterModel, config: ClusterConfig) -> int:
+    import duckdb
+
+    from biomedica.exec import run_units
+
+    target = store.table_path("clusters")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".clusters-run-", dir=target.parent))  # this run's, removed below
+    try:
+        job = _AssignJob(model, folder)
+        for _ in run_units(_assign_part, parts, executor=config.executor, workers=config.workers, context=job):
+            pass
+        files = ", ".join("'" + str(folder / f"{p.stem}.parquet").replace("'", "''") + "'" for p in parts)
+        connection = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(folder / "duckdb"),
+                                            "preserve_insertion_order": True})
+        try:
+            with atomic_path(target) as tmp:
+                connection.execute(
+                    f"COPY (SELECT key, cluster, distance FROM read_parquet([{files}]) ORDER BY key) "
+                    f"TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd)"
+                )
+        finally:
+            connection.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return pq.ParquetFile(target).metadata.num_rows
+
+
 def cluster_embeddings(
     archive: Path, store: AnnotationStore, config: ClusterConfig, refit: bool = True,
 ) -> tuple[pa.Table, ClusterModel]:
-    """Fit on the stored image embeddings `config.embeddings`, save the model, write clusters.parquet.
-
-    Holds the write lock of the annotations of `archive` (archive.annotations.annotations_lock).
+    """`cluster_archive`, returning the written table (small archives and tests; it reads the whole table).
 
     With `refit=False` the saved model is loaded and only assigns (new shards embedded since
     keep the cluster ids, and therefore the expert labels, of the first fit).
     """
-    from biomedica.curate.embed import read_embeddings
-
-    with annotations_lock(archive, store, "biomedica curate cluster"):
-        keys, vectors = read_embeddings(store, config.embeddings, "image")
-        name = f"clusters-{config.embeddings}"
-        if refit:
-            model = fit_clusters(vectors, config)
-            model.save(store.models_dir(), name)
-        else:
-            model = ClusterModel.load(store.models_dir(), name)
-        labels, distances = assign_clusters(model, vectors)
-        table = pa.table(
-            {"key": pa.array(keys, pa.string()), "cluster": pa.array(labels, pa.int32()),
-             "distance": pa.array(distances, pa.float32())},
-            schema=CLUSTERS_SCHEMA,
-        )
-        store.write("clusters", table)
-    return table, model
+    run = cluster_archive(archive, store, config, refit=refit)
+    return store.read("clusters"), run.model

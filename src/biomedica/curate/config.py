@@ -167,6 +167,11 @@ class ClusterConfig(BaseModel):
     )
     seed: int = 0
     backend: Literal["auto", "faiss", "sklearn"] = "auto"
+    fit_sample: int | None = Field(
+        default=None, ge=2, description="fit on at most this many vectors (a seeded sample; None: k*max_points_per_centroid)"
+    )
+    workers: int = Field(default=1, ge=1, description="processes (or Ray tasks) assigning embedding parts")
+    executor: Literal["local", "ray"] = Field(default="local", description="where the per-part assignment runs")
 
 
 class ZeroShotConfig(BaseModel):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,7 +258,7 @@ def _run(config: IngestConfig, source: ArticleSource, root: Path, listed: int, u
         disable=not config.progress,
         dynamic_ncols=True,
     )
-    with bar:
+    with bar, _worker_plan(source, root, todo):
         context = UnitContext(source, root, images, owner=held_lock(root))
         for unit, _stats in run_units(
             run_unit, todo, executor=config.executor, workers=config.workers, context=context
@@ -267,6 +268,12 @@ def _run(config: IngestConfig, source: ArticleSource, root: Path, listed: int, u
             summary.items_run += len(unit.item_ids)
     summary.unfetched = unfetched_items(units, completed_units(root))
     return summary
+
+
+def _worker_plan(source: ArticleSource, root: Path, todo: list[WorkUnit]) -> AbstractContextManager:
+    """A source that hands workers a plan file (pmc-cloud) writes it for this run, instead of pickling its listing."""
+    plan = getattr(source, "worker_plan", None)
+    return plan(root) if plan is not None and todo else nullcontext()
 
 
 def _finish(config: IngestConfig, source: ArticleSource, root: Path, summary: IngestSummary, started: float) -> None:

@@ -32,9 +32,10 @@ for the local command line only: no server passes a request's text into these qu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -117,10 +118,10 @@ def _create_held_out(connection, split: HeldOutSplit) -> None:
     held_articles: list[str] = []
     held_keys: list[str] = []
     if split.enabled:
+        # streamed in batches: only the held-out ids stay in Python (6M articles at PMC scale)
         sql = "SELECT DISTINCT pmcid FROM samples WHERE NULLIF(pmcid, '') IS NOT NULL"
-        articles = fetch_arrow(connection, sql).column(0)
-        held_articles = [a for a in articles.to_pylist() if is_held_out(a, split.fraction, split.salt)]
-        orphans = fetch_arrow(connection, "SELECT key FROM samples WHERE NULLIF(pmcid, '') IS NULL").column(0).to_pylist()
+        held_articles = [a for a in _column_values(connection, sql) if is_held_out(a, split.fraction, split.salt)]
+        orphans = _column_values(connection, "SELECT key FROM samples WHERE NULLIF(pmcid, '') IS NULL")
         held_keys = [k for k in orphans if split.holds(k)]
     connection.register("held_out_articles", pa.table({"pmcid": pa.array(held_articles, pa.string())}))
     connection.register("held_out_orphans", pa.table({"key": pa.array(held_keys, pa.string())}))
@@ -128,6 +129,14 @@ def _create_held_out(connection, split: HeldOutSplit) -> None:
         "CREATE TABLE held_out AS SELECT key FROM samples WHERE pmcid IN (SELECT pmcid FROM held_out_articles) "
         "UNION ALL SELECT key FROM held_out_orphans"
     )
+
+
+def _column_values(connection, sql: str, rows: int = 65_536) -> Iterator[Any]:
+    """The first column of `sql`, batch by batch (DuckDB 2's relation reader; `fetch_arrow_reader` before)."""
+    relation = connection.sql(sql)
+    reader = relation.to_arrow_reader(rows) if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader(rows)
+    for batch in reader:
+        yield from batch.column(0).to_pylist()
 
 
 def register_keys(connection, keys: list[str]) -> list[str]:

@@ -8,7 +8,9 @@ retraction, manuscript, historical OCR), latest version per PMCID unless all are
 
 Only the XML and the figure images the parser asks for are fetched (never PDFs or
 supplements); every object is md5-checked and goes through the shared `NetClient` (retries,
-rate limit, cache). The source pickles small: spawn workers rebuild their connections.
+rate limit, cache). The source pickles small: spawn workers rebuild their connections, and
+during an ingest run the selected versions travel as a Parquet plan file (`cloud_plan`) that
+workers read by row group, never as a per-item payload pickled into every worker.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import json
 import re
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -28,10 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.ingest.resolve_images import resolve_graphic
 from biomedica.ingest.sources import SourceItem
+from biomedica.ingest.sources.cloud_plan import PlanReader, plan_versions, write_plan
 from biomedica.ingest.sources.inventory import find_latest_manifest, iter_rows, read_manifest
+from biomedica.io.atomic import temp_path
 from biomedica.net import FetchError, NetClient, NetConfig, NotFoundError, parse_object_url
 
 PMC_BUCKET = "pmc-oa-opendata"
+PLAN_NAME = "pmc-cloud-plan.parquet"  # written under a temporary name (io.atomic.temp_path) by each run
 _VERSION_KEY = re.compile(r"^(PMC\d+)\.(\d+)/(PMC\d+\.\d+)\.(xml|json)$")
 _PMCID = re.compile(r"^(?:PMC)?(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 _FIG = re.compile(rb"<fig[\s>].*?</fig>", re.DOTALL)
@@ -228,6 +235,7 @@ class PmcCloudSource:
         self._scan: ScanResult | None = None
         self._etags: dict[str, tuple[str, str]] = {}  # item id -> (xml etag, json etag)
         self._order: list[str] = []
+        self._plan: PlanReader | None = None  # set while a run's plan file exists (worker_plan)
         self._runtime_init()
 
     def _runtime_init(self) -> None:
@@ -238,9 +246,16 @@ class PmcCloudSource:
         self._position: dict[str, int] = {item: i for i, item in enumerate(self._order)}
 
     def __getstate__(self) -> dict:
+        """Config, client and summary; the items as a plan path when one is written (`worker_plan`).
+
+        Without a plan (a source pickled outside an ingest run) the etags and order travel
+        inline, which is fine for a sample and the reason run_ingest always writes the plan.
+        """
+        inline = self._plan is None
         return {
             "config": self.config, "client": self.client, "build_history": self.build_history,
-            "scan_summary": self._scan_summary(), "etags": self._etags, "order": self._order,
+            "scan_summary": self._scan_summary(), "plan": self._plan,
+            "etags": self._etags if inline else {}, "order": self._order if inline else [],
         }
 
     def __setstate__(self, state: dict) -> None:
@@ -251,6 +266,7 @@ class PmcCloudSource:
         self._summary = state["scan_summary"]
         self._etags = state["etags"]
         self._order = state["order"]
+        self._plan = state.get("plan")
         self._runtime_init()
 
     # -- listing --------------------------------------------------------------------------------
@@ -280,6 +296,23 @@ class PmcCloudSource:
     def list_items(self) -> list[str]:
         self.scan()
         return list(self._order)
+
+    @contextmanager
+    def worker_plan(self, folder: Path) -> Iterator[Path]:
+        """Write the selected versions to a plan file in `folder` for the workers of one run; removed after.
+
+        The file has a temporary name with this process's pid (io.atomic.temp_path), so the
+        archive's leftover sweep removes it if the run dies; a run removes only its own file.
+        """
+        self.scan()
+        path = temp_path(Path(folder) / PLAN_NAME)
+        write_plan((_listing_for(item, self._etags.get(item)) for item in self._order), path)
+        self._plan = PlanReader(path)
+        try:
+            yield path
+        finally:
+            self._plan = None
+            path.unlink(missing_ok=True)
 
     def signatures(self, item_ids: list[str]) -> dict[str, str]:
         """`<xml etag>/<json etag>` from the listing (VersionListing.signature)."""
@@ -446,7 +479,7 @@ class PmcCloudSource:
         if failed is not None:  # this process spent the retries in scan(); a spawn worker tries afresh
             raise failed
         if meta is None:
-            meta = self._fetch_metadata(_listing_for(item_id, self._etags.get(item_id)))
+            meta = self._fetch_metadata(_listing_for(item_id, self._etag_pair(item_id)))
             with self._memo_lock:
                 self._metadata_memo[item_id] = meta
                 while len(self._metadata_memo) > 256:
@@ -476,15 +509,27 @@ class PmcCloudSource:
     def _xml_url(self, item_id: str, meta: VersionMetadata) -> tuple[str, str | None]:
         if meta.xml_url:
             return self._in_bucket(meta.xml_url), None
-        etag = self._etags.get(item_id, ("", ""))[0] or None
+        etag = (self._etag_pair(item_id) or ("", ""))[0] or None
         return f"s3://{self.config.bucket}/{item_id}/{item_id}.xml", etag
+
+    def _etag_pair(self, item_id: str) -> tuple[str, str] | None:
+        """(xml etag, json etag) from the scan in this process, else from the run's plan file."""
+        pair = self._etags.get(item_id)
+        if pair is None and self._plan is not None:
+            pair = self._plan.etags(item_id)
+        return pair
+
+    def _following(self, item_id: str, n: int) -> list[str]:
+        position = self._position.get(item_id)
+        if position is not None:
+            return self._order[position + 1 : position + 1 + n]
+        return self._plan.following(item_id, n) if self._plan is not None else []
 
     def _read_ahead(self, item_id: str) -> None:
         """Start preparing the next few items (units are runs of consecutive items)."""
-        position = self._position.get(item_id)
-        if position is None or not self.config.read_ahead:
+        if not self.config.read_ahead:
             return
-        for next_id in self._order[position + 1 : position + 1 + self.config.read_ahead]:
+        for next_id in self._following(item_id, self.config.read_ahead):
             if next_id not in self._ahead:
                 self._ahead[next_id] = self.client.submit(self._prepare, next_id)
         while len(self._ahead) > 2 * self.config.read_ahead:  # items this worker skipped
@@ -512,6 +557,27 @@ class PmcCloudSource:
             return url
         query = urlsplit(url).query
         return f"s3://{self.config.bucket}/{ref.key}" + (f"?{query}" if query else "")
+
+
+def plan_from_inventory_rows(
+    rows: Iterable[tuple[str, str, str]], path: Path, all_versions: bool = False, memory: str = "1GB",
+    batch_rows: int = 65_536,
+) -> int:
+    """The listing half of `scan` on inventory (key, etag, last_modified) rows, written as a plan file.
+
+    The same versions as the in-memory listing (`_versions_from_keys` + `_choose_versions`), in
+    memory bounded by `memory` (cloud_plan.plan_versions). What a build plans before metadata is
+    read (the metadata filter needs one GET per version); benchmarks/scale.py measures it at PMC
+    size. Returns the number of versions planned.
+    """
+    return plan_versions(_version_objects(rows), path, all_versions=all_versions, memory=memory, batch_rows=batch_rows)
+
+
+def _version_objects(rows: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, str, int, str, str]]:
+    for key, etag, _modified in rows:
+        match = _VERSION_KEY.match(key)
+        if match and match[3] == f"{match[1]}.{match[2]}":
+            yield match[3], match[1], int(match[2]), match[4], etag.strip('"')
 
 
 def _listing_for(item_id: str, etags: tuple[str, str] | None) -> VersionListing:
