@@ -229,14 +229,14 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def section_plan(base: int, timeout: float) -> list[dict]:
+def section_plan(base: int, timeout: float, scales: tuple[int, ...] = SCALES) -> list[dict]:
     from biomedica.testing.scale_data import publish_synthetic_inventory
     from biomedica.testing.servers import LocalS3Server
 
     rows = []
     with LocalS3Server() as server:
         s3 = server.admin_client()
-        for scale in SCALES:
+        for scale in scales:
             n = base * scale
             bucket = f"inventory-{scale}x"
             s3.create_bucket(Bucket=bucket)
@@ -280,13 +280,14 @@ def select_files(scale: int, quick: bool) -> int:
     return max(1, round((96 if quick else SELECT_FILES_AT_24X) * scale / 24))
 
 
-def section_select(base: int, timeout: float, big: bool, work: Path, quick: bool) -> list[dict]:
+def section_select(base: int, timeout: float, big: bool, work: Path, quick: bool,
+                   scales: tuple[int, ...] = SCALES) -> list[dict]:
     import shutil
 
     from biomedica.testing.scale_data import write_index_archive
 
     rows = []
-    for scale in SCALES:
+    for scale in scales:
         n = base * scale
         files = select_files(scale, quick)
         if scale == 24 and not big:
@@ -430,6 +431,7 @@ def main() -> None:
     parser.add_argument("--memory", default="2GB", help="dedup memory budget (partitioned search)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--workdir", type=Path, help="where generated data goes (default: a temp folder, removed)")
+    parser.add_argument("--scales", default="1,4,24", help="scales measured for plan and select (others projected)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
     # one measurement (internal)
     parser.add_argument("--measure", choices=sorted(MEASURES))
@@ -443,16 +445,17 @@ def main() -> None:
         return
     sizes = QUICK if args.quick else FULL
     only = set(args.only.split(","))
+    scales = tuple(int(s) for s in args.scales.split(","))
     _log(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
         if "plan" in only:
-            rows += section_plan(sizes["plan"], args.timeout)
+            rows += section_plan(sizes["plan"], args.timeout, scales)
         if "dedup" in only:
             rows += section_dedup(sizes["dedup"], args.timeout, args.memory)
         if "select" in only:
-            rows += section_select(sizes["select"], args.timeout, args.big or args.quick, work, args.quick)
+            rows += section_select(sizes["select"], args.timeout, args.big or args.quick, work, args.quick, scales)
         if "embed" in only:
             rows += section_embed(args.timeout, work)
     rows = project(rows)
