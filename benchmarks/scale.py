@@ -13,6 +13,7 @@ Every measurement runs in its own process (`--measure`), so its peak RSS (ru_max
 | section | 1x / 4x / 24x | what is measured |
 |---|---|---|
 | plan | 250k / 1M / 6M inventory rows (4 rows per article version) | `PmcCloudSource.scan()` over an S3 inventory on a local moto server: manifest + csv.gz reads, version choice, sort, the per-item state; then the pickled size of the source (what every worker receives). The per-item metadata GETs are left out (network-bound, costed in docs/scale-plan.md from benchmarks/fetch.py) |
+| plan file (bounded) | the same rows | `pmc_cloud.plan_from_inventory_rows`: the same version choice written as the workers' plan file by DuckDB under a 256MB limit (the route whose memory does not grow; `plan` above still holds every version in the parent) |
 | dedup | 250k / 1M hashes today; 1M / 4M with benchmarks/dedup_scale.py | near-duplicate groups at threshold 6 on 1 and 2 workers; 24M and 64 cores projected |
 | select | 1M / 4M / 24M index rows in 104 / 417 / 2,500 shard Parquet files | `run_select` (the real command path: DuckDB views over the files, year >= 2015 AND license group commercial, manifest written) |
 | embed | the demo archive | `curate embed` tiny-random model, local; with `--executor ray` (when EmbedConfig has it) the same files byte for byte |
@@ -73,8 +74,26 @@ def measure_plan(args) -> dict:
     source = _listing_only_source(config)
     items = len(source.list_items())
     seconds = time.perf_counter() - start
-    pickled = len(_pickle_for_workers(source, pickle))
-    return {"seconds": seconds, "items": items, "pickled_bytes": pickled, "base_mb": base}
+    inline = len(pickle.dumps(source))
+    with tempfile.TemporaryDirectory() as folder, source.worker_plan(Path(folder)):
+        pickled = len(_pickle_for_workers(source, pickle))
+    return {"seconds": seconds, "items": items, "pickled_bytes": pickled, "inline_bytes": inline, "base_mb": base}
+
+
+def measure_plan_file(args) -> dict:
+    """The bounded planning path: inventory rows -> version choice -> the workers' plan file (DuckDB, --memory).
+
+    `pmc_cloud.plan_from_inventory_rows`, fed the synthetic inventory rows as a stream (no S3 reads:
+    those are measured by `plan`); the memory limit is DuckDB's, so peak RSS stays near it at any size.
+    """
+    from biomedica.ingest.sources.pmc_cloud import plan_from_inventory_rows
+    from biomedica.testing.scale_data import inventory_rows
+
+    base = _rss_mb()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        versions = plan_from_inventory_rows(inventory_rows(args.size), Path(folder) / "plan.parquet", memory="256MB")
+    return {"seconds": time.perf_counter() - start, "items": versions, "base_mb": base}
 
 
 def _listing_only_source(config):
@@ -94,7 +113,7 @@ def _listing_only_source(config):
 
 
 def _pickle_for_workers(source, pickle) -> bytes:
-    """What run_units sends each worker: the pickled source (after the plan-file change: a path, not the etags)."""
+    """What run_units sends each worker during an ingest: the source inside `worker_plan`, a path, not the etags."""
     return pickle.dumps(source)
 
 
@@ -162,7 +181,7 @@ def _embed_with(archive: Path, annotations: Path, executor: str | None) -> tuple
     from biomedica.curate.config import EmbedConfig
     from biomedica.curate.embed import embed_archive
 
-    options = {"executor": executor, "workers": 2} if executor else {}
+    options = {"executor": executor, "shard_workers": 2} if executor else {}
     config = EmbedConfig(model="tiny-random", device="cpu", progress=False, **options)
     start = time.perf_counter()
     result = embed_archive(archive, AnnotationStore(annotations), config)
@@ -200,7 +219,7 @@ def measure_embed(args) -> dict:
             "ray_files": len(remote)}
 
 
-MEASURES = {"plan": measure_plan, "dedup": measure_dedup, "select": measure_select, "embed": measure_embed}
+MEASURES = {"plan": measure_plan, "plan_file": measure_plan_file, "dedup": measure_dedup, "select": measure_select, "embed": measure_embed}
 
 
 def run_measure(args) -> None:
@@ -250,13 +269,17 @@ def section_plan(base: int, timeout: float, scales: tuple[int, ...] = SCALES) ->
             result = child("plan", timeout, bucket=bucket, manifest=manifest, endpoint=server.endpoint_url)
             rows.append({"stage": "plan", "scale": scale, "size": n, "unit": "inventory rows", **result,
                          "note": _plan_note(result)})
+            result = child("plan_file", timeout, size=n)
+            rows.append({"stage": "plan file (bounded)", "scale": scale, "size": n, "unit": "inventory rows",
+                         **result, "note": f"{result.get('items', 0):,} versions; DuckDB memory 256MB"})
     return rows
 
 
 def _plan_note(result: dict) -> str:
     if "items" not in result:
         return ""
-    return f"{result['items']:,} versions; pickled source {result['pickled_bytes'] / 1e6:,.1f} MB per worker"
+    return (f"{result['items']:,} versions; per worker {result['pickled_bytes'] / 1e3:,.1f} kB "
+            f"(the etags inline would be {result['inline_bytes'] / 1e6:,.1f} MB)")
 
 
 def section_dedup(base: int, timeout: float, memory: str) -> list[dict]:

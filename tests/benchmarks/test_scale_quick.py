@@ -36,8 +36,12 @@ def test_plan_runs_the_real_scan_at_each_scale(run):
     assert set(plan) == {1, 4, 24}, [r.get("error") for r in plan.values()]
     # 4 inventory rows per version; one article in ten has two versions and only the latest is kept
     assert plan[1]["items"] == 455 and plan[24]["items"] > 20 * plan[1]["items"]
-    assert plan[24]["pickled_bytes"] > plan[1]["pickled_bytes"] > 0
+    # during an ingest a worker receives the plan file's path, not the etags: small at every size
+    assert all(0 < r["pickled_bytes"] < 10_000 for r in plan.values())
+    assert plan[24]["inline_bytes"] > 20 * plan[1]["inline_bytes"]
     assert all(r["peak_mb"] >= r["base_mb"] > 0 for r in plan.values())
+    bounded = _measured(rows, "plan file (bounded)")
+    assert {s: r["items"] for s, r in bounded.items()} == {s: r["items"] for s, r in plan.items()}
 
 
 def test_select_filters_every_generated_row(run):

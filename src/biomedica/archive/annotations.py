@@ -56,6 +56,16 @@ def write_table_atomic(path: Path, table: pa.Table) -> None:
     write_parquet_atomic(path, table, compression="zstd")
 
 
+
+@dataclass(frozen=True)
+class EmbeddingPart:
+    """One finished part of an embedding folder: `<stem>.keys.parquet` and its `<stem>.<kind>.npy` rows."""
+
+    stem: str
+    keys: Path
+    vectors: Path
+
+
 @dataclass(frozen=True)
 class AnnotationStore:
     """Paths and atomic reads/writes of the annotation tables under `root`."""
@@ -67,6 +77,22 @@ class AnnotationStore:
 
     def embeddings_dir(self, name: str) -> Path:
         return Path(self.root) / "embeddings" / name
+
+    def embedding_parts(self, name: str, kind: str = "image") -> list[EmbeddingPart]:
+        """The finished parts of embedding folder `name` by stem: `<stem>.keys.parquet` (written last by
+        curate embed, so it marks the part done) and its `<stem>.<kind>.npy`. The one reader of that layout."""
+        folder = self.embeddings_dir(name)
+        found = sorted(folder.glob("*.keys.parquet")) if folder.is_dir() else []
+        if not found:
+            raise FileNotFoundError(f"{folder}: no embeddings; run `biomedica curate embed` first")
+        parts = []
+        for keys in found:
+            stem = keys.name[: -len(".keys.parquet")]
+            vectors = folder / f"{stem}.{kind}.npy"
+            if not vectors.is_file():
+                raise FileNotFoundError(f"{vectors}: missing ({kind} embeddings were not computed for this model)")
+            parts.append(EmbeddingPart(stem, keys, vectors))
+        return parts
 
     def models_dir(self) -> Path:
         return Path(self.root) / "models"

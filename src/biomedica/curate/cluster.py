@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomedica.archive.annotations import AnnotationStore, annotations_lock
+from biomedica.archive.annotations import AnnotationStore, EmbeddingPart, annotations_lock
 from biomedica.curate.config import ClusterConfig
 from biomedica.io.atomic import atomic_path, write_bytes_atomic, write_json_atomic, write_parquet_atomic
 
@@ -183,29 +183,9 @@ def assign_clusters(model: ClusterModel, vectors: np.ndarray, use_faiss: bool | 
     return labels, distances
 
 
-@dataclass(frozen=True)
-class EmbeddingPart:
-    """One finished part of an embedding folder: `<stem>.keys.parquet` and its `<stem>.<kind>.npy` rows."""
-
-    stem: str
-    keys: Path
-    vectors: Path
-
-
 def embedding_parts(store: AnnotationStore, name: str, kind: str = "image") -> list[EmbeddingPart]:
-    """The finished parts of embedding folder `name`, by stem (the files curate.embed.read_embeddings reads)."""
-    folder = store.embeddings_dir(name)
-    found = sorted(folder.glob("*.keys.parquet")) if folder.is_dir() else []
-    if not found:
-        raise FileNotFoundError(f"{folder}: no embeddings; run `biomedica curate embed` first")
-    parts = []
-    for keys in found:
-        stem = keys.name[: -len(".keys.parquet")]
-        vectors = folder / f"{stem}.{kind}.npy"
-        if not vectors.is_file():
-            raise FileNotFoundError(f"{vectors}: missing ({kind} embeddings were not computed for this model)")
-        parts.append(EmbeddingPart(stem, keys, vectors))
-    return parts
+    """The finished parts of embedding folder `name` (AnnotationStore.embedding_parts)."""
+    return store.embedding_parts(name, kind)
 
 
 def _part_keys(part: EmbeddingPart) -> pa.Array:

@@ -132,9 +132,7 @@ def zero_shot_labels(archive: Path, store: AnnotationStore, config: ZeroShotConf
         encoder = load_encoder(embed)
         embed_archive(archive, store, embed, encoder=encoder)  # resumable: skips shards already embedded
         folder = store.embeddings_dir(embed.folder_name())
-        stems = sorted(part.name[: -len(".keys.parquet")] for part in folder.glob("*.keys.parquet"))
-        if not stems:
-            raise FileNotFoundError(f"{folder}: no embeddings; run `biomedica curate embed` first")
+        stems = [part.stem for part in store.embedding_parts(embed.folder_name())]
         job = ScoreJob(folder, concept_text_embeddings(encoder, taxonomy), taxonomy, config.top_k, config.temperature,
                        embed.folder_name())
         local = embed.executor == "local" and embed.shard_workers <= 1

@@ -268,19 +268,11 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def read_embeddings(store: AnnotationStore, name: str, kind: str = "image") -> tuple[list[str], np.ndarray]:
     """(keys, float16 [n, dim]) of every finished part of embedding folder `name`, sorted by key."""
-    folder = store.embeddings_dir(name)
-    parts = sorted(folder.glob("*.keys.parquet")) if folder.is_dir() else []
-    if not parts:
-        raise FileNotFoundError(f"{folder}: no embeddings; run `biomedica curate embed` first")
     keys: list[str] = []
     arrays = []
-    for part in parts:
-        stem = part.name[: -len(".keys.parquet")]
-        vector_path = folder / f"{stem}.{kind}.npy"
-        if not vector_path.is_file():
-            raise FileNotFoundError(f"{vector_path}: missing ({kind} embeddings were not computed for this model)")
-        keys += pq.read_table(part).column("key").to_pylist()
-        arrays.append(np.load(vector_path, allow_pickle=False))
+    for part in store.embedding_parts(name, kind):
+        keys += pq.read_table(part.keys).column("key").to_pylist()
+        arrays.append(np.load(part.vectors, allow_pickle=False))
     vectors = np.concatenate(arrays)
     order = np.argsort(np.array(keys, dtype=object), kind="stable")
     return [keys[i] for i in order], vectors[order]
