@@ -64,8 +64,8 @@ def publish(
     if result.token is not None:
         rows.append(("token", f"from {result.token.source}" if result.token.value else "no token"))
     if result.uploaded:
-        rows.append(("uploaded", f"{result.uploaded.files:,} files to {result.uploaded.revision}: "
-                                 f"{result.uploaded.commit_url or result.uploaded.repo_url}"))
+        rows.append(("uploaded", (f"{result.uploaded.files:,} files to {result.uploaded.revision}: "
+                                 f"{result.uploaded.commit_url or result.uploaded.repo_url}")))
     rows += [("note", note) for note in laid.notes]
     rows += [("time", f"{result.seconds:.1f} s"), ("throughput", f"{result.bytes_per_second / 1e6:,.1f} MB/s")]
     print_summary(f"biomedica publish {archive} -> {result.target}", rows)

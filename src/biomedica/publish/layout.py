@@ -6,9 +6,14 @@ The folder:
     manifest.json  superseded.parquet  the archive's own, copied
     <group>/NNNNNN.tar  .parquet       the shards and their Parquet indexes, byte copies (hard links when possible)
     <group>/sizes.json                 what OpenCLIP reads for the dataset length
-    annotations/<table>.parquet        each annotation table (rows of the published groups only): annotations-<table>
-    embeddings/<name>/<group>-NNNNNN.parquet   key + image (+ text) float16 vectors: embeddings-<name>
+    annotations/<table>.parquet        each annotation table (rows of the published groups only)
+    embeddings/<name>/<group>-NNNNNN.parquet   key + image (+ text) float16 vectors
     .biomedica-publish.json            what publish wrote here (size, sha256), so a rerun copies only what changed
+
+The card's `configs` are the shard groups (WebDataset). `datasets` 5.2 loads every config of one card
+with one packaged builder (the first config's), so the Parquet tables (annotations-<table>,
+embeddings-<name>) are not `configs`: the card lists them in a section with their exact columns,
+row counts and the one line that loads each (`load_dataset(REPO, data_files=...)` / `data_dir=...`).
 
 Files are placed under a temporary name and renamed, so a shard hard-linked from the archive is
 never written through. A folder holding files publish did not write is refused; nothing is deleted.
@@ -21,16 +26,16 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore
-from biomedica.archive.card import CardConfig, archive_configs, render_card
+from biomedica.archive.card import CardConfig, archive_configs, render_card, schema_features
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestShard
 from biomedica.archive.superseded import SUPERSEDED_NAME
-from biomedica.io.atomic import fsync_file, publish, temp_path, write_json_atomic, write_text_atomic
+from biomedica.io.atomic import fsync_file, publish, temp_path, write_json_atomic
 from biomedica.publish.config import DEFAULT_GROUPS, PublishConfig
 
 MARKER_NAME = ".biomedica-publish.json"
@@ -43,6 +48,17 @@ class PublishError(ValueError):
     """A refusal with one line that names the file and the fix."""
 
 
+@dataclass(frozen=True)
+class PublishedTable:
+    """A Parquet table of the published folder: annotations-<table> or embeddings-<name>."""
+
+    name: str
+    files: list[str]  # relative to the folder
+    rows: int | None  # None on a dry run
+    features: list[dict]  # card YAML form (archive.card.schema_features), the written schema exactly
+    load: str  # the keyword argument that loads it with load_dataset(REPO, ...)
+
+
 @dataclass
 class LayoutResult:
     """What lay_out did; `files` lists every path (relative, '/'-separated) the published folder holds from it."""
@@ -50,6 +66,7 @@ class LayoutResult:
     folder: Path
     groups: list[str]
     configs: list[CardConfig]
+    tables: list[PublishedTable] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     linked: int = 0
     copied: int = 0
@@ -219,21 +236,21 @@ def lay_out(config: PublishConfig, folder: Path, *, progress: Callable[[int], No
         placer.write(SUPERSEDED_NAME, lambda p: _filtered_copy(archive / SUPERSEDED_NAME, p, group_column=groups))
 
     keys = None if set(groups) >= set(manifest.groups) else _published_keys(archive, shards)
-    extra_configs: list[CardConfig] = []
     for table in tables:
         rel = f"annotations/{table}.parquet"
         placer.write(rel, lambda p, t=table: _filtered_copy(annotations.table_path(t), p, keys=keys))
-        extra_configs.append(_parquet_config(f"annotations-{table}", folder, [rel], config.dry_run))
+        result.tables.append(_table(f"annotations-{table}", folder, [rel], f'data_files="{rel}"', config.dry_run))
     for name, parts in embeddings.items():
         rels = []
         for stem, keys_path in parts:
             rel = f"embeddings/{name}/{stem}.parquet"
             placer.write(rel, lambda p, k=keys_path, s=stem: _embedding_table(k, s, p))
             rels.append(rel)
-        extra_configs.append(_parquet_config(f"embeddings-{name}", folder, rels, config.dry_run))
+        result.tables.append(_table(f"embeddings-{name}", folder, rels, f'data_dir="embeddings/{name}"', config.dry_run))
 
-    result.configs = _card_configs(archive, groups) + extra_configs
-    card = render_card(folder, result.configs, title=_title(archive), extra_sections=_sections(config, groups, notes))
+    result.configs = _card_configs(archive, groups)
+    card = render_card(folder, result.configs, title=_title(archive),
+                       extra_sections=[_tables_section(result.tables), _publishing_section(groups, notes)])
     placer.write(CARD_NAME, lambda p: p.write_text(card, encoding="utf-8"))
     if not config.dry_run:
         _write_marker(folder, config, {**placer.before, **placer.files}, complete=True)
@@ -244,27 +261,40 @@ def _title(archive: Path) -> str:
     return f"BIOMEDICA archive: {archive.resolve().name}"
 
 
-def _sections(config: PublishConfig, groups: list[str], notes: list[str]) -> list[str]:
+def _publishing_section(groups: list[str], notes: list[str]) -> str:
     lines = [f"Published with `biomedica publish` (licence groups: {', '.join(groups)}).", *notes]
-    return ["## Publishing\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"]
+    return "## Publishing\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
+
+
+def _tables_section(tables: list[PublishedTable]) -> str:
+    """The Parquet tables: how to load each, its rows and exact columns (the card's configs are the shards)."""
+    if not tables:
+        return ""
+    out = ["## Tables (Parquet)\n",
+           ("Keyed by the sample key (`json.key`, the shard member's `__key__`). Load one with "
+           "`load_dataset(\"PATH_OR_REPO\", <argument>, split=\"train\")`; Parquet stores the column types, "
+           "so nothing is inferred.\n"),
+           "| table | argument | rows | columns |", "|---|---|---:|---|"]
+    for t in tables:
+        columns = ", ".join(f"`{f['name']}` {_feature_text(f)}" for f in t.features)
+        rows = "-" if t.rows is None else f"{t.rows:,}"
+        out.append(f"| `{t.name}` | `{t.load}` | {rows} | {columns} |")
+    return "\n".join(out) + "\n"
+
+
+def _feature_text(feature: dict) -> str:
+    if "dtype" in feature:
+        return feature["dtype"]
+    if "list" in feature:
+        inner = feature["list"] if isinstance(feature["list"], str) else "struct"
+        return f"list<{inner}>[{feature['length']}]" if "length" in feature else f"list<{inner}>"
+    return "struct"
 
 
 def _card_configs(archive: Path, groups: list[str]) -> list[CardConfig]:
-    """The archive's shard configs of the published groups, and its index config narrowed to them."""
-    configs = []
-    for c in archive_configs(archive):
-        if c.name in groups:
-            configs.append(c)
-        elif c.name == "index":
-            files = [f for f in c.shards if str(f.get("file", "")).split("/")[0] in groups] if c.shards else []
-            data_files = {split: [p for p in paths if p.split("/")[0] in groups or p.startswith("*")]
-                          for split, paths in c.data_files.items()}
-            configs.append(CardConfig(
-                name=c.name, data_files=data_files, features=c.features, license=c.license,
-                num_examples=sum(int(f.get("samples", 0)) for f in files) if files else c.num_examples,
-                num_bytes=None, shards=files, builder=c.builder,
-            ) if len(groups) < len([x for x in archive_configs(archive) if x.builder == "webdataset"]) else c)
-    return configs
+    """The archive's shard configs of the published groups; the first is the default."""
+    configs = [c for c in archive_configs(archive) if c.name in groups]
+    return [replace(c, default=i == 0) for i, c in enumerate(configs)]
 
 
 def _sizes(manifest: Manifest, group: str) -> dict[str, int]:
@@ -342,11 +372,11 @@ def _embedding_table(keys_path: Path, stem: str, target: Path) -> None:
     pq.write_table(pa.table(columns), target, compression="zstd")
 
 
-def _parquet_config(name: str, folder: Path, rels: list[str], dry_run: bool) -> CardConfig:
-    """A Parquet config whose features are the written tables' schema, exactly, and whose count is their rows."""
+def _table(name: str, folder: Path, rels: list[str], load: str, dry_run: bool) -> PublishedTable:
+    """A written table's exact features (from its Parquet schema) and row count."""
     import pyarrow.parquet as pq
 
-    features = table_features(pq.read_schema(folder / rels[0])) if not dry_run else {}
-    rows = None if dry_run else sum(pq.read_metadata(folder / r).num_rows for r in rels)
-    return CardConfig(name=name, data_files={"train": rels}, features=features, license=None,
-                      num_examples=rows, num_bytes=None, builder="parquet")
+    if dry_run:
+        return PublishedTable(name, rels, None, [], load)
+    return PublishedTable(name, rels, sum(pq.read_metadata(folder / r).num_rows for r in rels),
+                          schema_features(pq.read_schema(folder / rels[0])), load)
