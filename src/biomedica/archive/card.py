@@ -185,9 +185,11 @@ def index_config(root: Path) -> CardConfig | None:
     if manifest is None:
         return None
     shards = manifest.shards()
+    indexes = [(Path(root) / s.path).with_suffix(".parquet") for s in shards]
     return CardConfig(
         name="index", data_files={SPLIT: ["*/[0-9]*.parquet"]}, features=INDEX_FEATURES, license=None,
-        num_examples=sum(s.samples for s in shards), num_bytes=None, shards=[], builder=PARQUET,
+        num_examples=sum(s.samples for s in shards), num_bytes=sum(p.stat().st_size for p in indexes if p.is_file()),
+        shards=[], builder=PARQUET,
     )
 
 
@@ -222,11 +224,8 @@ def card_yaml(configs: list[CardConfig]) -> dict[str, Any]:
     meta["dataset_info"] = []
     for c in configs:
         info: dict[str, Any] = {"config_name": c.name, "features": c.features}
-        if c.num_examples is not None:
-            split: dict[str, Any] = {"name": SPLIT, "num_examples": c.num_examples}
-            if c.num_bytes is not None:
-                split["num_bytes"] = c.num_bytes
-            info["splits"] = [split]
+        if c.num_examples is not None and c.num_bytes is not None:  # datasets ignores a split lacking either
+            info["splits"] = [{"name": SPLIT, "num_bytes": c.num_bytes, "num_examples": c.num_examples}]
         if c.num_bytes is not None:
             info["download_size"] = c.num_bytes
             info["dataset_size"] = c.num_bytes
