@@ -68,6 +68,7 @@ class LayoutResult:
     configs: list[CardConfig]
     tables: list[PublishedTable] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    placed: list[str] = field(default_factory=list)  # of `files`, those this run (re)wrote
     linked: int = 0
     copied: int = 0
     written: int = 0
@@ -150,6 +151,7 @@ class _Placer:
         self.result.files.append(rel)
         self.result.bytes_total += size
         if placed:
+            self.result.placed.append(rel)
             self.result.bytes_placed += size
         else:
             self.result.unchanged += 1
