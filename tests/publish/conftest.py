@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -32,6 +33,7 @@ class FakeHub:
     auth: set[str] = field(default_factory=set)
     repos: dict[str, dict] = field(default_factory=dict)  # repo id -> {"private", "branches": {name: {path: bytes}}}
     commits: int = 0
+    validated: list = field(default_factory=list)  # front matter of each README.md checked by /api/validate-yaml
     url: str = ""
 
 
@@ -72,8 +74,17 @@ def start_hub() -> tuple[ThreadingHTTPServer, FakeHub]:
             if path == "/api/repos/create":
                 request = json.loads(body)
                 repo_id = f"{request['organization']}/{request['name']}" if request.get("organization") else request["name"]
-                hub.repos.setdefault(repo_id, {"private": bool(request.get("private")), "branches": {"main": {}}})
+                private = bool(request.get("private")) or request.get("visibility") == "private"
+                hub.repos.setdefault(repo_id, {"private": private, "branches": {"main": {}}})
                 return self._reply(200, {"url": f"{hub.url}/datasets/{repo_id}", "name": repo_id})
+            if path == "/api/validate-yaml":  # the README's front matter must parse
+                content = json.loads(body)["content"]
+                try:
+                    front = yaml.safe_load(content.split("---")[1]) if content.startswith("---") else {}
+                except yaml.YAMLError as exc:
+                    return self._reply(400, {"errors": [{"message": str(exc)}]})
+                hub.validated.append(front)
+                return self._reply(200, {"errors": [], "warnings": []})
             m = re.match(r"^/api/datasets/([^/]+/[^/]+)/(branch|preupload|commit)/(.+)$", path)
             if not m or m.group(1) not in hub.repos:
                 return self._reply(404, {"error": "Repository not found"})
