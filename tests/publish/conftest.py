@@ -60,14 +60,14 @@ def start_hub() -> tuple[ThreadingHTTPServer, FakeHub]:
             if self.headers.get("Authorization"):
                 hub.auth.add(self.headers["Authorization"])
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._record()
             m = re.match(r"^/api/datasets/([^/]+/[^/]+)/revision/([^/?]+)", self.path)
             if m and m.group(1) in hub.repos:
                 return self._reply(200, {"id": m.group(1), "sha": "0" * 40, "siblings": [], "private": False})
             self._reply(404, {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._record()
             body = self._body()
             path = self.path.split("?")[0]

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("huggingface_hub")
 
-from biomedica.cli import app  # noqa: E402
+from biomedica.cli import app
 
 TOKEN = "hf_test_secret_token_0123456789"
 
