@@ -50,6 +50,14 @@ def test_folder_holds_byte_copies_and_a_card_listing_every_shard(demo_archive, p
         assert (out / shard.group / shard.name.replace(".tar", ".parquet")).is_file()
     for group in groups:
         assert json.loads((out / group / "sizes.json").read_text()) == json.loads((demo_archive / group / "sizes.json").read_text())
+    # the folder's manifest lists exactly the shards it holds
+    copied = Manifest.read(out)
+    assert sorted(copied.groups) == groups
+    assert [s.path for s in copied.shards(groups)] == [s.path for s in manifest.shards(groups)]
+    if set(manifest.groups) - set(groups):
+        published_info = json.loads((out / "manifest.json").read_text())["published"]
+        assert published_info["groups"] == sorted(groups)
+        assert published_info["samples"] == sum(manifest.groups[g].samples for g in groups)
 
     text = (out / "README.md").read_text()
     meta = read_card_yaml(text)

@@ -88,7 +88,7 @@ def _feature_type(dtype: pa.DataType) -> dict[str, Any]:
     if pa.types.is_struct(dtype):
         return {"struct": [arrow_feature(dtype.field(i).name, dtype.field(i).type) for i in range(dtype.num_fields)]}
     if pa.types.is_timestamp(dtype):
-        return {"dtype": f"timestamp[{dtype.unit}]" + (f", tz={dtype.tz}]" if dtype.tz else "")}
+        return {"dtype": f"timestamp[{dtype.unit}, tz={dtype.tz}]" if dtype.tz else f"timestamp[{dtype.unit}]"}
     raise ValueError(f"no datasets feature for Arrow type {dtype}; add it to archive/card.py's mapping")
 
 

@@ -233,7 +233,10 @@ def lay_out(config: PublishConfig, folder: Path, *, progress: Callable[[int], No
             placer.link_or_copy(index, f"{shard.group}/{index.name}")
     for group in groups:
         placer.write(f"{group}/{SIZES_NAME}", lambda p, g=group: _write_json(p, _sizes(manifest, g)))
-    placer.link_or_copy(archive / MANIFEST_NAME, MANIFEST_NAME)
+    if set(groups) >= set(manifest.groups):
+        placer.link_or_copy(archive / MANIFEST_NAME, MANIFEST_NAME)
+    else:  # the folder's manifest lists only the shards it holds (a reader checking them finds every one)
+        placer.write(MANIFEST_NAME, lambda p: _write_json(p, published_manifest(archive / MANIFEST_NAME, groups)))
     if (archive / SUPERSEDED_NAME).is_file():
         placer.write(SUPERSEDED_NAME, lambda p: _filtered_copy(archive / SUPERSEDED_NAME, p, group_column=groups))
 
@@ -305,6 +308,23 @@ def _sizes(manifest: Manifest, group: str) -> dict[str, int]:
 
 def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def published_manifest(path: Path, groups: list[str]) -> dict:
+    """The archive's manifest.json with only the published licence groups' shards.
+
+    `totals` stay the whole archive's (articles and errors do not split by group), so the file
+    says so in `published`: which groups this folder holds and their own sample and byte counts.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    kept = {name: group for name, group in data.get("groups", {}).items() if name in groups}
+    data["groups"] = kept
+    data["published"] = {
+        "groups": sorted(kept), "totals_scope": "archive",
+        "samples": sum(int(g.get("samples", 0)) for g in kept.values()),
+        "bytes": sum(int(g.get("bytes", 0)) for g in kept.values()),
+    }
+    return data
 
 
 def _write_marker(folder: Path, config: PublishConfig, files: dict, complete: bool) -> None:
