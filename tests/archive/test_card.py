@@ -62,6 +62,8 @@ def test_finalize_writes_a_card_whose_yaml_parses_and_lists_every_shard(demo_arc
         for shard in group.shards:  # the shard list people ask for: file, samples, bytes, sha256
             assert f"| `{shard.path}` | {shard.samples:,} | {shard.bytes:,} | `{shard.sha256}` |" in text
     assert meta["license"] == sorted(meta["license"]) and "cc-by-4.0" in meta["license"]
+    if "other" in meta["license"]:  # the hub asks a name and a link for `other`; the link is PMC's licence page
+        assert meta["license_name"] == "per-sample" and meta["license_link"].startswith("https://pmc.ncbi.nlm.nih.gov/")
     for heading in ("## Load it", "## Superseded samples", "## How it was built", "## Licence and attribution",
                     "## Citation"):
         assert heading in text

@@ -37,6 +37,10 @@ WEBDATASET = "webdataset"
 PARQUET = "parquet"
 SPLIT = "train"
 
+# PMC's page on the Open Access Subset's licences: the `other` licence of the card points there (the
+# samples' own licences are per article, in json.license / license_url).
+PMC_LICENSE_TERMS = "https://pmc.ncbi.nlm.nih.gov/tools/openftlist/"
+
 # Normalised licence code (licenses.normalize_license) -> Hugging Face hub licence id.
 _HUB_LICENSE_IDS = {
     "CC0 1.0": "cc0-1.0",
@@ -209,8 +213,8 @@ def card_yaml(configs: list[CardConfig]) -> dict[str, Any]:
     if licenses:
         meta["license"] = licenses if len(licenses) > 1 else licenses[0]
     if "other" in licenses:
-        meta["license_name"] = "per-sample"
-        meta["license_link"] = "LICENSE.md"
+        meta["license_name"] = "per-sample"  # every sample keeps its article's licence (json.license)
+        meta["license_link"] = PMC_LICENSE_TERMS
     meta["task_categories"] = ["image-to-text", "zero-shot-image-classification"]
     meta["tags"] = ["biomedical", "pubmed-central", "webdataset", "image-caption", "biomedica"]
     meta["pretty_name"] = "BIOMEDICA archive"
