@@ -121,9 +121,31 @@ def test_a_card_refuses_configs_of_two_builders(demo_archive):
 
 
 @pytest.mark.parametrize(("code", "hub_id"), [("CC BY 4.0", "cc-by-4.0"), ("CC BY-NC-SA 3.0", "cc-by-nc-sa-3.0"),
-                                              ("CC0 1.0", "cc0-1.0"), (None, "other"), ("unknown terms", "other")])
+                                              ("CC0 1.0", "cc0-1.0"), (None, "other"), ("unknown terms", "other"),
+                                              ("PDM 1.0", "other"), ("CC BY", "cc"), ("CC BY-ND 3.0", "cc"),
+                                              ("CC BY-NC-ND 2.5", "cc")])
 def test_hub_licence_ids(code, hub_id):
     assert hub_license_id(code) == hub_id
+
+
+# The hub's own list (huggingface.co/docs/hub/repositories-licenses), the ids of it a PMC licence can be.
+HUB_LICENCES = {"cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0",
+                "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0",
+                "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "other"}
+
+
+@pytest.mark.parametrize("written", [
+    "https://creativecommons.org/licenses/by/4.0/", "http://creativecommons.org/licenses/by-nc-nd/2.5/",
+    "https://creativecommons.org/licenses/by-nd/3.0/", "https://creativecommons.org/licenses/by-sa/2.0/",
+    "http://creativecommons.org/licenses/by/3.0/igo/", "https://creativecommons.org/publicdomain/zero/1.0/",
+    "https://creativecommons.org/publicdomain/mark/1.0/", "CC BY", "CC BY-NC", "cc-by-nc-sa", "NO-CC CODE", None,
+])
+def test_every_pmc_licence_becomes_an_id_the_hub_accepts(written):
+    """The hub refuses a card whose `license` is not on its list: every normalised licence maps onto it."""
+    from biomedica.licenses import normalize_license
+
+    code = normalize_license(url=written).code if written and "://" in written else normalize_license(text=written).code
+    assert hub_license_id(code) in HUB_LICENCES
 
 
 @pytest.mark.slow

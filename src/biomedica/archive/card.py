@@ -41,12 +41,14 @@ SPLIT = "train"
 # samples' own licences are per article, in json.license / license_url).
 PMC_LICENSE_TERMS = "https://pmc.ncbi.nlm.nih.gov/tools/openftlist/"
 
-# Normalised licence code (licenses.normalize_license) -> Hugging Face hub licence id.
-_HUB_LICENSE_IDS = {
-    "CC0 1.0": "cc0-1.0",
-    "PDM 1.0": "other",
-}
-
+# The Creative Commons ids the hub accepts in a card's `license` (huggingface.co/docs/hub/repositories-licenses);
+# the hub refuses a card naming any other id, so a licence outside this list maps to the family `cc`.
+HUB_CC_LICENSE_IDS = frozenset({
+    "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0",
+    "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0",
+    "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0",
+})
+HUB_CC_FAMILY = "cc"
 
 @dataclass(frozen=True)
 class CardConfig:
@@ -117,14 +119,17 @@ INDEX_FEATURES: list[dict[str, Any]] = schema_features(SHARD_SCHEMA)
 # --- configs of an archive --------------------------------------------------------------
 
 def hub_license_id(code: str | None) -> str:
-    """A normalised licence ("CC BY-NC 4.0") as the hub's licence id ("cc-by-nc-4.0"); "other" when unknown."""
+    """A normalised licence ("CC BY-NC 4.0") as the hub's licence id ("cc-by-nc-4.0").
+
+    A Creative Commons licence the hub does not list (no version, "CC BY-ND 3.0", "CC BY 3.0 IGO")
+    is the family id `cc`; anything else (public domain mark, unknown terms) is `other`.
+    """
     if not code:
         return "other"
-    if code in _HUB_LICENSE_IDS:
-        return _HUB_LICENSE_IDS[code]
-    if code.startswith("CC BY"):
-        return code.lower().replace(" ", "-")
-    return "other"
+    candidate = code.lower().replace(" ", "-")
+    if candidate in HUB_CC_LICENSE_IDS:
+        return candidate
+    return HUB_CC_FAMILY if code.startswith(("CC BY", "CC0")) else "other"
 
 
 def _group_licenses(root: Path, shard_files: list[str]) -> dict[str, int]:
@@ -390,7 +395,7 @@ def _citation() -> str:
         "## Citation\n\n```bibtex\n@software{biomedica,\n  title = {biomedica: PubMed Central Open Access as a "
         "deep-learning-ready image-caption archive},\n  year = {2026},\n  note = {Version "
         f"{__version__}}}\n}}\n```\n\nThe figures and captions come from the PubMed Central Open Access subset "
-        "(https://www.ncbi.nlm.nih.gov/pmc/tools/openftlist/); cite the articles you use.\n"
+        f"({PMC_LICENSE_TERMS}); cite the articles you use.\n"
     )
 
 
