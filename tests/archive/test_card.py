@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,6 +112,31 @@ def test_a_tar_without_a_unit_marker_is_left_out_by_listing_the_shards(demo_arch
     _, meta = _card(root)
     paths = next(c["data_files"] for c in meta["configs"] if c["config_name"] == "commercial")[0]["path"]
     assert paths == [s.path for s in Manifest.read(root).groups["commercial"].shards]
+
+
+def test_markers_count_licences_as_written_and_older_markers_fall_back_to_the_indexes(demo_archive, tmp_path):
+    """Finalize reads no shard to list the licences: each unit marker counts them; a marker without the
+    count (written before biomedica kept it) gets its shard's index read, with the same result."""
+    import pyarrow.parquet as pq
+
+    from biomedica.archive.units import completed_units
+
+    root = tmp_path / "archive"
+    shutil.copytree(demo_archive, root)
+    for unit_id, stats in completed_units(root).items():
+        assert set(stats.licenses) == set(stats.shards)
+        for group, shard in stats.shards.items():
+            column = pq.read_table(root / group / shard.name.replace(".tar", ".parquet"), columns=["license"])
+            expected = Counter(v or "unknown" for v in column.column("license").to_pylist())
+            assert stats.licenses[group] == dict(expected) and sum(expected.values()) == shard.samples
+    recorded = {c.name: c.licenses for c in archive_configs(root)}
+    assert any("unknown" in counts for counts in recorded.values())
+    for marker in (root / "_units").glob("*.json"):
+        data = json.loads(marker.read_text())
+        del data["licenses"]
+        marker.write_text(json.dumps(data))
+    assert all(stats.licenses == {} for stats in completed_units(root).values())
+    assert {c.name: c.licenses for c in archive_configs(root)} == recorded
 
 
 def test_a_card_refuses_configs_of_two_builders(demo_archive):

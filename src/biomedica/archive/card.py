@@ -19,6 +19,7 @@ A card whose configs mix builders is refused by `render_card` with the reason.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import yaml
 
 from biomedica import __version__
 from biomedica.archive.layout import ArchiveLayout
+from biomedica.archive.units import UNKNOWN_LICENSE, UnitStats, completed_units
 from biomedica.io.atomic import write_bytes_atomic
 from biomedica.records import FIGURE_SCHEMA, LICENSE_GROUPS, SHARD_SCHEMA
 
@@ -132,18 +134,21 @@ def hub_license_id(code: str | None) -> str:
     return HUB_CC_FAMILY if code.startswith(("CC BY", "CC0")) else "other"
 
 
-def _group_licenses(root: Path, shard_files: list[str]) -> dict[str, int]:
-    """Samples per normalised licence in these shards, read from their Parquet indexes (one column)."""
+def _group_licenses(root: Path, group: str, shards: list, units: dict[int, UnitStats]) -> dict[str, int]:
+    """Samples per normalised licence in a group's shards: from the unit markers, which count them as the
+    shards are written; a marker from before that (no `licenses`) has its shard's Parquet index read."""
     import pyarrow.parquet as pq
 
-    counts: dict[str, int] = {}
-    for name in shard_files:
-        index = (root / name).with_suffix(".parquet")
-        if not index.is_file():
+    counts: Counter[str] = Counter()
+    for shard in shards:
+        recorded = units[shard.unit].licenses.get(group) if shard.unit in units else None
+        if recorded is not None:
+            counts.update(recorded)
             continue
-        for value in pq.read_table(index, columns=["license"]).column("license").to_pylist():
-            label = value or "unknown"
-            counts[label] = counts.get(label, 0) + 1
+        index = (root / shard.path).with_suffix(".parquet")
+        if index.is_file():
+            column = pq.read_table(index, columns=["license"]).column("license").to_pylist()
+            counts.update(value or UNKNOWN_LICENSE for value in column)
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -155,22 +160,25 @@ def _tar_data_files(root: Path, group: str, names: list[str]) -> list[str]:
     return [f"{group}/{n}" for n in names]
 
 
-def archive_configs(root: Path) -> list[CardConfig]:
-    """One WebDataset config per licence group the manifest lists (first present group is the default)."""
+def archive_configs(root: Path, units: dict[int, UnitStats] | None = None) -> list[CardConfig]:
+    """One WebDataset config per licence group the manifest lists (first present group is the default).
+
+    `units`: the archive's completed unit markers when the caller has read them already (finalize).
+    """
     from biomedica.archive.manifest import Manifest
 
     root = Path(root)
     manifest = Manifest.read(root)
     if manifest is None:
         raise FileNotFoundError(f"{root}: no manifest.json; finalize the archive (run its ingest again) first")
+    units = completed_units(root) if units is None else units
     configs: list[CardConfig] = []
     for group in LICENSE_GROUPS:
         if group not in manifest.groups or not manifest.groups[group].shards:
             continue
         g = manifest.groups[group]
-        files = [s.path for s in g.shards]
-        licenses = _group_licenses(root, files)
-        ids = {hub_license_id(code if code != "unknown" else None) for code in licenses}
+        licenses = _group_licenses(root, group, g.shards, units)
+        ids = {hub_license_id(code if code != UNKNOWN_LICENSE else None) for code in licenses}
         configs.append(CardConfig(
             name=group,
             data_files={SPLIT: _tar_data_files(root, group, [s.name for s in g.shards])},
@@ -213,7 +221,7 @@ def card_yaml(configs: list[CardConfig]) -> dict[str, Any]:
             "builder of the first; put Parquet tables in a card (folder) of their own"
         )
     licenses = sorted({c.license for c in configs if c.license} | {
-        hub_license_id(code if code != "unknown" else None) for c in configs for code in c.licenses})
+        hub_license_id(code if code != UNKNOWN_LICENSE else None) for c in configs for code in c.licenses})
     meta: dict[str, Any] = {}
     if licenses:
         meta["license"] = licenses if len(licenses) > 1 else licenses[0]
@@ -254,8 +262,8 @@ def render_card(root: Path, configs: list[CardConfig], *, title: str, extra_sect
     return "\n".join(p.rstrip("\n") + "\n" for p in parts if p)
 
 
-def write_card(root: Path, configs: list[CardConfig] | None = None) -> Path:
-    """Write `root/README.md` atomically (configs default to `archive_configs(root)`); return its path.
+def write_card(root: Path, configs: list[CardConfig] | None = None, units: dict[int, UnitStats] | None = None) -> Path:
+    """Write `root/README.md` atomically (configs default to `archive_configs(root, units)`); return its path.
 
     Refuses (FileExistsError) to replace a README.md that is not a card it wrote.
     """
@@ -263,7 +271,7 @@ def write_card(root: Path, configs: list[CardConfig] | None = None) -> Path:
     path = root / CARD_NAME
     if path.is_file() and CARD_MARKER not in path.read_text(encoding="utf-8", errors="replace"):
         raise FileExistsError(f"{path}: a README.md biomedica did not write; move it away to get the dataset card")
-    configs = archive_configs(root) if configs is None else configs
+    configs = archive_configs(root, units) if configs is None else configs
     write_bytes_atomic(path, render_card(root, configs, title="BIOMEDICA archive").encode("utf-8"))
     return path
 

@@ -81,7 +81,7 @@ def finalize_archive(root: Path, build_config: dict[str, Any], source: dict[str,
     ).to_dict()
     write_json_atomic(layout.manifest, manifest)
     try:
-        write_card(root)  # README.md: the dataset card `datasets.load_dataset(root)` reads (archive.card)
+        write_card(root, units=units)  # README.md: the dataset card `datasets.load_dataset(root)` reads (archive.card)
     except FileExistsError as exc:
         warnings.warn(str(exc), stacklevel=2)
     return manifest
