@@ -68,3 +68,22 @@ def test_no_token_is_refused_before_anything_is_written(demo_archive, hub_env, t
     assert "no Hugging Face token" in result.output and "HF_TOKEN" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "s").exists() and hub_env.calls == []
+
+
+def test_upload_patterns_select_exactly_the_laid_out_files(tmp_path):
+    """A folder whose files are all listed becomes one `DIR/*` pattern; a stray file keeps its folder listed
+    name by name; huggingface_hub's own filter picks exactly the listed files."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from biomedica.publish.upload import upload_patterns
+
+    listed = ["README.md", "manifest.json", *(f"commercial/{i:06d}.tar" for i in range(50)),
+              "noncommercial/000000.tar", "embeddings/v/commercial-000000.parquet"]
+    for rel in [*listed, "noncommercial/.000001.tar.tmp-1", "stale.json", "embeddings/v/sub/x.parquet"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    patterns = upload_patterns(tmp_path, listed)
+    assert "commercial/*" in patterns and not any(p.startswith("commercial/0") for p in patterns)
+    assert "noncommercial/000000.tar" in patterns and "embeddings/v/commercial-000000.parquet" in patterns
+    on_disk = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert sorted(filter_repo_objects(on_disk, allow_patterns=patterns)) == sorted(listed)

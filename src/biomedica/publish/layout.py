@@ -21,7 +21,6 @@ never written through. A folder holding files publish did not write is refused; 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,17 +28,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore
-from biomedica.archive.card import CardConfig, archive_configs, render_card, schema_features
+from biomedica.archive.card import CARD_NAME, CardConfig, archive_configs, render_card, schema_features
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestShard
 from biomedica.archive.superseded import SUPERSEDED_NAME
 from biomedica.io.atomic import fsync_file, publish, temp_path, write_json_atomic
+from biomedica.io.digest import file_sha256
 from biomedica.publish.config import DEFAULT_GROUPS, PublishConfig
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 MARKER_NAME = ".biomedica-publish.json"
-CARD_NAME = "README.md"
 # Present in a hub clone or left by huggingface_hub: not "files publish did not write".
 FOREIGN_OK = {".git", ".gitattributes", ".cache", ".huggingface", MARKER_NAME}
 
@@ -123,14 +126,6 @@ def check_folder(folder: Path) -> dict:
     return {}
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class _Placer:
     """Places files in the folder, skipping those the marker says are already there unchanged."""
 
@@ -161,7 +156,7 @@ class _Placer:
     def link_or_copy(self, source: Path, rel: str, sha256: str | None = None) -> None:
         """A byte copy of `source` at `rel`: a hard link when the filesystem allows, else a copy."""
         size = source.stat().st_size
-        sha256 = sha256 or sha256_file(source)
+        sha256 = sha256 or file_sha256(source)
         if self._unchanged(rel, size, sha256):
             return self._record(rel, size, sha256, placed=False)
         if not self.dry_run:
@@ -190,7 +185,7 @@ class _Placer:
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             make(scratch)
-            size, sha256 = scratch.stat().st_size, sha256_file(scratch)
+            size, sha256 = scratch.stat().st_size, file_sha256(scratch)
             if self._unchanged(rel, size, sha256):
                 return self._record(rel, size, sha256, placed=False)
             fsync_file(scratch)
@@ -334,30 +329,32 @@ def _write_marker(folder: Path, config: PublishConfig, files: dict, complete: bo
     })
 
 
-def _published_keys(archive: Path, shards: Iterable[ManifestShard]) -> set[str]:
-    """Sample keys of the published shards (from their Parquet indexes)."""
+def _published_keys(archive: Path, shards: Iterable[ManifestShard]) -> pa.Array:
+    """Sample keys of the published shards (from their Parquet indexes), as one Arrow string array."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    keys: set[str] = set()
-    for shard in shards:
-        index = archive / shard.group / shard.name.replace(".tar", ".parquet")
-        keys.update(pq.read_table(index, columns=["key"]).column("key").to_pylist())
-    return keys
+    columns = [pq.read_table(archive / shard.group / shard.name.replace(".tar", ".parquet"), columns=["key"])
+               .column("key").combine_chunks() for shard in shards]
+    return pa.concat_arrays(columns) if columns else pa.array([], pa.string())
 
 
-def _filtered_copy(source: Path, target: Path, *, keys: set[str] | None = None,
-                   group_column: list[str] | None = None) -> None:
-    """`source` as zstd Parquet at `target`, keeping rows whose `key` is in `keys` / `group` in `group_column`."""
+def _filtered_copy(source: Path, target: Path, *, keys: pa.Array | None = None, group_column: list[str] | None = None) -> None:
+    """`source` as zstd Parquet at `target`, keeping rows whose `key` is in `keys` (an Arrow array) and whose
+    `group` is in `group_column`; read and written one row group at a time (bounded memory)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(source)
-    if keys is not None and "key" in table.column_names:
-        table = table.filter(pc.is_in(table.column("key"), value_set=pa.array(sorted(keys), pa.string())))
-    if group_column is not None and "group" in table.column_names:
-        table = table.filter(pc.is_in(table.column("group"), value_set=pa.array(group_column, pa.string())))
-    pq.write_table(table, target, compression="zstd")
+    reader = pq.ParquetFile(source)
+    with pq.ParquetWriter(target, reader.schema_arrow, compression="zstd") as writer:
+        for i in range(reader.num_row_groups):
+            table = reader.read_row_group(i)
+            if keys is not None and "key" in table.column_names:
+                table = table.filter(pc.is_in(table.column("key"), value_set=keys))
+            if group_column is not None and "group" in table.column_names:
+                table = table.filter(pc.is_in(table.column("group"), value_set=pa.array(group_column, pa.string())))
+            writer.write_table(table)
 
 
 def _embedding_parts(store: AnnotationStore, names: Iterable[str], groups: list[str]) -> dict[str, list[tuple[str, Path]]]:

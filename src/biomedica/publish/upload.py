@@ -41,6 +41,25 @@ def hub_token() -> HubToken:
     return HubToken(token, "the huggingface_hub login cache" if token else "none")
 
 
+def upload_patterns(folder: Path, files: list[str]) -> list[str]:
+    """`files` (relative, '/'-separated) as `allow_patterns` for upload_folder: `DIR/*` for a folder holding
+    exactly listed files and no subfolder, else the names one by one.
+
+    huggingface_hub matches every file against every pattern, so one pattern per file costs
+    files x files matches (about 10^8 for a full PMC archive) before the first byte is sent.
+    """
+    by_dir: dict[str, set[str]] = {}
+    for rel in files:
+        by_dir.setdefault(rel.rpartition("/")[0], set()).add(rel)
+    patterns: list[str] = []
+    for directory, listed in sorted(by_dir.items()):
+        entries = list((Path(folder) / directory).iterdir()) if directory else []
+        whole = bool(entries) and not any(c in directory for c in "*?[") and all(e.is_file() for e in entries) \
+            and {f"{directory}/{e.name}" for e in entries} == listed
+        patterns += [f"{directory}/*"] if whole else sorted(listed)
+    return patterns
+
+
 def upload(folder: Path, repo_id: str, files: list[str], *, token: HubToken, private: bool = False,
            revision: str | None = None) -> UploadResult:
     """Create the dataset repository if needed (and branch `revision`), then upload `files` of `folder`."""
@@ -56,7 +75,7 @@ def upload(folder: Path, repo_id: str, files: list[str], *, token: HubToken, pri
         if branch != "main":
             api.create_branch(repo_id, branch=branch, repo_type="dataset", exist_ok=True)
         commit = api.upload_folder(
-            repo_id=repo_id, folder_path=str(folder), repo_type="dataset", revision=branch, allow_patterns=files,
+            repo_id=repo_id, folder_path=str(folder), repo_type="dataset", revision=branch, allow_patterns=upload_patterns(folder, files),
             commit_message=f"biomedica publish: {len(files)} files",
         )
     except HfHubHTTPError as exc:
