@@ -123,7 +123,7 @@ def test_markers_count_licences_as_written_and_older_markers_fall_back_to_the_in
 
     root = tmp_path / "archive"
     shutil.copytree(demo_archive, root)
-    for unit_id, stats in completed_units(root).items():
+    for stats in completed_units(root).values():
         assert set(stats.licenses) == set(stats.shards)
         for group, shard in stats.shards.items():
             column = pq.read_table(root / group / shard.name.replace(".tar", ".parquet"), columns=["license"])

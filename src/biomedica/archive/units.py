@@ -14,7 +14,6 @@ from typing import Any
 from biomedica.archive.layout import ArchiveLayout, unit_stem
 from biomedica.io.atomic import fsync_dir
 
-
 UNKNOWN_LICENSE = "unknown"  # a sample without a licence, in UnitStats.licenses
 
 
