@@ -38,6 +38,7 @@ EXTRAS: dict[str, str] = {
     "tantivy": "index", "multipart": "serve", "python_multipart": "serve",
     "pydicom": "demo", "pydicom_data": "demo", "skimage": "demo",
     "rapidocr_onnxruntime": "ocr", "onnxruntime": "ocr",
+    "huggingface_hub": "publish",
 }
 
 

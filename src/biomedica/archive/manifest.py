@@ -9,6 +9,7 @@ network (`Manifest.from_bytes`): it refuses another format or schema major versi
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from typing import Any
 
 from biomedica import __version__
 from biomedica.archive.builds import read_builds
+from biomedica.archive.card import write_card
 from biomedica.archive.layout import MANIFEST_NAME, ArchiveLayout
 from biomedica.archive.superseded import write_superseded
 from biomedica.archive.units import completed_units, incomplete_units
@@ -34,7 +36,9 @@ def finalize_archive(root: Path, build_config: dict[str, Any], source: dict[str,
     JSON-serialisable. Units that left files but no marker are listed under
     `incomplete_units`: re-running the build redoes them, then finalize again.
     Also rewrites `superseded.parquet` (archive.superseded); sizes.json keeps every tar
-    sample (the tars hold them), the totals say how many of them are superseded.
+    sample (the tars hold them), the totals say how many of them are superseded. Last, the
+    dataset card `README.md` (archive.card), so `datasets.load_dataset(root)` reads the
+    archive with exact features; a README.md biomedica did not write is left alone (a warning).
     """
     root = Path(root)
     layout = ArchiveLayout(root)
@@ -76,6 +80,10 @@ def finalize_archive(root: Path, build_config: dict[str, Any], source: dict[str,
         ),
     ).to_dict()
     write_json_atomic(layout.manifest, manifest)
+    try:
+        write_card(root, units=units)  # README.md: the dataset card `datasets.load_dataset(root)` reads (archive.card)
+    except FileExistsError as exc:
+        warnings.warn(str(exc), stacklevel=2)
     return manifest
 
 

@@ -122,12 +122,14 @@ def read_shard_index(root: Path, columns: list[str] | None = None, live: bool = 
 
 def _read_index_file(path: Path, columns: list[str] | None) -> pa.Table:
     """One shard index; columns added to the schema later (records.OPTIONAL_FIGURE_COLUMNS) read as null when absent."""
-    present = set(pq.read_schema(path).names)
-    missing = [c for c in (columns if columns is not None else SHARD_SCHEMA.names)
-               if c in OPTIONAL_FIGURE_COLUMNS and c not in present]
+    with pq.ParquetFile(path) as index:  # one open and one footer read, whatever the columns
+        present = set(index.schema_arrow.names)
+        missing = [c for c in (columns if columns is not None else SHARD_SCHEMA.names)
+                   if c in OPTIONAL_FIGURE_COLUMNS and c not in present]
+        table = index.read(columns=columns if columns is None or not missing
+                           else [c for c in columns if c not in missing])
     if not missing:
-        return pq.read_table(path, columns=columns)
-    table = pq.read_table(path, columns=None if columns is None else [c for c in columns if c not in missing])
+        return table
     for name in missing:
         table = table.append_column(SHARD_SCHEMA.field(name), pa.nulls(table.num_rows, SHARD_SCHEMA.field(name).type))
     order = columns if columns is not None else [n for n in SHARD_SCHEMA.names if n in table.column_names] + [

@@ -22,6 +22,7 @@ owner's business).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,7 @@ from biomedica.archive.layout import ArchiveLayout, temp_path, unit_stem
 from biomedica.archive.manifest import finalize_archive
 from biomedica.archive.shard_writer import FinishedShard, ShardWriter, sample_key_problem
 from biomedica.archive.units import (
+    UNKNOWN_LICENSE,
     ShardInfo,
     UnitAlreadyComplete,
     UnitStats,
@@ -99,6 +101,7 @@ class UnitWriter:
         clean_unit(self.root, unit_id)
         self._shards: dict[str, ShardWriter] = {}
         self._keys: set[str] = set()
+        self._licenses: dict[str, Counter[str]] = {}  # group -> licence -> samples (the marker's `licenses`)
         self._articles: list[dict[str, Any]] = []
         self._errors: list[dict[str, Any]] = []
         self._started_at = _utc_now()
@@ -140,6 +143,7 @@ class UnitWriter:
             self._shards[group] = writer
         writer.add(record, image, image_ext)
         self._keys.add(record.key)
+        self._licenses.setdefault(group, Counter())[record.license or UNKNOWN_LICENSE] += 1
 
     def add_article(self, article: ArticleRecord) -> None:
         self._check_open()
@@ -194,6 +198,7 @@ class UnitWriter:
                 seconds=round(time.monotonic() - self._started, 3),
                 schema_version=SCHEMA_VERSION,
                 extra=dict(extra or {}),
+                licenses={group: dict(sorted(self._licenses[group].items())) for group in finished},
             )
             self._check_owner()
             write_json_atomic(self.layout.marker(self.unit_id), stats.to_dict())

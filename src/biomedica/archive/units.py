@@ -14,6 +14,8 @@ from typing import Any
 from biomedica.archive.layout import ArchiveLayout, unit_stem
 from biomedica.io.atomic import fsync_dir
 
+UNKNOWN_LICENSE = "unknown"  # a sample without a licence, in UnitStats.licenses
+
 
 class UnitAlreadyComplete(RuntimeError):
     """Raised when asked to (re)write or clean a unit whose marker exists."""
@@ -49,6 +51,9 @@ class UnitStats:
     seconds: float = 0.0
     schema_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # caller's counters / timings
+    # license group -> normalised licence ("unknown" when none) -> samples, counted as they were written,
+    # so the dataset card needs no pass over the shards; {} in markers written before biomedica recorded it
+    licenses: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def total_samples(self) -> int:

@@ -16,7 +16,7 @@ app = command_group(
 
 
 def _register_commands() -> None:
-    from biomedica.cli import annotate, curate, demo, enrich, eval, index, ingest, inspect, select, serve, train
+    from biomedica.cli import annotate, curate, demo, enrich, eval, index, ingest, inspect, publish, select, serve, train
 
     app.command()(ingest.ingest)
     app.command()(enrich.enrich)
@@ -29,6 +29,8 @@ def _register_commands() -> None:
     app.command(help="Search the archive in the browser: keyword, semantic, hybrid; figure view, export.")(serve.serve)
     app.add_typer(train.app, name="train", help="Streaming continual pre-training on OpenCLIP (YAML config).")
     app.add_typer(eval.app, name="eval", help="Zero-shot classification and retrieval benchmarks.")
+    app.command(help="Publish the archive as a Hugging Face dataset repository (folder or hub) with a dataset card.")(
+        publish.publish)
 
 
 _register_commands()

@@ -11,7 +11,7 @@ import typer
 from biomedica.cli.errors import fail
 
 # Commands that need one extra whole: a missing package of it names this extra (biomedica.lazy.EXTRA_PACKAGES).
-COMMAND_EXTRAS = {"index": "index", "serve": "serve"}
+COMMAND_EXTRAS = {"index": "index", "serve": "serve", "publish": "publish"}
 
 
 class CommandGroup(typer.Typer):

@@ -95,22 +95,30 @@ def open_regular_file(path: Path | str, root: Path | str | None) -> BinaryIO:
 
     For files read block by block with bounded memory (a Europe PMC bulk file of many articles).
     """
-    path = Path(path)
+    return os.fdopen(_open_regular(Path(path), root, None, "file"), "rb")
+
+
+def _open_regular(path: Path, root: Path | str | None, cap: int | None, role: str) -> int:
+    """A blocking read-only descriptor of `path` once it is known to be a regular file inside `root`
+    (and at most `cap` bytes when a cap is given); InputRefused otherwise."""
     shown = str(path)
     real = check_inside(path, Path(root) if root is not None else None, shown)
-    info = os.stat(real)
+    info = os.stat(real)  # FileNotFoundError for a dangling symlink: the caller's unreadable kind
     if not stat.S_ISREG(info.st_mode):
         raise _not_regular(real, info.st_mode, shown)
+    if cap is not None and info.st_size > cap:
+        raise too_large(shown, info.st_size, cap, role)
+    # O_NONBLOCK: if the file was swapped for a FIFO since the stat, open returns at once
     fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _not_regular(real, info.st_mode, shown)
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    return fd
 
 
 def read_regular_file(path: Path | str, root: Path | str | None, cap: int, role: str = "file") -> bytes:
@@ -121,22 +129,10 @@ def read_regular_file(path: Path | str, root: Path | str | None, cap: int, role:
     picks the too-large kind: "xml", "image", "package" or "file".
     """
     path = Path(path)
-    shown = str(path)
-    real = check_inside(path, Path(root) if root is not None else None, shown)
-    info = os.stat(real)  # FileNotFoundError for a dangling symlink: the caller's unreadable kind
-    if not stat.S_ISREG(info.st_mode):
-        raise _not_regular(real, info.st_mode, shown)
-    if info.st_size > cap:
-        raise too_large(shown, info.st_size, cap, role)
-    # O_NONBLOCK: if the file was swapped for a FIFO since the stat, open returns at once
-    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd = _open_regular(path, root, cap, role)
+    chunks: list[bytes] = []
+    total = 0
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _not_regular(real, info.st_mode, shown)
-        os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        total = 0
         while total <= cap:
             chunk = os.read(fd, min(_CHUNK, cap + 1 - total))
             if not chunk:
@@ -146,5 +142,5 @@ def read_regular_file(path: Path | str, root: Path | str | None, cap: int, role:
     finally:
         os.close(fd)
     if total > cap:  # the file grew after the stat
-        raise too_large(shown, total, cap, role)
+        raise too_large(str(path), total, cap, role)
     return b"".join(chunks)
