@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore
+from biomedica.archive.annotations import TABLE_NAMES, AnnotationStore, EmbeddingPart
 from biomedica.archive.card import CARD_NAME, CardConfig, archive_configs, render_card, schema_features
 from biomedica.archive.layout import MANIFEST_NAME, SIZES_NAME
 from biomedica.archive.manifest import Manifest, ManifestShard
@@ -242,9 +242,9 @@ def lay_out(config: PublishConfig, folder: Path, *, progress: Callable[[int], No
         result.tables.append(_table(f"annotations-{table}", folder, [rel], f'data_files="{rel}"', config.dry_run))
     for name, parts in embeddings.items():
         rels = []
-        for stem, keys_path in parts:
-            rel = f"embeddings/{name}/{stem}.parquet"
-            placer.write(rel, lambda p, k=keys_path, s=stem: _embedding_table(k, s, p))
+        for part in parts:
+            rel = f"embeddings/{name}/{part.stem}.parquet"
+            placer.write(rel, lambda p, part=part: _embedding_table(part.keys, part.stem, p))
             rels.append(rel)
         result.tables.append(_table(f"embeddings-{name}", folder, rels, f'data_dir="embeddings/{name}"', config.dry_run))
 
@@ -357,19 +357,17 @@ def _filtered_copy(source: Path, target: Path, *, keys: pa.Array | None = None, 
             writer.write_table(table)
 
 
-def _embedding_parts(store: AnnotationStore, names: Iterable[str], groups: list[str]) -> dict[str, list[tuple[str, Path]]]:
-    """name -> [(part stem `<group>-NNNNNN`, its keys file)] of finished parts of the published groups."""
-    found: dict[str, list[tuple[str, Path]]] = {}
+def _embedding_parts(store: AnnotationStore, names: Iterable[str], groups: list[str]) -> dict[str, list[EmbeddingPart]]:
+    """name -> the finished parts (AnnotationStore.embedding_parts) of the published groups (stem `<group>-NNNNNN`)."""
+    found: dict[str, list[EmbeddingPart]] = {}
     for name in names:
-        folder = store.embeddings_dir(name)
-        parts = sorted(folder.glob("*.keys.parquet")) if folder.is_dir() else []
-        if not parts:
-            raise PublishError(f"{folder}: no embeddings named {name!r}; run `biomedica curate embed` first "
-                               f"or drop --embeddings {name}")
-        stems = [(p.name[: -len(".keys.parquet")], p) for p in parts]
-        found[name] = [(stem, p) for stem, p in stems if stem.split("-", 1)[0] in groups]
+        try:
+            parts = store.embedding_parts(name)
+        except FileNotFoundError as exc:
+            raise PublishError(f"{exc}; or drop --embeddings {name}") from None
+        found[name] = [part for part in parts if part.stem.split("-", 1)[0] in groups]
         if not found[name]:
-            raise PublishError(f"{folder}: no embeddings of the published groups ({', '.join(groups)})")
+            raise PublishError(f"{store.embeddings_dir(name)}: no embeddings of the published groups ({', '.join(groups)})")
     return found
 
 
