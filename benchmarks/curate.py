@@ -67,22 +67,13 @@ def bench_hash(table: list, repeat: int) -> None:
              "real PMC figures 600-900 px")
 
 
-def _planted_hashes(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    hashes = rng.integers(0, 2**63, size=n, dtype=np.uint64) | (rng.integers(0, 2, size=n, dtype=np.uint64) << np.uint64(63))
-    planted = n // 20
-    flips = rng.integers(0, 64, size=(planted, 3)).astype(np.uint64)
-    noise = (np.uint64(1) << flips[:, 0]) ^ (np.uint64(1) << flips[:, 1]) ^ (np.uint64(1) << flips[:, 2])
-    hashes[n - planted :] = hashes[:planted] ^ noise
-    return hashes
-
-
 def bench_dedup(table: list, n: int) -> None:
     from biomedica.curate.config import DedupConfig
     from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates
     from biomedica.curate.hamming import hamming_pairs, plan_chunks
+    from biomedica.testing.scale_data import planted_hashes
 
-    hashes = _planted_hashes(n)
+    hashes = planted_hashes(n)
     unique = np.unique(hashes)
     start = time.perf_counter()
     found = sum(len(q) for q, _, _ in hamming_pairs(unique, None, 6))

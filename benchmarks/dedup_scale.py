@@ -5,10 +5,11 @@ Usage:
     python benchmarks/dedup_scale.py --sizes 250000 --workers 1,2 --memory 256MB
     python benchmarks/dedup_scale.py --quick              # 50k hashes (a smoke run, seconds)
 
-Library use (benchmarks/scale.py): `measure(n_hashes, workers, threshold, memory) -> dict`.
+Library use: `measure(n_hashes, workers, threshold, memory) -> dict` in a fresh process; benchmarks/scale.py
+calls `measure_in_process` from a child process of its own.
 
-What a row measures: `curate.dedup_partition.near_groups` on n random 64-bit hashes with 2%
-planted near copies (1..threshold random bit flips of a random original): save the distinct
+What a row measures: `curate.dedup_partition.near_groups` on n random 64-bit hashes with 5%
+planted near copies (3 random bit flips; `testing.scale_data.planted_hashes`): save the distinct
 hashes to a run folder, plan the units (one histogram pass), search every unit on the
 local executor (spawned processes; inline for 1 worker) and merge the spilled groups with
 the streaming union-find. Each measurement runs in a fresh spawned process, so
@@ -33,28 +34,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-PLANTED = 0.02  # fraction of hashes that are near copies of another
 
 
-def synthetic_hashes(n: int, threshold: int, seed: int = 0) -> np.ndarray:
-    """n uint64 hashes: random originals plus PLANTED near copies (1..threshold bits flipped)."""
-    rng = np.random.default_rng(seed)
-    n_copies = int(n * PLANTED)
-    originals = rng.integers(0, np.iinfo(np.int64).max, size=n - n_copies, dtype=np.int64).astype(np.uint64)
-    originals ^= rng.integers(0, 2, size=len(originals), dtype=np.int64).astype(np.uint64) << np.uint64(63)
-    copies = originals[rng.integers(0, len(originals), size=n_copies)]
-    flips = rng.integers(1, max(threshold, 1) + 1, size=n_copies)
-    for bit_round in range(int(flips.max()) if n_copies else 0):
-        bits = rng.integers(0, 64, size=n_copies).astype(np.uint64)
-        copies ^= np.where(flips > bit_round, np.uint64(1) << bits, np.uint64(0))
-    return np.concatenate([originals, copies])
-
-
-def _measure_here(n_hashes: int, workers: int, threshold: int, memory: str, executor: str) -> dict:
+def measure_in_process(n_hashes: int, workers: int, threshold: int, memory: str, executor: str = "local") -> dict:
+    """One row measured here (a fresh process: peak RSS is the search's); benchmarks/scale.py calls it."""
     sys.path.insert(0, str(REPO / "src"))
     from biomedica.curate.dedup_partition import _peak_rss, near_groups
+    from biomedica.testing.scale_data import planted_hashes
 
-    hashes = np.unique(synthetic_hashes(n_hashes, threshold))
+    hashes = np.unique(planted_hashes(n_hashes))
     with tempfile.TemporaryDirectory(prefix="dedup-scale-") as tmp:
         start = time.perf_counter()
         search = near_groups(hashes, threshold, memory=memory, workers=workers, executor=executor, work_dir=Path(tmp))
@@ -85,7 +73,7 @@ def measure(n_hashes: int, workers: int = 1, threshold: int = 6, memory: str = "
     """One row: partitioned near search of n_hashes synthetic pHashes, in a fresh process (clean peak RSS)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_measure_here, n_hashes, workers, threshold, memory, executor).result()
+        return pool.submit(measure_in_process, n_hashes, workers, threshold, memory, executor).result()
 
 
 def project(rows: list[dict], n_target: int, cores: int) -> dict | None:

@@ -14,9 +14,9 @@ Every measurement runs in its own process (`--measure`), so its peak RSS (ru_max
 |---|---|---|
 | plan | 250k / 1M / 6M inventory rows (4 rows per article version) | `PmcCloudSource.scan()` over an S3 inventory on a local moto server: manifest + csv.gz reads, version choice, sort, the per-item state; then the pickled size of the source (what every worker receives). The per-item metadata GETs are left out (network-bound, costed in docs/scale-plan.md from benchmarks/fetch.py) |
 | plan file (bounded) | the same rows | `pmc_cloud.plan_from_inventory_rows`: the same version choice written as the workers' plan file by DuckDB under a 256MB limit (the route whose memory does not grow; `plan` above still holds every version in the parent) |
-| dedup | 250k / 1M hashes today; 1M / 4M with benchmarks/dedup_scale.py | near-duplicate groups at threshold 6 on 1 and 2 workers; 24M and 64 cores projected |
+| dedup | 1M / 4M / 24M hashes (24M projected) | `curate.dedup_partition.near_groups` (benchmarks/dedup_scale.py) at threshold 6 on 1 and 2 workers under `--memory`; 24M and 64 cores projected |
 | select | 1M / 4M / 24M index rows in 104 / 417 / 2,500 shard Parquet files | `run_select` (the real command path: DuckDB views over the files, year >= 2015 AND license group commercial, manifest written) |
-| embed | the demo archive | `curate embed` tiny-random model, local; with `--executor ray` (when EmbedConfig has it) the same files byte for byte |
+| embed | the demo archive | `curate embed` tiny-random model, local and with `--executor ray` (2 CPUs): the same files byte for byte |
 
 Projected rows (marked) extend the measured growth: time with the fitted log-log slope (at
 least linear), memory flat when it was flat over the measured range, else linear.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -39,8 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SCALES = (1, 4, 24)
-FULL = {"plan": 250_000, "dedup": 250_000, "select": 1_000_000}
-QUICK = {"plan": 2_000, "dedup": 5_000, "select": 10_000}
+FULL = {"plan": 250_000, "dedup": 1_000_000, "select": 1_000_000}
+QUICK = {"plan": 2_000, "dedup": 20_000, "select": 10_000}
 SELECT_FILES_AT_24X = 2_500
 THRESHOLD = 6
 
@@ -92,7 +91,8 @@ def measure_plan_file(args) -> dict:
     base = _rss_mb()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        versions = plan_from_inventory_rows(inventory_rows(args.size), Path(folder) / "plan.parquet", memory="256MB")
+        rows = ((key, etag, modified) for _bucket, key, _size, modified, etag in inventory_rows(args.size))
+        versions = plan_from_inventory_rows(rows, Path(folder) / "plan.parquet", memory="256MB")
     return {"seconds": time.perf_counter() - start, "items": versions, "base_mb": base}
 
 
@@ -117,51 +117,16 @@ def _pickle_for_workers(source, pickle) -> bytes:
     return pickle.dumps(source)
 
 
-def _dedup_scale_module():
-    """benchmarks/dedup_scale.py when it provides measure(n_hashes, workers, threshold, memory), else None."""
-    path = REPO / "benchmarks" / "dedup_scale.py"
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("_dedup_scale", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module if hasattr(module, "measure") else None
-
-
 def measure_dedup(args) -> dict:
-    """Partitioned search (dedup_scale.measure) when present; else today's single-process find_duplicates."""
-    module = _dedup_scale_module()
+    """Partitioned near-duplicate search (benchmarks/dedup_scale.py, this process is already a fresh one)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from dedup_scale import measure_in_process
+
     base = _rss_mb()
-    if module is not None:
-        row = dict(module.measure(args.size, args.workers, THRESHOLD, args.memory))
-        seconds = row.get("seconds", row.get("time_s", row.get("wall_s")))
-        return {**row, "seconds": float(seconds), "impl": "partitioned (dedup_scale.measure)", "base_mb": base}
-    if args.workers != 1:
-        return {"skipped": "today's find_duplicates runs in one process"}
-    import numpy as np
-    import pyarrow as pa
-
-    from biomedica.curate.config import DedupConfig
-    from biomedica.curate.dedup import DEDUP_INPUT_COLUMNS, find_duplicates
-    from biomedica.testing.scale_data import planted_hashes
-
-    n = args.size
-    hashes = planted_hashes(n)
-    index = pa.table({
-        "key": [f"PMC{1_000_000 + i // 4}_{i % 4:03d}" for i in range(n)],
-        "pmcid": [f"PMC{1_000_000 + i // 4}" for i in range(n)],
-        "sha256": [f"{i:064x}" for i in range(n)],
-        "phash": [f"{h:016x}" for h in hashes.tolist()],
-        "width": pa.array(np.full(n, 512), pa.int32()),
-        "height": pa.array(np.full(n, 512), pa.int32()),
-        "license_group": ["commercial"] * n,
-    }).select(DEDUP_INPUT_COLUMNS)
-    base = _rss_mb()  # the input table is the archive's, not the search's
-    start = time.perf_counter()
-    result = find_duplicates(index, DedupConfig(near_threshold=THRESHOLD))
-    seconds = time.perf_counter() - start
-    groups = len(set(result.column("dup_group").to_pylist()))
-    return {"seconds": seconds, "groups": groups, "impl": "today: find_duplicates, one process", "base_mb": base}
+    row = measure_in_process(args.size, args.workers, THRESHOLD, args.memory)
+    return {**row, "base_mb": base,
+            "impl": f"{row['units']} units, largest {row['largest_unit']:,}; {row['grouped']:,} grouped; "
+                    f"worker peak {row['worker_peak_mb']} MB; budget {args.memory}"}
 
 
 def measure_select(args) -> dict:
@@ -192,8 +157,7 @@ def _embed_with(archive: Path, annotations: Path, executor: str | None) -> tuple
 
 
 def measure_embed(args) -> dict:
-    """Demo archive embedded locally and, when the option exists, on a local Ray (2 CPUs): the same files?"""
-    from biomedica.curate.config import EmbedConfig
+    """Demo archive embedded locally and on a local Ray (2 CPUs): the same files?"""
     from biomedica.ingest.config import IngestConfig
     from biomedica.ingest.run import run_ingest
     from biomedica.testing.corpus.corpus import DemoCorpusConfig, write_demo_corpus
@@ -206,8 +170,6 @@ def measure_embed(args) -> dict:
     base = _rss_mb()
     local_seconds, local, samples = _embed_with(archive, work / "ann-local", None)
     row = {"seconds": local_seconds, "samples": samples, "files": len(local), "base_mb": base}
-    if "executor" not in EmbedConfig.model_fields:
-        return {**row, "ray": "pending: EmbedConfig has no executor yet (wt-rayexec)"}
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -283,16 +245,12 @@ def _plan_note(result: dict) -> str:
 
 
 def section_dedup(base: int, timeout: float, memory: str) -> list[dict]:
-    module = _dedup_scale_module()
-    first = base * 4 if module is not None else base  # partitioned: 1M / 4M; today: 250k / 1M
     rows = []
     for scale in (1, 4):  # 24x projected
-        n = first * scale
+        n = base * scale
         for workers in (1, 2):
             _log(f"dedup {n:,} hashes, {workers} worker(s)")
             result = child("dedup", timeout, size=n, workers=workers, memory=memory)
-            if "skipped" in result:
-                continue
             rows.append({"stage": f"dedup w{workers}", "scale": scale, "size": n, "unit": "hashes", **result,
                          "note": result.get("impl", "")})
     return rows
