@@ -133,15 +133,10 @@ def test_cli_cluster_with_a_fit_sample_prints_the_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_assignment_equals_the_local_run(tmp_path):
-    ray = pytest.importorskip("ray")
+def test_ray_assignment_equals_the_local_run(local_ray, tmp_path):
     store = AnnotationStore(tmp_path / "annotations")
     _write_parts(store, "e")
     config = ClusterConfig(embeddings="e", k=6, pca_dim=5, backend="sklearn", executor="ray", workers=2)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        run = cluster_archive(tmp_path, store, config)
-    finally:
-        ray.shutdown()
+    run = cluster_archive(tmp_path, store, config)
     model, table = _in_memory(store, config)
     assert np.array_equal(run.model.centroids, model.centroids) and _same(store.read("clusters"), table)

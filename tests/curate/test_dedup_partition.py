@@ -144,12 +144,7 @@ def test_cli_dedup_with_a_budget_writes_the_same_table(curation_archive, tmp_pat
 
 
 @pytest.mark.slow
-def test_ray_units_give_the_same_groups(planted, tmp_path):
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        search = near_groups(planted, 6, memory="1MB", executor="ray", workers=2, work_dir=tmp_path)
-    finally:
-        ray.shutdown()
+def test_ray_units_give_the_same_groups(planted, local_ray, tmp_path):
+    search = near_groups(planted, 6, memory="1MB", executor="ray", workers=2, work_dir=tmp_path)
     assert search.units > 7
     assert np.array_equal(search.labels, _reference(planted, 6))

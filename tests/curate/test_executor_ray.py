@@ -22,13 +22,6 @@ from biomedica.exec import ExecutorError
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def _config(tiny_clip_config: Path, **overrides) -> EmbedConfig:
     values = {"model": tiny_clip_config.stem, "model_config_json": tiny_clip_config, "batch_size": 8, "device": "cpu",
               "progress": False}

@@ -30,13 +30,6 @@ from biomedica.net import NetConfig  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def _files(root: Path) -> dict[str, Path]:
     return {
         p.relative_to(root).as_posix(): p

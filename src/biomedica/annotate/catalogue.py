@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from biomedica.archive.annotations import AnnotationStore
 from biomedica.archive.reader import read_member, shard_name, shard_paths
 from biomedica.archive.superseded import superseded_keys
+from biomedica.io.duckdb_sql import sql_list, sql_string
 from biomedica.text import STOPWORDS
 
 _TERM = re.compile(r"[a-z][a-z0-9\-]{2,}")
@@ -107,17 +108,17 @@ class ClusterCatalogue:
                          "key": pa.array([k for keys in superseded.values() for k in sorted(keys)], pa.string())})
         connection.register("shard_files", files)
         connection.register("superseded", gone)
-        paths = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f, _, _ in self._files) + "]"
+        paths = sql_list(f for f, _, _ in self._files)
         connection.execute(f"""
             CREATE TEMP VIEW samples AS
             SELECT s.key, s.caption, f."group", s.shard, s.image_offset, s.image_size, s.image_format
             FROM read_parquet({paths}, filename = true) s JOIN shard_files f USING (filename)
             ANTI JOIN superseded g ON g.shard_name = f.shard_name AND g.key = s.key
         """)
-        clusters = str(self._clusters_path).replace("'", "''")
+        clusters = sql_string(self._clusters_path)
         names = set(pq.read_schema(self._clusters_path).names)
         distance = "distance" if "distance" in names else "NULL::DOUBLE AS distance"
-        connection.execute(f"CREATE TEMP VIEW clustered AS SELECT key, cluster, {distance} FROM read_parquet('{clusters}')")
+        connection.execute(f"CREATE TEMP VIEW clustered AS SELECT key, cluster, {distance} FROM read_parquet({clusters})")
         return connection
 
     def order(self) -> list[int]:

@@ -15,6 +15,7 @@ import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,13 +51,27 @@ def shard_paths(root: Path, group: str | None = None) -> list[tuple[str, Path]]:
     ]
 
 
-def live_shards(root: Path, group: str | None = None) -> list[tuple[str, Path, frozenset[str]]]:
+class LiveShard(NamedTuple):
+    """One complete shard and the keys of it that later builds superseded: the unit of work of every
+    per-shard annotation stage (embed, subfigures), whose output part is named by `stem`."""
+
+    group: str
+    tar: Path
+    superseded: frozenset[str]
+
+    @property
+    def stem(self) -> str:
+        """`<group>-<NNNNNN>`: the name of this shard's part in an annotation folder."""
+        return f"{self.group}-{self.tar.stem}"
+
+
+def live_shards(root: Path, group: str | None = None) -> list[LiveShard]:
     """(group, tar path, keys to skip) of every complete shard: `shard_paths` plus the superseded keys of each.
 
     What every reader of the archive's content iterates (iter_shard(path, skip) or an index filter).
     """
     superseded = superseded_keys(root)
-    return [(g, path, superseded.get(shard_name(g, path), frozenset())) for g, path in shard_paths(root, group)]
+    return [LiveShard(g, path, superseded.get(shard_name(g, path), frozenset())) for g, path in shard_paths(root, group)]
 
 
 def is_archive(root: Path) -> bool:

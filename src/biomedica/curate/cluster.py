@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 
 from biomedica.archive.annotations import AnnotationStore, EmbeddingPart, annotations_lock
 from biomedica.curate.config import ClusterConfig
-from biomedica.io.atomic import atomic_path, write_bytes_atomic, write_json_atomic, write_parquet_atomic
+from biomedica.io.atomic import write_bytes_atomic, write_json_atomic, write_parquet_atomic
+from biomedica.io.duckdb_sql import copy_to_parquet, sql_list
 
 CLUSTERS_SCHEMA = pa.schema([("key", pa.string()), ("cluster", pa.int32()), ("distance", pa.float32())])
 ASSIGN_BLOCK = 65_536
@@ -296,8 +297,6 @@ def cluster_archive(archive: Path, store: AnnotationStore, config: ClusterConfig
 
 
 def _assign_and_merge(store: AnnotationStore, parts: list[EmbeddingPart], model: ClusterModel, config: ClusterConfig) -> int:
-    import duckdb
-
     from biomedica.exec import run_units
 
     target = store.table_path("clusters")
@@ -307,17 +306,9 @@ def _assign_and_merge(store: AnnotationStore, parts: list[EmbeddingPart], model:
         job = _AssignJob(model, folder)
         for _ in run_units(_assign_part, parts, executor=config.executor, workers=config.workers, context=job):
             pass
-        files = ", ".join("'" + str(folder / f"{p.stem}.parquet").replace("'", "''") + "'" for p in parts)
-        connection = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(folder / "duckdb"),
-                                            "preserve_insertion_order": True})
-        try:
-            with atomic_path(target) as tmp:
-                connection.execute(
-                    f"COPY (SELECT key, cluster, distance FROM read_parquet([{files}]) ORDER BY key) "
-                    f"TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd)"
-                )
-        finally:
-            connection.close()
+        files = sql_list(folder / f"{p.stem}.parquet" for p in parts)
+        copy_to_parquet(f"SELECT key, cluster, distance FROM read_parquet({files}) ORDER BY key", target,
+                        memory=SORT_MEMORY, spill=folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return pq.ParquetFile(target).metadata.num_rows

@@ -43,7 +43,7 @@ from PIL import Image
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
-from biomedica.archive.reader import iter_shard, live_shards
+from biomedica.archive.reader import LiveShard, iter_shard, live_shards
 from biomedica.curate.config import EmbedConfig
 from biomedica.exec import run_units, stop_if_orphaned
 from biomedica.io.atomic import atomic_open, write_json_atomic
@@ -79,19 +79,6 @@ class EmbedResult:
     @property
     def samples_per_second(self) -> float:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class EmbedUnit:
-    """One shard to embed (the unit of work, resume and error parts)."""
-
-    group: str
-    tar: Path
-    superseded: frozenset[str]
-
-    @property
-    def stem(self) -> str:
-        return f"{self.group}-{self.tar.stem}"
 
 
 @dataclass(frozen=True)
@@ -150,8 +137,7 @@ def _embed(
     previous = check_settings(meta_path, settings, f"embedding folder {folder}",
                               "choose another --name or delete the folder", record=False)
     units, skipped = [], 0
-    for group, tar_path, superseded in live_shards(archive):
-        unit = EmbedUnit(group, tar_path, superseded)
+    for unit in live_shards(archive):  # one shard: the unit of work, resume and error parts
         if (folder / f"{unit.stem}.keys.parquet").is_file():
             skipped += 1
         else:
@@ -212,7 +198,7 @@ def _worker_encoder(config: EmbedConfig) -> Model:
     return _WORKER_ENCODERS[key]
 
 
-def embed_shard(unit: EmbedUnit, job: EmbedJob, encoder: Model | None = None,
+def embed_shard(unit: LiveShard, job: EmbedJob, encoder: Model | None = None,
                 progress: Callable[[int], None] | None = None) -> ShardEmbedding:
     """Embed one shard and write its part (unit function of `exec.run_units`): vectors, errors, then keys (done mark)."""
     config = job.config

@@ -43,11 +43,8 @@ from biomedica.archive.annotations import PANEL_TABLES, TABLE_NAMES, AnnotationS
 from biomedica.archive.reader import shard_paths
 from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.archive.superseded import read_superseded
+from biomedica.io.duckdb_sql import sql_string
 from biomedica.select.config import SelectConfig
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSplit | None = None):
@@ -62,7 +59,7 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
     if not paths:
         raise FileNotFoundError(f"{archive}: no complete shards to select from; build the archive with `biomedica ingest`")
     connection = duckdb.connect()
-    index_files = ", ".join(_sql_string(str(tar.with_suffix(".parquet"))) for _, tar in paths)
+    index_files = ", ".join(sql_string(str(tar.with_suffix(".parquet"))) for _, tar in paths)
     superseded = read_superseded(archive).select(["group", "shard", "key"])
     connection.register("superseded_samples", superseded)
     connection.execute(
@@ -79,7 +76,7 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
     present = [name for name in TABLE_NAMES if store.has(name)]
     joins = []
     for name in present:
-        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_string(str(store.table_path(name)))})")
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({sql_string(str(store.table_path(name)))})")
         if name not in PANEL_TABLES:  # one row per panel: joined only by a --unit subfigure query
             joins.append(f"LEFT JOIN {name} USING (key)")
     connection.execute(f"CREATE VIEW annotated AS SELECT * FROM samples {' '.join(joins)}")
@@ -94,7 +91,7 @@ def sandbox(connection, readable: Iterable[Path]) -> None:
     for folder in readable:
         for form in (Path(folder).absolute(), Path(folder).resolve()):
             folders.add(str(form).rstrip("/\\") + "/")
-    listed = ", ".join(_sql_string(f) for f in sorted(folders))
+    listed = ", ".join(sql_string(f) for f in sorted(folders))
     connection.execute(f"SET allowed_directories = [{listed}]")
     connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")

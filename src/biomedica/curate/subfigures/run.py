@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomedica.archive.annotations import AnnotationStore, annotations_lock, annotations_owner, write_table_atomic
 from biomedica.archive.errors import ErrorSink
-from biomedica.archive.reader import iter_shard, live_shards, shard_paths
+from biomedica.archive.reader import LiveShard, iter_shard, live_shards, shard_paths
 from biomedica.curate.subfigures.boxes import SUBFIGURES_SCHEMA, SUBFIGURES_TABLE, Box, PanelDetector, uses_letters
 from biomedica.exec import run_units, stop_if_orphaned
 from biomedica.io.digest import file_sha256
@@ -217,8 +217,7 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
     result = SubfigureResult(path=store.table_path(SUBFIGURES_TABLE), detector=settings["detector"], ocr=settings["ocr"])
     shards = live_shards(archive)
     units = []
-    for group, tar_path, superseded in shards:
-        unit = SubfigureUnit(group, tar_path, superseded)
+    for unit in shards:  # one shard: the unit of work, resume and error parts
         if (folder / f"{unit.stem}.parquet").is_file():
             result.shards_skipped += 1
         else:
@@ -251,19 +250,6 @@ def _run(archive: Path, store: AnnotationStore, config: SubfigureConfig, progres
 
 
 @dataclass(frozen=True)
-class SubfigureUnit:
-    """One shard to detect (the unit of work, resume and error parts)."""
-
-    group: str
-    tar: Path
-    superseded: frozenset[str]
-
-    @property
-    def stem(self) -> str:
-        return f"{self.group}-{self.tar.stem}"
-
-
-@dataclass(frozen=True)
 class SubfigureJob:
     """What every shard unit shares, sent once per worker: where to write, the settings, the detector (or None:
     each worker builds config's once)."""
@@ -290,7 +276,7 @@ def _job_detector(job: SubfigureJob) -> PanelDetector:
     return _WORKER_DETECTORS[key]
 
 
-def subfigure_shard(unit: SubfigureUnit, job: SubfigureJob, progress: Callable[[int], None] | None = None
+def subfigure_shard(unit: LiveShard, job: SubfigureJob, progress: Callable[[int], None] | None = None
                     ) -> SubfigureResult | None:
     """Detect and pair one shard's panels, write its errors then its part (unit function of `exec.run_units`).
 

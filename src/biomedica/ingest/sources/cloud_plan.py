@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biomedica.io.atomic import atomic_path
+from biomedica.io.duckdb_sql import copy_to_parquet, sql_string
 
 ROW_GROUP_ROWS = 65_536
 PLAN_SCHEMA = pa.schema(
@@ -112,8 +113,6 @@ def plan_versions(
     grouped by DuckDB under `memory` (it spills to disk beyond that), so peak memory does not
     grow with the inventory (6M articles, ~40M objects at PMC size).
     """
-    import duckdb
-
     path = Path(path)
     spill = Path(tempfile.mkdtemp(prefix=".plan-spill-", dir=path.parent))
     try:
@@ -135,30 +134,17 @@ def plan_versions(
                 SELECT item_id, any_value(pmcid) AS pmcid, CAST(any_value(version) AS INTEGER) AS version,
                        max(etag) FILTER (WHERE kind = 'xml') AS xml_etag,
                        max(etag) FILTER (WHERE kind = 'json') AS json_etag
-                FROM read_parquet('{_sql_path(parts)}') GROUP BY item_id
+                FROM read_parquet({sql_string(parts)}) GROUP BY item_id
                 HAVING count(*) FILTER (WHERE kind = 'xml') > 0 AND count(*) FILTER (WHERE kind = 'json') > 0
             ), chosen AS (SELECT * FROM v {latest})
             SELECT item_id, pmcid, version, xml_etag, json_etag,
                    CAST(row_number() OVER (ORDER BY item_id) - 1 AS BIGINT) AS "order"
             FROM chosen ORDER BY item_id
         """
-        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": str(spill / "duckdb"),
-                                            "preserve_insertion_order": True})
-        try:
-            with atomic_path(path) as tmp:
-                connection.execute(
-                    f"COPY ({query}) TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
-                    "COMPRESSION zstd)"
-                )
-        finally:
-            connection.close()
+        copy_to_parquet(query, path, memory=memory, spill=spill, row_group_rows=ROW_GROUP_ROWS)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return pq.ParquetFile(path).metadata.num_rows
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 class PlanReader:
