@@ -12,7 +12,7 @@ For each N a bulk file `PMC1_PMC<N>.xml.gz` is generated from the real articles 
   streamed pass that decompresses, cuts and hashes;
 - read + parse: open every article item in order (one forward pass over the file) and parse it
   into its article and figure records (jats.bulk.parse_bulk_article).
-Rates per core use CPU seconds. Peak RSS (ru_maxrss of that process) should stay flat as N
+Rates per core use CPU seconds. Peak RSS (VmHWM of that process, io.memory.peak_rss) should stay flat as N
 grows: the file is never held whole, only one article and one 1 MiB read block.
 """
 
@@ -22,7 +22,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ def make_bulk(folder: Path, n: int) -> Path:
 def measure(folder: Path) -> dict:
     """List, sign, read and parse every article of the bulk file(s) in `folder` (run in a fresh process)."""
     from biomedica.ingest.sources.directory import DirectorySource
+    from biomedica.io.memory import peak_rss
 
     wall, cpu = time.perf_counter(), time.process_time()
     source = DirectorySource(folder)
@@ -80,7 +80,7 @@ def measure(folder: Path) -> dict:
         "items": len(items), "articles": articles, "figures": figures, "errors": errors,
         "list_seconds": list_wall, "list_cpu_seconds": list_cpu,
         "parse_seconds": time.perf_counter() - wall, "parse_cpu_seconds": time.process_time() - cpu,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss() / 2**20,
     }
 
 

@@ -39,7 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 def measure_in_process(n_hashes: int, workers: int, threshold: int, memory: str, executor: str = "local") -> dict:
     """One row measured here (a fresh process: peak RSS is the search's); benchmarks/scale.py calls it."""
     sys.path.insert(0, str(REPO / "src"))
-    from biomedica.curate.dedup_partition import _peak_rss, near_groups
+    from biomedica.curate.dedup_partition import near_groups
+    from biomedica.io.memory import peak_rss
     from biomedica.testing.scale_data import planted_hashes
 
     hashes = np.unique(planted_hashes(n_hashes))
@@ -64,7 +65,7 @@ def measure_in_process(n_hashes: int, workers: int, threshold: int, memory: str,
         "search_s": round(search.search_seconds, 2),
         "merge_s": round(search.merge_seconds, 2),
         "hashes_per_s": round(len(hashes) / seconds),
-        "parent_peak_mb": round(_peak_rss() / 2**20),
+        "parent_peak_mb": round(peak_rss() / 2**20),
         "worker_peak_mb": round(max(search.worker_peak_rss, 0) / 2**20),
     }
 

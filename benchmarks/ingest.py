@@ -147,9 +147,9 @@ def _quiet_console():
 def peak_rss_mib_of_parse(n_articles: int) -> float:
     """Peak RSS of a fresh process that parses n articles (parse results are not kept)."""
     code = (
-        "import sys, resource; sys.path.insert(0, %r); import ingest as b; "
+        "import sys; sys.path.insert(0, %r); import ingest as b; from biomedica.io.memory import peak_rss; "
         "b.bench_parse(b.fixture_files(), %d); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)" % (str(Path(__file__).parent), n_articles)
+        "print(peak_rss() // 1024)" % (str(Path(__file__).parent), n_articles)
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     return int(out.strip().splitlines()[-1]) / 1024

@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="peak RSS read from /proc (Linux)")]
 
 
 def test_quick_bulk_benchmark_reads_every_article_with_flat_memory(tmp_path):

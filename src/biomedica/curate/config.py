@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from biomedica.io.memory import checked_size
+
 
 class DedupConfig(BaseModel):
     """Duplicate detection: exact (sha256 of the stored bytes) and near (pHash Hamming distance)."""
@@ -36,11 +38,7 @@ class DedupConfig(BaseModel):
     @field_validator("memory")
     @classmethod
     def _memory_size(cls, value: str | None) -> str | None:
-        import re
-
-        if value is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*", value, re.IGNORECASE):
-            raise ValueError(f"memory {value!r} is not a size; write e.g. 2GB, 512MB or 64KB")
-        return value
+        return checked_size(value)
 
     @property
     def partitioned(self) -> bool:

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -40,6 +38,7 @@ import pyarrow.parquet as pq
 from biomedica.curate.components import connected_components
 from biomedica.curate.hamming import HASH_BITS, MAX_PAIRS_PER_STEP, hamming_pairs, plan_chunks
 from biomedica.io.atomic import write_parquet_atomic
+from biomedica.io.memory import parse_size, peak_rss
 
 HIST_BITS = 16  # substring values are counted on their top 16 bits (2^16 counters per substring)
 SCAN_BLOCK = 1 << 20  # hashes read from the memory map at once
@@ -47,19 +46,11 @@ SMALL_GROUP = 256  # value groups with fewer hashes are searched together, witho
 BYTES_PER_HASH = 80  # a unit's arrays per hash it holds (hash, index, value, order, union-find, batch copies)
 DEFAULT_MEMORY = 2 << 30
 RUN_DIR_PREFIX = ".dedup-run-"
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def parse_memory(text: str | int | None) -> int:
-    """Bytes of a size written like '2GB', '512MB', '64KB', '1.5G' or a plain number of bytes."""
-    if text is None:
-        return DEFAULT_MEMORY
-    if isinstance(text, int):
-        return text
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
-    if not match:
-        raise ValueError(f"memory {text!r} is not a size; write e.g. 2GB, 512MB or 64KB")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    """Bytes of a budget written like '2GB' (io.memory.parse_size); None: DEFAULT_MEMORY."""
+    return DEFAULT_MEMORY if text is None else parse_size(text)
 
 
 class UnionFind:
@@ -170,7 +161,7 @@ class NearSearch:
     largest_unit: int = 0
     pairs: int = 0
     edges: int = 0
-    worker_peak_rss: int = 0  # bytes, the largest ru_maxrss a unit reported
+    worker_peak_rss: int = 0  # bytes, the largest peak RSS (io.memory.peak_rss) a unit reported
     search_seconds: float = 0.0
     merge_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -300,7 +291,7 @@ def search_unit(unit: NearUnit, job: NearJob) -> dict[str, int]:
         job.part_path(unit),
         pa.table({"node": pa.array(index[moved]), "root": pa.array(index[labels[moved]])}),
     )
-    return {"hashes": len(hashes), "pairs": pairs, "edges": len(moved), "peak_rss": _peak_rss()}
+    return {"hashes": len(hashes), "pairs": pairs, "edges": len(moved), "peak_rss": peak_rss()}
 
 
 def drop_field(hashes: np.ndarray, shift: int, width: int) -> np.ndarray:
@@ -344,16 +335,6 @@ def _flush(local: UnionFind, pending: _Pending, at_least: int) -> int:
     pending.clear()
     pending.held = 0
     return held
-
-
-def _peak_rss() -> int:
-    """This process's peak resident memory in bytes (0 where `resource` is missing)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 def merge_parts(run_dir: Path, n: int, batch_rows: int = 1 << 20) -> np.ndarray:
