@@ -6,7 +6,7 @@ Usage:
     python benchmarks/scale.py --quick          # tiny sizes (the test runs this)
     python benchmarks/scale.py --only plan,dedup --json rows.json
 
-Every measurement runs in its own process (`--measure`), so its peak RSS (ru_maxrss) is its own;
+Every measurement runs in its own process (`--measure`), so its peak RSS (VmHWM) is its own;
 "work MB" is that peak minus the RSS after imports. Synthetic data from
 `biomedica.testing.scale_data` (no images where none are needed).
 
@@ -15,7 +15,7 @@ Every measurement runs in its own process (`--measure`), so its peak RSS (ru_max
 | plan | 250k / 1M / 6M inventory rows (4 rows per article version) | `PmcCloudSource.scan()` over an S3 inventory on a local moto server: manifest + csv.gz reads, version choice, sort, the per-item state; then the pickled size of the source (what every worker receives). The per-item metadata GETs are left out (network-bound, costed in docs/scale-plan.md from benchmarks/fetch.py) |
 | plan file (bounded) | the same rows | `pmc_cloud.plan_from_inventory_rows`: the same version choice written as the workers' plan file by DuckDB under a 256MB limit (the route whose memory does not grow; `plan` above still holds every version in the parent) |
 | dedup | 1M / 4M / 24M hashes (24M projected) | `curate.dedup_partition.near_groups` (benchmarks/dedup_scale.py) at threshold 6 on 1 and 2 workers under `--memory`; 24M and 64 cores projected |
-| select | 1M / 4M / 24M index rows in 104 / 417 / 2,500 shard Parquet files | `run_select` (the real command path: DuckDB views over the files, year >= 2015 AND license group commercial, manifest written) |
+| select | 1M / 4M / 24M index rows in 104 / 417 / 2,500 shard Parquet files | `run_select` (the real command path: DuckDB views over the files, year >= 2015 AND license group commercial, the manifest streamed to Parquet) with `--memory 256MB` |
 | embed | the demo archive | `curate embed` tiny-random model, local and with `--executor ray` (2 CPUs): the same files byte for byte |
 
 Projected rows (marked) extend the measured growth: time with the fitted log-log slope (at
@@ -29,7 +29,6 @@ import hashlib
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ FULL = {"plan": 250_000, "dedup": 1_000_000, "select": 1_000_000}
 QUICK = {"plan": 2_000, "dedup": 20_000, "select": 10_000}
 SELECT_FILES_AT_24X = 2_500
 THRESHOLD = 6
+SELECT_MEMORY = "256MB"  # select --memory: DuckDB spills beyond it, so the peak stops growing there
 
 
 # -- one measurement, in its own process ---------------------------------------------------------
@@ -54,7 +54,9 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    from biomedica.io.memory import peak_rss  # VmHWM: ru_maxrss would count this parent's memory too
+
+    return peak_rss() / 2**20
 
 
 def measure_plan(args) -> dict:
@@ -134,7 +136,8 @@ def measure_select(args) -> dict:
     from biomedica.select import SelectConfig, run_select
 
     base = _rss_mb()
-    config = SelectConfig(archive=Path(args.archive), out=Path(args.out), min_year=2015, license_groups=["commercial"])
+    config = SelectConfig(archive=Path(args.archive), out=Path(args.out), min_year=2015, license_groups=["commercial"],
+                          memory=SELECT_MEMORY)
     start = time.perf_counter()
     result = run_select(config)
     seconds = time.perf_counter() - start
@@ -151,9 +154,18 @@ def _embed_with(archive: Path, annotations: Path, executor: str | None) -> tuple
     start = time.perf_counter()
     result = embed_archive(archive, AnnotationStore(annotations), config)
     seconds = time.perf_counter() - start
-    digests = {str(p.relative_to(result.folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+    digests = {str(p.relative_to(result.folder)): hashlib.sha256(_content(p)).hexdigest()
                for p in sorted(result.folder.rglob("*")) if p.is_file()}
     return seconds, digests, result.samples
+
+
+def _content(path: Path) -> bytes:
+    """What two runs must agree on: the bytes, less meta.json's `created` time."""
+    if path.name != "meta.json":
+        return path.read_bytes()
+    meta = json.loads(path.read_text())
+    meta.pop("created", None)
+    return json.dumps(meta, sort_keys=True).encode()
 
 
 def measure_embed(args) -> dict:
@@ -177,7 +189,8 @@ def measure_embed(args) -> dict:
         ray_seconds, remote, _ = _embed_with(archive, work / "ann-ray", "ray")
     finally:
         ray.shutdown()
-    return {**row, "ray_seconds": ray_seconds, "ray": "identical" if remote == local else "DIFFERENT",
+    differ = sorted(name for name in set(local) | set(remote) if local.get(name) != remote.get(name))
+    return {**row, "ray_seconds": ray_seconds, "ray": "DIFFERENT: " + ", ".join(differ) if differ else "identical",
             "ray_files": len(remote)}
 
 
@@ -287,7 +300,7 @@ def section_select(base: int, timeout: float, big: bool, work: Path, quick: bool
         result = child("select", timeout, archive=archive, out=work / f"selected-{scale}x")
         rows.append({"stage": "select", "scale": scale, "size": n, "unit": f"rows / {files} files",
                      "files_at_24x": select_files(24, quick), **result,
-                     "note": f"{result.get('selected', 0):,} selected" if "selected" in result else ""})
+                     "note": f"{result.get('selected', 0):,} selected; --memory {SELECT_MEMORY}" if "selected" in result else ""})
         shutil.rmtree(archive)
         shutil.rmtree(work / f"selected-{scale}x", ignore_errors=True)
     return rows

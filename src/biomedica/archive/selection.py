@@ -35,7 +35,7 @@ from biomedica.archive.annotations import write_table_atomic
 from biomedica.archive.layout import ArchiveLayout
 from biomedica.archive.reader import read_shard_index
 from biomedica.archive.split import HeldOutSplit
-from biomedica.io.atomic import write_json_atomic
+from biomedica.io.atomic import atomic_path, write_json_atomic
 
 MANIFEST_NAME = "manifest.parquet"
 SELECTION_NAME = "selection.json"
@@ -116,6 +116,30 @@ def write_manifest(out: Path, table: pa.Table) -> Path:
     path = Path(out) / MANIFEST_NAME
     write_table_atomic(path, table)
     return path
+
+
+def write_manifest_batches(out: Path, archive: Path, batches: pa.RecordBatchReader, held_out: HeldOutSplit | None,
+                           on_batch: Callable[[pa.RecordBatch], None] | None = None) -> int:
+    """Stream selected rows (as `manifest_table` takes them) into `out/manifest.parquet`, one batch at a time.
+
+    Why: a selection of 24M rows held as one Arrow table grows with the archive; batch by batch
+    the memory is one batch. The file appears whole or not at all (a failing query leaves the
+    previous one). `on_batch` sees every batch first (select counts groups and concepts there).
+    Returns the rows written.
+    """
+    path = Path(out) / MANIFEST_NAME
+    empty = manifest_table(archive, batches.schema.empty_table(), held_out)
+    rows = 0
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, empty.schema, compression="zstd") as writer:
+        for batch in batches:
+            if on_batch is not None:
+                on_batch(batch)
+            if batch.num_rows:
+                writer.write_table(manifest_table(archive, pa.Table.from_batches([batch]), held_out))
+                rows += batch.num_rows
+        if not rows:
+            writer.write_table(empty)
+    return rows
 
 
 def write_selection_summary(out: Path, summary: dict) -> Path:

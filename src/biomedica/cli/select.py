@@ -72,6 +72,8 @@ def select(
     workers: int = typer.Option(None, min=1, help="Processes writing shards in parallel (default: all cores; "
                                 "ray: tasks in flight)."),
     executor: str = typer.Option("local", help="Where shards are written (--output shards): local | ray (same bytes)."),
+    memory: str = typer.Option("2GB", help="DuckDB's memory budget for the query (e.g. 2GB, 512MB); beyond it sorts "
+                               "spill to disk in --out, so a manifest of any size streams within it."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     overwrite: bool = typer.Option(False, help="Replace a previous selection in --out."),
 ) -> None:
@@ -99,7 +101,8 @@ def select(
             concept_level=concept_level, concept_source=concept_source, include_concepts=include_concept,
             exclude_concepts=exclude_concept, cap_per_concept=cap_per_concept, min_concept_score=min_concept_score,
             seed=seed, limit=limit, output=output, unit=unit, samples_per_shard=samples_per_shard, overwrite=overwrite,
-            exclude_held_out=exclude_held_out, image_size=image_size, executor=executor, **split, **optional,
+            exclude_held_out=exclude_held_out, image_size=image_size, executor=executor, memory=memory, **split,
+            **optional,
         )
     except ValidationError as exc:
         fail(validation_message(exc))

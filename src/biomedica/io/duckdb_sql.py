@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from biomedica.io.atomic import atomic_path
+from biomedica.io.memory import duckdb_memory
 
 
 def sql_string(value: str | Path) -> str:
@@ -23,12 +24,12 @@ def sql_list(values: Iterable[str | Path]) -> str:
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
 
 
-def copy_to_parquet(query: str, target: Path, *, memory: str, spill: Path, row_group_rows: int | None = None) -> None:
+def copy_to_parquet(query: str, target: Path, *, memory: str | int, spill: Path, row_group_rows: int | None = None) -> None:
     """Write the rows of `query` to `target` (zstd Parquet, in the query's order) atomically, DuckDB holding at
-    most `memory` and spilling to `spill` (a folder of the caller's run, which removes it)."""
+    most `memory` (io.memory sizes) and spilling to `spill` (a folder of the caller's run, which removes it)."""
     import duckdb
 
-    connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": str(Path(spill) / "duckdb"),
+    connection = duckdb.connect(config={"memory_limit": duckdb_memory(memory), "temp_directory": str(Path(spill) / "duckdb"),
                                         "preserve_insertion_order": True})
     options = "FORMAT parquet, COMPRESSION zstd" + (f", ROW_GROUP_SIZE {row_group_rows}" if row_group_rows else "")
     try:

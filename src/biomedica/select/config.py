@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from biomedica.archive.split import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SALT, HeldOutSplit
+from biomedica.io.memory import checked_size
 
 if TYPE_CHECKING:
     from biomedica.images.training import TrainingImageSpec
@@ -85,7 +86,16 @@ class SelectConfig(BaseModel):
     workers: int = Field(default_factory=_default_workers, ge=1, description="processes writing shards in parallel")
     executor: Literal["local", "ray"] = Field(
         default="local", description="where shards are written: local processes or Ray tasks (exec.run_units); same bytes")
+    memory: str = Field(
+        default="2GB", description="DuckDB's memory budget for the selection query (e.g. '2GB', '512MB'); sorts "
+        "beyond it spill to a folder in --out, so a selection of any size streams to manifest.parquet within it",
+    )
     overwrite: bool = False
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        return checked_size(value)
 
     @property
     def held_out(self) -> HeldOutSplit:

@@ -44,13 +44,16 @@ from biomedica.archive.reader import shard_paths
 from biomedica.archive.split import HeldOutSplit, is_held_out
 from biomedica.archive.superseded import read_superseded
 from biomedica.io.duckdb_sql import sql_string
+from biomedica.io.memory import duckdb_memory
 from biomedica.select.config import SelectConfig
 
 
-def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSplit | None = None):
+def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSplit | None = None,
+            memory: str | None = None, spill: Path | None = None):
     """A DuckDB connection with the views of the module docstring; returns (connection, tables present).
 
-    `held_out` fills the `held_out` table (empty without a split or when it is off).
+    `held_out` fills the `held_out` table (empty without a split or when it is off). `memory`
+    (io.memory sizes) caps DuckDB, which spills sorts and joins beyond it to `spill`.
     """
     import duckdb
 
@@ -58,7 +61,10 @@ def connect(archive: Path, annotations: Path | None = None, held_out: HeldOutSpl
     paths = shard_paths(archive)
     if not paths:
         raise FileNotFoundError(f"{archive}: no complete shards to select from; build the archive with `biomedica ingest`")
-    connection = duckdb.connect()
+    settings = {} if memory is None else {"memory_limit": duckdb_memory(memory)}
+    if spill is not None:
+        settings["temp_directory"] = str(spill)
+    connection = duckdb.connect(config=settings)
     index_files = ", ".join(sql_string(str(tar.with_suffix(".parquet"))) for _, tar in paths)
     superseded = read_superseded(archive).select(["group", "shard", "key"])
     connection.register("superseded_samples", superseded)
@@ -128,11 +134,16 @@ def _create_held_out(connection, split: HeldOutSplit) -> None:
     )
 
 
+def record_batches(connection, sql: str, parameters: list | None = None, rows: int = 65_536) -> pa.RecordBatchReader:
+    """The result of `sql` as a stream of Arrow batches of about `rows` rows (DuckDB 2's relation reader;
+    `fetch_arrow_reader` before): what reads a result of any size in bounded memory."""
+    relation = connection.sql(sql, params=parameters or None)
+    return relation.to_arrow_reader(rows) if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader(rows)
+
+
 def _column_values(connection, sql: str, rows: int = 65_536) -> Iterator[Any]:
-    """The first column of `sql`, batch by batch (DuckDB 2's relation reader; `fetch_arrow_reader` before)."""
-    relation = connection.sql(sql)
-    reader = relation.to_arrow_reader(rows) if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader(rows)
-    for batch in reader:
+    """The first column of `sql`, batch by batch."""
+    for batch in record_batches(connection, sql, rows=rows):
         yield from batch.column(0).to_pylist()
 
 
@@ -164,6 +175,14 @@ class SelectionQuery:
     held_out_parameters: list = field(default_factory=list)
     unmatched_sql: str | None = None  # --unit subfigure: counts the chosen figures that have no subfigure rows
     unmatched_parameters: list = field(default_factory=list)
+    order: list[str] = field(default_factory=lambda: ["group", "shard", "key"])  # the ORDER BY columns of `sql`
+
+    def projected(self, columns: list[str]) -> str:
+        """`sql` reduced to `columns` (plus its order columns), in its order: what a streamed manifest reads, so
+        DuckDB sorts only those columns (it drops the others before the sort)."""
+        names = ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, *self.order]))
+        order = ", ".join(f'"{c}"' for c in self.order)
+        return f"SELECT {names} FROM ({self.sql}) AS selected ORDER BY {order}"
 
 
 def _concept_expression(config: SelectConfig, present: list[str]) -> tuple[str, str]:
@@ -286,6 +305,7 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
     else:
         chosen = "SELECT * FROM filtered"
     unmatched_sql = None
+    order = ["group", "shard", "key"]
     if config.unit == "subfigure":
         base += f", chosen AS ({chosen})"
         unmatched_sql = base + " SELECT count(*) FROM chosen WHERE key NOT IN (SELECT key FROM subfigures)"
@@ -293,6 +313,7 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
                "sf.x1 AS subfigure_x1, sf.y1 AS subfigure_y1, sf.label AS subfigure_label, sf.score AS subfigure_score, "
                "sf.method AS subfigure_method, sf.subcaption AS subfigure_subcaption "
                "FROM chosen JOIN subfigures sf ON sf.key = chosen.key ORDER BY \"group\", shard, key, subfigure_panel")
+        order.append("subfigure_panel")  # as in the ORDER BY above
         applied.append("one sample per panel (annotations/subfigures.parquet)")
     else:
         sql = f"{base} {chosen} ORDER BY \"group\", shard, key"
@@ -305,4 +326,4 @@ def build_query(config: SelectConfig, present: list[str]) -> SelectionQuery:
                 check_single_select(text, config.where)
     return SelectionQuery(sql=sql, parameters=parameters, applied=applied, held_out_sql=held_out_sql,
                           held_out_parameters=where_parameters, unmatched_sql=unmatched_sql,
-                          unmatched_parameters=list(parameters))
+                          unmatched_parameters=list(parameters), order=order)

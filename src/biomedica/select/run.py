@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from biomedica.archive.selection import (
+    MANIFEST_COLUMNS,
     MANIFEST_NAME,
     SELECTION_NAME,
-    manifest_table,
     read_key_manifest,
-    write_manifest,
+    write_manifest_batches,
     write_selection_summary,
 )
 from biomedica.io.atomic import remove_stale_temporaries, write_json_atomic
 from biomedica.io.lock import LOCK_NAME, ArchiveLock
 from biomedica.io.settings import SettingsMismatch, check_settings
 from biomedica.select.config import SelectConfig
-from biomedica.select.query import build_query, connect, fetch_arrow, register_keys
+from biomedica.select.query import build_query, connect, fetch_arrow, record_batches, register_keys
 from biomedica.select.shards import (
     PLAN_NAME,
     ShardJob,
@@ -34,8 +39,9 @@ from biomedica.select.shards import (
 )
 from biomedica.select.write import CROP_ERRORS_PART, ERROR_STAGE, SIZES_NAME, shard_pattern
 
+SPILL_PREFIX = ".select-spill-"  # DuckDB's temp folder in --out while a select runs
 _SHARD_NAME = re.compile(r"^\d{6}\.tar$")  # what the shard plan names a shard
-_NOT_COMPARED = {"out", "overwrite", "workers", "executor"}  # settings that do not change what a shard holds
+_NOT_COMPARED = {"out", "overwrite", "workers", "executor", "memory"}  # settings that do not change what a shard holds
 
 
 class SelectionExists(SettingsMismatch):
@@ -87,18 +93,21 @@ class SelectResult:
         return self.samples_this_run / self.write_seconds if self.write_seconds > 0 else 0.0
 
 
-def _prepare_out(config: SelectConfig, plan: dict | None) -> tuple[Path, bool]:
-    """The output folder, made ready; True when it holds an unfinished run of this same plan (resume)."""
+def _prepare_out(config: SelectConfig, plan: dict | None, clear: bool = True) -> tuple[Path, bool, list[str]]:
+    """The output folder, made ready; True when it holds an unfinished run of this same plan (resume).
+
+    With `clear` False the previous selection's files (--overwrite) are returned instead of deleted,
+    for a caller that deletes them once its new output is written (`_clear_previous`).
+    """
     out = Path(config.out)
     resume = False
-    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
+    previous: list[str] = []
+    if out.is_dir() and any(p.name != LOCK_NAME and not p.name.startswith(SPILL_PREFIX) for p in out.iterdir()):
         finished, started = (out / SELECTION_NAME).is_file(), (out / PLAN_NAME).is_file()
         if not finished and not started:
             raise SelectionExists(f"{out}: folder is not empty and holds no selection; choose an empty or new --out")
         if config.overwrite:
-            for name in _previous_outputs(out):
-                (out / name).unlink(missing_ok=True)
-            _remove_if_empty(out / "errors")
+            previous = _previous_outputs(out)
         elif finished:
             raise SelectionExists(f"{out}: already holds a selection; pass --overwrite to replace it")
         elif plan is None:
@@ -107,10 +116,21 @@ def _prepare_out(config: SelectConfig, plan: dict | None) -> tuple[Path, bool]:
         else:
             _check_resume(out, plan)
             resume = True
+    if clear:
+        _clear_previous(out, previous)
+        previous = []
     out.mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "errors"):
         remove_stale_temporaries(folder)  # of a run that died (we hold the lock: no writer is at work)
-    return out, resume
+    return out, resume, previous
+
+
+def _clear_previous(out: Path, names: list[str], keep: tuple[str, ...] = ()) -> None:
+    """Delete the previous selection's files (--overwrite), never one this run wrote (`keep`)."""
+    for name in names:
+        if name not in keep:
+            (out / name).unlink(missing_ok=True)
+    _remove_if_empty(out / "errors")
 
 
 def _check_resume(out: Path, plan: dict) -> None:
@@ -193,56 +213,106 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
         return _select(config, progress)
 
 
+class _Tally:
+    """Counts of the selected rows, batch by batch: per licence group, per concept, distinct figures."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.per_group: dict[str, int] = {}
+        self.per_concept: dict[str, int] = {}
+        self.figures = 0
+        self._last_key: str | None = None
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        self.rows += rows.num_rows
+        _count(self.per_group, rows.column("group"))
+        if "concept" in rows.schema.names:
+            _count(self.per_concept, rows.column("concept"), none="<unlabelled>")
+        for key in pc.unique(rows.column("key")).to_pylist():  # rows are sorted by key within a shard:
+            if key != self._last_key:  # a figure's panels are consecutive, also across batches
+                self.figures += 1
+                self._last_key = key
+
+
+def _count(counts: dict[str, int], column: pa.Array | pa.ChunkedArray, none: str | None = None) -> None:
+    for entry in pc.value_counts(column).to_pylist():
+        name = entry["values"] if entry["values"] is not None else none
+        counts[name] = counts.get(name, 0) + entry["counts"]
+
+
+def _query_failed(exc: Exception, config: SelectConfig) -> ValueError:
+    import duckdb
+
+    hint = f" (check --where {config.where!r})" if config.where else ""
+    if isinstance(exc, duckdb.PermissionException):
+        hint += "; --where may read only the archive's own files"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        hint += f"; raise --memory (now {config.memory}) or free disk space in {config.out} for the spill"
+    return ValueError(f"selection query failed{hint}: {str(exc).splitlines()[0]}")
+
+
 def _select(config: SelectConfig, progress: Callable[[int, int], None] | None = None) -> SelectResult:
     start = time.perf_counter()
     wanted = None
     if config.keys is not None:  # read first: a bad manifest is refused before the archive is scanned
         wanted = [key for _, key in read_key_manifest(config.keys).rows]
-    connection, present = connect(config.archive, config.annotations, config.held_out)
-    missing = register_keys(connection, wanted) if wanted is not None else []
-    query = build_query(config, present)
+    out = Path(config.out)  # exists: the lock lives in it
+    for stale in out.glob(f"{SPILL_PREFIX}*"):  # a killed select's (we hold the lock: no select is at work)
+        shutil.rmtree(stale, ignore_errors=True)
+    spill = out / f"{SPILL_PREFIX}{os.getpid()}"  # DuckDB's sort beyond --memory; removed below
+    connection, present = connect(config.archive, config.annotations, config.held_out, memory=config.memory,
+                                  spill=spill)
+    try:
+        return _select_with(connection, present, config, wanted, progress, start)
+    finally:
+        connection.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _select_with(connection, present: list[str], config: SelectConfig, wanted: list[str] | None,
+                 progress: Callable[[int, int], None] | None, start: float) -> SelectResult:
     import duckdb
 
-    held_out_excluded = 0
-    try:
-        rows = fetch_arrow(connection, query.sql, query.parameters)
-        if query.held_out_sql is not None:
-            held_out_excluded = connection.execute(query.held_out_sql, query.held_out_parameters).fetchone()[0]
-    except duckdb.Error as exc:
-        hint = f" (check --where {config.where!r})" if config.where else ""
-        if isinstance(exc, duckdb.PermissionException):
-            hint += "; --where may read only the archive's own files"
-        raise ValueError(f"selection query failed{hint}: {str(exc).splitlines()[0]}") from exc
-    total = connection.execute("SELECT count(*) FROM samples").fetchone()[0]
-    unmatched = 0
-    if query.unmatched_sql is not None:
-        unmatched = connection.execute(query.unmatched_sql, query.unmatched_parameters).fetchone()[0]
+    missing = register_keys(connection, wanted) if wanted is not None else []
+    query = build_query(config, present)
+    tally = _Tally()
     units: list[ShardUnit] = []
-    plan = None
-    if config.output == "shards":
-        units = plan_shards(rows, config.samples_per_shard)
-        settings = config.model_dump(mode="json", exclude=_NOT_COMPARED)
-        plan = plan_record(settings, units, config.unit)
-    out, resume = _prepare_out(config, plan)
-    per_group: dict[str, int] = {}
-    for group in rows.column("group").to_pylist():
-        per_group[group] = per_group.get(group, 0) + 1
-    per_concept: dict[str, int] = {}
-    if "concept" in rows.column_names:
-        for concept in rows.column("concept").to_pylist():
-            name = concept if concept is not None else "<unlabelled>"
-            per_concept[name] = per_concept.get(name, 0) + 1
-    result = SelectResult(out=out, output=config.output, selected=rows.num_rows, total=total, seconds=0.0,
-                          per_group=per_group, per_concept=dict(sorted(per_concept.items())),
+    plan, resume = None, False
+    try:
+        held_out_excluded = 0
+        if query.held_out_sql is not None:
+            held_out_excluded = connection.execute(query.held_out_sql, query.held_out_parameters).fetchall()[0][0]
+        total = connection.execute("SELECT count(*) FROM samples").fetchall()[0][0]
+        unmatched = 0
+        if query.unmatched_sql is not None:
+            unmatched = connection.execute(query.unmatched_sql, query.unmatched_parameters).fetchall()[0][0]
+        if config.output == "manifest":
+            # streamed: the selected rows are never held at once (DuckDB sorts within --memory, spilling beyond)
+            out, _, previous = _prepare_out(config, None, clear=False)
+            columns = [c for c in MANIFEST_COLUMNS if c != "url"] + ["group", "concept"]
+            batches = record_batches(connection, query.projected(columns), query.parameters)
+            write_manifest_batches(out, config.archive, batches, config.held_out, on_batch=tally.add)
+            _clear_previous(out, previous, keep=(MANIFEST_NAME,))  # the new manifest is written: now the old go
+        else:
+            rows = fetch_arrow(connection, query.sql, query.parameters)
+            tally.add(rows)
+            units = plan_shards(rows, config.samples_per_shard)
+            del rows  # the units hold what the shard writers need
+            settings = config.model_dump(mode="json", exclude=_NOT_COMPARED)
+            plan = plan_record(settings, units, config.unit)
+    except duckdb.Error as exc:
+        raise _query_failed(exc, config) from exc
+    if plan is not None:
+        out, resume, _ = _prepare_out(config, plan)
+    result = SelectResult(out=out, output=config.output, selected=tally.rows, total=total, seconds=0.0,
+                          per_group=tally.per_group, per_concept=dict(sorted(tally.per_concept.items())),
                           held_out_excluded=held_out_excluded, filters=query.applied, sql=query.sql,
                           keys_listed=None if wanted is None else len(set(wanted)), keys_missing=missing,
                           unit=config.unit)
     if config.unit == "subfigure":
-        result.figures_selected = len(set(rows.column("key").to_pylist()))
+        result.figures_selected = tally.figures
         result.figures_without_panels = unmatched
-    if config.output == "manifest":
-        write_manifest(out, manifest_table(config.archive, rows, config.held_out))
-    else:
+    if config.output == "shards":
         if not resume:
             write_json_atomic(out / PLAN_NAME, plan)  # before any shard: what a resumed run must match
         _write_shards(config, out, units, result, progress)
@@ -254,7 +324,7 @@ def _select(config: SelectConfig, progress: Callable[[int, int], None] | None = 
         "sql": query.sql,
         "selected": result.selected,
         "total": total,
-        "per_group": per_group,
+        "per_group": result.per_group,
         "per_concept": result.per_concept,
         "held_out": {**config.held_out.to_dict(), "excluded_samples": held_out_excluded},
         "keys": None if wanted is None else {"listed": result.keys_listed, "missing": len(missing),
