@@ -17,6 +17,7 @@ single recursive pass over lxml elements is faster than an XSLT round trip.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.entities import html5 as _HTML5_ENTITIES
 
 from lxml import etree
@@ -160,11 +161,17 @@ def _formula_tex_text(element: etree._Element, action: int, skip: frozenset[str]
     return f"${tex}$" if tex else ""
 
 
+def _tagged_children(parent: etree._Element) -> Iterator[tuple[str, etree._Element]]:
+    """(local tag name, child) of each element child; comments and processing instructions are left out."""
+    for child in parent:
+        if isinstance(child.tag, str):
+            yield local_name(child.tag), child
+
+
 def _first_children(alternatives: etree._Element) -> dict[str, etree._Element]:
-    by_tag = {}
-    for child in alternatives:
-        if isinstance(child.tag, str) and local_name(child.tag) not in by_tag:
-            by_tag[local_name(child.tag)] = child
+    by_tag: dict[str, etree._Element] = {}
+    for tag, child in _tagged_children(alternatives):
+        by_tag.setdefault(tag, child)
     return by_tag
 
 
@@ -197,11 +204,7 @@ def _alternatives_tex(alternatives: etree._Element) -> str | None:
 
 def formula_text(formula: etree._Element) -> str:
     """Readable text of an inline-formula / disp-formula: MathML, TeX or plain text, never the image."""
-    for child in formula:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        tag = local_name(tag)
+    for tag, child in _tagged_children(formula):
         if tag == "alternatives":
             text = _alternatives_text(child, _NO_SKIP)
             if text:
@@ -217,11 +220,7 @@ def formula_text(formula: etree._Element) -> str:
 def formula_tex(formula: etree._Element) -> str | None:
     """TeX of an inline-formula / disp-formula (tex-math, else from MathML); None for a plain-text formula."""
     found = None
-    for child in formula:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        tag = local_name(tag)
+    for tag, child in _tagged_children(formula):
         if tag == "alternatives":
             found = _alternatives_tex(child)
         elif tag == "tex-math":
