@@ -98,7 +98,6 @@ class ShardEmbedding:
     stem: str
     samples: int
     failed: int
-    dim: int
 
 
 def _settings(config: EmbedConfig) -> dict:
@@ -237,7 +236,7 @@ def embed_shard(unit: LiveShard, job: EmbedJob, encoder: Model | None = None,
         _save_npy(job.folder / f"{unit.stem}.text.npy", np.concatenate(text_vectors) if text_vectors else vectors[:0])
     ErrorSink(job.errors_root, "curate").write(f"embed-{unit.stem}", errors)  # decode failures do not depend on the model
     write_table_atomic(job.folder / f"{unit.stem}.keys.parquet", pa.table({"key": pa.array(keys, pa.string())}))
-    return ShardEmbedding(unit.stem, len(keys), len(bad), job.dim)
+    return ShardEmbedding(unit.stem, len(keys), len(bad))
 
 
 def _decode_or_error(image_bytes: bytes, side: int) -> tuple[Image.Image | None, Exception | None]:
